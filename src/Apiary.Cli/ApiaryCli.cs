@@ -1,0 +1,70 @@
+using System.CommandLine;
+using Apiary.Cli.Commands;
+
+namespace Apiary.Cli;
+
+/// <summary>The <c>apiary</c> command tree and how it runs: parse, act, and map every outcome to an exit code.</summary>
+internal static class ApiaryCli
+{
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken = default)
+    {
+        var root = Build(context);
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors)
+            {
+                await context.Error.WriteLineAsync($"apiary: {error.Message}").ConfigureAwait(false);
+            }
+
+            await context.Error.WriteLineAsync($"Run '{CommandLine(parsed)} --help' for usage.").ConfigureAwait(false);
+            return ExitCodes.BadInput;
+        }
+
+        try
+        {
+            return await parsed.InvokeAsync(
+                new InvocationConfiguration { Output = context.Out, Error = context.Error, EnableDefaultExceptionHandler = false },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (CliException ex)
+        {
+            await context.Error.WriteLineAsync($"apiary: {ex.Message}").ConfigureAwait(false);
+            return ex.ExitCode;
+        }
+        catch (InvalidAgentNameException ex)
+        {
+            await context.Error.WriteLineAsync($"apiary: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.BadInput;
+        }
+        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException)
+        {
+            await context.Error.WriteLineAsync($"apiary: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+    }
+
+    public static RootCommand Build(CliContext context)
+    {
+        var root = new RootCommand(
+            "Apiary: a self-hosted control plane for AI agents. Agents are folders of Markdown files in an Apiary home; " +
+            "every side effect they cause is sandboxed, governed and recorded.");
+        root.Options.Add(CommonOptions.Home);
+        root.Subcommands.Add(InitCommand.Create(context));
+        root.Subcommands.Add(AgentsCommand.Create(context));
+        return root;
+    }
+
+    /// <summary>The words that name the command the user typed, such as <c>apiary agents show</c>.</summary>
+    private static string CommandLine(ParseResult parsed)
+    {
+        var names = new List<string>();
+        for (var result = parsed.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Insert(0, result.Command.Name);
+        }
+
+        names[0] = "apiary";
+        return string.Join(' ', names);
+    }
+}

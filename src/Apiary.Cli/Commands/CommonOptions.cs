@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Apiary.Agents;
+using Apiary.Home;
+
+namespace Apiary.Cli.Commands;
+
+/// <summary>Options and steps shared by several commands.</summary>
+internal static class CommonOptions
+{
+    public static readonly Option<string?> Home = new("--home")
+    {
+        Description = "The Apiary home folder. Default: $APIARY_HOME, else ./.apiary if it exists, else ~/.apiary.",
+        HelpName = "DIR",
+        Recursive = true,
+    };
+
+    public static Option<bool> Json() => new("--json")
+    {
+        Description = "Print JSON for scripts instead of text for people.",
+    };
+
+    public static ApiaryHome LocateHome(ParseResult parse, CliContext context) =>
+        ApiaryHome.Locate(parse.GetValue(Home), context.GetEnvironmentVariable(ApiaryHome.EnvironmentVariable), context.CurrentDirectory, context.UserHome);
+
+    /// <summary>The home, which must exist, and a catalog of its agents.</summary>
+    public static async Task<AgentCatalog> OpenCatalogAsync(ParseResult parse, CliContext context, CancellationToken cancellationToken)
+    {
+        var home = LocateHome(parse, context);
+        if (!home.Exists)
+        {
+            throw CliException.Failure(
+                $"there is no Apiary home at {home.Root} ({Describe(home.Source)}); create it with 'apiary init --home {home.Root}', or point --home or ${ApiaryHome.EnvironmentVariable} at an existing home");
+        }
+
+        var (config, diagnostics) = await HomeConfig.LoadAsync(home, cancellationToken).ConfigureAwait(false);
+        await ReportAsync(context, diagnostics).ConfigureAwait(false);
+        if (config is null)
+        {
+            throw CliException.Failure($"{home.ConfigFile} has errors (above); fix them and try again");
+        }
+
+        return new AgentCatalog(home, config);
+    }
+
+    public static AgentName ParseName(string raw) =>
+        AgentName.TryCreate(raw, out var name, out var error)
+            ? name
+            : throw CliException.BadInput($"'{raw}' is not a valid agent name: {error.Message}");
+
+    public static async Task<AgentEntry> LoadAgentAsync(AgentCatalog catalog, string raw, AgentOverrides overrides, CancellationToken cancellationToken)
+    {
+        var name = ParseName(raw);
+        return await catalog.LoadAsync(name, overrides, cancellationToken).ConfigureAwait(false)
+            ?? throw CliException.BadInput($"there is no agent named '{name}' in {catalog.Home.AgentsDirectory}; 'apiary agents list' shows the agents, 'apiary agents new {name}' creates one");
+    }
+
+    public static async Task ReportAsync(CliContext context, IEnumerable<AgentDiagnostic> diagnostics)
+    {
+        foreach (var diagnostic in diagnostics)
+        {
+            await context.Error.WriteLineAsync(diagnostic.ToString()).ConfigureAwait(false);
+        }
+    }
+
+    public static string Describe(HomeSource source) => source switch
+    {
+        HomeSource.Option => "from --home",
+        HomeSource.Environment => $"from ${ApiaryHome.EnvironmentVariable}",
+        HomeSource.CurrentDirectory => "./.apiary in the current directory",
+        _ => "the default, ~/.apiary",
+    };
+}

@@ -1,0 +1,24 @@
+namespace Apiary.Cli;
+
+/// <summary>The exit codes of every <c>apiary</c> command.</summary>
+internal static class ExitCodes
+{
+    /// <summary>The command did what was asked.</summary>
+    public const int Success = 0;
+
+    /// <summary>The command was valid but failed: a broken agent, a missing home, an I/O error.</summary>
+    public const int Failure = 1;
+
+    /// <summary>The input was wrong: an unknown option, an invalid name, an agent that does not exist.</summary>
+    public const int BadInput = 2;
+}
+
+/// <summary>Ends a command with a message for people and an exit code.</summary>
+internal sealed class CliException(int exitCode, string message) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+
+    public static CliException BadInput(string message) => new(ExitCodes.BadInput, message);
+
+    public static CliException Failure(string message) => new(ExitCodes.Failure, message);
+}

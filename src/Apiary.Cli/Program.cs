@@ -1,0 +1,3 @@
+using Apiary.Cli;
+
+return await ApiaryCli.RunAsync(args, CliContext.FromProcess()).ConfigureAwait(false);

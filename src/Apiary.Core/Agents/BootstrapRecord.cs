@@ -1,0 +1,79 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Apiary.Agents;
+
+/// <summary>The fact that an agent completed its first session, after which BOOTSTRAP.md is no longer injected.</summary>
+/// <param name="SessionId">The session that completed.</param>
+/// <param name="CompletedAt">When it completed.</param>
+public sealed record BootstrapRecord(string SessionId, DateTimeOffset CompletedAt)
+{
+    /// <summary>Where, inside an agent's folder, the record is kept until the event store takes it over.</summary>
+    public const string RelativePath = ".state/bootstrap.json";
+
+    /// <summary>Reads the record of the agent in <paramref name="agentDirectory"/>, or null if it has none.</summary>
+    /// <exception cref="ApiaryException">The record exists but is unreadable, so whether BOOTSTRAP.md applies is unknown.</exception>
+    public static async Task<BootstrapRecord?> ReadAsync(string agentDirectory, CancellationToken cancellationToken = default)
+    {
+        var path = Path.Combine(agentDirectory, RelativePath);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            await using var stream = File.OpenRead(path);
+            return await JsonSerializer.DeserializeAsync(stream, BootstrapJsonContext.Default.BootstrapRecord, cancellationToken).ConfigureAwait(false)
+                ?? throw new JsonException("the file holds null");
+        }
+        catch (JsonException ex)
+        {
+            throw new ApiaryException($"{path} is corrupt ({ex.Message}); delete it to inject BOOTSTRAP.md again, or fix it", ex);
+        }
+    }
+
+    /// <summary>Records that the agent in <paramref name="agentDirectory"/> completed <paramref name="sessionId"/>, unless it already has a record.</summary>
+    /// <returns>The record in force: the earlier one if there was one.</returns>
+    public static async Task<BootstrapRecord> MarkAsync(string agentDirectory, string sessionId, DateTimeOffset completedAt, CancellationToken cancellationToken = default)
+    {
+        if (await ReadAsync(agentDirectory, cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            return existing;
+        }
+
+        var record = new BootstrapRecord(sessionId, completedAt);
+        var path = Path.Combine(agentDirectory, RelativePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+
+        // Written beside and renamed into place, so a crash never leaves a half-written record.
+        var temporary = path + ".tmp";
+        await using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        {
+            await JsonSerializer.SerializeAsync(stream, record, BootstrapJsonContext.Default.BootstrapRecord, cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temporary, path, overwrite: true);
+        return record;
+    }
+
+    /// <summary>Removes the record, so BOOTSTRAP.md is injected again until the next completed session.</summary>
+    /// <returns>True when there was a record.</returns>
+    public static bool Reset(string agentDirectory)
+    {
+        var path = Path.Combine(agentDirectory, RelativePath);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        File.Delete(path);
+        return true;
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(BootstrapRecord))]
+internal sealed partial class BootstrapJsonContext : JsonSerializerContext;

@@ -1,0 +1,122 @@
+using Apiary.Agents;
+using YamlDotNet.RepresentationModel;
+
+namespace Apiary.Home;
+
+/// <summary>
+/// The home-wide settings in <c>apiary.yaml</c>: defaults for every agent (used where its frontmatter is silent) and
+/// the prompt caps. A missing file means no home defaults.
+/// </summary>
+public sealed record HomeConfig
+{
+    /// <summary>The sections <c>apiary.yaml</c> may hold.</summary>
+    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt"];
+
+    /// <summary>The agent fields a home may give defaults for (an agent's description and workspace are its own).</summary>
+    public static readonly IReadOnlyList<string> DefaultFields =
+        ["role", "model", "tool_profile", "template", "allowed_recipients", "budget", "policies"];
+
+    /// <summary>The fields of the <c>prompt</c> section.</summary>
+    public static readonly IReadOnlyList<string> PromptFields = ["section_chars", "total_chars"];
+
+    /// <summary>Settings that apply no home defaults.</summary>
+    public static HomeConfig Empty { get; } = new();
+
+    /// <summary>Defaults for agent settings.</summary>
+    public AgentManifest Defaults { get; init; } = AgentManifest.Empty;
+
+    /// <summary>The cap on each prompt section, in characters, if the home sets one.</summary>
+    public int? SectionChars { get; init; }
+
+    /// <summary>The cap on a whole prompt, in characters, if the home sets one.</summary>
+    public int? TotalChars { get; init; }
+
+    /// <summary>Reads <paramref name="home"/>'s <c>apiary.yaml</c>, if it has one.</summary>
+    /// <returns>The settings (null when there are errors) and what was found wrong.</returns>
+    public static async Task<(HomeConfig? Config, IReadOnlyList<AgentDiagnostic> Diagnostics)> LoadAsync(
+        ApiaryHome home, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(home);
+        if (!File.Exists(home.ConfigFile))
+        {
+            return (Empty, []);
+        }
+
+        var text = await File.ReadAllTextAsync(home.ConfigFile, cancellationToken).ConfigureAwait(false);
+        return Parse(text, home.ConfigFile);
+    }
+
+    /// <summary>Parses the text of an <c>apiary.yaml</c> read from <paramref name="file"/>.</summary>
+    public static (HomeConfig? Config, IReadOnlyList<AgentDiagnostic> Diagnostics) Parse(string text, string file)
+    {
+        var reader = new ManifestReader(file, firstLine: 1);
+        var config = Empty;
+        var root = reader.LoadRoot(text);
+        if (root is YamlMappingNode map)
+        {
+            foreach (var (keyNode, value) in map.Children)
+            {
+                var key = (keyNode as YamlScalarNode)?.Value ?? "";
+                switch (key)
+                {
+                    case "defaults" when value is YamlMappingNode defaults:
+                        config = config with { Defaults = reader.ReadMap(defaults, DefaultFields) };
+                        break;
+                    case "prompt" when value is YamlMappingNode prompt:
+                        config = ReadPrompt(reader, prompt, config);
+                        break;
+                    case "defaults" or "prompt":
+                        if (!ManifestReader.IsNull(value))
+                        {
+                            reader.Error(value.Start, $"'{key}' must be a mapping of fields");
+                        }
+
+                        break;
+                    default:
+                        reader.WarnUnknown(keyNode, key, Sections, "");
+                        break;
+                }
+            }
+        }
+        else if (root is not null)
+        {
+            reader.Error(root.Start, "apiary.yaml must be a mapping with 'defaults' and 'prompt' sections");
+        }
+
+        return (reader.HasErrors ? null : config, reader.Diagnostics);
+    }
+
+    private static HomeConfig ReadPrompt(ManifestReader reader, YamlMappingNode prompt, HomeConfig config)
+    {
+        foreach (var (keyNode, value) in prompt.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value ?? "";
+            switch (key)
+            {
+                case "section_chars":
+                    config = config with { SectionChars = Cap(reader, value, "prompt.section_chars") };
+                    break;
+                case "total_chars":
+                    config = config with { TotalChars = Cap(reader, value, "prompt.total_chars") };
+                    break;
+                default:
+                    reader.WarnUnknown(keyNode, key, PromptFields, "prompt.");
+                    break;
+            }
+        }
+
+        return config;
+    }
+
+    private static int? Cap(ManifestReader reader, YamlNode node, string field)
+    {
+        var value = reader.Count(node, field, int.MaxValue);
+        if (value is < PromptOptions.MinimumCap)
+        {
+            reader.Error(node.Start, $"'{field}' must be at least {PromptOptions.MinimumCap} characters");
+            return null;
+        }
+
+        return (int?)value;
+    }
+}
