@@ -51,7 +51,16 @@ internal sealed class ManifestReader(string file, int firstLine)
         }
         catch (YamlException ex)
         {
-            Error(ex.Start, $"malformed YAML: {Describe(ex)}");
+            // YamlDotNet reports a tab in indentation at the start of the enclosing mapping; point at the tab instead.
+            if (FirstIndentingTab(yaml) is { } tab && ex.Message.Contains("tab", StringComparison.OrdinalIgnoreCase))
+            {
+                Error(tab, "malformed YAML: a tab is used for indentation; YAML needs spaces");
+            }
+            else
+            {
+                Error(ex.Start, $"malformed YAML: {Describe(ex)}");
+            }
+
             return null;
         }
     }
@@ -314,6 +323,22 @@ internal sealed class ManifestReader(string file, int firstLine)
     private int? LineOf(Mark mark) => mark.Line > 0 ? (int)mark.Line + firstLine - 1 : null;
 
     private static int? ColumnOf(Mark mark) => mark.Column > 0 ? (int)mark.Column : null;
+
+    private static Mark? FirstIndentingTab(string yaml)
+    {
+        var lines = yaml.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var indent = lines[i].Length - lines[i].TrimStart(' ', '\t').Length;
+            var tab = lines[i].IndexOf('\t', StringComparison.Ordinal);
+            if (tab >= 0 && tab < indent)
+            {
+                return new Mark(0, i + 1, tab + 1);
+            }
+        }
+
+        return null;
+    }
 
     private static string Describe(YamlException ex)
     {

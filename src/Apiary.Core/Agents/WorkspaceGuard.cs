@@ -58,9 +58,8 @@ public static class WorkspaceGuard
             var inside = system == "/" ? canonical == "/" : PathResolver.IsSameOrInside(canonical, Canonical(system));
             if (inside)
             {
-                return WorkspaceResult.Refused(canonical == Canonical(system)
-                    ? $"workspace '{raw}' is the system directory {system}"
-                    : $"workspace '{raw}' resolves to {canonical}, inside the system directory {system}");
+                var where = canonical == Canonical(system) ? "the system directory" : "inside the system directory";
+                return WorkspaceResult.Refused($"workspace '{raw}' resolves to {canonical}, {where} {system}");
             }
         }
 
