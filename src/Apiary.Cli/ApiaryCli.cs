@@ -49,7 +49,7 @@ internal static class ApiaryCli
         var root = new RootCommand(
             "Apiary: a self-hosted control plane for AI agents. Agents are folders of Markdown files in an Apiary home; " +
             "every side effect they cause is sandboxed, governed and recorded.");
-        root.Options.Add(CommonOptions.Home);
+        root.Options.Add(CommonOptions.Home());
         root.Subcommands.Add(InitCommand.Create(context));
         root.Subcommands.Add(AgentsCommand.Create(context));
         return root;

@@ -33,10 +33,8 @@ internal static class AgentsCommand
             {
                 var agents = listing.Agents.Select(Summary).ToList();
                 await JsonOutput.WriteAsync(context.Out, new AgentListJson(catalog.Home.Root, agents, listing.Diagnostics.Select(JsonOutput.ToJson).ToList()), CliJsonContext.Default.AgentListJson).ConfigureAwait(false);
-                return ExitCodes.Success;
             }
-
-            if (listing.Agents.Count == 0)
+            else if (listing.Agents.Count == 0)
             {
                 await context.Out.WriteLineAsync($"No agents in {catalog.Home.AgentsDirectory}. Create one with 'apiary agents new NAME'.").ConfigureAwait(false);
             }
@@ -79,7 +77,6 @@ internal static class AgentsCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
             var overrides = new AgentOverrides
             {
                 Model = parse.GetValue(model),
@@ -87,6 +84,12 @@ internal static class AgentsCommand
                 Template = parse.GetValue(template),
                 Workspace = parse.GetValue(workspace),
             };
+            if (SettingRules.Check(overrides) is [_, ..] errors)
+            {
+                throw CliException.BadInput(string.Join("; ", errors));
+            }
+
+            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
             var entry = await CommonOptions.LoadAgentAsync(catalog, parse.GetValue(name)!, overrides, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
@@ -157,7 +160,6 @@ internal static class AgentsCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
             foreach (var cap in new[] { (sectionChars, parse.GetValue(sectionChars)), (totalChars, parse.GetValue(totalChars)) })
             {
                 if (cap.Item2 is < PromptOptions.MinimumCap)
@@ -166,9 +168,19 @@ internal static class AgentsCommand
                 }
             }
 
+            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
+
             var entry = await CommonOptions.LoadAgentAsync(catalog, parse.GetValue(name)!, AgentOverrides.None, cancellationToken).ConfigureAwait(false);
             if (entry.Definition is not { } agent)
             {
+                if (parse.GetValue(json))
+                {
+                    await JsonOutput.WriteAsync(
+                        context.Out,
+                        new PromptJson(entry.Name.Value, "", 0, 0, 0, 0, [], entry.Diagnostics.Select(JsonOutput.ToJson).ToList()),
+                        CliJsonContext.Default.PromptJson).ConfigureAwait(false);
+                }
+
                 await CommonOptions.ReportAsync(context, entry.Diagnostics).ConfigureAwait(false);
                 return Unusable(context, entry);
             }
@@ -183,6 +195,7 @@ internal static class AgentsCommand
                     context.Out,
                     new PromptJson(agent.Name.Value, prompt.Text, prompt.Text.Length, options.SectionChars, options.TotalChars, prompt.TotalOmittedChars, sections, diagnostics.Select(JsonOutput.ToJson).ToList()),
                     CliJsonContext.Default.PromptJson).ConfigureAwait(false);
+                await CommonOptions.ReportAsync(context, diagnostics).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
 

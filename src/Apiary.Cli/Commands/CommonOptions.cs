@@ -7,7 +7,10 @@ namespace Apiary.Cli.Commands;
 /// <summary>Options and steps shared by several commands.</summary>
 internal static class CommonOptions
 {
-    public static readonly Option<string?> Home = new("--home")
+    private const string HomeOptionName = "--home";
+
+    /// <summary>The <c>--home</c> option, added to the root command and inherited by every subcommand.</summary>
+    public static Option<string?> Home() => new(HomeOptionName)
     {
         Description = "The Apiary home folder. Default: $APIARY_HOME, else ./.apiary if it exists, else ~/.apiary.",
         HelpName = "DIR",
@@ -20,7 +23,7 @@ internal static class CommonOptions
     };
 
     public static ApiaryHome LocateHome(ParseResult parse, CliContext context) =>
-        ApiaryHome.Locate(parse.GetValue(Home), context.GetEnvironmentVariable(ApiaryHome.EnvironmentVariable), context.CurrentDirectory, context.UserHome);
+        ApiaryHome.Locate(parse.GetValue<string?>(HomeOptionName), context.GetEnvironmentVariable(ApiaryHome.EnvironmentVariable), context.CurrentDirectory, context.UserHome);
 
     /// <summary>The home, which must exist, and a catalog of its agents.</summary>
     public static async Task<AgentCatalog> OpenCatalogAsync(ParseResult parse, CliContext context, CancellationToken cancellationToken)

@@ -162,6 +162,11 @@ public sealed class AgentCatalog
             return new AgentEntry(name, folder, null, diagnostics);
         }
 
+        foreach (var error in SettingRules.Check(overrides))
+        {
+            diagnostics.Add(AgentDiagnostic.Fail(error, "command line"));
+        }
+
         var settings = AgentSettings.Resolve(manifest, _config, overrides);
         CheckReferences(settings, manifestPath, diagnostics);
         var workspace = ResolveWorkspace(folder, manifest, overrides, manifestPath, diagnostics);
@@ -216,7 +221,13 @@ public sealed class AgentCatalog
         var template = settings.Template.Value;
         if (!File.Exists(Path.Combine(_home.TemplatesDirectory, template + ".yaml")))
         {
-            diagnostics.Add(AgentDiagnostic.Warn($"sandbox template '{template}' ({settings.Template.Source}) has no file templates/{template}.yaml in the home; add it or pick another template", manifestPath));
+            var where = settings.Template.Source switch
+            {
+                SettingSource.CommandLine => "--template",
+                SettingSource.HomeConfig => _home.ConfigFile,
+                _ => manifestPath,
+            };
+            diagnostics.Add(AgentDiagnostic.Warn($"sandbox template '{template}' has no file templates/{template}.yaml in the home; add it or pick another template", where));
         }
 
         foreach (var policy in settings.Policies.Value)

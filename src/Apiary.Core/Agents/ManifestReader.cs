@@ -127,17 +127,7 @@ internal sealed class ManifestReader(string file, int firstLine)
         return value;
     }
 
-    public string? Identifier(YamlNode node, string field)
-    {
-        var value = Text(node, field);
-        if (value is not null && !AgentName.TryCreate(value, out _, out _))
-        {
-            Error(node.Start, $"'{field}' must be a name of letters, digits, '_' and '-' (at most {AgentName.MaxLength}), not '{value}'");
-            return null;
-        }
-
-        return value;
-    }
+    public string? Identifier(YamlNode node, string field) => Checked(node, field, SettingRules.CheckName);
 
     private AgentRole? Role(YamlNode node)
     {
@@ -156,18 +146,14 @@ internal sealed class ManifestReader(string file, int firstLine)
         }
     }
 
-    private string? Model(YamlNode node)
-    {
-        var value = Text(node, "model");
-        if (value is null)
-        {
-            return null;
-        }
+    private string? Model(YamlNode node) => Checked(node, "model", SettingRules.CheckModel);
 
-        var slash = value.IndexOf('/', StringComparison.Ordinal);
-        if (slash <= 0 || slash == value.Length - 1 || value.Any(char.IsWhiteSpace))
+    private string? Checked(YamlNode node, string field, Func<string, string, string?> rule)
+    {
+        var value = Text(node, field);
+        if (value is not null && rule(field, value) is { } error)
         {
-            Error(node.Start, $"'model' must be 'endpoint/model' as named in models.yaml, such as 'local/llama3.2', not '{value}'");
+            Error(node.Start, error);
             return null;
         }
 

@@ -1,0 +1,157 @@
+using System.Text.Json;
+
+namespace Apiary.Cli.Tests;
+
+public sealed class AgentsListCommandTests : IDisposable
+{
+    /// <summary>An AGENTS.md whose YAML is malformed at line 3, column 9 (a second ': ' in a plain value).</summary>
+    internal const string MalformedManifest = "---\nrole: worker\nmodel: a: b\n---\n# Broken\n";
+
+    private readonly CliRunner _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    [Fact]
+    public async Task List_SampleHome_ShowsBothAgentsWithRoleAndModel()
+    {
+        await _cli.InitAsync();
+
+        var result = await _cli.RunAsync("agents", "list");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("", result.Error);
+        var header = result.OutLines[0];
+        Assert.Matches(@"^NAME\s+ROLE\s+MODEL\s+TEMPLATE\s+FILES\s+STATUS", header);
+        Assert.Matches(@"^coder\s+worker\s+local/qwen2\.5-coder\s+default\s+.*\sok\s*$", result.Row("coder"));
+        Assert.Matches(@"^manager\s+manager\s+claude/claude-sonnet-4-5\s+default\s+7/7\s.*\sok\s*$", result.Row("manager"));
+    }
+
+    [Fact]
+    public async Task List_Json_HasSnakeCaseFieldsForEachAgent()
+    {
+        await _cli.InitAsync();
+
+        var result = await _cli.RunAsync("agents", "list", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var json = result.Json();
+        Assert.Equal(_cli.HomeRoot, json.RootElement.GetProperty("home").GetString());
+        var agents = json.RootElement.GetProperty("agents").EnumerateArray().ToDictionary(a => a.GetProperty("name").GetString()!);
+        Assert.Equal(["coder", "manager"], agents.Keys.Order(StringComparer.Ordinal));
+
+        var coder = agents["coder"];
+        Assert.Equal("worker", coder.GetProperty("role").GetString());
+        Assert.Equal("local/qwen2.5-coder", coder.GetProperty("model").GetString());
+        Assert.Equal("default", coder.GetProperty("template").GetString());
+        Assert.Equal("coding", coder.GetProperty("tool_profile").GetString());
+        Assert.Equal("ok", coder.GetProperty("status").GetString());
+        Assert.Equal(_cli.AgentDirectory("coder"), coder.GetProperty("directory").GetString());
+        Assert.Equal(["SOUL.md", "AGENTS.md", "TOOLS.md", "BOOTSTRAP.md"], coder.GetProperty("files").EnumerateArray().Select(f => f.GetString()));
+        Assert.Equal(JsonValueKind.Array, coder.GetProperty("diagnostics").ValueKind);
+        Assert.Empty(coder.GetProperty("diagnostics").EnumerateArray());
+        Assert.False(coder.TryGetProperty("toolProfile", out _), "JSON fields must be snake_case");
+        Assert.False(coder.TryGetProperty("ToolProfile", out _), "JSON fields must be snake_case");
+
+        var manager = agents["manager"];
+        Assert.Equal("manager", manager.GetProperty("role").GetString());
+        Assert.Equal("claude/claude-sonnet-4-5", manager.GetProperty("model").GetString());
+        Assert.Equal(7, manager.GetProperty("files").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task List_BrokenAgent_ListedAsErrorWithFileLineColumnAndOthersStillOk()
+    {
+        await _cli.InitAsync();
+        var manifest = _cli.WriteAgentFile("manager", "AGENTS.md", MalformedManifest);
+
+        var result = await _cli.RunAsync("agents", "list");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Matches(@"^manager\s+-\s+-\s+-\s+-\s+error \(1\)\s*$", result.Row("manager"));
+        Assert.Matches(@"^coder\s+worker\s+local/qwen2\.5-coder\s.*\sok\s*$", result.Row("coder"));
+        var error = Assert.Single(result.ErrorLines);
+        Assert.StartsWith($"{manifest}:3:9: error: malformed YAML", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task List_BrokenAgentJson_StatusErrorWithDiagnosticLocation()
+    {
+        await _cli.InitAsync();
+        var manifest = _cli.WriteAgentFile("manager", "AGENTS.md", MalformedManifest);
+
+        var result = await _cli.RunAsync("agents", "list", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var json = result.Json();
+        var agents = json.RootElement.GetProperty("agents").EnumerateArray().ToDictionary(a => a.GetProperty("name").GetString()!);
+        Assert.Equal("ok", agents["coder"].GetProperty("status").GetString());
+        var manager = agents["manager"];
+        Assert.Equal("error", manager.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, manager.GetProperty("role").ValueKind);
+        var diagnostic = Assert.Single(manager.GetProperty("diagnostics").EnumerateArray());
+        Assert.Equal("error", diagnostic.GetProperty("severity").GetString());
+        Assert.Equal(manifest, diagnostic.GetProperty("file").GetString());
+        Assert.Equal(3, diagnostic.GetProperty("line").GetInt32());
+        Assert.Equal(9, diagnostic.GetProperty("column").GetInt32());
+        Assert.Contains("malformed YAML", diagnostic.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task List_FolderWithInvalidName_SkippedWithWarningNamingIt()
+    {
+        await _cli.InitAsync();
+        var bad = _cli.WriteAgentFile("bad.name", "AGENTS.md", "---\nrole: worker\n---\nbody\n");
+
+        var result = await _cli.RunAsync("agents", "list");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.DoesNotContain("bad.name", result.Out, StringComparison.Ordinal);
+        Assert.Contains(result.ErrorLines, l => l.Contains("bad.name", StringComparison.Ordinal) && l.Contains("warning", StringComparison.Ordinal) && l.Contains("skipped", StringComparison.Ordinal));
+        Assert.Contains(Path.GetDirectoryName(bad)!, result.Error, StringComparison.Ordinal);
+        Assert.Matches(@"^coder\s", result.Row("coder"));
+        Assert.Matches(@"^manager\s", result.Row("manager"));
+    }
+
+    [Fact]
+    public async Task List_FolderWithInvalidNameJson_WarningInTopLevelDiagnostics()
+    {
+        await _cli.InitAsync();
+        Directory.CreateDirectory(_cli.AgentDirectory("bad.name"));
+
+        var result = await _cli.RunAsync("agents", "list", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var json = result.Json();
+        Assert.DoesNotContain(json.RootElement.GetProperty("agents").EnumerateArray(), a => a.GetProperty("name").GetString() == "bad.name");
+        var warning = Assert.Single(json.RootElement.GetProperty("diagnostics").EnumerateArray());
+        Assert.Equal("warning", warning.GetProperty("severity").GetString());
+        Assert.Equal(_cli.AgentDirectory("bad.name"), warning.GetProperty("file").GetString());
+    }
+
+    [Fact]
+    public async Task List_EmptyAgentsFolder_SaysHowToCreateOne()
+    {
+        Directory.CreateDirectory(Path.Combine(_cli.HomeRoot, "agents"));
+
+        var result = await _cli.RunAsync("agents", "list");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("No agents in", result.Out, StringComparison.Ordinal);
+        Assert.Contains("apiary agents new", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task List_BrokenHomeConfig_FailsNamingTheFile()
+    {
+        await _cli.InitAsync();
+        var config = Path.Combine(_cli.HomeRoot, "apiary.yaml");
+        await File.WriteAllTextAsync(config, "prompt:\n  section_chars: 10\n", TestContext.Current.CancellationToken);
+
+        var result = await _cli.RunAsync("agents", "list");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"{config}:2:", result.Error, StringComparison.Ordinal);
+        Assert.Contains("section_chars", result.Error, StringComparison.Ordinal);
+        Assert.Equal("", result.Out);
+    }
+}

@@ -1,0 +1,79 @@
+using Apiary.Home;
+using Apiary.Testing;
+
+namespace Apiary.Cli.Tests;
+
+/// <summary>
+/// Runs <c>apiary</c> in-process in a throwaway world: a temp folder holding a fake user home (<c>~</c>), a current
+/// directory, and an Apiary home that <c>APIARY_HOME</c> points at. No real environment variable, current directory
+/// or home folder is read.
+/// </summary>
+internal sealed class CliRunner : IDisposable
+{
+    private readonly TempDirectory _root = new("apiary-cli");
+
+    public CliRunner()
+    {
+        UserHome = _root.CreateDirectory("user");
+        CurrentDirectory = _root.CreateDirectory("work");
+        HomeRoot = _root["home"];
+        Environment = new Dictionary<string, string?>(StringComparer.Ordinal)
+        {
+            [ApiaryHome.EnvironmentVariable] = HomeRoot,
+        };
+    }
+
+    /// <summary>The temp folder everything lives in.</summary>
+    public TempDirectory Scratch => _root;
+
+    /// <summary>What <c>~</c> means to the command.</summary>
+    public string UserHome { get; }
+
+    /// <summary>The command's current directory.</summary>
+    public string CurrentDirectory { get; }
+
+    /// <summary>The home <c>APIARY_HOME</c> names unless a test changes <see cref="Environment"/>.</summary>
+    public string HomeRoot { get; }
+
+    /// <summary>The command's environment variables; a test may add, change or remove them.</summary>
+    public Dictionary<string, string?> Environment { get; }
+
+    /// <summary>The folder of agent <paramref name="name"/> in <see cref="HomeRoot"/>.</summary>
+    public string AgentDirectory(string name) => Path.Combine(HomeRoot, "agents", name);
+
+    /// <summary>Writes <paramref name="text"/> to <paramref name="file"/> of agent <paramref name="agent"/> in <see cref="HomeRoot"/>.</summary>
+    public string WriteAgentFile(string agent, string file, string text)
+    {
+        var path = Path.Combine(AgentDirectory(agent), file);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    /// <summary>Runs <c>apiary</c> with <paramref name="args"/>.</summary>
+    public async Task<CliResult> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var context = new CliContext
+        {
+            Out = output,
+            Error = error,
+            GetEnvironmentVariable = name => Environment.TryGetValue(name, out var value) ? value : null,
+            CurrentDirectory = CurrentDirectory,
+            UserHome = UserHome,
+        };
+        var exitCode = await ApiaryCli.RunAsync(args, context, TestContext.Current.CancellationToken);
+        return new CliResult(exitCode, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Runs <c>apiary init</c> for <see cref="HomeRoot"/> and checks that it worked.</summary>
+    public async Task<CliResult> InitAsync()
+    {
+        var result = await RunAsync("init");
+        Assert.True(result.ExitCode == 0, $"apiary init failed: {result}");
+        return result;
+    }
+
+    public void Dispose() => _root.Dispose();
+}
