@@ -1,0 +1,263 @@
+using System.Globalization;
+using Apiary.Sandbox.Templates;
+
+namespace Apiary.Sandbox.Execution;
+
+/// <summary>
+/// Per-command control groups for memory, process-count and CPU limits, on cgroup v1 or v2, where the machine lets
+/// Apiary create them. Each command gets its own group under an <c>apiary</c> group nested in this process's own.
+/// </summary>
+internal sealed class Cgroups
+{
+    private readonly IReadOnlyList<string> _v1Parents;
+    private readonly string? _v2Parent;
+
+    private Cgroups(IReadOnlyList<string> v1Parents, string? v2Parent, IReadOnlyList<string> controllers, string? problem)
+    {
+        _v1Parents = v1Parents;
+        _v2Parent = v2Parent;
+        Controllers = controllers;
+        Problem = problem;
+    }
+
+    /// <summary>The controllers Apiary can use: some of <c>memory</c>, <c>pids</c>, <c>cpu</c>.</summary>
+    public IReadOnlyList<string> Controllers { get; }
+
+    /// <summary>Why cgroups cannot be used (or are only partly usable), for people; null when all is well.</summary>
+    public string? Problem { get; }
+
+    /// <summary>The cgroup version in use: 1, 2, or 0 when none.</summary>
+    public int Version => _v2Parent is not null ? 2 : _v1Parents.Count > 0 ? 1 : 0;
+
+    /// <summary>True when commands get a cgroup (and with it a reliable way to find all their processes).</summary>
+    public bool Available => Version != 0;
+
+    private static readonly string[] Wanted = ["memory", "pids", "cpu"];
+
+    /// <summary>Finds which cgroup controllers this process can delegate to commands.</summary>
+    public static Cgroups Detect()
+    {
+        try
+        {
+            var mounts = File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')).Where(f => f.Length >= 4).ToList();
+            var own = File.ReadAllLines("/proc/self/cgroup").Select(l => l.Split(':', 3)).Where(f => f.Length == 3).ToList();
+            var v1 = new List<string>();
+            var controllers = new List<string>();
+            var problems = new List<string>();
+            foreach (var controller in Wanted)
+            {
+                var mount = mounts.FirstOrDefault(f => f[2] == "cgroup" && f[3].Split(',').Contains(controller));
+                if (mount is null)
+                {
+                    continue;
+                }
+
+                var ownPath = own.FirstOrDefault(f => f[1].Split(',').Contains(controller))?[2] ?? "/";
+                var parent = Path.Combine(mount[1] + ownPath, "apiary");
+                if (TryCreate(parent, out var why))
+                {
+                    v1.Add(parent);
+                    controllers.Add(controller);
+                }
+                else
+                {
+                    problems.Add($"{controller}: {why}");
+                }
+            }
+
+            if (v1.Count > 0)
+            {
+                return new Cgroups(v1, null, controllers, problems.Count == 0 ? null : string.Join("; ", problems));
+            }
+
+            var unified = mounts.FirstOrDefault(f => f[2] == "cgroup2");
+            if (unified is not null)
+            {
+                var root = unified[1];
+                var available = File.Exists(Path.Combine(root, "cgroup.controllers"))
+                    ? File.ReadAllText(Path.Combine(root, "cgroup.controllers")).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    : [];
+                var usable = Wanted.Where(available.Contains).ToList();
+                if (usable.Count == 0)
+                {
+                    return None("cgroup v2 is mounted but offers none of memory, pids, cpu to this process");
+                }
+
+                // Only the root group may have processes and enable controllers for children at once, so the apiary
+                // group hangs off the root.
+                var parent = Path.Combine(root, "apiary");
+                if (TryCreate(parent, out var why)
+                    && TryWrite(Path.Combine(root, "cgroup.subtree_control"), string.Join(' ', usable.Select(c => "+" + c)), out why)
+                    && TryWrite(Path.Combine(parent, "cgroup.subtree_control"), string.Join(' ', usable.Select(c => "+" + c)), out why))
+                {
+                    return new Cgroups([], parent, usable, null);
+                }
+
+                return None($"cgroup v2: {why}");
+            }
+
+            return None(problems.Count > 0 ? string.Join("; ", problems) : "no cgroup file system with memory, pids or cpu is mounted");
+        }
+        catch (IOException ex)
+        {
+            return None(ex.Message);
+        }
+    }
+
+    private static Cgroups None(string problem) => new([], null, [], problem);
+
+    /// <summary>Creates the groups of one command with the template's limits; null when cgroups are not available.</summary>
+    public CommandCgroup? Create(string id, SandboxTemplate template)
+    {
+        if (!Available)
+        {
+            return null;
+        }
+
+        var dirs = new List<string>();
+        try
+        {
+            if (_v2Parent is not null)
+            {
+                var dir = Path.Combine(_v2Parent, id);
+                Directory.CreateDirectory(dir);
+                dirs.Add(dir);
+                WriteIfPresent(dir, "memory.max", Bytes(template.MemoryMb));
+                WriteIfPresent(dir, "memory.swap.max", "0");
+                WriteIfPresent(dir, "pids.max", Number(template.Pids));
+                WriteIfPresent(dir, "cpu.max", $"{Number((long)(template.Cpus * 100_000))} 100000");
+            }
+            else
+            {
+                foreach (var parent in _v1Parents)
+                {
+                    var dir = Path.Combine(parent, id);
+                    Directory.CreateDirectory(dir);
+                    dirs.Add(dir);
+                    WriteIfPresent(dir, "memory.limit_in_bytes", Bytes(template.MemoryMb));
+                    WriteIfPresent(dir, "memory.memsw.limit_in_bytes", Bytes(template.MemoryMb));
+                    WriteIfPresent(dir, "pids.max", Number(template.Pids));
+                    if (File.Exists(Path.Combine(dir, "cpu.cfs_quota_us")))
+                    {
+                        File.WriteAllText(Path.Combine(dir, "cpu.cfs_period_us"), "100000");
+                        File.WriteAllText(Path.Combine(dir, "cpu.cfs_quota_us"), Number((long)(template.Cpus * 100_000)));
+                    }
+                }
+            }
+
+            return new CommandCgroup(dirs);
+        }
+        catch (IOException)
+        {
+            new CommandCgroup(dirs).Remove();
+            throw;
+        }
+    }
+
+    private static string Bytes(int mb) => Number((long)mb * 1024 * 1024);
+
+    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static void WriteIfPresent(string dir, string file, string value)
+    {
+        var path = Path.Combine(dir, file);
+        if (File.Exists(path))
+        {
+            try
+            {
+                File.WriteAllText(path, value);
+            }
+            catch (IOException) when (file.Contains("swap", StringComparison.Ordinal) || file.Contains("memsw", StringComparison.Ordinal))
+            {
+                // Swap accounting is often compiled in but disabled; the memory limit alone still applies.
+            }
+        }
+    }
+
+    private static bool TryCreate(string dir, out string why)
+    {
+        try
+        {
+            Directory.CreateDirectory(dir);
+            why = "";
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            why = $"cannot create {dir}: {ex.Message}";
+            return false;
+        }
+    }
+
+    private static bool TryWrite(string file, string value, out string why)
+    {
+        try
+        {
+            File.WriteAllText(file, value);
+            why = "";
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            why = $"cannot write {file}: {ex.Message}";
+            return false;
+        }
+    }
+}
+
+/// <summary>The cgroup folders of one command.</summary>
+internal sealed class CommandCgroup(IReadOnlyList<string> directories)
+{
+    /// <summary>The <c>cgroup.procs</c> files a process joins by writing its pid.</summary>
+    public IEnumerable<string> ProcsFiles => directories.Select(d => Path.Combine(d, "cgroup.procs"));
+
+    /// <summary>Every process in the command's groups now.</summary>
+    public IReadOnlyList<int> Processes()
+    {
+        var pids = new HashSet<int>();
+        foreach (var file in ProcsFiles)
+        {
+            try
+            {
+                foreach (var line in File.ReadAllLines(file))
+                {
+                    if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                    {
+                        pids.Add(pid);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // The group is gone: so are its processes.
+            }
+        }
+
+        return [.. pids];
+    }
+
+    /// <summary>Removes the groups; they must be empty, so call it after every process has ended.</summary>
+    public void Remove()
+    {
+        foreach (var dir in directories)
+        {
+            for (var attempt = 0; attempt < 50; attempt++)
+            {
+                try
+                {
+                    if (Directory.Exists(dir))
+                    {
+                        Directory.Delete(dir);
+                    }
+
+                    break;
+                }
+                catch (IOException)
+                {
+                    // The kernel releases an emptied group shortly after its last process is reaped.
+                    Thread.Yield();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using Apiary.Sandbox.Templates;
+
+namespace Apiary.Sandbox.Execution;
+
+/// <summary>Everything decided about one command before it starts: resolved paths, environment and limits.</summary>
+/// <param name="Id">A unique id for the command's cgroup and temporary files.</param>
+/// <param name="Program">The program to run.</param>
+/// <param name="Args">Its arguments.</param>
+/// <param name="Workdir">The working directory relative to the workspace ("" for the workspace itself).</param>
+/// <param name="Env">The complete environment of the command.</param>
+/// <param name="SecretFiles">Secrets delivered as files: name and value.</param>
+/// <param name="Template">The template's limits and mounts.</param>
+internal sealed record CommandSpec(
+    string Id,
+    string Program,
+    IReadOnlyList<string> Args,
+    string Workdir,
+    IReadOnlyDictionary<string, string> Env,
+    IReadOnlyList<KeyValuePair<string, string>> SecretFiles,
+    SandboxTemplate Template);
+
+/// <summary>How a backend turns a command into a process, and what to clean up after it.</summary>
+internal interface ICommandLauncher
+{
+    /// <summary>True when the process runs in a sandbox.</summary>
+    bool IsConfined { get; }
+
+    /// <summary>Prepares the process of <paramref name="spec"/> in <paramref name="workspace"/>.</summary>
+    LaunchPlan Prepare(CommandSpec spec, string workspace);
+}
+
+/// <summary>A prepared process: how to start it, its cgroup (if any), and what to remove once it has ended.</summary>
+internal sealed class LaunchPlan(ProcessStartInfo startInfo, CommandCgroup? cgroup, Action? cleanup) : IDisposable
+{
+    public ProcessStartInfo StartInfo { get; } = startInfo;
+
+    public CommandCgroup? Cgroup { get; } = cgroup;
+
+    public void Dispose()
+    {
+        Cgroup?.Remove();
+        cleanup?.Invoke();
+    }
+}

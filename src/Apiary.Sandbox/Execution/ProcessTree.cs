@@ -1,0 +1,86 @@
+using System.Globalization;
+using Apiary.Sandbox.Native;
+
+namespace Apiary.Sandbox.Execution;
+
+/// <summary>Finds and signals the processes below a process, from <c>/proc</c>.</summary>
+internal static class ProcessTree
+{
+    /// <summary>The pids of every descendant of <paramref name="root"/> (not <paramref name="root"/> itself).</summary>
+    public static IReadOnlyList<int> Descendants(int root)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            if (ParentOf(pid) is { } parent)
+            {
+                if (!children.TryGetValue(parent, out var list))
+                {
+                    children[parent] = list = [];
+                }
+
+                list.Add(pid);
+            }
+        }
+
+        var result = new List<int>();
+        var pending = new Stack<int>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            if (children.TryGetValue(pending.Pop(), out var list))
+            {
+                foreach (var child in list)
+                {
+                    result.Add(child);
+                    pending.Push(child);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The short command name of <paramref name="pid"/> (<c>/proc/PID/comm</c>), or null when it is gone.</summary>
+    public static string? CommandName(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to each pid, ignoring those already gone.</summary>
+    public static void Signal(IEnumerable<int> pids, int signal)
+    {
+        foreach (var pid in pids)
+        {
+            _ = Libc.Kill(pid, signal);
+        }
+    }
+
+    private static int? ParentOf(int pid)
+    {
+        try
+        {
+            // The command name may contain spaces and parentheses; the fields after its closing ')' do not.
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            var fields = stat[(close + 2)..].Split(' ', 3);
+            return int.Parse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text;
+
+namespace Apiary.Sandbox.Execution;
+
+/// <summary>
+/// Replaces secret values with <c>[secret:NAME]</c> in a stream of output chunks, including values split across
+/// chunks: it holds back the last few bytes of each chunk until it knows they do not start a secret.
+/// </summary>
+internal sealed class SecretScrubber
+{
+    private readonly (byte[] Value, byte[] Replacement)[] _secrets;
+    private readonly int _hold;
+    private byte[] _pending = [];
+
+    public SecretScrubber(IEnumerable<KeyValuePair<string, string>> secrets)
+    {
+        // Longest first, so a secret that contains another is replaced whole.
+        _secrets = secrets
+            .Where(s => s.Value.Length > 0)
+            .Select(s => (Encoding.UTF8.GetBytes(s.Value), Encoding.UTF8.GetBytes($"[secret:{s.Key}]")))
+            .OrderByDescending(s => s.Item1.Length)
+            .ToArray();
+        _hold = _secrets.Length == 0 ? 0 : _secrets[0].Value.Length - 1;
+    }
+
+    /// <summary>True when there is nothing to scrub, so output can pass through untouched.</summary>
+    public bool IsEmpty => _secrets.Length == 0;
+
+    /// <summary>Scrubs a chunk; returns what is safe to pass on now (possibly nothing).</summary>
+    public byte[] Push(ReadOnlySpan<byte> chunk)
+    {
+        if (IsEmpty)
+        {
+            return chunk.ToArray();
+        }
+
+        var buffer = new byte[_pending.Length + chunk.Length];
+        _pending.CopyTo(buffer, 0);
+        chunk.CopyTo(buffer.AsSpan(_pending.Length));
+        return Scan(buffer, final: false);
+    }
+
+    /// <summary>Scrubs and returns whatever was held back, at the end of the stream.</summary>
+    public byte[] Flush() => IsEmpty ? [] : Scan(_pending, final: true);
+
+    /// <summary>Scrubs a whole text at once.</summary>
+    public string Scrub(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var result = Scan(bytes, final: true);
+        return Encoding.UTF8.GetString(result);
+    }
+
+    private byte[] Scan(byte[] buffer, bool final)
+    {
+        var output = new MemoryStream(buffer.Length);
+        var i = 0;
+        while (i < buffer.Length)
+        {
+            var replaced = false;
+            foreach (var (value, replacement) in _secrets)
+            {
+                if (buffer.AsSpan(i).StartsWith(value))
+                {
+                    output.Write(replacement);
+                    i += value.Length;
+                    replaced = true;
+                    break;
+                }
+            }
+
+            if (replaced)
+            {
+                continue;
+            }
+
+            if (!final && buffer.Length - i <= _hold && CouldStartSecret(buffer.AsSpan(i)))
+            {
+                break;
+            }
+
+            output.WriteByte(buffer[i]);
+            i++;
+        }
+
+        _pending = final ? [] : buffer[i..];
+        return output.ToArray();
+    }
+
+    private bool CouldStartSecret(ReadOnlySpan<byte> tail)
+    {
+        foreach (var (value, _) in _secrets)
+        {
+            if (value.Length > tail.Length && value.AsSpan().StartsWith(tail))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,65 @@
+using System.Runtime.InteropServices;
+
+namespace Apiary.Sandbox.Native;
+
+/// <summary>The few Linux calls .NET does not expose.</summary>
+internal static partial class Libc
+{
+    public const int SIGTERM = 15;
+    public const int SIGKILL = 9;
+
+    public const int ENOENT = 2;
+    public const int ESRCH = 3;
+    public const int EACCES = 13;
+    public const int EEXIST = 17;
+    public const int ENOTDIR = 20;
+    public const int EISDIR = 21;
+    public const int ELOOP = 40;
+    public const int EXDEV = 18;
+    public const int ENOSYS = 38;
+
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_CREAT = 0x40;
+    public const int O_TRUNC = 0x200;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_PATH = 0x200000;
+
+    /// <summary>Resolve the path as if the directory fd were the root: no symlink or <c>..</c> can leave it.</summary>
+    public const ulong RESOLVE_IN_ROOT = 0x10;
+
+    /// <summary>Refuse <c>/proc/self/fd</c>-style magic links.</summary>
+    public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
+
+    private const long SysOpenat2 = 437;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct OpenHow
+    {
+        public ulong Flags;
+        public ulong Mode;
+        public ulong Resolve;
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    [LibraryImport("libc", EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MkdirAt(int dirfd, string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial long Syscall(long number, int dirfd, string path, ref OpenHow how, nuint size);
+
+    /// <summary>openat2(2): opens <paramref name="path"/> relative to <paramref name="dirfd"/> with resolve restrictions.</summary>
+    /// <returns>The file descriptor, or -1 with <see cref="Marshal.GetLastPInvokeError"/> set.</returns>
+    public static int OpenAt2(int dirfd, string path, int flags, uint mode, ulong resolve)
+    {
+        var how = new OpenHow { Flags = (ulong)flags, Mode = mode, Resolve = resolve };
+        return (int)Syscall(SysOpenat2, dirfd, path, ref how, (nuint)Marshal.SizeOf<OpenHow>());
+    }
+}

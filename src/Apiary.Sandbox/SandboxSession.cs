@@ -1,0 +1,242 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Apiary.IO;
+using Apiary.Protocol;
+using Apiary.Sandbox.Execution;
+using Apiary.Sandbox.Files;
+using Apiary.Sandbox.Templates;
+
+namespace Apiary.Sandbox;
+
+/// <summary>
+/// A session of any backend: keeps the workspace, working directory and environment between commands, runs several
+/// commands at once, and maps every protocol command to its observations. The backend supplies only how a command
+/// becomes a process.
+/// </summary>
+internal sealed class SandboxSession : ISandboxSession
+{
+    private static readonly Dictionary<string, string> BaseEnvironment = new()
+    {
+        ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+        ["LANG"] = "C.UTF-8",
+        ["HOME"] = "/workspace",
+        ["TERM"] = "dumb",
+    };
+
+    private readonly ICommandLauncher _launcher;
+    private readonly SandboxSessionOptions _options;
+    private readonly ConcurrentDictionary<string, ExecRunner> _running = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _closed = new();
+    private long _sequence;
+
+    public SandboxSession(ICommandLauncher launcher, SandboxSessionOptions options)
+    {
+        _launcher = launcher;
+        _options = options;
+        Id = options.Id ?? Guid.NewGuid().ToString("N")[..12];
+        Workspace = PathResolver.Resolve(Path.GetFullPath(options.Workspace));
+    }
+
+    public string Id { get; }
+
+    public string Workspace { get; }
+
+    public async IAsyncEnumerable<Observation> ExecuteAsync(Command command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (_closed.IsCancellationRequested && command is not ShutdownCommand)
+        {
+            yield return Numbered(new ErrorObservation { RequestId = command.RequestId, Code = "session_closed", Message = $"session {Id} is closed" });
+            yield break;
+        }
+
+        switch (command)
+        {
+            case ExecCommand exec:
+                await foreach (var observation in ExecAsync(exec, cancellationToken).ConfigureAwait(false))
+                {
+                    yield return observation;
+                }
+
+                break;
+            case CancelCommand cancel:
+                if (_running.TryGetValue(cancel.TargetRequestId, out var runner))
+                {
+                    runner.Stop(CompletionReason.Cancelled);
+                    yield return Numbered(new PongObservation { RequestId = cancel.RequestId });
+                }
+                else
+                {
+                    yield return Numbered(new ErrorObservation { RequestId = cancel.RequestId, Code = "unknown_request", Message = $"no command '{cancel.TargetRequestId}' is running in session {Id}" });
+                }
+
+                break;
+            case ReadFileCommand read:
+                yield return Numbered(await WorkspaceFiles.ReadAsync(Workspace, read, cancellationToken).ConfigureAwait(false));
+                break;
+            case WriteFileCommand write:
+                yield return Numbered(await WorkspaceFiles.WriteAsync(Workspace, write, cancellationToken).ConfigureAwait(false));
+                break;
+            case ListDirCommand list:
+                yield return Numbered(WorkspaceFiles.List(Workspace, list));
+                break;
+            case PingCommand ping:
+                yield return Numbered(new PongObservation { RequestId = ping.RequestId });
+                break;
+            case ShutdownCommand shutdown:
+                await CloseAsync(cancellationToken).ConfigureAwait(false);
+                yield return Numbered(new ShuttingDownObservation { RequestId = shutdown.RequestId, Reason = "shutdown requested" });
+                break;
+            default:
+                yield return Numbered(new ErrorObservation { RequestId = command.RequestId, Code = "unknown_type", Message = $"this backend does not handle {command.GetType().Name}" });
+                break;
+        }
+    }
+
+    public async Task CloseAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_closed.IsCancellationRequested)
+        {
+            await _closed.CancelAsync().ConfigureAwait(false);
+        }
+
+        foreach (var runner in _running.Values)
+        {
+            runner.Stop(CompletionReason.Cancelled);
+        }
+
+        // Each running exec finishes its own clean-up; wait until none is left.
+        while (!_running.IsEmpty)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync().ConfigureAwait(false);
+        _closed.Dispose();
+    }
+
+    private async IAsyncEnumerable<Observation> ExecAsync(ExecCommand exec, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (spec, scrubber, problem) = await ResolveAsync(exec, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            yield return Numbered(problem);
+            yield break;
+        }
+
+        var template = _options.Template;
+        using var runner = new ExecRunner(
+            _launcher.Prepare(spec!, Workspace),
+            exec,
+            _launcher.IsConfined,
+            exec.OutputLimitBytes ?? template.OutputLimitBytes,
+            exec.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : template.Timeout,
+            _options.KillGrace,
+            scrubber!,
+            () => Interlocked.Increment(ref _sequence));
+        if (!_running.TryAdd(exec.RequestId, runner))
+        {
+            yield return Numbered(new ErrorObservation { RequestId = exec.RequestId, Code = "duplicate_request", Message = $"a command with request id '{exec.RequestId}' is already running" });
+            yield break;
+        }
+
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closed.Token);
+            await foreach (var observation in runner.RunAsync(linked.Token).ConfigureAwait(false))
+            {
+                yield return observation;
+            }
+        }
+        finally
+        {
+            _running.TryRemove(exec.RequestId, out _);
+        }
+    }
+
+    private async Task<(CommandSpec? Spec, SecretScrubber? Scrubber, ErrorObservation? Problem)> ResolveAsync(ExecCommand exec, CancellationToken cancellationToken)
+    {
+        ErrorObservation Fail(string code, string message) => new() { RequestId = exec.RequestId, Code = code, Message = message };
+
+        if (string.IsNullOrWhiteSpace(exec.Command))
+        {
+            return (null, null, Fail("invalid_command", "the command is empty"));
+        }
+
+        var workdir = WorkspaceFiles.Relative(exec.Workdir ?? _options.Workdir);
+        if (workdir is null || !IsInsideWorkspace(workdir))
+        {
+            return (null, null, Fail("invalid_path", $"working directory '{exec.Workdir ?? _options.Workdir}' is not a folder inside the workspace"));
+        }
+
+        var env = new Dictionary<string, string>(BaseEnvironment, StringComparer.Ordinal);
+        foreach (var layer in new[] { _options.Template.Env, _options.Env, exec.Env })
+        {
+            foreach (var (name, value) in layer)
+            {
+                if (!EnvironmentName.IsValid(name))
+                {
+                    return (null, null, Fail("invalid_env", $"'{name}' is not a valid environment variable name"));
+                }
+
+                env[name] = value;
+            }
+        }
+
+        var wanted = _options.Template.Secrets.Concat(exec.Secrets.Select(n => new TemplateSecret(n))).DistinctBy(s => s.Name).ToList();
+        var values = new List<KeyValuePair<string, string>>();
+        var files = new List<KeyValuePair<string, string>>();
+        foreach (var secret in wanted)
+        {
+            var value = _options.Secrets is null ? null : await _options.Secrets.GetAsync(secret.Name, cancellationToken).ConfigureAwait(false);
+            if (value is null)
+            {
+                return (null, null, Fail("unknown_secret", $"there is no secret named '{secret.Name}'; add it with 'apiary secrets set {secret.Name}'"));
+            }
+
+            values.Add(new(secret.Name, value));
+            if (secret.Delivery == SecretDelivery.File)
+            {
+                files.Add(new(secret.Name, value));
+            }
+            else
+            {
+                env[secret.Name] = value;
+            }
+        }
+
+        var spec = new CommandSpec(Guid.NewGuid().ToString("N")[..16], exec.Command, exec.Args, workdir, env, files, _options.Template);
+        return (spec, new SecretScrubber(values), null);
+    }
+
+    private bool IsInsideWorkspace(string relative)
+    {
+        if (relative.Length == 0)
+        {
+            return true;
+        }
+
+        try
+        {
+            var resolved = PathResolver.Resolve(Path.Combine(Workspace, relative));
+            return PathResolver.IsSameOrInside(resolved, Workspace) && Directory.Exists(resolved);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private Observation Numbered(Observation observation) => observation with { Sequence = Interlocked.Increment(ref _sequence) };
+}
+
+/// <summary>The rule for environment variable names: <c>[A-Za-z_][A-Za-z0-9_]*</c>.</summary>
+internal static class EnvironmentName
+{
+    public static bool IsValid(string name) =>
+        name.Length > 0 && (char.IsAsciiLetter(name[0]) || name[0] == '_') && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Apiary.Sandbox.Execution;
+
+namespace Apiary.Sandbox.Unconfined;
+
+/// <summary>
+/// Runs commands as plain processes, for development on machines without bubblewrap. It must be chosen explicitly,
+/// it warns when created, and every result it gives is marked unconfined. Apiary never falls back to it by itself.
+/// Limits still apply (cgroups where available, rlimits always), but nothing stops a command from reading or writing
+/// anything the server's user can.
+/// </summary>
+public sealed class UnconfinedBackend : ISandboxBackend
+{
+    /// <summary>The warning printed whenever this backend is used.</summary>
+    public const string Warning = "WARNING: the unconfined backend runs commands as plain processes with the server's rights: no sandbox, no network isolation. Use it for development only.";
+
+    private readonly Launcher _launcher = new(Cgroups.Detect());
+
+    /// <summary>Creates the backend, writing <see cref="Warning"/> to <paramref name="warnings"/>.</summary>
+    public UnconfinedBackend(TextWriter warnings)
+    {
+        ArgumentNullException.ThrowIfNull(warnings);
+        warnings.WriteLine(Warning);
+    }
+
+    /// <inheritdoc/>
+    public string Name => "unconfined";
+
+    /// <inheritdoc/>
+    public bool IsConfined => false;
+
+    /// <inheritdoc/>
+    public Task<ISandboxSession> OpenSessionAsync(SandboxSessionOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Directory.Exists(options.Workspace))
+        {
+            throw new DirectoryNotFoundException($"the workspace {options.Workspace} does not exist");
+        }
+
+        return Task.FromResult<ISandboxSession>(new SandboxSession(_launcher, options));
+    }
+
+    private sealed class Launcher(Cgroups cgroups) : ICommandLauncher
+    {
+        public bool IsConfined => false;
+
+        public LaunchPlan Prepare(CommandSpec spec, string workspace)
+        {
+            var cgroup = cgroups.Create(spec.Id, spec.Template);
+            var start = new ProcessStartInfo(ShellPrelude.Shell)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                WorkingDirectory = spec.Workdir.Length == 0 ? workspace : Path.Combine(workspace, spec.Workdir),
+            };
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add(ShellPrelude.Script(spec.Template, cgroup));
+            start.ArgumentList.Add("sh");
+            start.ArgumentList.Add(spec.Program);
+            foreach (var arg in spec.Args)
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            start.Environment.Clear();
+            foreach (var (name, value) in spec.Env)
+            {
+                start.Environment[name] = name == "HOME" && value == "/workspace" ? workspace : value;
+            }
+
+            return new LaunchPlan(start, cgroup, null);
+        }
+    }
+}
