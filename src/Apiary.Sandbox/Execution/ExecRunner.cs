@@ -15,6 +15,8 @@ internal sealed class ExecRunner : IDisposable
 {
     private const int ChunkBytes = 64 * 1024;
 
+    private static readonly TimeSpan LeftoverWait = TimeSpan.FromSeconds(5);
+
     private readonly LaunchPlan _plan;
     private readonly ExecCommand _command;
     private readonly bool _confined;
@@ -245,7 +247,10 @@ internal sealed class ExecRunner : IDisposable
 
     private void KillLeftovers(Process process)
     {
-        for (var round = 0; round < 100; round++)
+        // A killed process lingers until the kernel has torn it down; wait (briefly) until none is left, so that when
+        // the command is reported complete, nothing of it runs.
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < LeftoverWait)
         {
             var left = _plan.Cgroup?.Processes() ?? ProcessTree.Descendants(process.Id);
             if (left.Count == 0)
@@ -254,7 +259,7 @@ internal sealed class ExecRunner : IDisposable
             }
 
             ProcessTree.Signal(left, Libc.SIGKILL);
-            Thread.Yield();
+            Thread.Sleep(1);
         }
     }
 
