@@ -16,7 +16,7 @@ public sealed class TestHome : IDisposable
         Directory.CreateDirectory(Home.AgentsDirectory);
         Directory.CreateDirectory(Home.TemplatesDirectory);
         Directory.CreateDirectory(Home.PoliciesDirectory);
-        File.WriteAllText(System.IO.Path.Combine(Home.TemplatesDirectory, "default.yaml"), "network: none\n");
+        File.WriteAllText(System.IO.Path.Combine(Home.TemplatesDirectory, "default.yaml"), "egress: none\n");
     }
 
     public ApiaryHome Home { get; }
