@@ -40,6 +40,7 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
         var runtime = Directory.CreateTempSubdirectory("apiary-sandbox-").FullName;
         File.SetUnixFileMode(runtime, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         BubblewrapLauncher.WriteIdentityFiles(runtime);
+        OrphanReaper.Enable();
         return new BubblewrapBackend(path, Cgroups.Detect(), runtime);
     }
 
@@ -63,6 +64,7 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
     /// <summary>Removes the backend's runtime folder (its generated passwd and group).</summary>
     public void Dispose()
     {
+        OrphanReaper.Reap(now: true);
         try
         {
             Directory.Delete(_runtime, recursive: true);

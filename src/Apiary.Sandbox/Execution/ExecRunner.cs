@@ -90,6 +90,7 @@ internal sealed class ExecRunner : IDisposable
         try
         {
             process = Process.Start(_plan.StartInfo) ?? throw new InvalidOperationException("the process did not start");
+            OrphanReaper.Track(process.Id);
             var stdin = FeedStdinAsync(process);
             var stdout = PumpAsync(process.StandardOutput.BaseStream, OutputChannel.Stdout, writer);
             var stderr = PumpAsync(process.StandardError.BaseStream, OutputChannel.Stderr, writer);
@@ -146,8 +147,14 @@ internal sealed class ExecRunner : IDisposable
                 await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
-            process?.Dispose();
+            if (process is not null)
+            {
+                OrphanReaper.Untrack(process.Id);
+                process.Dispose();
+            }
+
             _plan.Dispose();
+            OrphanReaper.Reap();
             writer.TryComplete();
         }
     }
