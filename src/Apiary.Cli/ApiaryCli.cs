@@ -52,6 +52,9 @@ internal static class ApiaryCli
         root.Options.Add(CommonOptions.Home());
         root.Subcommands.Add(InitCommand.Create(context));
         root.Subcommands.Add(AgentsCommand.Create(context));
+        root.Subcommands.Add(SecretsCommand.Create(context));
+        root.Subcommands.Add(SandboxExecCommand.Create(context));
+        root.Subcommands.Add(DoctorCommand.Create(context));
         return root;
     }
 

@@ -12,6 +12,9 @@ internal sealed class CliContext
 
     public required TextWriter Error { get; init; }
 
+    /// <summary>Standard input (by default the console's); tests give each run a reader of their own.</summary>
+    public TextReader In { get; init; } = Console.In;
+
     public required Func<string, string?> GetEnvironmentVariable { get; init; }
 
     public required string CurrentDirectory { get; init; }

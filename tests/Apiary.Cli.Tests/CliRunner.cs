@@ -50,13 +50,18 @@ internal sealed class CliRunner : IDisposable
         return path;
     }
 
-    /// <summary>Runs <c>apiary</c> with <paramref name="args"/>.</summary>
-    public async Task<CliResult> RunAsync(params string[] args)
+    /// <summary>Runs <c>apiary</c> with <paramref name="args"/> and empty standard input.</summary>
+    public Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync("", args);
+
+    /// <summary>Runs <c>apiary</c> with <paramref name="args"/>, reading <paramref name="stdin"/> as standard input.</summary>
+    public async Task<CliResult> RunWithInputAsync(string stdin, params string[] args)
     {
+        using var input = new StringReader(stdin);
         using var output = new StringWriter();
         using var error = new StringWriter();
         var context = new CliContext
         {
+            In = input,
             Out = output,
             Error = error,
             GetEnvironmentVariable = name => Environment.TryGetValue(name, out var value) ? value : null,

@@ -79,6 +79,10 @@ internal sealed record SectionJson(string File, string Status, int OriginalChars
 
 internal sealed record PromptJson(string Agent, string Prompt, int Chars, int SectionChars, int TotalChars, int TotalOmittedChars, IReadOnlyList<SectionJson> Sections, IReadOnlyList<DiagnosticJson> Diagnostics);
 
+internal sealed record CheckJson(string Name, string Status, string Detail, string? Meaning, string? Fix);
+
+internal sealed record DoctorJson(string Home, bool HomeExists, bool SandboxUsable, IReadOnlyList<CheckJson> Checks);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     WriteIndented = true,
@@ -87,4 +91,5 @@ internal sealed record PromptJson(string Agent, string Prompt, int Chars, int Se
 [JsonSerializable(typeof(AgentListJson))]
 [JsonSerializable(typeof(AgentDetailJson))]
 [JsonSerializable(typeof(PromptJson))]
+[JsonSerializable(typeof(DoctorJson))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
