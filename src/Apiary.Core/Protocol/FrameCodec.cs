@@ -500,8 +500,9 @@ internal sealed class MessageKind<TMessage>
             // Anything but whitespace after the value makes the reader throw.
             reader.Read();
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: an escaped lone surrogate ("\ud800") in a property name cannot be compared.
             return Failed(FrameFailureKind.MalformedJson, $"The frame is not valid JSON: {Bounded(ex.Message, MaxErrorMessageChars)}", requestId);
         }
 

@@ -328,6 +328,15 @@ public sealed class FrameReaderAttackTests
     }
 
     [Fact]
+    public void DecodeCommand_EscapedLoneSurrogateInPropertyName_FailureNotException()
+    {
+        // Found by the property below: the diagnosis pass compared this name and the reader threw.
+        var result = FrameCodec.DecodeCommand("{\"\\ud800\":\"x\",\"type1[\":0}"u8);
+        Assert.True(result.IsFailure);
+        Assert.Equal(FrameFailureKind.MalformedJson, result.Failure!.Kind);
+    }
+
+    [Fact]
     public void ReadAsync_AnyBadFrameThenAValidOne_ReadsTheValidOne()
     {
         var inputs = Gen.OneOf(JsonishBody, ArbMap.Default.GeneratorFor<byte[]>().Where(b => b is not null && b.Length <= 256))

@@ -1,0 +1,3 @@
+using Apiary.Agent;
+
+return await AgentCli.RunAsync(args, Console.Error).ConfigureAwait(false);
