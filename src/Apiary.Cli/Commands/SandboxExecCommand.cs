@@ -64,6 +64,7 @@ internal static class SandboxExecCommand
             try
             {
                 var backend = CreateBackend(parse.GetValue(unconfined), context);
+                using var owned = backend as IDisposable;
                 await using var session = await backend.OpenSessionAsync(new SandboxSessionOptions { Workspace = folder, Template = sandboxTemplate, Secrets = store }, cancellationToken).ConfigureAwait(false);
                 var exec = new ExecCommand
                 {

@@ -6,11 +6,13 @@ namespace Apiary.Sandbox.Bubblewrap;
 public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
 {
     private readonly BubblewrapLauncher _launcher;
+    private readonly Cgroups _cgroups;
     private readonly string _runtime;
 
     private BubblewrapBackend(string bwrapPath, Cgroups cgroups, string runtime)
     {
         _runtime = runtime;
+        _cgroups = cgroups;
         BwrapPath = bwrapPath;
         CgroupVersion = cgroups.Version;
         _launcher = new BubblewrapLauncher(bwrapPath, cgroups, runtime);
@@ -61,10 +63,12 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
         return Task.FromResult<ISandboxSession>(new SandboxSession(_launcher, options));
     }
 
-    /// <summary>Removes the backend's runtime folder (its generated passwd and group).</summary>
+    /// <summary>Removes the backend's runtime folder (its generated passwd and group) and its idle cgroups.</summary>
     public void Dispose()
     {
+        _launcher.Dispose();
         OrphanReaper.Reap(now: true);
+        _cgroups.Dispose();
         try
         {
             Directory.Delete(_runtime, recursive: true);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Apiary.Sandbox.Execution;
 
 namespace Apiary.Sandbox.Bubblewrap;
@@ -8,7 +7,7 @@ namespace Apiary.Sandbox.Bubblewrap;
 /// the system read-only, only the session workspace writable, private /tmp and /dev, no capabilities, and an
 /// environment that holds only what the template, session and command set.
 /// </summary>
-internal sealed class BubblewrapLauncher : ICommandLauncher
+internal sealed class BubblewrapLauncher : ICommandLauncher, IDisposable
 {
     /// <summary>Where the workspace appears inside the sandbox.</summary>
     public const string WorkspaceMount = "/workspace";
@@ -23,85 +22,78 @@ internal sealed class BubblewrapLauncher : ICommandLauncher
 
     private static readonly string[] TopLevelLinks = ["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 
-    private readonly string _bwrap;
-    private readonly Cgroups _cgroups;
     private readonly string _runtime;
     private readonly IReadOnlyList<string> _systemArgs;
+    private readonly StarterPool _starters;
 
     public BubblewrapLauncher(string bwrapPath, Cgroups cgroups, string runtimeDirectory)
     {
-        _bwrap = bwrapPath;
-        _cgroups = cgroups;
         _runtime = runtimeDirectory;
         _systemArgs = SystemArguments(runtimeDirectory);
+        _starters = new StarterPool(bwrapPath, cgroups, runtimeDirectory);
     }
 
     public bool IsConfined => true;
 
     public LaunchPlan Prepare(CommandSpec spec, string workspace)
     {
-        var cgroup = _cgroups.Create(spec.Id, spec.Template);
         string? secretsDir = null;
         try
         {
-            var start = new ProcessStartInfo(ShellPrelude.Shell)
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                WorkingDirectory = "/",
-            };
-            var args = start.ArgumentList;
-            args.Add("-c");
-            args.Add(ShellPrelude.Script(spec.Template, cgroup));
-            args.Add("sh");
-            args.Add(_bwrap);
-            foreach (var arg in _systemArgs)
-            {
-                args.Add(arg);
-            }
-
-            AddMount(args, "--bind", workspace, WorkspaceMount);
+            var args = new List<string>(_systemArgs.Count + 32);
+            args.AddRange(_systemArgs);
+            args.AddRange(["--bind", workspace, WorkspaceMount]);
             foreach (var mount in spec.Template.Mounts)
             {
-                AddMount(args, mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.SandboxPath);
+                args.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.SandboxPath]);
             }
 
             if (spec.SecretFiles.Count > 0)
             {
                 secretsDir = WriteSecretFiles(spec);
-                args.Add("--tmpfs");
-                args.Add("/run/secrets");
+                args.AddRange(["--tmpfs", "/run/secrets"]);
                 foreach (var (name, _) in spec.SecretFiles)
                 {
-                    AddMount(args, "--ro-bind", Path.Combine(secretsDir, name), "/run/secrets/" + name);
+                    args.AddRange(["--ro-bind", Path.Combine(secretsDir, name), "/run/secrets/" + name]);
                 }
             }
 
-            args.Add("--chdir");
-            args.Add(spec.Workdir.Length == 0 ? WorkspaceMount : WorkspaceMount + "/" + spec.Workdir);
-            args.Add("--");
-            args.Add(spec.Program);
-            foreach (var arg in spec.Args)
-            {
-                args.Add(arg);
-            }
-
-            // bubblewrap passes its own environment to the command, so values (secrets among them) never appear on a
-            // command line that other users could read in /proc.
-            start.Environment.Clear();
+            // The environment, secrets among them, travels with the other arguments through the starter's FIFO: it
+            // never appears on a command line that other users could read in /proc.
+            args.Add("--clearenv");
             foreach (var (name, value) in spec.Env)
             {
-                start.Environment[name] = value;
+                args.AddRange(["--setenv", name, value]);
             }
 
-            var cleanup = secretsDir;
-            return new LaunchPlan(start, cgroup, cleanup is null ? null : () => Directory.Delete(cleanup, recursive: true));
+            args.AddRange(["--chdir", spec.Workdir.Length == 0 ? WorkspaceMount : WorkspaceMount + "/" + spec.Workdir]);
+            string[] command = [spec.Program, .. spec.Args];
+
+            var starter = _starters.Take(spec.Template);
+            var released = false;
+            var secrets = secretsDir;
+            return new LaunchPlan(
+                () =>
+                {
+                    released = true;
+                    return starter.Release(args, command);
+                },
+                starter.Cgroup,
+                () =>
+                {
+                    if (!released)
+                    {
+                        starter.Discard();
+                    }
+
+                    if (secrets is not null)
+                    {
+                        Directory.Delete(secrets, recursive: true);
+                    }
+                });
         }
         catch
         {
-            cgroup?.Remove();
             if (secretsDir is not null)
             {
                 Directory.Delete(secretsDir, recursive: true);
@@ -110,6 +102,9 @@ internal sealed class BubblewrapLauncher : ICommandLauncher
             throw;
         }
     }
+
+    /// <summary>Kills the waiting starters.</summary>
+    public void Dispose() => _starters.Dispose();
 
     /// <summary>The arguments every sandbox gets, whatever the command: namespaces, system mounts, /etc, /proc, /dev, /tmp.</summary>
     internal static IReadOnlyList<string> SystemArguments(string runtimeDirectory)
@@ -155,13 +150,6 @@ internal sealed class BubblewrapLauncher : ICommandLauncher
     {
         File.WriteAllText(Path.Combine(runtimeDirectory, "passwd"), $"sandbox:x:{SandboxUid}:{SandboxUid}:sandbox:{WorkspaceMount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
         File.WriteAllText(Path.Combine(runtimeDirectory, "group"), $"sandbox:x:{SandboxUid}:\nnogroup:x:65534:\n");
-    }
-
-    private static void AddMount(System.Collections.ObjectModel.Collection<string> args, string kind, string source, string target)
-    {
-        args.Add(kind);
-        args.Add(source);
-        args.Add(target);
     }
 
     /// <summary>Secret files live on the host's tmpfs in a private folder, mode 0400, for the command's life only.</summary>

@@ -6,11 +6,17 @@ namespace Apiary.Sandbox.Execution;
 /// <summary>
 /// Per-command control groups for memory, process-count and CPU limits, on cgroup v1 or v2, where the machine lets
 /// Apiary create them. Each command gets its own group under an <c>apiary</c> group nested in this process's own.
+/// Creating and removing a group costs the kernel several milliseconds (more than starting a sandbox), so emptied
+/// groups are kept in a pool and reused, with their limits written afresh for each command.
 /// </summary>
-internal sealed class Cgroups
+internal sealed class Cgroups : IDisposable
 {
+    /// <summary>How many idle groups are kept for reuse.</summary>
+    private const int PoolSize = 128;
+
     private readonly IReadOnlyList<string> _v1Parents;
     private readonly string? _v2Parent;
+    private readonly System.Collections.Concurrent.ConcurrentBag<CommandCgroup> _pool = [];
 
     private Cgroups(IReadOnlyList<string> v1Parents, string? v2Parent, IReadOnlyList<string> controllers, string? problem)
     {
@@ -106,22 +112,87 @@ internal sealed class Cgroups
 
     private static Cgroups None(string problem) => new([], null, [], problem);
 
-    /// <summary>Creates the groups of one command with the template's limits; null when cgroups are not available.</summary>
+    /// <summary>The groups of one command with the template's limits (reused when one is idle); null when cgroups are not available.</summary>
     public CommandCgroup? Create(string id, SandboxTemplate template)
+    {
+        var group = CreateEmpty(id);
+        if (group is not null)
+        {
+            try
+            {
+                Limit(group, template);
+            }
+            catch (IOException)
+            {
+                group.Remove();
+                throw;
+            }
+        }
+
+        return group;
+    }
+
+    /// <summary>Groups for one command, without limits yet (reused when one is idle); null when cgroups are not available.</summary>
+    public CommandCgroup? CreateEmpty(string id)
     {
         if (!Available)
         {
             return null;
         }
 
+        if (_pool.TryTake(out var pooled))
+        {
+            return pooled;
+        }
+
         var dirs = new List<string>();
         try
         {
-            if (_v2Parent is not null)
+            foreach (var parent in _v2Parent is not null ? [_v2Parent] : _v1Parents)
             {
-                var dir = Path.Combine(_v2Parent, id);
+                var dir = Path.Combine(parent, id);
                 Directory.CreateDirectory(dir);
                 dirs.Add(dir);
+            }
+        }
+        catch (IOException)
+        {
+            new CommandCgroup(this, dirs).Remove();
+            throw;
+        }
+
+        return new CommandCgroup(this, dirs);
+    }
+
+    /// <summary>Takes back an emptied group for reuse, or removes it when the pool is full or it is not empty.</summary>
+    internal void Return(CommandCgroup group)
+    {
+        if (_pool.Count < PoolSize && group.Processes().Count == 0)
+        {
+            _pool.Add(group);
+        }
+        else
+        {
+            group.Remove();
+        }
+    }
+
+    /// <summary>Removes the idle groups.</summary>
+    public void Dispose()
+    {
+        while (_pool.TryTake(out var group))
+        {
+            group.Remove();
+        }
+    }
+
+    /// <summary>Writes the template's limits into the group.</summary>
+    public void Limit(CommandCgroup group, SandboxTemplate template)
+    {
+        foreach (var dir in group.Directories)
+        {
+            if (_v2Parent is not null)
+            {
                 WriteIfPresent(dir, "memory.max", Bytes(template.MemoryMb));
                 WriteIfPresent(dir, "memory.swap.max", "0");
                 WriteIfPresent(dir, "pids.max", Number(template.Pids));
@@ -129,28 +200,17 @@ internal sealed class Cgroups
             }
             else
             {
-                foreach (var parent in _v1Parents)
+                // memsw must stay at or above the memory limit, so the order of the two writes depends on the direction.
+                WriteIfPresent(dir, "memory.memsw.limit_in_bytes", "-1");
+                WriteIfPresent(dir, "memory.limit_in_bytes", Bytes(template.MemoryMb));
+                WriteIfPresent(dir, "memory.memsw.limit_in_bytes", Bytes(template.MemoryMb));
+                WriteIfPresent(dir, "pids.max", Number(template.Pids));
+                if (File.Exists(Path.Combine(dir, "cpu.cfs_quota_us")))
                 {
-                    var dir = Path.Combine(parent, id);
-                    Directory.CreateDirectory(dir);
-                    dirs.Add(dir);
-                    WriteIfPresent(dir, "memory.limit_in_bytes", Bytes(template.MemoryMb));
-                    WriteIfPresent(dir, "memory.memsw.limit_in_bytes", Bytes(template.MemoryMb));
-                    WriteIfPresent(dir, "pids.max", Number(template.Pids));
-                    if (File.Exists(Path.Combine(dir, "cpu.cfs_quota_us")))
-                    {
-                        File.WriteAllText(Path.Combine(dir, "cpu.cfs_period_us"), "100000");
-                        File.WriteAllText(Path.Combine(dir, "cpu.cfs_quota_us"), Number((long)(template.Cpus * 100_000)));
-                    }
+                    File.WriteAllText(Path.Combine(dir, "cpu.cfs_period_us"), "100000");
+                    File.WriteAllText(Path.Combine(dir, "cpu.cfs_quota_us"), Number((long)(template.Cpus * 100_000)));
                 }
             }
-
-            return new CommandCgroup(dirs);
-        }
-        catch (IOException)
-        {
-            new CommandCgroup(dirs).Remove();
-            throw;
         }
     }
 
@@ -206,8 +266,14 @@ internal sealed class Cgroups
 }
 
 /// <summary>The cgroup folders of one command.</summary>
-internal sealed class CommandCgroup(IReadOnlyList<string> directories)
+internal sealed class CommandCgroup(Cgroups owner, IReadOnlyList<string> directories)
 {
+    /// <summary>The group's folder in each hierarchy.</summary>
+    public IReadOnlyList<string> Directories => directories;
+
+    /// <summary>Hands the group back once the command has ended: it is reused, or removed.</summary>
+    public void Release() => owner.Return(this);
+
     /// <summary>The <c>cgroup.procs</c> files a process joins by writing its pid.</summary>
     public IEnumerable<string> ProcsFiles => directories.Select(d => Path.Combine(d, "cgroup.procs"));
 

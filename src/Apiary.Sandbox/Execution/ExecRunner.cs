@@ -89,7 +89,7 @@ internal sealed class ExecRunner : IDisposable
         Process? process = null;
         try
         {
-            process = Process.Start(_plan.StartInfo) ?? throw new InvalidOperationException("the process did not start");
+            process = _plan.Start();
             OrphanReaper.Track(process.Id);
             var stdin = FeedStdinAsync(process);
             var stdout = PumpAsync(process.StandardOutput.BaseStream, OutputChannel.Stdout, writer);
@@ -259,7 +259,8 @@ internal sealed class ExecRunner : IDisposable
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < LeftoverWait)
         {
-            var left = _plan.Cgroup?.Processes() ?? ProcessTree.Descendants(process.Id);
+            // Without a cgroup, a sandbox's leftovers die with its PID namespace; a plain process's are its descendants.
+            var left = _plan.Cgroup?.Processes() ?? (_confined ? [] : ProcessTree.Descendants(process.Id));
             if (left.Count == 0)
             {
                 return;

@@ -31,15 +31,22 @@ internal interface ICommandLauncher
 }
 
 /// <summary>A prepared process: how to start it, its cgroup (if any), and what to remove once it has ended.</summary>
-internal sealed class LaunchPlan(ProcessStartInfo startInfo, CommandCgroup? cgroup, Action? cleanup) : IDisposable
+internal sealed class LaunchPlan(Func<Process> start, CommandCgroup? cgroup, Action? cleanup) : IDisposable
 {
-    public ProcessStartInfo StartInfo { get; } = startInfo;
+    /// <summary>A plan that starts a new process from <paramref name="startInfo"/>.</summary>
+    public LaunchPlan(ProcessStartInfo startInfo, CommandCgroup? cgroup, Action? cleanup)
+        : this(() => Process.Start(startInfo) ?? throw new InvalidOperationException("the process did not start"), cgroup, cleanup)
+    {
+    }
+
+    /// <summary>Starts the command's process (or releases a pre-started one) and returns it.</summary>
+    public Process Start() => start();
 
     public CommandCgroup? Cgroup { get; } = cgroup;
 
     public void Dispose()
     {
-        Cgroup?.Remove();
+        Cgroup?.Release();
         cleanup?.Invoke();
     }
 }

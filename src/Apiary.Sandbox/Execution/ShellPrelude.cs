@@ -29,7 +29,7 @@ internal static class ShellPrelude
         script.Append("ulimit -t ").Append(Number((long)Math.Ceiling(template.CpuTime.TotalSeconds)))
             .Append(" && ulimit -n ").Append(Number(template.OpenFiles))
             .Append(" && ulimit -f ").Append(Number((long)template.FileSizeMb * 2048))
-            .Append(" && ulimit -v ").Append(Number(AddressSpaceKib(template)))
+            .Append(" && ulimit -v ").Append(Number((long)(AddressSpaceBytes(template) / 1024)))
             .Append(" && exec \"$@\"");
         return script.ToString();
     }
@@ -38,7 +38,7 @@ internal static class ShellPrelude
     /// The address-space rlimit: the memory limit, with room for the reservations runtimes make without using them
     /// (the cgroup limit, where there is one, bounds what is really used).
     /// </summary>
-    private static long AddressSpaceKib(SandboxTemplate template) => ((long)template.MemoryMb + 256) * 1024 * 4;
+    public static ulong AddressSpaceBytes(SandboxTemplate template) => ((ulong)template.MemoryMb + 256) * 1024 * 1024 * 4;
 
     private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -58,6 +58,24 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
     public static partial int WaitPid(int pid, out int status, int options);
 
+    public const int RLIMIT_CPU = 0;
+    public const int RLIMIT_FSIZE = 1;
+    public const int RLIMIT_NOFILE = 7;
+    public const int RLIMIT_AS = 9;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Max;
+    }
+
+    [LibraryImport("libc", EntryPoint = "prlimit", SetLastError = true)]
+    public static partial int Prlimit(int pid, int resource, in RLimit newLimit, nint oldLimit);
+
+    [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MkFifo(string path, uint mode);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 

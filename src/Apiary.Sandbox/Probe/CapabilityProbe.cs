@@ -84,7 +84,7 @@ public static class CapabilityProbe
             }
         }
 
-        var cgroups = Cgroups.Detect();
+        using var cgroups = Cgroups.Detect();
         foreach (var controller in new[] { "memory", "pids", "cpu" })
         {
             checks.Add(cgroups.Controllers.Contains(controller)

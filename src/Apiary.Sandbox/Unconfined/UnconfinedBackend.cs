@@ -9,19 +9,24 @@ namespace Apiary.Sandbox.Unconfined;
 /// Limits still apply (cgroups where available, rlimits always), but nothing stops a command from reading or writing
 /// anything the server's user can.
 /// </summary>
-public sealed class UnconfinedBackend : ISandboxBackend
+public sealed class UnconfinedBackend : ISandboxBackend, IDisposable
 {
     /// <summary>The warning printed whenever this backend is used.</summary>
     public const string Warning = "WARNING: the unconfined backend runs commands as plain processes with the server's rights: no sandbox, no network isolation. Use it for development only.";
 
-    private readonly Launcher _launcher = new(Cgroups.Detect());
+    private readonly Cgroups _cgroups = Cgroups.Detect();
+    private readonly Launcher _launcher;
 
     /// <summary>Creates the backend, writing <see cref="Warning"/> to <paramref name="warnings"/>.</summary>
     public UnconfinedBackend(TextWriter warnings)
     {
         ArgumentNullException.ThrowIfNull(warnings);
         warnings.WriteLine(Warning);
+        _launcher = new Launcher(_cgroups);
     }
+
+    /// <summary>Removes the backend's idle cgroups.</summary>
+    public void Dispose() => _cgroups.Dispose();
 
     /// <inheritdoc/>
     public string Name => "unconfined";

@@ -48,6 +48,21 @@ public sealed class BubblewrapSandboxTests(BubblewrapFixture fixture) : IClassFi
         Assert.Equal("kept\n", await File.ReadAllTextAsync(_workspace["note.txt"], TestContext.Current.CancellationToken));
     }
 
+    [Theory]
+    [InlineData("it's")]
+    [InlineData("'; touch /workspace/pwned; '")]
+    [InlineData("$(touch /workspace/pwned)")]
+    [InlineData("two\nlines")]
+    [InlineData("back\\slash \"quoted\" `tick` $HOME *")]
+    [InlineData("")]
+    public async Task Exec_ArgumentsWithShellSyntax_PassedVerbatimNeverInterpreted(string argument)
+    {
+        await using var session = await Open();
+        var outcome = await session.RunAsync("printf", "%s|", argument, "end");
+        Assert.Equal(argument + "|end|", outcome.Stdout);
+        Assert.False(File.Exists(_workspace["pwned"]));
+    }
+
     [Fact]
     public async Task Exec_Stdin_DeliveredThenClosed()
     {

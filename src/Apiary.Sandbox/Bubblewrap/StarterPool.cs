@@ -1,0 +1,243 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Apiary.Sandbox.Execution;
+using Apiary.Sandbox.Native;
+using Apiary.Sandbox.Templates;
+
+namespace Apiary.Sandbox.Bubblewrap;
+
+/// <summary>
+/// Pre-started, pre-placed sandbox launchers. Moving a process into a cgroup costs the kernel an RCU grace period
+/// (several milliseconds on cgroup v1, longer than starting a sandbox), so it is done ahead of time: each starter is
+/// a <c>/bin/sh</c> that has already joined its own cgroups and waits, blocked on opening a FIFO, to become
+/// bubblewrap with <c>--args 3</c>. Taking one writes the command's limits into its cgroups, sets its rlimits with
+/// <c>prlimit(2)</c> (it has no children yet, so nothing escapes them), then writes the bubblewrap arguments
+/// (NUL-separated, environment included) into the FIFO. The arguments never appear on a command line.
+/// </summary>
+internal sealed class StarterPool : IDisposable
+{
+    /// <summary>How many starters are kept waiting.</summary>
+    private const int Warm = 4;
+
+    private readonly string _bwrap;
+    private readonly Cgroups _cgroups;
+    private readonly string _runtime;
+    private readonly ConcurrentQueue<Starter> _ready = new();
+    private readonly Lock _refill = new();
+    private int _filling;
+    private bool _disposed;
+
+    public StarterPool(string bwrap, Cgroups cgroups, string runtime)
+    {
+        _bwrap = bwrap;
+        _cgroups = cgroups;
+        _runtime = runtime;
+        Refill();
+    }
+
+    /// <summary>A waiting starter with the template's limits applied, ready for <see cref="Starter.Release"/>.</summary>
+    public Starter Take(SandboxTemplate template)
+    {
+        Starter? starter = null;
+        while (_ready.TryDequeue(out var candidate))
+        {
+            if (!candidate.Process.HasExited)
+            {
+                starter = candidate;
+                break;
+            }
+
+            candidate.Discard();
+        }
+
+        starter ??= Start();
+        Refill();
+        try
+        {
+            if (starter.Cgroup is { } group)
+            {
+                _cgroups.Limit(group, template);
+            }
+
+            SetRlimits(starter.Process.Id, template);
+            return starter;
+        }
+        catch
+        {
+            starter.Discard();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_refill)
+        {
+            _disposed = true;
+        }
+
+        while (_ready.TryDequeue(out var starter))
+        {
+            starter.Discard();
+        }
+    }
+
+    private void Refill()
+    {
+        if (Interlocked.Exchange(ref _filling, 1) == 1)
+        {
+            return;
+        }
+
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                while (_ready.Count < Warm)
+                {
+                    lock (_refill)
+                    {
+                        if (_disposed)
+                        {
+                            return;
+                        }
+
+                        _ready.Enqueue(Start());
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                // Starters are made on demand when the pool cannot be filled ahead of time.
+            }
+            finally
+            {
+                Volatile.Write(ref _filling, 0);
+            }
+        });
+    }
+
+    private Starter Start()
+    {
+        var id = Guid.NewGuid().ToString("N")[..16];
+        var fifo = Path.Combine(_runtime, "start-" + id);
+        if (Libc.MkFifo(fifo, 0x180) != 0)
+        {
+            throw new IOException($"cannot create the FIFO {fifo}: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        var cgroup = _cgroups.CreateEmpty(id);
+        try
+        {
+            var script = new StringBuilder();
+            foreach (var procs in cgroup?.ProcsFiles ?? [])
+            {
+                script.Append("echo $$ > '").Append(procs).Append("' && ");
+            }
+
+            // Opening the FIFO blocks until Apiary writes to it: first one line that sets the positional parameters to
+            // '--', the program and its arguments (single-quoted, newlines spelled "$NL"), then the NUL-separated
+            // bubblewrap options, read by bubblewrap itself from fd 3.
+            script.Append("NL='\n' && exec 3< \"$1\" && read -r line <&3 && eval \"$line\" && exec \"$0\" --args 3 \"$@\"");
+            var start = new ProcessStartInfo(ShellPrelude.Shell)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                WorkingDirectory = "/",
+            };
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add(script.ToString());
+            start.ArgumentList.Add(_bwrap);
+            start.ArgumentList.Add(fifo);
+            start.Environment.Clear();
+            var process = Process.Start(start) ?? throw new InvalidOperationException("the starter did not start");
+            OrphanReaper.Track(process.Id);
+            return new Starter(process, cgroup, fifo);
+        }
+        catch
+        {
+            cgroup?.Remove();
+            File.Delete(fifo);
+            throw;
+        }
+    }
+
+    private static void SetRlimits(int pid, SandboxTemplate template)
+    {
+        Set(pid, Libc.RLIMIT_CPU, (ulong)Math.Ceiling(template.CpuTime.TotalSeconds));
+        Set(pid, Libc.RLIMIT_NOFILE, (ulong)template.OpenFiles);
+        Set(pid, Libc.RLIMIT_FSIZE, (ulong)template.FileSizeMb * 1024 * 1024);
+        Set(pid, Libc.RLIMIT_AS, ShellPrelude.AddressSpaceBytes(template));
+    }
+
+    private static void Set(int pid, int resource, ulong value)
+    {
+        var limit = new Libc.RLimit { Current = value, Max = value };
+        if (Libc.Prlimit(pid, resource, in limit, 0) != 0)
+        {
+            throw new IOException($"cannot set resource limit {resource.ToString(CultureInfo.InvariantCulture)} on the sandbox: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+}
+
+/// <summary>A pre-started launcher waiting on its FIFO.</summary>
+internal sealed class Starter(Process process, CommandCgroup? cgroup, string fifo)
+{
+    public Process Process { get; } = process;
+
+    public CommandCgroup? Cgroup { get; } = cgroup;
+
+    /// <summary>
+    /// Turns the starter into bubblewrap with <paramref name="options"/> (read through the FIFO, so never on a command
+    /// line) running <paramref name="command"/>, and returns its process.
+    /// </summary>
+    public Process Release(IReadOnlyList<string> options, IReadOnlyList<string> command)
+    {
+        using (var stream = new FileStream(fifo, FileMode.Open, FileAccess.Write))
+        {
+            var line = new StringBuilder("set -- --");
+            foreach (var word in command)
+            {
+                line.Append(' ').Append(Quote(word));
+            }
+
+            stream.Write(Encoding.UTF8.GetBytes(line.Append('\n').ToString()));
+            foreach (var argument in options)
+            {
+                stream.Write(Encoding.UTF8.GetBytes(argument));
+                stream.WriteByte(0);
+            }
+        }
+
+        File.Delete(fifo);
+        return Process;
+    }
+
+    /// <summary>Single-quotes a word for the shell; a newline becomes "$NL" so the whole command stays on one line.</summary>
+    internal static string Quote(string word) =>
+        "'" + word.Replace("'", "'\\''", StringComparison.Ordinal).Replace("\n", "'\"$NL\"'", StringComparison.Ordinal) + "'";
+
+    /// <summary>Kills an unused starter and removes what it holds.</summary>
+    public void Discard()
+    {
+        try
+        {
+            Process.Kill();
+            Process.WaitForExit();
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        OrphanReaper.Untrack(Process.Id);
+        Process.Dispose();
+        Cgroup?.Remove();
+        File.Delete(fifo);
+    }
+}
