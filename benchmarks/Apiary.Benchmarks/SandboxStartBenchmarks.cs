@@ -11,6 +11,7 @@ namespace Apiary.Benchmarks;
 /// the same way (a .NET child process with redirected pipes), in the same run.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class SandboxStartBenchmarks
 {
     private BubblewrapBackend _backend = null!;
