@@ -1,4 +1,5 @@
 using Apiary.Agents;
+using Apiary.Configuration;
 using YamlDotNet.RepresentationModel;
 
 namespace Apiary.Home;
@@ -51,12 +52,12 @@ public sealed record HomeConfig
     {
         var reader = new ManifestReader(file, firstLine: 1);
         var config = Empty;
-        var root = reader.LoadRoot(text);
+        var root = reader.Yaml.LoadRoot(text);
         if (root is YamlMappingNode map)
         {
             foreach (var (keyNode, value) in map.Children)
             {
-                var key = (keyNode as YamlScalarNode)?.Value ?? "";
+                var key = YamlReader.KeyOf(keyNode);
                 switch (key)
                 {
                     case "defaults" when value is YamlMappingNode defaults:
@@ -66,21 +67,21 @@ public sealed record HomeConfig
                         config = ReadPrompt(reader, prompt, config);
                         break;
                     case "defaults" or "prompt":
-                        if (!ManifestReader.IsNull(value))
+                        if (!YamlReader.IsNull(value))
                         {
-                            reader.Error(value.Start, $"'{key}' must be a mapping of fields");
+                            reader.Yaml.Error(value.Start, $"'{key}' must be a mapping of fields");
                         }
 
                         break;
                     default:
-                        reader.WarnUnknown(keyNode, key, Sections, "");
+                        reader.Yaml.WarnUnknown(keyNode, key, Sections, "");
                         break;
                 }
             }
         }
         else if (root is not null)
         {
-            reader.Error(root.Start, "apiary.yaml must be a mapping with 'defaults' and 'prompt' sections");
+            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults' and 'prompt' sections");
         }
 
         return (reader.HasErrors ? null : config, reader.Diagnostics);
@@ -90,7 +91,7 @@ public sealed record HomeConfig
     {
         foreach (var (keyNode, value) in prompt.Children)
         {
-            var key = (keyNode as YamlScalarNode)?.Value ?? "";
+            var key = YamlReader.KeyOf(keyNode);
             switch (key)
             {
                 case "section_chars":
@@ -100,7 +101,7 @@ public sealed record HomeConfig
                     config = config with { TotalChars = Cap(reader, value, "prompt.total_chars") };
                     break;
                 default:
-                    reader.WarnUnknown(keyNode, key, PromptFields, "prompt.");
+                    reader.Yaml.WarnUnknown(keyNode, key, PromptFields, "prompt.");
                     break;
             }
         }
@@ -110,10 +111,10 @@ public sealed record HomeConfig
 
     private static int? Cap(ManifestReader reader, YamlNode node, string field)
     {
-        var value = reader.Count(node, field, int.MaxValue);
+        var value = reader.Yaml.WholeNumber(node, field, 0, int.MaxValue);
         if (value is < PromptOptions.MinimumCap)
         {
-            reader.Error(node.Start, $"'{field}' must be at least {PromptOptions.MinimumCap} characters");
+            reader.Yaml.Error(node.Start, $"'{field}' must be at least {PromptOptions.MinimumCap} characters");
             return null;
         }
 

@@ -1,3 +1,4 @@
+using Apiary.Configuration;
 using YamlDotNet.RepresentationModel;
 
 namespace Apiary.Sandbox.Templates;
@@ -37,7 +38,7 @@ internal sealed partial class TemplateParser
         var valid = true;
         foreach (var (keyNode, value) in map.Children)
         {
-            var key = TemplateYaml.KeyOf(keyNode);
+            var key = YamlReader.KeyOf(keyNode);
             if (key != "allow")
             {
                 _yaml.WarnUnknown(keyNode, key, EgressFields, "egress.");
@@ -66,7 +67,7 @@ internal sealed partial class TemplateParser
     /// <returns>The domains (null when the list itself is missing or malformed) and whether every entry was valid.</returns>
     private (List<string>? Domains, bool Valid) ReadDomains(YamlNode keyNode, YamlNode node)
     {
-        if (TemplateYaml.IsNull(node) || node is YamlSequenceNode { Children.Count: 0 })
+        if (YamlReader.IsNull(node) || node is YamlSequenceNode { Children.Count: 0 })
         {
             _yaml.Error(keyNode.Start, "'egress.allow' must list at least one domain; for no network write 'egress: none'");
             return (null, false);

@@ -1,3 +1,4 @@
+using Apiary.Configuration;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -38,7 +39,7 @@ internal sealed partial class TemplateParser
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (keyNode, value) in map.Children)
         {
-            var name = TemplateYaml.KeyOf(keyNode);
+            var name = YamlReader.KeyOf(keyNode);
             var field = $"env.{name}";
             if (CheckVariable(name, environment: true) is { } reason)
             {
@@ -46,7 +47,7 @@ internal sealed partial class TemplateParser
                 continue;
             }
 
-            if (TemplateYaml.IsNull(value))
+            if (YamlReader.IsNull(value))
             {
                 _yaml.Warning(keyNode.Start, $"'{field}' has no value, so it is not set; give it a value (\"\" for empty) or remove the line");
                 continue;
@@ -120,7 +121,7 @@ internal sealed partial class TemplateParser
         var delivery = (SecretDelivery?)SecretDelivery.Environment;
         foreach (var (keyNode, value) in map.Children)
         {
-            var key = TemplateYaml.KeyOf(keyNode);
+            var key = YamlReader.KeyOf(keyNode);
             switch (key)
             {
                 case "name":

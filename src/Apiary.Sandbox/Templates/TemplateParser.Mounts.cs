@@ -1,3 +1,4 @@
+using Apiary.Configuration;
 using Apiary.IO;
 using YamlDotNet.RepresentationModel;
 
@@ -79,7 +80,7 @@ internal sealed partial class TemplateParser
         var seenSandbox = false;
         foreach (var (keyNode, value) in map.Children)
         {
-            var key = TemplateYaml.KeyOf(keyNode);
+            var key = YamlReader.KeyOf(keyNode);
             switch (key)
             {
                 case "host":
@@ -91,7 +92,7 @@ internal sealed partial class TemplateParser
                     target = SandboxPath(value, $"{field}.sandbox");
                     break;
                 case "read_only":
-                    if (TemplateYaml.IsNull(value))
+                    if (YamlReader.IsNull(value))
                     {
                         _yaml.WarnEmpty(keyNode, $"{field}.read_only");
                     }

@@ -1,3 +1,4 @@
+using Apiary.Configuration;
 using System.Globalization;
 using Apiary.Text;
 using YamlDotNet.RepresentationModel;
@@ -55,7 +56,7 @@ internal sealed partial class TemplateParser
 
         foreach (var (keyNode, value) in map.Children)
         {
-            var key = TemplateYaml.KeyOf(keyNode);
+            var key = YamlReader.KeyOf(keyNode);
             var field = "resources." + key;
             if (!ResourceFields.Contains(key, StringComparer.Ordinal))
             {
@@ -63,7 +64,7 @@ internal sealed partial class TemplateParser
                 continue;
             }
 
-            if (TemplateYaml.IsNull(value))
+            if (YamlReader.IsNull(value))
             {
                 _yaml.WarnEmpty(keyNode, field);
                 continue;
@@ -71,14 +72,14 @@ internal sealed partial class TemplateParser
 
             template = key switch
             {
-                "memory_mb" => _yaml.Integer(value, field, MinMemoryMb, MaxMemoryMb) is { } mb ? template with { MemoryMb = (int)mb } : template,
+                "memory_mb" => _yaml.WholeNumber(value, field, MinMemoryMb, MaxMemoryMb) is { } mb ? template with { MemoryMb = (int)mb } : template,
                 "cpus" => Cpus(value, field) is { } cpus ? template with { Cpus = cpus } : template,
-                "pids" => _yaml.Integer(value, field, MinPids, MaxPids) is { } pids ? template with { Pids = (int)pids } : template,
+                "pids" => _yaml.WholeNumber(value, field, MinPids, MaxPids) is { } pids ? template with { Pids = (int)pids } : template,
                 "timeout" => Duration(value, field, TimeSpan.Zero, MaxTimeout) is { } timeout ? template with { Timeout = timeout } : template,
                 "output_limit" => Size(value, field, MaxOutputLimitBytes) is { } bytes ? template with { OutputLimitBytes = bytes } : template,
                 "cpu_time" => Duration(value, field, MinCpuTime, MaxCpuTime) is { } cpu ? template with { CpuTime = cpu } : template,
-                "open_files" => _yaml.Integer(value, field, MinOpenFiles, MaxOpenFiles) is { } files ? template with { OpenFiles = (int)files } : template,
-                "file_size_mb" => _yaml.Integer(value, field, MinFileSizeMb, MaxFileSizeMb) is { } size ? template with { FileSizeMb = (int)size } : template,
+                "open_files" => _yaml.WholeNumber(value, field, MinOpenFiles, MaxOpenFiles) is { } files ? template with { OpenFiles = (int)files } : template,
+                "file_size_mb" => _yaml.WholeNumber(value, field, MinFileSizeMb, MaxFileSizeMb) is { } size ? template with { FileSizeMb = (int)size } : template,
                 _ => template,
             };
         }

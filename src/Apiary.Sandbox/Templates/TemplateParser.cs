@@ -1,3 +1,4 @@
+using Apiary.Configuration;
 using Apiary.Agents;
 using YamlDotNet.RepresentationModel;
 
@@ -33,14 +34,14 @@ internal sealed partial class TemplateParser
     private readonly string _name;
     private readonly string _file;
     private readonly string _apiaryHome;
-    private readonly TemplateYaml _yaml;
+    private readonly YamlReader _yaml;
 
     public TemplateParser(string name, string file, string apiaryHome)
     {
         _name = name;
         _file = file;
         _apiaryHome = apiaryHome;
-        _yaml = new TemplateYaml(file);
+        _yaml = new YamlReader(file);
     }
 
     public TemplateLoadResult Parse(string text)
@@ -68,14 +69,14 @@ internal sealed partial class TemplateParser
     {
         foreach (var (keyNode, value) in map.Children)
         {
-            var key = TemplateYaml.KeyOf(keyNode);
+            var key = YamlReader.KeyOf(keyNode);
             if (!Fields.Contains(key, StringComparer.Ordinal))
             {
                 _yaml.WarnUnknown(keyNode, key, Fields, "", RenamedFields);
                 continue;
             }
 
-            if (TemplateYaml.IsNull(value))
+            if (YamlReader.IsNull(value))
             {
                 _yaml.WarnEmpty(keyNode, key);
                 continue;

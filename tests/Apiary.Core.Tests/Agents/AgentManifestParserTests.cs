@@ -152,7 +152,7 @@ public sealed class AgentManifestParserTests
     [InlineData("allowed_recipients: coder", "must be a list")]
     [InlineData("allowed_recipients: [\"../x\"]", "neither an agent name nor 'operator'")]
     [InlineData("policies: [\"a b\"]", "letters, digits")]
-    [InlineData("template: [a]", "single text value")]
+    [InlineData("template: [a]", "single value, not a list")]
     [InlineData("description: \"  \"", "must not be empty")]
     [InlineData("role: worker\nrole: manager", "Duplicate key")]
     public void Parse_InvalidValue_ErrorAndNoManifest(string yaml, string messagePart)

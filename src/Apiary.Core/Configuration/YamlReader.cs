@@ -3,19 +3,23 @@ using Apiary.Agents;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace Apiary.Sandbox.Templates;
+namespace Apiary.Configuration;
 
 /// <summary>
-/// Reads the YAML nodes of one template file, collecting diagnostics that name the file, line and column. The same
-/// conventions as the agent manifest reader in Apiary.Core (which is internal to that assembly): unknown fields are
-/// warnings with a did-you-mean, values of the wrong shape are errors.
+/// Reads the YAML of one configuration file (agent frontmatter, <c>apiary.yaml</c>, sandbox templates), collecting
+/// diagnostics that name the file, line and column. The conventions every Apiary file shares: unknown fields are
+/// warnings with a did-you-mean, values of the wrong shape are errors, and nothing falls back silently.
 /// </summary>
-internal sealed class TemplateYaml(string file)
+/// <param name="file">The file the YAML came from, for messages.</param>
+/// <param name="firstLine">The line of the file on which the YAML text starts (2 for frontmatter after its fence).</param>
+public sealed class YamlReader(string file, int firstLine = 1)
 {
     private readonly List<AgentDiagnostic> _diagnostics = [];
 
+    /// <summary>Every warning and error found so far.</summary>
     public IReadOnlyList<AgentDiagnostic> Diagnostics => _diagnostics;
 
+    /// <summary>True when an error was found.</summary>
     public bool HasErrors => _diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
 
     /// <summary>Parses <paramref name="yaml"/> as one YAML document; null when it is empty or malformed (then an error is recorded).</summary>
@@ -93,7 +97,7 @@ internal sealed class TemplateYaml(string file)
     }
 
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>; '_' may group digits.</summary>
-    public long? Integer(YamlNode node, string field, long min, long max)
+    public long? WholeNumber(YamlNode node, string field, long min, long max)
     {
         var value = Text(node, field);
         if (value is null)
@@ -135,18 +139,22 @@ internal sealed class TemplateYaml(string file)
     public static bool IsNull(YamlNode node) =>
         node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" };
 
+    /// <summary>Records an error at <paramref name="mark"/>.</summary>
     public void Error(Mark mark, string message) =>
         _diagnostics.Add(AgentDiagnostic.Fail(message, file, LineOf(mark), ColumnOf(mark)));
 
+    /// <summary>Records a warning at <paramref name="mark"/>.</summary>
     public void Warning(Mark mark, string message) =>
         _diagnostics.Add(AgentDiagnostic.Warn(message, file, LineOf(mark), ColumnOf(mark)));
 
-    /// <summary>An error about the whole file, with no position.</summary>
+    /// <summary>Records an error about the whole file, with no position.</summary>
     public void Error(string message) => _diagnostics.Add(AgentDiagnostic.Fail(message, file));
 
+    /// <summary>A number as people read it in messages.</summary>
     public static string Show(long number) => number.ToString(CultureInfo.InvariantCulture);
 
-    private static int? LineOf(Mark mark) => mark.Line > 0 ? (int)mark.Line : null;
+    // YamlDotNet counts lines from 1 within the text it is given, which may start below the file's first line.
+    private int? LineOf(Mark mark) => mark.Line > 0 ? (int)mark.Line + firstLine - 1 : null;
 
     private static int? ColumnOf(Mark mark) => mark.Column > 0 ? (int)mark.Column : null;
 
