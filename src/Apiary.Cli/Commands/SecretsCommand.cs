@@ -86,7 +86,7 @@ internal static class SecretsCommand
                 await JsonOutput.WriteAsync(
                     context.Out,
                     new SecretListJson(store.Home.Root, names.Select(n => new SecretJson(n)).ToList()),
-                    SecretsJsonContext.Default.SecretListJson).ConfigureAwait(false);
+                    CliJsonContext.Default.SecretListJson).ConfigureAwait(false);
             }
             else if (names.Count == 0)
             {
@@ -221,15 +221,3 @@ internal static class SecretsCommand
         }
     }
 }
-
-internal sealed record SecretJson(string Name);
-
-internal sealed record SecretListJson(string Home, IReadOnlyList<SecretJson> Secrets);
-
-/// <summary>What <c>apiary secrets list --json</c> prints: names only, by construction there is no field for a value.</summary>
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    WriteIndented = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-[JsonSerializable(typeof(SecretListJson))]
-internal sealed partial class SecretsJsonContext : JsonSerializerContext;

@@ -79,6 +79,11 @@ internal sealed record SectionJson(string File, string Status, int OriginalChars
 
 internal sealed record PromptJson(string Agent, string Prompt, int Chars, int SectionChars, int TotalChars, int TotalOmittedChars, IReadOnlyList<SectionJson> Sections, IReadOnlyList<DiagnosticJson> Diagnostics);
 
+internal sealed record SecretJson(string Name);
+
+/// <summary>What <c>apiary secrets list --json</c> prints: names only; by construction there is no field for a value.</summary>
+internal sealed record SecretListJson(string Home, IReadOnlyList<SecretJson> Secrets);
+
 internal sealed record CheckJson(string Name, string Status, string Detail, string? Meaning, string? Fix);
 
 internal sealed record DoctorJson(string Home, bool HomeExists, bool SandboxUsable, IReadOnlyList<CheckJson> Checks);
@@ -92,4 +97,5 @@ internal sealed record DoctorJson(string Home, bool HomeExists, bool SandboxUsab
 [JsonSerializable(typeof(AgentDetailJson))]
 [JsonSerializable(typeof(PromptJson))]
 [JsonSerializable(typeof(DoctorJson))]
+[JsonSerializable(typeof(SecretListJson))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
