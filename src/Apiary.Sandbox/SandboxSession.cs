@@ -25,7 +25,7 @@ internal sealed class SandboxSession : ISandboxSession
 
     private readonly ICommandLauncher _launcher;
     private readonly SandboxSessionOptions _options;
-    private readonly ConcurrentDictionary<string, ExecRunner> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunningExec> _running = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _closed = new();
     private long _sequence;
 
@@ -60,9 +60,9 @@ internal sealed class SandboxSession : ISandboxSession
 
                 break;
             case CancelCommand cancel:
-                if (_running.TryGetValue(cancel.TargetRequestId, out var runner))
+                if (_running.TryGetValue(cancel.TargetRequestId, out var running))
                 {
-                    runner.Stop(CompletionReason.Cancelled);
+                    running.Runner.Stop(CompletionReason.Cancelled);
                     yield return Numbered(new PongObservation { RequestId = cancel.RequestId });
                 }
                 else
@@ -100,17 +100,14 @@ internal sealed class SandboxSession : ISandboxSession
             await _closed.CancelAsync().ConfigureAwait(false);
         }
 
-        foreach (var runner in _running.Values)
+        var running = _running.Values.ToList();
+        foreach (var exec in running)
         {
-            runner.Stop(CompletionReason.Cancelled);
+            exec.Runner.Stop(CompletionReason.Cancelled);
         }
 
-        // Each running exec finishes its own clean-up; wait until none is left.
-        while (!_running.IsEmpty)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
-        }
+        // Each running exec finishes its own clean-up (the whole process tree gone) before it signals done.
+        await Task.WhenAll(running.Select(r => r.Done.Task)).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -138,7 +135,8 @@ internal sealed class SandboxSession : ISandboxSession
             _options.KillGrace,
             scrubber!,
             () => Interlocked.Increment(ref _sequence));
-        if (!_running.TryAdd(exec.RequestId, runner))
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_running.TryAdd(exec.RequestId, new RunningExec(runner, done)))
         {
             yield return Numbered(new ErrorObservation { RequestId = exec.RequestId, Code = "duplicate_request", Message = $"a command with request id '{exec.RequestId}' is already running" });
             yield break;
@@ -155,6 +153,7 @@ internal sealed class SandboxSession : ISandboxSession
         finally
         {
             _running.TryRemove(exec.RequestId, out _);
+            done.TrySetResult();
         }
     }
 
@@ -230,6 +229,8 @@ internal sealed class SandboxSession : ISandboxSession
             return false;
         }
     }
+
+    private sealed record RunningExec(ExecRunner Runner, TaskCompletionSource Done);
 
     private Observation Numbered(Observation observation) => observation with { Sequence = Interlocked.Increment(ref _sequence) };
 }
