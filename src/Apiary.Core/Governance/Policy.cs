@@ -1,0 +1,37 @@
+namespace Apiary.Governance;
+
+/// <summary>
+/// A compiled, ordered set of policy rules, ready for <see cref="PolicyEngine"/>. Rules are tried by priority, highest
+/// first; rules of equal priority keep the order of their files (ordinal by file name) and then their order within
+/// the file. Load one with <see cref="PolicyLoader"/>.
+/// </summary>
+public sealed class Policy
+{
+    /// <summary>The name of the built-in rule that denies a proposal no rule matches.</summary>
+    public const string DefaultDenyRule = "default-deny";
+
+    private Policy(PolicyRule[] rules) => Rules = rules;
+
+    /// <summary>A policy with no rules: everything is denied by <see cref="DefaultDenyRule"/>.</summary>
+    public static Policy Empty { get; } = new([]);
+
+    /// <summary>How many rules the policy has, not counting <see cref="DefaultDenyRule"/>.</summary>
+    public int Count => Rules.Length;
+
+    /// <summary>The rule names in the order they are tried.</summary>
+    public IReadOnlyList<string> RuleNames => Array.ConvertAll(Rules, r => r.Name);
+
+    internal PolicyRule[] Rules { get; }
+
+    internal static Policy Create(IEnumerable<PolicyRule> rules)
+    {
+        var ordered = rules.ToArray();
+
+        // A stable sort on (priority descending, file, position): ties never depend on how the files were listed.
+        Array.Sort(ordered, static (a, b) =>
+            a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority)
+            : string.CompareOrdinal(a.File, b.File) is var byFile and not 0 ? byFile
+            : a.Index.CompareTo(b.Index));
+        return new Policy(ordered);
+    }
+}

@@ -1,0 +1,134 @@
+using System.Text.RegularExpressions;
+
+namespace Apiary.Governance;
+
+/// <summary>
+/// Decides proposals: the first rule of the <see cref="Policy"/> that matches (by priority) gives the tier and risk,
+/// its conditions may auto-approve or escalate, and then the evaluators run in parallel under a deadline.
+/// A proposal no rule matches is denied by <see cref="Policy.DefaultDenyRule"/>. Thread-safe; pure and in memory.
+/// </summary>
+public sealed class PolicyEngine
+{
+    /// <summary>How long evaluators get unless told otherwise.</summary>
+    public static readonly TimeSpan DefaultEvaluatorDeadline = TimeSpan.FromSeconds(2);
+
+    private static readonly EvaluatorResult[] NoEvaluators = [];
+
+    private readonly PolicyRule[] _rules;
+    private readonly IProposalEvaluator[] _evaluators;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _deadline;
+
+    /// <summary>Creates an engine over <paramref name="policy"/>.</summary>
+    /// <param name="policy">The rules.</param>
+    /// <param name="evaluators">Checks run by <see cref="DecideAsync"/> after the rules.</param>
+    /// <param name="evaluatorDeadline">How long the evaluators get together (default <see cref="DefaultEvaluatorDeadline"/>).</param>
+    /// <param name="time">The clock for the deadline (default the system clock).</param>
+    public PolicyEngine(Policy policy, IEnumerable<IProposalEvaluator>? evaluators = null, TimeSpan? evaluatorDeadline = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        _rules = policy.Rules;
+        _evaluators = evaluators?.ToArray() ?? [];
+        _deadline = evaluatorDeadline ?? DefaultEvaluatorDeadline;
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_deadline, TimeSpan.Zero, nameof(evaluatorDeadline));
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>The policy rules and conditions alone, without evaluators: fast, synchronous and allocation-light.</summary>
+    public Decision Decide(Proposal proposal, PolicyContext context)
+    {
+        ArgumentNullException.ThrowIfNull(proposal);
+        ArgumentNullException.ThrowIfNull(context);
+        PolicyRule? current = null;
+        try
+        {
+            foreach (var rule in _rules)
+            {
+                current = rule;
+                if (rule.Matches(proposal, context))
+                {
+                    return FromRule(rule, proposal, context);
+                }
+            }
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            // A pattern that cannot decide in time must not let the proposal through.
+            var reason = $"a pattern of rule '{current!.Name}' timed out on this proposal";
+            return new Decision(DecisionKind.Deny, current.Name, RiskLevel.High, reason, Explain(DecisionSource.Rule, current.Name, reason, proposal, context));
+        }
+
+        return new Decision(
+            DecisionKind.Deny,
+            Policy.DefaultDenyRule,
+            RiskLevel.High,
+            $"no policy rule matches this {proposal.Kind.Name()}; a rule in policies/ must allow it",
+            Explain(DecisionSource.Rule, Policy.DefaultDenyRule, null, proposal, context));
+    }
+
+    /// <summary>
+    /// <see cref="Decide"/>, then, unless the rules already deny or steer, every evaluator in parallel: any deny
+    /// denies, any escalation turns an allow into a pending approval. Throws or missed deadlines deny.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<Decision> DecideAsync(Proposal proposal, PolicyContext context, CancellationToken cancellationToken = default)
+    {
+        var decision = Decide(proposal, context);
+        if (_evaluators.Length == 0 || decision.Kind is DecisionKind.Deny or DecisionKind.Steer)
+        {
+            return decision;
+        }
+
+        var results = await EvaluatorRunner.RunAsync(_evaluators, proposal, _deadline, _time, cancellationToken).ConfigureAwait(false);
+        var denied = Array.Find(results, r => r.Verdict.Kind == EvaluatorVerdictKind.Deny);
+        if (denied is not null)
+        {
+            return decision with
+            {
+                Kind = DecisionKind.Deny,
+                Reason = $"evaluator '{denied.Evaluator}': {denied.Verdict.Reason}",
+                Explanation = Explain(DecisionSource.Evaluator, denied.Evaluator, denied.Verdict.Reason, proposal, context, results),
+            };
+        }
+
+        var escalated = Array.Find(results, r => r.Verdict.Kind == EvaluatorVerdictKind.Escalate);
+        if (escalated is not null && decision.Kind == DecisionKind.Allow)
+        {
+            return decision with
+            {
+                Kind = DecisionKind.Pending,
+                Reason = $"evaluator '{escalated.Evaluator}': {escalated.Verdict.Reason}",
+                Explanation = Explain(DecisionSource.Evaluator, escalated.Evaluator, escalated.Verdict.Reason, proposal, context, results),
+            };
+        }
+
+        return decision with { Explanation = decision.Explanation with { Evaluators = results } };
+    }
+
+    private static Decision FromRule(PolicyRule rule, Proposal proposal, PolicyContext context)
+    {
+        switch (rule.Tier)
+        {
+            case PolicyTier.Approve when rule.AutoApprove is { } auto && auto.Holds(proposal, context):
+                return new Decision(DecisionKind.Allow, rule.Name, rule.Risk, null,
+                    Explain(DecisionSource.Condition, rule.Name + ".auto_approve", auto.Text, proposal, context));
+            case PolicyTier.Allow when rule.Escalate is { } escalate && escalate.Holds(proposal, context):
+                return new Decision(DecisionKind.Pending, rule.Name, rule.Risk, rule.Message ?? $"rule '{rule.Name}' escalates: {escalate.Text}",
+                    Explain(DecisionSource.Condition, rule.Name + ".escalate", escalate.Text, proposal, context));
+            default:
+                var kind = rule.Tier switch
+                {
+                    PolicyTier.Allow => DecisionKind.Allow,
+                    PolicyTier.Approve => DecisionKind.Pending,
+                    PolicyTier.Steer => DecisionKind.Steer,
+                    _ => DecisionKind.Deny,
+                };
+                var reason = kind == DecisionKind.Allow ? null : rule.Message ?? $"rule '{rule.Name}' requires approval";
+                return new Decision(kind, rule.Name, rule.Risk, reason, Explain(DecisionSource.Rule, rule.Name, null, proposal, context));
+        }
+    }
+
+    private static Explanation Explain(
+        DecisionSource source, string decidedBy, string? detail, Proposal proposal, PolicyContext context, EvaluatorResult[]? results = null) =>
+        new(source, decidedBy, detail, proposal, context, results ?? NoEvaluators);
+}

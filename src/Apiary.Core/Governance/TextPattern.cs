@@ -1,0 +1,223 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Apiary.Governance;
+
+/// <summary>How a glob treats <c>/</c>.</summary>
+internal enum GlobFlavor
+{
+    /// <summary><c>*</c> matches any characters, <c>/</c> included (commands, arguments, names).</summary>
+    Text,
+
+    /// <summary><c>*</c> and <c>?</c> stop at <c>/</c>; <c>**</c> matches any number of whole folders.</summary>
+    Path,
+}
+
+/// <summary>
+/// One compiled pattern of a policy: a glob that must match the whole value, or (with the prefix <c>re:</c>) a regular
+/// expression that may match anywhere in it unless anchored. Simple globs (literal, prefix, suffix, substring) compare
+/// strings directly; the rest become non-backtracking regular expressions, so matching is linear in the input.
+/// </summary>
+internal abstract class TextPattern
+{
+    /// <summary>The longest a regular expression may run on one value; a timeout denies the proposal.</summary>
+    public static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(100);
+
+    private TextPattern(string text) => Text = text;
+
+    /// <summary>The pattern as written.</summary>
+    public string Text { get; }
+
+    public abstract bool Matches(string value);
+
+    /// <summary>Compiles <paramref name="text"/>; null with <paramref name="error"/> when it is not a valid pattern.</summary>
+    public static TextPattern? Compile(string text, GlobFlavor flavor, out string? error)
+    {
+        error = null;
+        if (text.StartsWith("re:", StringComparison.Ordinal))
+        {
+            var regex = CompileRegex(text[3..], out error);
+            return regex is null ? null : new RegexPattern(text, regex);
+        }
+
+        if (flavor == GlobFlavor.Path && text.Split('/').Any(p => p == ".."))
+        {
+            error = $"path pattern '{text}' must not contain '..'; write the folder it means instead";
+            return null;
+        }
+
+        var star = text.IndexOf('*', StringComparison.Ordinal);
+        var question = text.IndexOf('?', StringComparison.Ordinal);
+        if (star < 0 && question < 0)
+        {
+            return new LiteralPattern(text);
+        }
+
+        if (question < 0)
+        {
+            if (flavor == GlobFlavor.Text)
+            {
+                var inner = text.Trim('*');
+                if (!inner.Contains('*', StringComparison.Ordinal))
+                {
+                    var leading = text.StartsWith('*');
+                    var trailing = text.EndsWith('*');
+                    return inner.Length == 0 ? new AnyPattern(text)
+                        : leading && trailing ? new ContainsPattern(text, inner)
+                        : leading ? new SuffixPattern(text, inner)
+                        : new PrefixPattern(text, inner);
+                }
+            }
+            else if (text == "**")
+            {
+                return new AnyPattern(text);
+            }
+            else if (text.EndsWith("/**", StringComparison.Ordinal) && text.IndexOf('*', StringComparison.Ordinal) == text.Length - 2)
+            {
+                return new FolderPattern(text, text[..^3]);
+            }
+        }
+
+        var glob = CompileRegex(GlobToRegex(text, flavor), out error);
+        if (glob is null)
+        {
+            return null;
+        }
+
+        // Cheap checks first: a value shorter than the glob's fixed characters, or without its literal start, cannot match.
+        var wildcard = text.IndexOfAny(['*', '?']);
+        var minLength = text.Length - text.Count(c => c == '*')
+            - (flavor == GlobFlavor.Path ? text.Split("**/").Length - 1 : 0);
+        return new GlobPattern(text, glob, text[..wildcard], minLength);
+    }
+
+    private static Regex? CompileRegex(string pattern, out string? error)
+    {
+        error = null;
+        try
+        {
+            return new Regex(pattern, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant, RegexTimeout);
+        }
+        catch (NotSupportedException)
+        {
+            // Backreferences and lookarounds need the backtracking engine; the timeout still bounds it.
+            try
+            {
+                return new Regex(pattern, RegexOptions.CultureInvariant, RegexTimeout);
+            }
+            catch (ArgumentException ex)
+            {
+                error = $"'{pattern}' is not a valid regular expression: {ex.Message}";
+                return null;
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            error = $"'{pattern}' is not a valid regular expression: {ex.Message}";
+            return null;
+        }
+    }
+
+    private static string GlobToRegex(string glob, GlobFlavor flavor)
+    {
+        var regex = new StringBuilder("^");
+        for (var i = 0; i < glob.Length; i++)
+        {
+            var c = glob[i];
+            if (c == '*' && flavor == GlobFlavor.Path && i + 1 < glob.Length && glob[i + 1] == '*')
+            {
+                var atStart = i == 0 || glob[i - 1] == '/';
+                var slashAfter = i + 2 < glob.Length && glob[i + 2] == '/';
+                if (atStart && slashAfter)
+                {
+                    regex.Append("(?:[^/]*/)*");
+                    i += 2;
+                }
+                else
+                {
+                    regex.Append(".*");
+                    i++;
+                }
+            }
+            else if (c == '*')
+            {
+                regex.Append(flavor == GlobFlavor.Path ? "[^/]*" : ".*");
+            }
+            else if (c == '?')
+            {
+                regex.Append(flavor == GlobFlavor.Path ? "[^/]" : ".");
+            }
+            else
+            {
+                regex.Append(Regex.Escape(c.ToString()));
+            }
+        }
+
+        return regex.Append(@"\z").ToString();
+    }
+
+    private sealed class LiteralPattern(string text) : TextPattern(text)
+    {
+        public override bool Matches(string value) => string.Equals(value, Text, StringComparison.Ordinal);
+    }
+
+    private sealed class AnyPattern(string text) : TextPattern(text)
+    {
+        public override bool Matches(string value) => true;
+    }
+
+    private sealed class PrefixPattern(string text, string prefix) : TextPattern(text)
+    {
+        public override bool Matches(string value) => value.StartsWith(prefix, StringComparison.Ordinal);
+    }
+
+    private sealed class SuffixPattern(string text, string suffix) : TextPattern(text)
+    {
+        public override bool Matches(string value) => value.EndsWith(suffix, StringComparison.Ordinal);
+    }
+
+    private sealed class ContainsPattern(string text, string inner) : TextPattern(text)
+    {
+        public override bool Matches(string value) => value.Contains(inner, StringComparison.Ordinal);
+    }
+
+    // 'src/**': the folder itself and everything below it.
+    private sealed class FolderPattern(string text, string folder) : TextPattern(text)
+    {
+        public override bool Matches(string value) =>
+            value.StartsWith(folder, StringComparison.Ordinal)
+            && (value.Length == folder.Length || (value[folder.Length] == '/' && folder.Length > 0) || (folder.Length == 0 && value.StartsWith('/')));
+    }
+
+    private sealed class GlobPattern(string text, Regex regex, string prefix, int minLength) : TextPattern(text)
+    {
+        public override bool Matches(string value) =>
+            value.Length >= minLength && value.StartsWith(prefix, StringComparison.Ordinal) && regex.IsMatch(value);
+    }
+
+    private sealed class RegexPattern(string text, Regex regex) : TextPattern(text)
+    {
+        public override bool Matches(string value) => regex.IsMatch(value);
+    }
+}
+
+/// <summary>A list of patterns of which one must match.</summary>
+internal sealed class PatternSet(TextPattern[] patterns)
+{
+    public IReadOnlyList<TextPattern> Patterns => patterns;
+
+    public bool MatchesAny(string value)
+    {
+        foreach (var pattern in patterns)
+        {
+            if (pattern.Matches(value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public override string ToString() => string.Join(", ", patterns.Select(p => p.Text));
+}
