@@ -9,6 +9,35 @@ namespace Apiary.Benchmarks;
 /// <summary>Whole-system measurements that are not micro-benchmarks: concurrency and streaming throughput.</summary>
 internal static class LoadTests
 {
+    /// <summary>Decisions per second with 100 rules, on every core at once, for a few seconds.</summary>
+    public static int PolicyThroughput()
+    {
+        var bench = new PolicyBenchmarks();
+        bench.Setup();
+        var cores = Environment.ProcessorCount;
+        var duration = TimeSpan.FromSeconds(5);
+        var counts = new long[cores];
+        var clock = Stopwatch.StartNew();
+        Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, core =>
+        {
+            long n = 0;
+            while (clock.Elapsed < duration)
+            {
+                for (var i = 0; i < 1000; i++)
+                {
+                    bench.Decide100RulesMatchNearEnd();
+                }
+
+                n += 1000;
+            }
+
+            counts[core] = n;
+        });
+        var rate = counts.Sum() / clock.Elapsed.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"policy: {rate:F0} decisions/s with 100 rules on {cores} cores (target >= 250000)"));
+        return rate >= 250_000 ? 0 : 1;
+    }
+
     public static async Task<int> RunAsync()
     {
         using var backend = BubblewrapBackend.Create();

@@ -1,10 +1,15 @@
 using Apiary.Benchmarks;
 using BenchmarkDotNet.Running;
 
-// "load": the whole-system measurements (concurrency, streaming); anything else goes to BenchmarkDotNet.
+// "load": sandbox concurrency and streaming; "policy-load": decisions/s on every core; anything else goes to BenchmarkDotNet.
 if (args is ["load", ..])
 {
     return await LoadTests.RunAsync();
+}
+
+if (args is ["policy-load", ..])
+{
+    return LoadTests.PolicyThroughput();
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(SandboxStartBenchmarks).Assembly).Run(args);
