@@ -55,6 +55,7 @@ internal static class ApiaryCli
         root.Subcommands.Add(SecretsCommand.Create(context));
         root.Subcommands.Add(SandboxExecCommand.Create(context));
         root.Subcommands.Add(DoctorCommand.Create(context));
+        root.Subcommands.Add(AuditCommand.Create(context));
         return root;
     }
 

@@ -1,0 +1,40 @@
+namespace Apiary.Storage.Sqlite;
+
+/// <summary>How a <see cref="SqliteEventStore"/> runs. The defaults suit one Apiary node.</summary>
+public sealed class SqliteEventStoreOptions
+{
+    /// <summary>The clock that stamps events. Default: <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>How many append requests may wait for the writer before appenders wait for room. Default: 4096.</summary>
+    public int QueueCapacity { get; init; } = 4096;
+
+    /// <summary>The most append requests one transaction commits together. Default: 1024.</summary>
+    public int MaxBatchSize { get; init; } = 1024;
+
+    /// <summary>
+    /// How long a statement waits for a lock held by another process (such as the <c>sqlite3</c> shell) before it fails.
+    /// Rounded up to whole seconds, at least 1; default: 5 seconds.
+    /// </summary>
+    public TimeSpan BusyTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    internal void Validate()
+    {
+        // Zero would mean "wait forever" to Microsoft.Data.Sqlite, which would hang appends behind a stuck lock.
+        if (BusyTimeout < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(BusyTimeout), BusyTimeout, "BusyTimeout must be at least 1 second; the default is 5 seconds.");
+        }
+
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+        if (QueueCapacity < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "QueueCapacity must be at least 1; the default is 4096.");
+        }
+
+        if (MaxBatchSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBatchSize), MaxBatchSize, "MaxBatchSize must be at least 1; the default is 1024.");
+        }
+    }
+}
