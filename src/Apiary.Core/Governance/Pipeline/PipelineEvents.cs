@@ -1,0 +1,175 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Apiary.Events;
+
+namespace Apiary.Governance.Pipeline;
+
+/// <summary>The event types the <see cref="GovernancePipeline"/> appends.</summary>
+public static class PipelineEventTypes
+{
+    /// <summary>A final decision, in stream <c>session-&lt;id&gt;</c>.</summary>
+    public const string ProposalDecided = "proposal.decided";
+
+    /// <summary>An allowed proposal ran and ended, in stream <c>session-&lt;id&gt;</c>; its output is the body.</summary>
+    public const string ProposalCompleted = "proposal.completed";
+
+    /// <summary>A ticket was opened, in stream <c>approval-&lt;id&gt;</c>.</summary>
+    public const string ApprovalRequested = "approval.requested";
+
+    /// <summary>A ticket was approved.</summary>
+    public const string ApprovalGranted = "approval.granted";
+
+    /// <summary>A ticket was refused.</summary>
+    public const string ApprovalDenied = "approval.denied";
+
+    /// <summary>A ticket expired unanswered.</summary>
+    public const string ApprovalExpired = "approval.expired";
+
+    /// <summary>An approved ticket's proposal was resumed; it cannot be resumed again.</summary>
+    public const string ApprovalConsumed = "approval.consumed";
+}
+
+/// <summary>The inputs a decision saw: the proposal as the policy saw it, and the context.</summary>
+/// <param name="Kind">The proposal kind (<c>exec</c>, <c>write_file</c>, ...).</param>
+/// <param name="Agent">The agent.</param>
+/// <param name="Role">The agent's role.</param>
+/// <param name="Session">The session.</param>
+/// <param name="Workspace">The workspace.</param>
+/// <param name="Command">The command as given.</param>
+/// <param name="ProgramName">The program name policies matched.</param>
+/// <param name="Args">The arguments.</param>
+/// <param name="ArgumentLine">The argument line policies matched.</param>
+/// <param name="Path">The path as given.</param>
+/// <param name="FullPath">The normalized absolute path.</param>
+/// <param name="Recipients">The recipients.</param>
+/// <param name="Other">Other named arguments.</param>
+/// <param name="Now">The time of the decision.</param>
+/// <param name="SessionProposalCount">Proposals the session made before this one.</param>
+public sealed record DecisionInputs(
+    string Kind,
+    string Agent,
+    string Role,
+    string Session,
+    string Workspace,
+    string? Command,
+    string? ProgramName,
+    IReadOnlyList<string> Args,
+    string ArgumentLine,
+    string? Path,
+    string? FullPath,
+    IReadOnlyList<string> Recipients,
+    IReadOnlyDictionary<string, string> Other,
+    DateTimeOffset Now,
+    int SessionProposalCount);
+
+/// <summary>An evaluator's verdict as recorded.</summary>
+/// <param name="Evaluator">The evaluator's name.</param>
+/// <param name="Verdict"><c>pass</c>, <c>escalate</c> or <c>deny</c>.</param>
+/// <param name="Reason">Why, unless it passed.</param>
+public sealed record RecordedVerdict(string Evaluator, string Verdict, string? Reason);
+
+/// <summary>
+/// The data of a <c>proposal.decided</c> event: the decision, the stage and what decided, and the inputs it saw.
+/// <see cref="GovernancePipeline.ExplainAsync"/> returns it.
+/// </summary>
+/// <param name="ProposalId">The proposal.</param>
+/// <param name="Hash">The proposal's canonical hash.</param>
+/// <param name="Decision"><c>allow</c>, <c>deny</c>, <c>pending</c> or <c>steer</c>.</param>
+/// <param name="Stage">The pipeline stage that decided (<c>kill_switch</c>, <c>policy</c>, <c>approval</c>, <c>budget</c>, <c>lock</c>).</param>
+/// <param name="Rule">The rule that matched (<c>kill-switch</c> when a kill switch decided before the policy ran).</param>
+/// <param name="Risk">The rule's risk.</param>
+/// <param name="Reason">Why, for anything but an allow.</param>
+/// <param name="Source">What within the policy decided: <c>rule</c>, <c>condition</c> or <c>evaluator</c>.</param>
+/// <param name="DecidedBy">The rule, condition, evaluator or pipeline stage that decided.</param>
+/// <param name="Detail">The condition's text, the evaluator's reason, or the stage's reason.</param>
+/// <param name="Inputs">What the decision saw.</param>
+/// <param name="Evaluators">Every evaluator's verdict.</param>
+/// <param name="TicketId">For a pending decision, or one resumed from a ticket, the ticket.</param>
+/// <param name="StandingTicketId">For a proposal let through by a session approval, the ticket that granted it.</param>
+/// <param name="ReservationId">For an allow, the budget reservation.</param>
+/// <param name="LeaseId">For an allowed <c>write_file</c>, the lease.</param>
+public sealed record DecisionRecord(
+    string ProposalId,
+    string Hash,
+    string Decision,
+    string Stage,
+    string Rule,
+    string Risk,
+    string? Reason,
+    string Source,
+    string DecidedBy,
+    string? Detail,
+    DecisionInputs Inputs,
+    IReadOnlyList<RecordedVerdict> Evaluators,
+    string? TicketId = null,
+    string? StandingTicketId = null,
+    string? ReservationId = null,
+    string? LeaseId = null);
+
+/// <summary>The proposal as a ticket stores it, so that a restart can rebuild the exact proposal.</summary>
+internal sealed record ProposalSnapshot(
+    string Id,
+    string Hash,
+    string Kind,
+    string Agent,
+    string Role,
+    string Session,
+    string Workspace,
+    string? Command,
+    IReadOnlyList<string> Args,
+    string? Path,
+    IReadOnlyList<string> Recipients,
+    IReadOnlyDictionary<string, string> Other);
+
+internal sealed record EstimateSnapshot(long? Commands, TimeSpan? WallTime, long? Tokens, decimal? Cost);
+
+internal sealed record ApprovalRequestedData(
+    string TicketId,
+    string Rule,
+    string Risk,
+    string? Reason,
+    DateTimeOffset RequestedAt,
+    DateTimeOffset ExpiresAt,
+    ProposalSnapshot Proposal,
+    EstimateSnapshot Estimate);
+
+internal sealed record ApprovalGrantedData(string TicketId, string Scope, string By, DateTimeOffset At, int? SessionLimit, DateTimeOffset? SessionExpiresAt);
+
+internal sealed record ApprovalDeniedData(string TicketId, string Reason, string By, DateTimeOffset At);
+
+internal sealed record ApprovalExpiredData(string TicketId, DateTimeOffset At);
+
+internal sealed record ApprovalConsumedData(string TicketId, string ProposalId, DateTimeOffset At);
+
+internal sealed record ProposalCompletedData(
+    string ProposalId,
+    int? ExitCode,
+    string Reason,
+    long DurationMs,
+    long Commands,
+    TimeSpan WallTime,
+    long Tokens,
+    decimal Cost,
+    string? ReservationId,
+    string? LeaseId);
+
+/// <summary>The JSON of every pipeline event: snake_case fields, nulls left out.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(DecisionRecord))]
+[JsonSerializable(typeof(ApprovalRequestedData))]
+[JsonSerializable(typeof(ApprovalGrantedData))]
+[JsonSerializable(typeof(ApprovalDeniedData))]
+[JsonSerializable(typeof(ApprovalExpiredData))]
+[JsonSerializable(typeof(ApprovalConsumedData))]
+[JsonSerializable(typeof(ProposalCompletedData))]
+internal sealed partial class PipelineJsonContext : JsonSerializerContext
+{
+    public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, ReadOnlyMemory<byte>? body = null) =>
+        new(type, JsonSerializer.SerializeToUtf8Bytes(data, info), body);
+
+    public static T Read<T>(RecordedEvent e, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
+        JsonSerializer.Deserialize(e.Data.Span, info)
+        ?? throw new EventStoreException($"event {e.Position} ({e.Type}) has no data");
+}
