@@ -54,6 +54,8 @@ internal static class ApiaryCli
         root.Subcommands.Add(AgentsCommand.Create(context));
         root.Subcommands.Add(SecretsCommand.Create(context));
         root.Subcommands.Add(SandboxExecCommand.Create(context));
+        root.Subcommands.Add(ApprovalsCommand.Create(context));
+        root.Subcommands.Add(ExplainCommand.Create(context));
         root.Subcommands.Add(DoctorCommand.Create(context));
         root.Subcommands.Add(AuditCommand.Create(context));
         return root;

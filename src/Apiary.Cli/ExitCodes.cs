@@ -11,6 +11,12 @@ internal static class ExitCodes
 
     /// <summary>The input was wrong: an unknown option, an invalid name, an agent that does not exist.</summary>
     public const int BadInput = 2;
+
+    /// <summary>
+    /// Governance refused the command (<c>apiary exec</c>): a policy denied or steered it, a person denied it, or nobody
+    /// approved it in time. Like a shell's 126 ("cannot execute"): the command never ran.
+    /// </summary>
+    public const int Refused = 126;
 }
 
 /// <summary>Ends a command with a message for people and an exit code.</summary>

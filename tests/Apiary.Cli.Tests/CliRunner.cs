@@ -56,9 +56,18 @@ internal sealed class CliRunner : IDisposable
     /// <summary>Runs <c>apiary</c> with <paramref name="args"/>, reading <paramref name="stdin"/> as standard input.</summary>
     public async Task<CliResult> RunWithInputAsync(string stdin, params string[] args)
     {
+        using var error = new StringWriter();
+        return await RunWithErrorAsync(error, stdin, args);
+    }
+
+    /// <summary>
+    /// Runs <c>apiary</c> with <paramref name="args"/>, writing its stderr to <paramref name="error"/> as it comes, so a
+    /// test can react to a line while the command still runs.
+    /// </summary>
+    public async Task<CliResult> RunWithErrorAsync(TextWriter error, string stdin, params string[] args)
+    {
         using var input = new StringReader(stdin);
         using var output = new StringWriter();
-        using var error = new StringWriter();
         var context = new CliContext
         {
             In = input,
@@ -69,7 +78,7 @@ internal sealed class CliRunner : IDisposable
             UserHome = UserHome,
         };
         var exitCode = await ApiaryCli.RunAsync(args, context, TestContext.Current.CancellationToken);
-        return new CliResult(exitCode, output.ToString(), error.ToString());
+        return new CliResult(exitCode, output.ToString(), error.ToString() ?? "");
     }
 
     /// <summary>Runs <c>apiary init</c> for <see cref="HomeRoot"/> and checks that it worked.</summary>

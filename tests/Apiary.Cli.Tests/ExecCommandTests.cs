@@ -1,11 +1,25 @@
 namespace Apiary.Cli.Tests;
 
-/// <summary><c>apiary exec</c> runs real bubblewrap sandboxes.</summary>
-public sealed class ExecCommandTests : IDisposable
+/// <summary>
+/// <c>apiary exec</c> runs real bubblewrap sandboxes. Every command goes through the home's governance first, so these
+/// tests run in a home whose policies also allow any other command (see <see cref="GovernedExecTests"/> for governance).
+/// </summary>
+public sealed class ExecCommandTests : IDisposable, IAsyncLifetime
 {
     private readonly CliRunner _cli = new();
 
     public void Dispose() => _cli.Dispose();
+
+    public async ValueTask InitializeAsync()
+    {
+        await _cli.InitAsync();
+        await File.WriteAllTextAsync(
+            Path.Combine(_cli.HomeRoot, "policies", "zz-tests.yaml"),
+            "rules:\n  - name: tests-allow-any-exec\n    match: { kind: exec }\n    risk: low\n    tier: allow\n",
+            TestContext.Current.CancellationToken);
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     [Fact]
     public async Task Exec_Command_StreamsOutputAndExitsWithItsCode()
@@ -13,6 +27,7 @@ public sealed class ExecCommandTests : IDisposable
         var result = await _cli.RunAsync("exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7");
         Assert.Equal(7, result.ExitCode);
         Assert.Equal("out\n", result.Out);
+        Assert.Contains("allowed by rule tests-allow-any-exec", result.Error, StringComparison.Ordinal);
         Assert.Contains("err", result.Error, StringComparison.Ordinal);
     }
 
@@ -53,7 +68,6 @@ public sealed class ExecCommandTests : IDisposable
     [Fact]
     public async Task Exec_SecretFromStore_UsableAndScrubbed()
     {
-        await _cli.InitAsync();
         var set = await _cli.RunWithInputAsync("token-value-123\n", "secrets", "set", "API_TOKEN");
         Assert.Equal(0, set.ExitCode);
 
@@ -68,7 +82,6 @@ public sealed class ExecCommandTests : IDisposable
     [Fact]
     public async Task Exec_UnknownSecret_BadInput()
     {
-        await _cli.InitAsync();
         var result = await _cli.RunAsync("exec", "--secret", "MISSING", "--", "true");
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("apiary secrets set MISSING", result.Error, StringComparison.Ordinal);
@@ -80,7 +93,6 @@ public sealed class ExecCommandTests : IDisposable
     [InlineData("--template", "missing")]
     public async Task Exec_BadOption_BadInput(string option, string value)
     {
-        await _cli.InitAsync();
         var result = await _cli.RunAsync("exec", option, value, "--", "true");
         Assert.Equal(2, result.ExitCode);
     }
@@ -88,7 +100,6 @@ public sealed class ExecCommandTests : IDisposable
     [Fact]
     public async Task Exec_TemplateFromHome_Applied()
     {
-        await _cli.InitAsync();
         await File.WriteAllTextAsync(Path.Combine(_cli.HomeRoot, "templates", "tiny.yaml"), "resources:\n  output_limit: 100B\n", TestContext.Current.CancellationToken);
         var result = await _cli.RunAsync("exec", "--template", "tiny", "--", "sh", "-c", "yes");
         Assert.Equal(137, result.ExitCode);

@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Apiary.Agents;
+using Apiary.Governance;
+using Apiary.Governance.Budgets;
+using Apiary.Governance.Pipeline;
 using Apiary.Protocol;
 using Command = System.CommandLine.Command;
 using Apiary.Sandbox;
@@ -14,8 +17,10 @@ using Apiary.Text;
 namespace Apiary.Cli.Commands;
 
 /// <summary>
-/// <c>apiary exec</c>: runs one command in a fresh sandbox session on this machine, streams its output as it comes,
-/// and exits with its exit code (124 on timeout, 137 when it was killed).
+/// <c>apiary exec</c>: proposes one command to the home's governance pipeline (in this process, against the home's
+/// event log and policies) and, once allowed, runs it in a fresh sandbox session on this machine, streams its output as
+/// it comes, records how it ended, and exits with its exit code (124 on timeout, 137 when it was killed, 126 when
+/// governance refused it).
 /// </summary>
 internal static class SandboxExecCommand
 {
@@ -24,6 +29,12 @@ internal static class SandboxExecCommand
 
     /// <summary>The exit code when the command was killed (cancelled or over its output limit): 128 + SIGKILL.</summary>
     public const int KilledExitCode = 137;
+
+    /// <summary>How long exec waits for a person to answer an approval unless <c>--approval-timeout</c> says otherwise.</summary>
+    public static readonly TimeSpan DefaultApprovalTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>The most output recorded with <c>proposal.completed</c>; the command's own output is not cut.</summary>
+    private const int RecordedOutputChars = 64 * 1024;
 
     public static Command Create(CliContext context)
     {
@@ -35,48 +46,76 @@ internal static class SandboxExecCommand
         var workspace = new Option<string?>("--workspace") { Description = "The folder mounted at /workspace (default: a new empty folder, removed afterwards).", HelpName = "DIR" };
         var workdir = new Option<string?>("--workdir") { Description = "The working directory, relative to the workspace.", HelpName = "DIR" };
         var unconfined = new Option<bool>("--unconfined") { Description = "Run without a sandbox, as a plain process. For development on machines without bubblewrap only." };
-        var command = new Command("exec", "Run one command in a fresh sandbox (no network, system read-only, only /workspace writable) and stream its output. Exits with the command's exit code, 124 on timeout, 137 when killed.")
+        var agent = new Option<string?>("--agent") { Description = "Propose the command as this agent of the home: its policies and budget apply (default: 'operator', role manager).", HelpName = "NAME" };
+        var approvalTimeout = new Option<string?>("--approval-timeout") { Description = "How long to wait for a person to approve the command when the policy asks for it (default: 10m).", HelpName = "DURATION" };
+        var command = new Command("exec", $"Propose one command to the home's governance and, when allowed, run it in a fresh sandbox (no network, system read-only, only /workspace writable) and stream its output. Exits with the command's exit code, 124 on timeout, 137 when killed, {ExitCodes.Refused} when governance refused it.")
         {
-            program, template, timeout, secrets, env, workspace, workdir, unconfined,
+            program, template, timeout, secrets, env, workspace, workdir, unconfined, agent, approvalTimeout,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
             var timeoutMs = ParseTimeout(parse.GetValue(timeout));
+            var waitForApproval = ParseApprovalTimeout(parse.GetValue(approvalTimeout));
             var environment = ParseEnv(parse.GetValue(env) ?? []);
+            var (principalName, role, limits) = await ResolvePrincipalAsync(parse, parse.GetValue(agent), context, cancellationToken).ConfigureAwait(false);
             var sandboxTemplate = await LoadTemplateAsync(home, parse.GetValue(template), context, cancellationToken).ConfigureAwait(false);
             var secretNames = parse.GetValue(secrets) ?? [];
             ISecretStore? store = secretNames.Length > 0 || sandboxTemplate.Secrets.Count > 0 ? new FileSecretStore(home) : null;
+            var secretValues = await SecretValuesAsync(store, secretNames.Concat(sandboxTemplate.Secrets.Select(s => s.Name)), cancellationToken).ConfigureAwait(false);
 
             string? temporary = null;
             var folder = parse.GetValue(workspace);
-            if (folder is null)
-            {
-                temporary = Directory.CreateTempSubdirectory("apiary-exec-").FullName;
-                folder = temporary;
-            }
-            else
+            if (folder is not null)
             {
                 var check = WorkspaceGuard.Validate(ApiaryHomePath(folder, context), context.UserHome, home.Root);
                 folder = check.Path ?? throw CliException.BadInput(check.Reason!);
             }
 
+            await using var governance = await LocalGovernance.OpenForDecisionsAsync(home, context, secretValues, principalName, limits, cancellationToken).ConfigureAwait(false);
+            if (folder is null)
+            {
+                temporary = Directory.CreateTempSubdirectory("apiary-exec-").FullName;
+                folder = temporary;
+            }
+
             try
             {
-                var backend = CreateBackend(parse.GetValue(unconfined), context);
-                using var owned = backend as IDisposable;
-                await using var session = await backend.OpenSessionAsync(new SandboxSessionOptions { Workspace = folder, Template = sandboxTemplate, Secrets = store }, cancellationToken).ConfigureAwait(false);
+                var argv = parse.GetValue(program)!;
+                var principal = new Principal(principalName, role, "exec-" + Guid.NewGuid().ToString("N"));
+                var proposal = Proposal.Exec(principal, folder, argv[0], argv[1..]);
+                var estimate = new BudgetEstimate(1, timeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : sandboxTemplate.Timeout, 0, 0m);
+                var allowed = await GovernAsync(governance.Pipeline, proposal, estimate, waitForApproval, context, cancellationToken).ConfigureAwait(false);
+                if (allowed is null)
+                {
+                    return ExitCodes.Refused;
+                }
+
                 var exec = new ExecCommand
                 {
                     RequestId = "exec-1",
-                    Command = parse.GetValue(program)![0],
-                    Args = parse.GetValue(program)![1..],
+                    Command = argv[0],
+                    Args = argv[1..],
                     Env = environment,
                     Workdir = parse.GetValue(workdir),
                     TimeoutMs = timeoutMs,
                     Secrets = secretNames,
                 };
-                return await StreamAsync(session, exec, context, cancellationToken).ConfigureAwait(false);
+                var run = new RunRecord();
+                try
+                {
+                    var backend = CreateBackend(parse.GetValue(unconfined), context);
+                    using var owned = backend as IDisposable;
+                    await using var session = await backend.OpenSessionAsync(new SandboxSessionOptions { Workspace = folder, Template = sandboxTemplate, Secrets = store }, cancellationToken).ConfigureAwait(false);
+                    return await StreamAsync(session, exec, context, run, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // The work ran (or tried to): the record and the budget must say so, also when it failed or was cancelled.
+                    var outcome = new ProposalOutcome(run.ExitCode, run.Reason, run.Duration ?? run.Clock.Elapsed, run.Output.ToString());
+                    var actual = new BudgetAmounts(1, outcome.Duration, 0, 0m);
+                    await governance.Pipeline.CompleteAsync(allowed, outcome, actual, CancellationToken.None).ConfigureAwait(false);
+                }
             }
             finally
             {
@@ -89,7 +128,107 @@ internal static class SandboxExecCommand
         return command;
     }
 
-    private static async Task<int> StreamAsync(ISandboxSession session, ExecCommand exec, CliContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// Submits the proposal and, when it waits for approval, waits for the answer. Returns what may run, or null when
+    /// governance refused it (after saying why on stderr).
+    /// </summary>
+    private static async Task<AllowedProposal?> GovernAsync(
+        GovernancePipeline pipeline,
+        Proposal proposal,
+        BudgetEstimate estimate,
+        TimeSpan waitForApproval,
+        CliContext context,
+        CancellationToken cancellationToken)
+    {
+        var result = await pipeline.SubmitAsync(proposal, estimate, cancellationToken).ConfigureAwait(false);
+        if (result.Decision.Kind == DecisionKind.Pending && result.Ticket is { } ticket)
+        {
+            await context.Error.WriteLineAsync(
+                $"apiary: waiting for approval of proposal {proposal.Id} (rule {result.Decision.Rule}); approve it with: apiary approvals approve {ticket.Id} [--for-session]  " +
+                $"or deny it with: apiary approvals deny {ticket.Id} --reason \"...\"").ConfigureAwait(false);
+            await context.Error.FlushAsync(cancellationToken).ConfigureAwait(false);
+            var answer = await pipeline.WaitForApprovalAsync(ticket.Id, waitForApproval, cancellationToken).ConfigureAwait(false);
+            if (answer.State == ApprovalState.Open)
+            {
+                // Nobody is left to run it once this command ends, so the ticket must not stay open to be approved.
+                answer = await pipeline.DenyAsync(ticket.Id, $"nobody answered within {DurationText.Format(waitForApproval)}; the command did not run", "apiary exec", CancellationToken.None).ConfigureAwait(false);
+            }
+
+            switch (answer.State)
+            {
+                case ApprovalState.Granted:
+                    result = await pipeline.ResumeAsync(ticket.Id, cancellationToken).ConfigureAwait(false);
+                    break;
+                case ApprovalState.Denied:
+                    await context.Error.WriteLineAsync($"apiary: approval of proposal {proposal.Id} denied by {answer.By}: {answer.Reason}").ConfigureAwait(false);
+                    return null;
+                default:
+                    var state = answer.State == ApprovalState.Expired ? "expired unanswered" : "already consumed";
+                    await context.Error.WriteLineAsync($"apiary: approval ticket {ticket.Id} of proposal {proposal.Id} {state}; the command did not run").ConfigureAwait(false);
+                    return null;
+            }
+        }
+
+        switch (result.Decision.Kind)
+        {
+            case DecisionKind.Allow when result.Allowed is { } allowed:
+                await context.Error.WriteLineAsync($"apiary: proposal {proposal.Id} allowed by rule {result.Decision.Rule}").ConfigureAwait(false);
+                return allowed;
+            case DecisionKind.Steer:
+                await context.Error.WriteLineAsync($"apiary: steered by rule '{result.Decision.Rule}': {result.Decision.Reason}").ConfigureAwait(false);
+                break;
+            default:
+                await context.Error.WriteLineAsync($"apiary: denied by rule '{result.Decision.Rule}': {result.Decision.Reason}").ConfigureAwait(false);
+                break;
+        }
+
+        await context.Error.WriteLineAsync($"apiary: the command did not run; 'apiary explain {proposal.Id}' shows what decided").ConfigureAwait(false);
+        return null;
+    }
+
+    private static async Task<(AgentName Name, AgentRole Role, BudgetLimits? Limits)> ResolvePrincipalAsync(ParseResult parse, string? agent, CliContext context, CancellationToken cancellationToken)
+    {
+        if (agent is null)
+        {
+            // The person at the terminal: a manager, with no budget beyond what the policies allow.
+            return (LocalGovernance.Operator, AgentRole.Manager, null);
+        }
+
+        var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
+        var entry = await CommonOptions.LoadAgentAsync(catalog, agent, AgentOverrides.None, cancellationToken).ConfigureAwait(false);
+        await CommonOptions.ReportAsync(context, entry.Diagnostics).ConfigureAwait(false);
+        var definition = entry.Definition ?? throw CliException.Failure($"agent '{entry.Name}' cannot be used until the errors above are fixed");
+        return (definition.Name, definition.Settings.Role.Value, LocalGovernance.LimitsOf(definition.Settings));
+    }
+
+    private static async Task<List<string>> SecretValuesAsync(ISecretStore? store, IEnumerable<string> names, CancellationToken cancellationToken)
+    {
+        var values = new List<string>();
+        if (store is null)
+        {
+            return values;
+        }
+
+        foreach (var name in names.Distinct(StringComparer.Ordinal))
+        {
+            // A missing secret is reported by the sandbox, with the command that sets it.
+            if (await store.GetAsync(name, cancellationToken).ConfigureAwait(false) is { Length: > 0 } value)
+            {
+                values.Add(value);
+            }
+        }
+
+        return values;
+    }
+
+    private static TimeSpan ParseApprovalTimeout(string? text) =>
+        text is null
+            ? DefaultApprovalTimeout
+            : DurationText.TryParse(text, out var duration) && duration >= TimeSpan.Zero
+                ? duration
+                : throw CliException.BadInput($"--approval-timeout must be {DurationText.Expected}, not '{text}'");
+
+    private static async Task<int> StreamAsync(ISandboxSession session, ExecCommand exec, CliContext context, RunRecord run, CancellationToken cancellationToken)
     {
         var stdout = Encoding.UTF8.GetDecoder();
         var stderr = Encoding.UTF8.GetDecoder();
@@ -98,16 +237,20 @@ internal static class SandboxExecCommand
             switch (observation)
             {
                 case OutputObservation { Stream: OutputChannel.Stdout } output:
-                    await WriteAsync(context.Out, stdout, output.Data).ConfigureAwait(false);
+                    run.Keep(await WriteAsync(context.Out, stdout, output.Data).ConfigureAwait(false));
                     break;
                 case OutputObservation output:
-                    await WriteAsync(context.Error, stderr, output.Data).ConfigureAwait(false);
+                    run.Keep(await WriteAsync(context.Error, stderr, output.Data).ConfigureAwait(false));
                     break;
                 case ErrorObservation error:
+                    run.Reason = "error";
                     throw error.Code is "start_failed" or "io_error"
                         ? CliException.Failure(error.Message)
                         : CliException.BadInput(error.Message);
                 case CompleteObservation complete:
+                    run.ExitCode = complete.ExitCode;
+                    run.Reason = SnakeCase(complete.Reason.ToString());
+                    run.Duration = TimeSpan.FromMilliseconds(complete.DurationMs);
                     return await ExitCodeAsync(complete, exec, context).ConfigureAwait(false);
             }
         }
@@ -139,12 +282,39 @@ internal static class SandboxExecCommand
         }
     }
 
-    private static async Task WriteAsync(TextWriter writer, Decoder decoder, byte[] data)
+    private static async Task<char[]> WriteAsync(TextWriter writer, Decoder decoder, byte[] data)
     {
         var chars = new char[decoder.GetCharCount(data, flush: false)];
         decoder.GetChars(data, chars, flush: false);
         await writer.WriteAsync(chars).ConfigureAwait(false);
         await writer.FlushAsync().ConfigureAwait(false);
+        return chars;
+    }
+
+    private static string SnakeCase(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
+
+    /// <summary>What <c>proposal.completed</c> records of a run: how it ended and the start of its output.</summary>
+    private sealed class RunRecord
+    {
+        public System.Diagnostics.Stopwatch Clock { get; } = System.Diagnostics.Stopwatch.StartNew();
+
+        public StringBuilder Output { get; } = new();
+
+        public int? ExitCode { get; set; }
+
+        public string Reason { get; set; } = "not_started";
+
+        public TimeSpan? Duration { get; set; }
+
+        public void Keep(char[] chars)
+        {
+            var room = RecordedOutputChars - Output.Length;
+            if (room > 0)
+            {
+                Output.Append(chars, 0, Math.Min(room, chars.Length));
+            }
+        }
     }
 
     private static ISandboxBackend CreateBackend(bool unconfined, CliContext context)

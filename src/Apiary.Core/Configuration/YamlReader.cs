@@ -105,7 +105,8 @@ public sealed class YamlReader(string file, int firstLine = 1)
             return null;
         }
 
-        if (!long.TryParse(value.Replace("_", "", StringComparison.Ordinal), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+        var styles = min < 0 ? NumberStyles.AllowLeadingSign : NumberStyles.None;
+        if (!long.TryParse(value.Replace("_", "", StringComparison.Ordinal), styles, CultureInfo.InvariantCulture, out var number)
             || number < min || number > max)
         {
             Error(node.Start, $"'{field}' must be a whole number from {Show(min)} to {Show(max)}, not '{value}'");

@@ -137,4 +137,12 @@ public sealed class PolicyLoaderTests
         Assert.False(result.Succeeded);
         return Assert.Single(result.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
     }
+
+    [Fact]
+    public void Parse_NegativePriority_AcceptedAndOrdersBelowZero()
+    {
+        var result = PolicyLoader.Parse("p.yaml", "rules:\n  - name: low\n    priority: -1000\n    match: {}\n    risk: low\n    tier: allow\n  - name: zero\n    priority: 0\n    match: {}\n    risk: low\n    tier: deny\n    message: no\n");
+        Assert.True(result.Succeeded, string.Join("; ", result.Diagnostics));
+        Assert.Equal(["zero", "low"], result.Policy!.RuleNames);
+    }
 }
