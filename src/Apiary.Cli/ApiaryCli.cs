@@ -56,6 +56,7 @@ internal static class ApiaryCli
         root.Subcommands.Add(SandboxExecCommand.Create(context));
         root.Subcommands.Add(ApprovalsCommand.Create(context));
         root.Subcommands.Add(ExplainCommand.Create(context));
+        root.Subcommands.Add(PolicyCommand.Create(context));
         root.Subcommands.Add(DoctorCommand.Create(context));
         root.Subcommands.Add(AuditCommand.Create(context));
         return root;

@@ -93,11 +93,14 @@ public sealed class KillSwitchTests
     public async Task Engage_RunningWorkOnToken_IsCancelled()
     {
         var kill = new KillSwitch(_clock);
-        var running = Task.Delay(Timeout.Infinite, kill.TokenFor(Coder1));
+
+        // Work that runs until its token is cancelled.
+        var running = new TaskCompletionSource();
+        using var registration = kill.TokenFor(Coder1).Register(() => running.TrySetCanceled());
 
         kill.Engage(KillSwitchScope.Session("s-1"), "stop", "op");
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running.Task);
     }
 
     [Fact]
