@@ -30,7 +30,7 @@ public class GovernedProposalBenchmarks
     {
         _folder = Directory.CreateTempSubdirectory("apiary-bench-gov-").FullName;
         _store = SqliteEventStore.OpenAsync(Path.Combine(_folder, "events.db")).GetAwaiter().GetResult();
-        var policies = Path.Combine(AppContext.BaseDirectory, "policies");
+        var policies = Path.Combine(_folder, "policies");
         Directory.CreateDirectory(policies);
         File.WriteAllText(Path.Combine(policies, "default.yaml"), SamplePolicy);
         var loaded = PolicyLoader.LoadDirectory(policies);
