@@ -27,6 +27,11 @@ internal static class ApiaryCli
                 new InvocationConfiguration { Output = context.Out, Error = context.Error, EnableDefaultExceptionHandler = false },
                 cancellationToken).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await context.Error.WriteLineAsync("apiary: interrupted").ConfigureAwait(false);
+            return ExitCodes.Interrupted;
+        }
         catch (CliException ex)
         {
             await context.Error.WriteLineAsync($"apiary: {ex.Message}").ConfigureAwait(false);

@@ -9,6 +9,9 @@ internal static class ExitCodes
     /// <summary>The command was valid but failed: a broken agent, a missing home, an I/O error.</summary>
     public const int Failure = 1;
 
+    /// <summary>The command was interrupted (Ctrl-C): 128 + SIGINT, as shells report it.</summary>
+    public const int Interrupted = 130;
+
     /// <summary>The input was wrong: an unknown option, an invalid name, an agent that does not exist.</summary>
     public const int BadInput = 2;
 

@@ -64,7 +64,11 @@ internal sealed class CliRunner : IDisposable
     /// Runs <c>apiary</c> with <paramref name="args"/>, writing its stderr to <paramref name="error"/> as it comes, so a
     /// test can react to a line while the command still runs.
     /// </summary>
-    public async Task<CliResult> RunWithErrorAsync(TextWriter error, string stdin, params string[] args)
+    public Task<CliResult> RunWithErrorAsync(TextWriter error, string stdin, params string[] args) =>
+        RunWithErrorAsync(error, stdin, TestContext.Current.CancellationToken, args);
+
+    /// <summary>Like <see cref="RunWithErrorAsync(TextWriter, string, string[])"/>, interrupted when <paramref name="cancellationToken"/> is (as Ctrl-C would).</summary>
+    public async Task<CliResult> RunWithErrorAsync(TextWriter error, string stdin, CancellationToken cancellationToken, params string[] args)
     {
         using var input = new StringReader(stdin);
         using var output = new StringWriter();
@@ -77,7 +81,7 @@ internal sealed class CliRunner : IDisposable
             CurrentDirectory = CurrentDirectory,
             UserHome = UserHome,
         };
-        var exitCode = await ApiaryCli.RunAsync(args, context, TestContext.Current.CancellationToken);
+        var exitCode = await ApiaryCli.RunAsync(args, context, cancellationToken);
         return new CliResult(exitCode, output.ToString(), error.ToString() ?? "");
     }
 

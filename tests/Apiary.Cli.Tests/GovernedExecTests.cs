@@ -113,6 +113,24 @@ public sealed partial class GovernedExecTests : IDisposable
     }
 
     [Fact]
+    public async Task Exec_PendingCurl_Interrupted_Exits130AndClosesTheTicket()
+    {
+        await _cli.InitAsync();
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var waiting = new LineSignal("waiting for approval");
+        var exec = _cli.RunWithErrorAsync(waiting, "", interrupt.Token, "exec", "--", "curl", "--version");
+        var ticket = await WaitForTicketAsync(waiting, exec);
+
+        await interrupt.CancelAsync();
+        var result = await exec.WaitAsync(WaitLimit, TestContext.Current.CancellationToken);
+
+        Assert.Equal(130, result.ExitCode);
+        Assert.Equal("No approval tickets are open.", (await _cli.RunAsync("approvals", "list")).OutLines[0]);
+        var late = await _cli.RunAsync("approvals", "approve", ticket);
+        Assert.Equal(1, late.ExitCode);
+    }
+
+    [Fact]
     public async Task Exec_PendingCurl_DeniedWithReason_Exits126WithTheReason()
     {
         await _cli.InitAsync();

@@ -147,7 +147,18 @@ internal static class SandboxExecCommand
                 $"apiary: waiting for approval of proposal {proposal.Id} (rule {result.Decision.Rule}); approve it with: apiary approvals approve {ticket.Id} [--for-session]  " +
                 $"or deny it with: apiary approvals deny {ticket.Id} --reason \"...\"").ConfigureAwait(false);
             await context.Error.FlushAsync(cancellationToken).ConfigureAwait(false);
-            var answer = await pipeline.WaitForApprovalAsync(ticket.Id, waitForApproval, cancellationToken).ConfigureAwait(false);
+            ApprovalAnswer answer;
+            try
+            {
+                answer = await pipeline.WaitForApprovalAsync(ticket.Id, waitForApproval, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted (Ctrl-C): nobody will run the command, so close the ticket rather than leave it approvable.
+                await pipeline.DenyAsync(ticket.Id, "the waiting 'apiary exec' was interrupted; the command did not run", "apiary exec", CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+
             if (answer.State == ApprovalState.Open)
             {
                 // Nobody is left to run it once this command ends, so the ticket must not stay open to be approved.
