@@ -57,6 +57,13 @@ internal sealed class SecretScrubber
         var i = 0;
         while (i < buffer.Length)
         {
+            // Near the end of what has arrived, a longer secret may be cut off here: wait for the rest before
+            // replacing a shorter one it starts with (or passing its first bytes on).
+            if (!final && buffer.Length - i <= _hold && CouldStartSecret(buffer.AsSpan(i)))
+            {
+                break;
+            }
+
             var replaced = false;
             foreach (var (value, replacement) in _secrets)
             {
@@ -69,18 +76,11 @@ internal sealed class SecretScrubber
                 }
             }
 
-            if (replaced)
+            if (!replaced)
             {
-                continue;
+                output.WriteByte(buffer[i]);
+                i++;
             }
-
-            if (!final && buffer.Length - i <= _hold && CouldStartSecret(buffer.AsSpan(i)))
-            {
-                break;
-            }
-
-            output.WriteByte(buffer[i]);
-            i++;
         }
 
         _pending = final ? [] : buffer[i..];

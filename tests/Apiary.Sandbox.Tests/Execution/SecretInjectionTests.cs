@@ -62,8 +62,8 @@ public sealed class SecretInjectionTests(BubblewrapFixture fixture) : IClassFixt
             Secrets = ["API_TOKEN"],
         });
 
+        // How the pipe groups the bytes depends on timing; SecretScrubberTests covers every split deterministically.
         Assert.Equal("[secret:API_TOKEN]\n", outcome.Stdout);
-        Assert.True(outcome.Observations.OfType<OutputObservation>().Count() > 1);
     }
 
     [Fact]
