@@ -50,7 +50,7 @@ internal static class ApprovalsCommand
                     t.Reason,
                     t.RequestedAt,
                     t.ExpiresAt)).ToList();
-                await JsonOutput.WriteAsync(context.Out, new TicketListJson(home.Root, rows), ApprovalsJsonContext.Default.TicketListJson).ConfigureAwait(false);
+                await JsonOutput.WriteAsync(context.Out, new TicketListJson(home.Root, rows), CliJsonContext.Default.TicketListJson).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
 
@@ -200,11 +200,3 @@ internal sealed record TicketJson(
 
 /// <summary>What <c>apiary approvals list --json</c> prints.</summary>
 internal sealed record TicketListJson(string Home, IReadOnlyList<TicketJson> Tickets);
-
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    WriteIndented = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-[JsonSerializable(typeof(TicketListJson))]
-[JsonSerializable(typeof(DecisionRecord))]
-internal sealed partial class ApprovalsJsonContext : JsonSerializerContext;

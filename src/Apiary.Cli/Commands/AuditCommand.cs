@@ -1,3 +1,4 @@
+using Apiary.Cli.Output;
 using System.CommandLine;
 using System.Text.Json.Serialization;
 using Apiary.Events;
@@ -39,7 +40,7 @@ internal static class AuditCommand
             {
                 var text = System.Text.Json.JsonSerializer.Serialize(
                     new AuditVerifyJson(path, result.IsIntact, result.EventCount, result.BrokenPosition, result.Reason),
-                    AuditJsonContext.Default.AuditVerifyJson);
+                    CliJsonContext.Default.AuditVerifyJson);
                 await context.Out.WriteLineAsync(text).ConfigureAwait(false);
                 return exitCode;
             }
@@ -59,10 +60,3 @@ internal static class AuditCommand
 
 /// <summary>What <c>apiary audit verify --json</c> prints.</summary>
 internal sealed record AuditVerifyJson(string Store, bool Intact, long Events, long? BrokenPosition, string? Reason);
-
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    WriteIndented = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-[JsonSerializable(typeof(AuditVerifyJson))]
-internal sealed partial class AuditJsonContext : JsonSerializerContext;

@@ -32,7 +32,7 @@ internal static class ExplainCommand
                 ?? throw CliException.BadInput($"no decision on proposal {raw} is recorded in {governance.Store.Path}");
             if (parse.GetValue(json))
             {
-                await JsonOutput.WriteAsync(context.Out, record, ApprovalsJsonContext.Default.DecisionRecord).ConfigureAwait(false);
+                await JsonOutput.WriteAsync(context.Out, record, CliJsonContext.Default.DecisionRecord).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
 

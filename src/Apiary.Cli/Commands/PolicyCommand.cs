@@ -43,7 +43,7 @@ internal static class PolicyCommand
             var report = await ReplayAsync(storePath, new PolicyEngine(policy), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                await JsonOutput.WriteAsync(context.Out, report, PolicyJsonContext.Default.PolicyTestJson).ConfigureAwait(false);
+                await JsonOutput.WriteAsync(context.Out, report, CliJsonContext.Default.PolicyTestJson).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
 
@@ -104,7 +104,7 @@ internal static class PolicyCommand
                     continue;
                 }
 
-                var record = JsonSerializer.Deserialize(e.Data.Span, PolicyJsonContext.Default.DecisionRecord)
+                var record = JsonSerializer.Deserialize(e.Data.Span, CliJsonContext.Default.DecisionRecord)
                     ?? throw CliException.Failure($"event {e.Position} ({e.Type}) in {storePath} has no data");
                 if (!latest.ContainsKey(record.ProposalId))
                 {
@@ -248,11 +248,3 @@ internal sealed record PolicyTestDifferenceJson(
 
 /// <summary>A recorded proposal that was not replayed, and why.</summary>
 internal sealed record PolicyTestSkippedJson(string Proposal, string Reason);
-
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    WriteIndented = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-[JsonSerializable(typeof(PolicyTestJson))]
-[JsonSerializable(typeof(DecisionRecord))]
-internal sealed partial class PolicyJsonContext : JsonSerializerContext;

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apiary.Agents;
+using Apiary.Cli.Commands;
+using Apiary.Governance.Pipeline;
 
 namespace Apiary.Cli.Output;
 
@@ -98,4 +100,8 @@ internal sealed record DoctorJson(string Home, bool HomeExists, bool SandboxUsab
 [JsonSerializable(typeof(PromptJson))]
 [JsonSerializable(typeof(DoctorJson))]
 [JsonSerializable(typeof(SecretListJson))]
+[JsonSerializable(typeof(AuditVerifyJson))]
+[JsonSerializable(typeof(DecisionRecord))]
+[JsonSerializable(typeof(PolicyTestJson))]
+[JsonSerializable(typeof(TicketListJson))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
