@@ -104,8 +104,7 @@ internal static class PolicyCommand
                     continue;
                 }
 
-                var record = JsonSerializer.Deserialize(e.Data.Span, CliJsonContext.Default.DecisionRecord)
-                    ?? throw CliException.Failure($"event {e.Position} ({e.Type}) in {storePath} has no data");
+                var record = PipelineRecords.ReadDecision(e);
                 if (!latest.ContainsKey(record.ProposalId))
                 {
                     order.Add(record.ProposalId);

@@ -173,3 +173,17 @@ internal sealed partial class PipelineJsonContext : JsonSerializerContext
         JsonSerializer.Deserialize(e.Data.Span, info)
         ?? throw new EventStoreException($"event {e.Position} ({e.Type}) has no data");
 }
+
+/// <summary>Reads the pipeline's recorded events, in the one wire format the pipeline writes them in.</summary>
+public static class PipelineRecords
+{
+    /// <summary>The decision recorded by a <c>proposal.decided</c> event.</summary>
+    /// <exception cref="ArgumentException">The event is of another type.</exception>
+    public static DecisionRecord ReadDecision(RecordedEvent decided)
+    {
+        ArgumentNullException.ThrowIfNull(decided);
+        return decided.Type == PipelineEventTypes.ProposalDecided
+            ? PipelineJsonContext.Read(decided, PipelineJsonContext.Default.DecisionRecord)
+            : throw new ArgumentException($"event {decided.Position} is a {decided.Type}, not a {PipelineEventTypes.ProposalDecided}", nameof(decided));
+    }
+}
