@@ -1,7 +1,8 @@
 using Apiary.Benchmarks;
 using BenchmarkDotNet.Running;
 
-// "load": sandbox concurrency and streaming; "policy-load": decisions/s on every core; anything else goes to BenchmarkDotNet.
+// "load": sandbox concurrency and streaming; "policy-load": decisions/s on every core; "append-load": event store
+// appends/s with 64 writers and single-append latency; anything else goes to BenchmarkDotNet.
 if (args is ["load", ..])
 {
     return await LoadTests.RunAsync();
@@ -10,6 +11,11 @@ if (args is ["load", ..])
 if (args is ["policy-load", ..])
 {
     return LoadTests.PolicyThroughput();
+}
+
+if (args is ["append-load", ..])
+{
+    return await AppendLoad.RunAsync();
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(SandboxStartBenchmarks).Assembly).Run(args);

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Apiary.Events;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Apiary.Storage.Sqlite;
 
@@ -10,6 +11,7 @@ public sealed partial class SqliteEventStore
     private readonly Dictionary<string, long> _streamVersions = new(StringComparer.Ordinal);
     private long _lastPosition;
     private byte[] _lastHash;
+    private sqlite3_stmt? _insert;
 
     // Read by subscribers: the last committed position, and a signal completed (and replaced) after each commit.
     private long _committedPosition;
@@ -231,7 +233,7 @@ public sealed partial class SqliteEventStore
 
             if (rows.Count > 0)
             {
-                Insert(rows, timestamp, transaction);
+                Insert(rows, timestamp);
             }
 
             transaction.Commit();
@@ -304,38 +306,62 @@ public sealed partial class SqliteEventStore
         return version;
     }
 
-    private void Insert(List<Row> rows, DateTimeOffset timestamp, SqliteTransaction transaction)
+    /// <summary>
+    /// Inserts the batch's rows with one prepared statement bound through SQLite's own API: the appends' hot loop, where
+    /// the ADO.NET layer's per-execution bookkeeping cost more than SQLite's work.
+    /// </summary>
+    private void Insert(List<Row> rows, DateTimeOffset timestamp)
     {
-        using var command = _writer.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
-            INSERT INTO events (position, stream, version, type, timestamp, data, body, body_hash, previous_hash, hash)
-            VALUES ($position, $stream, $version, $type, $timestamp, $data, $body, $body_hash, $previous_hash, $hash);
-            """;
-        var pPosition = command.Parameters.Add("$position", SqliteType.Integer);
-        var pStream = command.Parameters.Add("$stream", SqliteType.Text);
-        var pVersion = command.Parameters.Add("$version", SqliteType.Integer);
-        var pType = command.Parameters.Add("$type", SqliteType.Text);
-        var pTimestamp = command.Parameters.Add("$timestamp", SqliteType.Integer);
-        var pData = command.Parameters.Add("$data", SqliteType.Blob);
-        var pBody = command.Parameters.Add("$body", SqliteType.Blob);
-        var pBodyHash = command.Parameters.Add("$body_hash", SqliteType.Blob);
-        var pPreviousHash = command.Parameters.Add("$previous_hash", SqliteType.Blob);
-        var pHash = command.Parameters.Add("$hash", SqliteType.Blob);
-        pTimestamp.Value = timestamp.UtcTicks;
-        command.Prepare();
+        var db = _writer.Handle!;
+        if (_insert is null)
+        {
+            Check(raw.sqlite3_prepare_v2(db, """
+                INSERT INTO events (position, stream, version, type, timestamp, data, body, body_hash, previous_hash, hash)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);
+                """, out var statement), db);
+            _insert = statement;
+        }
+
+        var insert = _insert;
         foreach (var row in rows)
         {
-            pPosition.Value = row.Position;
-            pStream.Value = row.Stream;
-            pVersion.Value = row.Version;
-            pType.Value = row.Type;
-            pData.Value = row.Data.ToArray();
-            pBody.Value = row.Body is { } body ? body.ToArray() : DBNull.Value;
-            pBodyHash.Value = row.BodyHash;
-            pPreviousHash.Value = row.PreviousHash;
-            pHash.Value = row.Hash;
-            command.ExecuteNonQuery();
+            try
+            {
+                Check(raw.sqlite3_bind_int64(insert, 1, row.Position), db);
+                Check(raw.sqlite3_bind_text(insert, 2, row.Stream), db);
+                Check(raw.sqlite3_bind_int64(insert, 3, row.Version), db);
+                Check(raw.sqlite3_bind_text(insert, 4, row.Type), db);
+                Check(raw.sqlite3_bind_int64(insert, 5, timestamp.UtcTicks), db);
+                Check(raw.sqlite3_bind_blob(insert, 6, row.Data.Span), db);
+                Check(row.Body is { } body ? raw.sqlite3_bind_blob(insert, 7, body.Span) : raw.sqlite3_bind_null(insert, 7), db);
+                Check(raw.sqlite3_bind_blob(insert, 8, row.BodyHash), db);
+                Check(raw.sqlite3_bind_blob(insert, 9, row.PreviousHash), db);
+                Check(raw.sqlite3_bind_blob(insert, 10, row.Hash), db);
+                var result = raw.sqlite3_step(insert);
+                if (result != raw.SQLITE_DONE)
+                {
+                    Check(result, db);
+                }
+            }
+            finally
+            {
+                raw.sqlite3_reset(insert);
+                raw.sqlite3_clear_bindings(insert);
+            }
+        }
+    }
+
+    private void FinalizeInsert()
+    {
+        _insert?.Dispose();
+        _insert = null;
+    }
+
+    private static void Check(int result, sqlite3 db)
+    {
+        if (result != raw.SQLITE_OK)
+        {
+            throw new SqliteException(raw.sqlite3_errmsg(db).utf8_to_string(), result);
         }
     }
 

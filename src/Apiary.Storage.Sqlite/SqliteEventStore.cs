@@ -39,6 +39,9 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
     private readonly TimeProvider _time;
     private readonly int _maxBatchSize;
     private readonly Task _writerTask;
+    private readonly TimeSpan _checkpointInterval;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _checkpointerTask;
     private int _disposed;
 
     private SqliteEventStore(string path, string connectionString, SqliteConnection writer, SqliteEventStoreOptions options, long lastPosition, byte[] lastHash)
@@ -59,6 +62,8 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
             SingleReader = true,
         });
         _writerTask = Task.Run(RunWriterAsync);
+        _checkpointInterval = options.CheckpointInterval;
+        _checkpointerTask = Task.Run(() => RunCheckpointerAsync(_stopping.Token));
     }
 
     /// <summary>The SQLite file.</summary>
@@ -92,6 +97,9 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
             writer.Open();
             Execute(writer, "PRAGMA journal_mode=WAL;");
             Execute(writer, "PRAGMA synchronous=NORMAL;");
+
+            // Checkpoints run on a connection of their own (see RunCheckpointerAsync), never inside a commit.
+            Execute(writer, "PRAGMA wal_autocheckpoint=0;");
             Execute(writer, Schema);
             long lastPosition = 0;
             var lastHash = EventChain.ZeroHash.ToArray();
@@ -130,6 +138,10 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
 
         _queue.Writer.TryComplete();
         await _writerTask.ConfigureAwait(false);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _checkpointerTask.ConfigureAwait(false);
+        _stopping.Dispose();
+        FinalizeInsert();
         await _writer.DisposeAsync().ConfigureAwait(false);
 
         // Wake subscribers so that they notice the store is gone and end.

@@ -18,8 +18,19 @@ public sealed class SqliteEventStoreOptions
     /// </summary>
     public TimeSpan BusyTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often, at most, committed pages are copied from the write-ahead log into the database file while appends
+    /// arrive. Longer intervals let the log grow larger between checkpoints. Default: 500 milliseconds.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
     internal void Validate()
     {
+        if (CheckpointInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, "CheckpointInterval must be positive; the default is 500 milliseconds.");
+        }
+
         // Zero would mean "wait forever" to Microsoft.Data.Sqlite, which would hang appends behind a stuck lock.
         if (BusyTimeout < TimeSpan.FromSeconds(1))
         {

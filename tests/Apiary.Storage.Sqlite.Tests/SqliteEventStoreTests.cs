@@ -98,6 +98,29 @@ public sealed class SqliteEventStoreTests : EventStoreConformance
     }
 
     [Fact]
+    public async Task Append_WhileAppendsArrive_CheckpointerCopiesTheLogIntoTheDatabaseFile()
+    {
+        // The writer's own automatic checkpoint is off (it would run inside a commit); the background checkpointer must
+        // move committed pages into the database file while the store is open, or the log would grow without bound.
+        var path = NextFile();
+        await using var store = await SqliteEventStore.OpenAsync(path, new SqliteEventStoreOptions { CheckpointInterval = TimeSpan.FromMilliseconds(20) }, Ct);
+        var before = new FileInfo(path).Length;
+        var body = new byte[4096];
+        for (var i = 0; i < 200; i++)
+        {
+            await store.AppendAsync("big", ExpectedVersion.Any, [new EventData("chunk", "{}"u8.ToArray(), body)], Ct);
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (new FileInfo(path).Length < before + (200 * 4096) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, Ct);
+        }
+
+        Assert.True(new FileInfo(path).Length >= before + (200 * 4096), $"the database file is {new FileInfo(path).Length} bytes; the log was not checkpointed");
+    }
+
+    [Fact]
     public async Task Append_SixtyFourConcurrentAppenders_AllCommittedOnceGroupCommitted()
     {
         await using var store = await SqliteEventStore.OpenAsync(NextFile(), cancellationToken: Ct);
