@@ -60,6 +60,7 @@ internal static class ApiaryCli
         root.Subcommands.Add(SecretsCommand.Create(context));
         root.Subcommands.Add(SandboxExecCommand.Create(context));
         root.Subcommands.Add(ApprovalsCommand.Create(context));
+        root.Subcommands.Add(KillCommand.Create(context));
         root.Subcommands.Add(ExplainCommand.Create(context));
         root.Subcommands.Add(PolicyCommand.Create(context));
         root.Subcommands.Add(DoctorCommand.Create(context));

@@ -11,20 +11,29 @@ using Apiary.Storage.Sqlite;
 namespace Apiary.Cli;
 
 /// <summary>
-/// The governance pipeline run in this process against a home: its event log (<c>events.db</c>), its policies
-/// (<c>policies/*.yaml</c>), and in-memory budgets, locks and kill switches. Approval tickets live in the event log,
-/// so another <c>apiary</c> process on the same home sees and answers them. Until the server takes this over, this is
-/// how the CLI governs what it runs.
+/// The governance pipeline run in this process against a home: its event log (<c>events.db</c>) and its policies
+/// (<c>policies/*.yaml</c>). Everything the pipeline knows is folded from the log: approval tickets, budgets, leases and
+/// kill switches, so another <c>apiary</c> process on the same home sees and answers the same state. On opening, what
+/// sessions that died left allowed but unfinished is given back and recorded; while open, kill switches engaged by
+/// other processes are applied (cancelling what this process runs in their scope). Until the server takes this over,
+/// this is how the CLI governs what it runs.
 /// </summary>
 internal sealed class LocalGovernance : IAsyncDisposable
 {
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _following;
+    private readonly IDisposable? _session;
+
     /// <summary>The agent a command runs as when no <c>--agent</c> is given: the person at the terminal.</summary>
     public static readonly AgentName Operator = AgentName.Parse("operator");
 
-    private LocalGovernance(SqliteEventStore store, GovernancePipeline pipeline)
+    private LocalGovernance(SqliteEventStore store, GovernancePipeline pipeline, IDisposable? session)
     {
         Store = store;
         Pipeline = pipeline;
+        _session = session;
+        // Only a process that runs work has anything for another process's kill switch to stop.
+        _following = session is null ? Task.CompletedTask : Task.Run(() => pipeline.FollowAsync(_stopping.Token));
     }
 
     /// <summary>The home's event log.</summary>
@@ -37,13 +46,14 @@ internal sealed class LocalGovernance : IAsyncDisposable
     /// Opens the governance of <paramref name="home"/> for deciding proposals: loads the policies (errors are printed and
     /// end the command with exit 2), opens the event log and loads the pipeline. <paramref name="secretValues"/> are the
     /// values a proposal must not carry (a <see cref="SecretLeakEvaluator"/> escalates those that do);
-    /// <paramref name="limits"/> are the agent's budget, or null for no limit.
+    /// <paramref name="limits"/> are the agent's per-session budget, or null for no limit. The session is marked alive
+    /// (see <see cref="LiveSessions"/>) until this is disposed.
     /// </summary>
     public static async Task<LocalGovernance> OpenForDecisionsAsync(
         ApiaryHome home,
         CliContext context,
         IEnumerable<string> secretValues,
-        AgentName agent,
+        string sessionId,
         BudgetLimits? limits,
         CancellationToken cancellationToken)
     {
@@ -58,17 +68,26 @@ internal sealed class LocalGovernance : IAsyncDisposable
         var ledger = new BudgetLedger(TimeProvider.System);
         if (limits is not null)
         {
-            ledger.SetLimits(BudgetScope.Agent(agent), limits);
+            ledger.SetLimits(BudgetScope.Session(sessionId), limits);
         }
 
-        return await OpenAsync(home, engine, ledger, cancellationToken).ConfigureAwait(false);
+        var session = LiveSessions.Of(home).Hold(sessionId);
+        try
+        {
+            return await OpenAsync(home, context, engine, ledger, session, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
     /// Opens the governance of <paramref name="home"/> to read and answer what is recorded (tickets, decisions). It
     /// decides nothing, so it needs no policies: a broken policy file must not keep anyone from answering a ticket.
     /// </summary>
-    public static async Task<LocalGovernance> OpenForAnswersAsync(ApiaryHome home, CancellationToken cancellationToken)
+    public static async Task<LocalGovernance> OpenForAnswersAsync(ApiaryHome home, CliContext context, CancellationToken cancellationToken)
     {
         if (!home.Exists)
         {
@@ -76,7 +95,7 @@ internal sealed class LocalGovernance : IAsyncDisposable
                 $"there is no Apiary home at {home.Root} ({CommonOptions.Describe(home.Source)}); create it with 'apiary init --home {home.Root}'");
         }
 
-        return await OpenAsync(home, new PolicyEngine(Policy.Empty), new BudgetLedger(TimeProvider.System), cancellationToken).ConfigureAwait(false);
+        return await OpenAsync(home, context, new PolicyEngine(Policy.Empty), new BudgetLedger(TimeProvider.System), null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The budget limits an agent's settings give.</summary>
@@ -87,16 +106,31 @@ internal sealed class LocalGovernance : IAsyncDisposable
     public static string Who(CliContext context) =>
         context.GetEnvironmentVariable("USER") is { Length: > 0 } user ? user : "operator";
 
-    public async ValueTask DisposeAsync() => await Store.DisposeAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _following.ConfigureAwait(false);
+        _stopping.Dispose();
+        await Store.DisposeAsync().ConfigureAwait(false);
+        _session?.Dispose();
+    }
 
-    private static async Task<LocalGovernance> OpenAsync(ApiaryHome home, PolicyEngine engine, BudgetLedger ledger, CancellationToken cancellationToken)
+    private static async Task<LocalGovernance> OpenAsync(
+        ApiaryHome home, CliContext context, PolicyEngine engine, BudgetLedger ledger, IDisposable? session, CancellationToken cancellationToken)
     {
         var store = await SqliteEventStore.OpenAsync(Path.Combine(home.Root, AuditCommand.StoreFileName), cancellationToken: cancellationToken).ConfigureAwait(false);
         try
         {
             var pipeline = new GovernancePipeline(store, engine, ledger, new LockTable(TimeProvider.System), new KillSwitch(TimeProvider.System));
             await pipeline.LoadAsync(cancellationToken).ConfigureAwait(false);
-            return new LocalGovernance(store, pipeline);
+            var live = LiveSessions.Of(home);
+            foreach (var abandoned in await pipeline.RecoverAsync(live.IsAlive, cancellationToken).ConfigureAwait(false))
+            {
+                await context.Error.WriteLineAsync(
+                    $"apiary: recovered proposal {abandoned.ProposalId} of {abandoned.Agent}: its session {abandoned.Session} ended before it completed; its budget and lease are given back (recorded)").ConfigureAwait(false);
+            }
+
+            return new LocalGovernance(store, pipeline, session);
         }
         catch
         {

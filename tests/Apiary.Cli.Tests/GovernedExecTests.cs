@@ -248,33 +248,4 @@ public sealed partial class GovernedExecTests : IDisposable
 
     [GeneratedRegex(@"approve it with: apiary approvals approve (?<ticket>[0-9a-f]{32}) \[--for-session\]  or deny it with: apiary approvals deny \k<ticket> --reason ""\.\.\.""")]
     private static partial Regex WaitingLine();
-
-    /// <summary>A stderr that completes <see cref="Seen"/> with the first line containing a text, as soon as it is written.</summary>
-    private sealed class LineSignal(string text) : StringWriter
-    {
-        private readonly TaskCompletionSource<string> _seen = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task<string> Seen => _seen.Task;
-
-        public override void WriteLine(string? value)
-        {
-            base.WriteLine(value);
-            Check(value);
-        }
-
-        public override Task WriteLineAsync(string? value)
-        {
-            base.WriteLine(value);
-            Check(value);
-            return Task.CompletedTask;
-        }
-
-        private void Check(string? value)
-        {
-            if (value is not null && value.Contains(text, StringComparison.Ordinal))
-            {
-                _seen.TrySetResult(value);
-            }
-        }
-    }
 }

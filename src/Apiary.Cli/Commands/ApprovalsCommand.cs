@@ -30,10 +30,10 @@ internal static class ApprovalsCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, cancellationToken).ConfigureAwait(false);
+            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
+            // A ticket past its expiry can no longer be approved: it is recorded as expired, and not listed.
+            await governance.Pipeline.ExpireDueAsync(cancellationToken).ConfigureAwait(false);
             var now = DateTimeOffset.UtcNow;
-
-            // A ticket past its expiry can no longer be approved; the next answer or wait records it as expired.
             var tickets = governance.Pipeline.OpenTickets.Where(t => t.ExpiresAt > now).ToList();
             if (parse.GetValue(json))
             {
@@ -93,7 +93,7 @@ internal static class ApprovalsCommand
         {
             var id = ParseTicket(parse.GetValue(ticket)!);
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, cancellationToken).ConfigureAwait(false);
+            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
             var scope = parse.GetValue(forSession) ? ApprovalScope.Session : ApprovalScope.Once;
             var answer = await AnswerAsync(id, () => governance.Pipeline.ApproveAsync(id, scope, LocalGovernance.Who(context), cancellationToken)).ConfigureAwait(false);
             if (answer.State != ApprovalState.Granted)
@@ -125,7 +125,7 @@ internal static class ApprovalsCommand
             }
 
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, cancellationToken).ConfigureAwait(false);
+            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
             var answer = await AnswerAsync(id, () => governance.Pipeline.DenyAsync(id, why, LocalGovernance.Who(context), cancellationToken)).ConfigureAwait(false);
             if (answer.State != ApprovalState.Denied)
             {

@@ -27,7 +27,7 @@ internal static class ExplainCommand
             }
 
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, cancellationToken).ConfigureAwait(false);
+            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
             var record = await governance.Pipeline.ExplainAsync(new ProposalId(guid), cancellationToken).ConfigureAwait(false)
                 ?? throw CliException.BadInput($"no decision on proposal {raw} is recorded in {governance.Store.Path}");
             if (parse.GetValue(json))

@@ -72,7 +72,8 @@ internal static class SandboxExecCommand
                 folder = check.Path ?? throw CliException.BadInput(check.Reason!);
             }
 
-            await using var governance = await LocalGovernance.OpenForDecisionsAsync(home, context, secretValues, principalName, limits, cancellationToken).ConfigureAwait(false);
+            var sessionId = "exec-" + Guid.NewGuid().ToString("N");
+            await using var governance = await LocalGovernance.OpenForDecisionsAsync(home, context, secretValues, sessionId, limits, cancellationToken).ConfigureAwait(false);
             if (folder is null)
             {
                 temporary = Directory.CreateTempSubdirectory("apiary-exec-").FullName;
@@ -82,7 +83,7 @@ internal static class SandboxExecCommand
             try
             {
                 var argv = parse.GetValue(program)!;
-                var principal = new Principal(principalName, role, "exec-" + Guid.NewGuid().ToString("N"));
+                var principal = new Principal(principalName, role, sessionId);
                 var proposal = Proposal.Exec(principal, folder, argv[0], argv[1..]);
                 var estimate = new BudgetEstimate(1, timeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : sandboxTemplate.Timeout, 0, 0m);
                 var allowed = await GovernAsync(governance.Pipeline, proposal, estimate, waitForApproval, context, cancellationToken).ConfigureAwait(false);
@@ -107,7 +108,17 @@ internal static class SandboxExecCommand
                     var backend = CreateBackend(parse.GetValue(unconfined), context);
                     using var owned = backend as IDisposable;
                     await using var session = await backend.OpenSessionAsync(new SandboxSessionOptions { Workspace = folder, Template = sandboxTemplate, Secrets = store }, cancellationToken).ConfigureAwait(false);
-                    return await StreamAsync(session, exec, context, run, cancellationToken).ConfigureAwait(false);
+
+                    // An engaged kill switch covering this agent or session, here or in another process, stops the command.
+                    var killed = governance.Pipeline.KillTokenFor(principal);
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, killed);
+                    var code = await StreamAsync(session, exec, context, run, stop.Token).ConfigureAwait(false);
+                    if (killed.IsCancellationRequested && governance.Pipeline.IsBlocked(principal) is { } engaged)
+                    {
+                        await context.Error.WriteLineAsync($"apiary: stopped by the kill switch: {engaged}").ConfigureAwait(false);
+                    }
+
+                    return code;
                 }
                 finally
                 {

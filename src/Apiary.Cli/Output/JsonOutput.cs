@@ -101,7 +101,9 @@ internal sealed record DoctorJson(string Home, bool HomeExists, bool SandboxUsab
 [JsonSerializable(typeof(DoctorJson))]
 [JsonSerializable(typeof(SecretListJson))]
 [JsonSerializable(typeof(AuditVerifyJson))]
+[JsonSerializable(typeof(AuditPurgeJson))]
 [JsonSerializable(typeof(DecisionRecord))]
 [JsonSerializable(typeof(PolicyTestJson))]
 [JsonSerializable(typeof(TicketListJson))]
+[JsonSerializable(typeof(KillStatusJson))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

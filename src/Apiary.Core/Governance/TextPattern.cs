@@ -21,7 +21,11 @@ internal enum GlobFlavor
 internal abstract class TextPattern
 {
     /// <summary>The longest a regular expression may run on one value; a timeout denies the proposal.</summary>
-    public static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(100);
+    /// <remarks>
+    /// The engine is linear in the input, so this is a backstop, not a budget: generous enough that a busy machine
+    /// building a pattern's automaton on first use does not turn a match into a timeout.
+    /// </remarks>
+    public static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
     private TextPattern(string text) => Text = text;
 

@@ -61,6 +61,9 @@ public sealed class ApiaryHome
     /// <summary>The folder of policy files.</summary>
     public string PoliciesDirectory => Path.Combine(Root, "policies");
 
+    /// <summary>Where running processes keep what lives only as long as they do: <c>run/</c> (session locks, ...).</summary>
+    public string RunDirectory => Path.Combine(Root, "run");
+
     /// <summary>The home-wide settings file.</summary>
     public string ConfigFile => Path.Combine(Root, ConfigFileName);
 

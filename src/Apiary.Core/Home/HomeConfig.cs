@@ -1,17 +1,18 @@
 using Apiary.Agents;
 using Apiary.Configuration;
+using Apiary.Text;
 using YamlDotNet.RepresentationModel;
 
 namespace Apiary.Home;
 
 /// <summary>
-/// The home-wide settings in <c>apiary.yaml</c>: defaults for every agent (used where its frontmatter is silent) and
-/// the prompt caps. A missing file means no home defaults.
+/// The home-wide settings in <c>apiary.yaml</c>: defaults for every agent (used where its frontmatter is silent), the
+/// prompt caps and how long the event log keeps bodies. A missing file means no home defaults.
 /// </summary>
 public sealed record HomeConfig
 {
     /// <summary>The sections <c>apiary.yaml</c> may hold.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt"];
+    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention"];
 
     /// <summary>The agent fields a home may give defaults for (an agent's description and workspace are its own).</summary>
     public static readonly IReadOnlyList<string> DefaultFields =
@@ -19,6 +20,9 @@ public sealed record HomeConfig
 
     /// <summary>The fields of the <c>prompt</c> section.</summary>
     public static readonly IReadOnlyList<string> PromptFields = ["section_chars", "total_chars"];
+
+    /// <summary>The fields of the <c>retention</c> section.</summary>
+    public static readonly IReadOnlyList<string> RetentionFields = ["bodies"];
 
     /// <summary>Settings that apply no home defaults.</summary>
     public static HomeConfig Empty { get; } = new();
@@ -31,6 +35,12 @@ public sealed record HomeConfig
 
     /// <summary>The cap on a whole prompt, in characters, if the home sets one.</summary>
     public int? TotalChars { get; init; }
+
+    /// <summary>
+    /// How long the event log keeps event bodies (command output, message bodies) before <c>apiary audit purge</c> deletes
+    /// them; the events themselves and the hash chain are kept. Null when the home keeps bodies forever.
+    /// </summary>
+    public TimeSpan? RetainBodies { get; init; }
 
     /// <summary>Reads <paramref name="home"/>'s <c>apiary.yaml</c>, if it has one.</summary>
     /// <returns>The settings (null when there are errors) and what was found wrong.</returns>
@@ -66,7 +76,10 @@ public sealed record HomeConfig
                     case "prompt" when value is YamlMappingNode prompt:
                         config = ReadPrompt(reader, prompt, config);
                         break;
-                    case "defaults" or "prompt":
+                    case "retention" when value is YamlMappingNode retention:
+                        config = ReadRetention(reader, retention, config);
+                        break;
+                    case "defaults" or "prompt" or "retention":
                         if (!YamlReader.IsNull(value))
                         {
                             reader.Yaml.Error(value.Start, $"'{key}' must be a mapping of fields");
@@ -81,7 +94,7 @@ public sealed record HomeConfig
         }
         else if (root is not null)
         {
-            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults' and 'prompt' sections");
+            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt' and 'retention' sections");
         }
 
         return (reader.HasErrors ? null : config, reader.Diagnostics);
@@ -107,6 +120,46 @@ public sealed record HomeConfig
         }
 
         return config;
+    }
+
+    private static HomeConfig ReadRetention(ManifestReader reader, YamlMappingNode retention, HomeConfig config)
+    {
+        foreach (var (keyNode, value) in retention.Children)
+        {
+            var key = YamlReader.KeyOf(keyNode);
+            switch (key)
+            {
+                case "bodies" when YamlReader.IsNull(value):
+                    reader.Yaml.WarnEmpty(keyNode, "retention.bodies");
+                    break;
+                case "bodies":
+                    config = config with { RetainBodies = Age(reader, value, "retention.bodies") };
+                    break;
+                default:
+                    reader.Yaml.WarnUnknown(keyNode, key, RetentionFields, "retention.");
+                    break;
+            }
+        }
+
+        return config;
+    }
+
+    private static TimeSpan? Age(ManifestReader reader, YamlNode node, string field)
+    {
+        var value = reader.Yaml.Text(node, field);
+        if (value is null)
+        {
+            return null;
+        }
+
+        // Zero would make every body purgeable the moment it is written, which no retention period means.
+        if (!DurationText.TryParse(value, out var age) || age <= TimeSpan.Zero)
+        {
+            reader.Yaml.Error(node.Start, $"'{field}' must be {DurationText.Expected}, and more than zero, not '{value}'");
+            return null;
+        }
+
+        return age;
     }
 
     private static int? Cap(ManifestReader reader, YamlNode node, string field)

@@ -44,7 +44,7 @@ public static partial class DurationText
                 return true;
             }
         }
-        catch (OverflowException)
+        catch (Exception ex) when (ex is OverflowException or ArgumentOutOfRangeException)
         {
             return false;
         }

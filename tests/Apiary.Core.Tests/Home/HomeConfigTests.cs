@@ -18,6 +18,57 @@ public sealed class HomeConfigTests
         Assert.Equal((1000, 5000), (config.SectionChars, config.TotalChars));
     }
 
+    [Theory]
+    [InlineData("retention:\n  bodies: 30d\n", 30 * 24)]
+    [InlineData("retention: { bodies: 12h }\n", 12)]
+    [InlineData("retention:\n  bodies: 1d12h\n", 36)]
+    public void Parse_RetentionBodies_Read(string yaml, int hours)
+    {
+        var (config, diagnostics) = HomeConfig.Parse(yaml, File);
+        Assert.Empty(diagnostics);
+        Assert.Equal(TimeSpan.FromHours(hours), config!.RetainBodies);
+    }
+
+    [Theory]
+    [InlineData("defaults:\n  model: a/b\n")]
+    [InlineData("retention:\n")]
+    public void Parse_NoRetentionBodies_KeepsBodiesForever(string yaml)
+    {
+        var (config, diagnostics) = HomeConfig.Parse(yaml, File);
+        Assert.Empty(diagnostics);
+        Assert.Null(config!.RetainBodies);
+    }
+
+    [Fact]
+    public void Parse_RetentionBodiesEmpty_WarnsAndKeepsBodiesForever()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("retention:\n  bodies:\n", File);
+        Assert.Null(config!.RetainBodies);
+        var warning = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, 2, 3), (warning.Severity, warning.Line, warning.Column));
+        Assert.Contains("'retention.bodies' has no value", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_UnknownRetentionField_WarnsWithSuggestion()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("retention:\n  bodys: 30d\n", File);
+        Assert.Null(config!.RetainBodies);
+        var warning = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, File, 2, 3), (warning.Severity, warning.File, warning.Line, warning.Column));
+        Assert.Contains("unknown field 'retention.bodys' is ignored; did you mean 'retention.bodies'?", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_RetentionBodiesInvalid_ErrorAtValue()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("prompt:\n  total_chars: 5000\nretention:\n  bodies: 30 days\n", File);
+        Assert.Null(config);
+        var error = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Error, File, 4, 11), (error.Severity, error.File, error.Line, error.Column));
+        Assert.Equal($"'retention.bodies' must be {Apiary.Text.DurationText.Expected}, and more than zero, not '30 days'", error.Message);
+    }
+
     [Fact]
     public void Parse_EmptyFile_NoDefaults()
     {
@@ -48,6 +99,10 @@ public sealed class HomeConfigTests
     [InlineData("defaults:\n  role: boss\n", "'manager' or 'worker'")]
     [InlineData("defaults: [a]\n", "mapping")]
     [InlineData("defaults:\n  model: [\n", "malformed YAML")]
+    [InlineData("retention:\n  bodies: 0s\n", "more than zero")]
+    [InlineData("retention:\n  bodies: 30\n", "a duration with units")]
+    [InlineData("retention:\n  bodies: [30d]\n", "single value")]
+    [InlineData("retention: 30d\n", "'retention' must be a mapping")]
     public void Parse_Invalid_ErrorWithLine(string yaml, string messagePart)
     {
         var (config, diagnostics) = HomeConfig.Parse(yaml, File);

@@ -25,6 +25,7 @@ public sealed class DurationTextTests
     [InlineData("1m1h")]
     [InlineData("-5s")]
     [InlineData("1.5h")]
+    [InlineData("99999999999d")]
     [InlineData("99999999999999999999d")]
     public void TryParse_NoUnitWrongOrderOrOverflow_Fails(string text) =>
         Assert.False(DurationText.TryParse(text, out _));

@@ -32,8 +32,9 @@ public sealed partial class GovernancePipeline
     }
 
     /// <summary>
-    /// Rebuilds the open tickets, the standing session approvals (with what is left of their count) and the session
-    /// proposal counts from the store. Call once after a restart, before submitting.
+    /// Rebuilds the open tickets, the standing session approvals (with what is left of their count), the session
+    /// proposal counts, the budget reservations and spending, the leases and the kill switches from the store. Call once
+    /// after a restart, before submitting, on fresh budget, lock and kill-switch stages.
     /// </summary>
     /// <exception cref="ApprovalTicketException">A ticket's recorded proposal does not match its hash.</exception>
     public async Task LoadAsync(CancellationToken cancellationToken = default)
@@ -41,8 +42,12 @@ public sealed partial class GovernancePipeline
         var tickets = new Dictionary<string, TicketFold>(StringComparer.Ordinal);
         var standingUses = new Dictionary<string, int>(StringComparer.Ordinal);
         var sessions = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        var state = new StateFold(this);
+        long position = 0;
         await foreach (var e in _store.ReadAllAsync(1, cancellationToken).ConfigureAwait(false))
         {
+            position = e.Position;
+            state.Apply(e);
             if (e.Stream.StartsWith("approval-", StringComparison.Ordinal))
             {
                 if (tickets.TryGetValue(e.Stream, out var fold))
@@ -70,6 +75,7 @@ public sealed partial class GovernancePipeline
             }
         }
 
+        state.Finish(position);
         var now = _time.GetUtcNow();
         lock (_gate)
         {

@@ -15,7 +15,7 @@ namespace Apiary.Governance.Pipeline;
 /// <remarks>
 /// Approval tickets live in streams <c>approval-&lt;id&gt;</c> and are read back from the store for every answer, so a
 /// restart (or another process answering) loses nothing; <see cref="LoadAsync"/> rebuilds the list of open tickets and
-/// the standing session approvals. Budgets, leases and kill switches stay in their own (in-memory) stages.
+/// the standing session approvals, and also the budgets, leases and kill switches (see <c>GovernancePipeline.State.cs</c>).
 /// </remarks>
 public sealed partial class GovernancePipeline
 {
@@ -146,6 +146,7 @@ public sealed partial class GovernancePipeline
         }
         finally
         {
+            ForgetAdmission(data.ProposalId);
             _budgets.Settle(allowedProposal.Reservation, actualCosts);
             if (allowedProposal.Lease is { } lease)
             {
@@ -245,8 +246,14 @@ public sealed partial class GovernancePipeline
                 lease = locked.Lease;
             }
 
-            var record = Record(proposal, decision, stage, ticket, standing, reservation.Id, lease?.Id);
+            var record = Record(proposal, decision, stage, ticket, standing, reservation.Id, lease?.Id) with
+            {
+                Reserved = RecordedAmounts.Of(reservation.Amounts),
+                LeaseResource = lease?.Resource,
+                LeaseExpiresAt = lease?.ExpiresAt,
+            };
             await AppendDecisionAsync(proposal, record, cancellationToken).ConfigureAwait(false);
+            TrackAdmission(proposal, record, reservation, lease);
             return new GovernanceResult(decision, stage, new AllowedProposal(proposal, decision, reservation, lease, _time.GetUtcNow()));
         }
 #pragma warning disable CA1031 // Fail closed: whatever stopped the record, the proposal must not run.

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apiary.Events;
+using Apiary.Governance.Budgets;
 
 namespace Apiary.Governance.Pipeline;
 
@@ -12,6 +13,18 @@ public static class PipelineEventTypes
 
     /// <summary>An allowed proposal ran and ended, in stream <c>session-&lt;id&gt;</c>; its output is the body.</summary>
     public const string ProposalCompleted = "proposal.completed";
+
+    /// <summary>
+    /// An allowed proposal's session ended before it completed; recovery gave back its reservation and lease. In stream
+    /// <c>session-&lt;id&gt;</c>.
+    /// </summary>
+    public const string ProposalAbandoned = "proposal.abandoned";
+
+    /// <summary>A kill switch was engaged, in stream <c>kill-switch</c>.</summary>
+    public const string KillSwitchEngaged = "kill-switch.engaged";
+
+    /// <summary>A kill switch was released, in stream <c>kill-switch</c>.</summary>
+    public const string KillSwitchReleased = "kill-switch.released";
 
     /// <summary>A ticket was opened, in stream <c>approval-&lt;id&gt;</c>.</summary>
     public const string ApprovalRequested = "approval.requested";
@@ -88,6 +101,9 @@ public sealed record RecordedVerdict(string Evaluator, string Verdict, string? R
 /// <param name="StandingTicketId">For a proposal let through by a session approval, the ticket that granted it.</param>
 /// <param name="ReservationId">For an allow, the budget reservation.</param>
 /// <param name="LeaseId">For an allowed <c>write_file</c>, the lease.</param>
+/// <param name="Reserved">For an allow, the amounts reserved against the agent's and the session's budgets.</param>
+/// <param name="LeaseResource">For an allowed <c>write_file</c>, the leased resource.</param>
+/// <param name="LeaseExpiresAt">For an allowed <c>write_file</c>, when the lease expires unless released.</param>
 public sealed record DecisionRecord(
     string ProposalId,
     string Hash,
@@ -104,7 +120,28 @@ public sealed record DecisionRecord(
     string? TicketId = null,
     string? StandingTicketId = null,
     string? ReservationId = null,
-    string? LeaseId = null);
+    string? LeaseId = null,
+    RecordedAmounts? Reserved = null,
+    string? LeaseResource = null,
+    DateTimeOffset? LeaseExpiresAt = null);
+
+/// <summary>Budget amounts as recorded.</summary>
+/// <param name="Commands">Commands.</param>
+/// <param name="WallTime">Wall time.</param>
+/// <param name="Tokens">Model tokens.</param>
+/// <param name="Cost">Cost in US dollars.</param>
+public sealed record RecordedAmounts(long Commands, TimeSpan WallTime, long Tokens, decimal Cost)
+{
+    /// <summary>The amounts as the ledger counts them.</summary>
+    public BudgetAmounts ToAmounts() => new(Commands, WallTime, Tokens, Cost);
+
+    /// <summary>The amounts as recorded.</summary>
+    public static RecordedAmounts Of(BudgetAmounts amounts)
+    {
+        ArgumentNullException.ThrowIfNull(amounts);
+        return new(amounts.Commands, amounts.WallTime, amounts.Tokens, amounts.Cost);
+    }
+}
 
 /// <summary>The proposal as a ticket stores it, so that a restart can rebuild the exact proposal.</summary>
 internal sealed record ProposalSnapshot(
@@ -153,6 +190,10 @@ internal sealed record ProposalCompletedData(
     string? ReservationId,
     string? LeaseId);
 
+internal sealed record ProposalAbandonedData(string ProposalId, string ReservationId, string? LeaseId, string Reason, DateTimeOffset At);
+
+internal sealed record KillSwitchData(string Level, string Id, string By, DateTimeOffset At, string? Reason = null);
+
 /// <summary>The JSON of every pipeline event: snake_case fields, nulls left out.</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -164,6 +205,8 @@ internal sealed record ProposalCompletedData(
 [JsonSerializable(typeof(ApprovalExpiredData))]
 [JsonSerializable(typeof(ApprovalConsumedData))]
 [JsonSerializable(typeof(ProposalCompletedData))]
+[JsonSerializable(typeof(ProposalAbandonedData))]
+[JsonSerializable(typeof(KillSwitchData))]
 internal sealed partial class PipelineJsonContext : JsonSerializerContext
 {
     public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, ReadOnlyMemory<byte>? body = null) =>
