@@ -1,0 +1,188 @@
+using System.Text.Json;
+
+namespace Apiary.Client;
+
+// The JSON shapes of the API under /api (snake_case on the wire, nulls left out). docs/api.md describes each route.
+
+/// <summary>One agent of the home, as <c>GET /api/agents</c> lists it.</summary>
+/// <param name="Name">Its name (the folder's).</param>
+/// <param name="Role"><c>worker</c> or <c>manager</c>.</param>
+/// <param name="Status"><c>ok</c>, or <c>broken</c> when its definition has errors.</param>
+/// <param name="Description">What it is for.</param>
+/// <param name="Model">Its model (<c>endpoint/model</c>), if set.</param>
+public sealed record AgentDto(string Name, string Role, string Status, string? Description, string? Model);
+
+/// <summary>One agent in detail, <c>GET /api/agents/{name}</c>.</summary>
+/// <param name="Agent">The summary.</param>
+/// <param name="Directory">Its folder.</param>
+/// <param name="Workspace">Its workspace folder.</param>
+/// <param name="Template">Its sandbox template.</param>
+/// <param name="Diagnostics">What is wrong with its definition, one line each.</param>
+public sealed record AgentDetailDto(AgentDto Agent, string Directory, string Workspace, string Template, IReadOnlyList<string> Diagnostics);
+
+/// <summary><c>POST /api/agents</c>: scaffold a new agent folder, as <c>apiary agents new</c> does.</summary>
+/// <param name="Name">The new agent's name.</param>
+/// <param name="Role"><c>worker</c> (default) or <c>manager</c>.</param>
+/// <param name="Description">What it is for.</param>
+public sealed record CreateAgentRequest(string Name, string? Role = null, string? Description = null);
+
+/// <summary>A session: an agent's run of work, owning a sandbox and budgets.</summary>
+/// <param name="Id">The session id.</param>
+/// <param name="Agent">Its agent.</param>
+/// <param name="State"><c>open</c> or <c>closed</c>.</param>
+/// <param name="Workspace">The workspace its sandbox mounts.</param>
+/// <param name="OpenedAt">When it opened.</param>
+/// <param name="ClosedAt">When it closed, if it did.</param>
+public sealed record SessionDto(string Id, string Agent, string State, string Workspace, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt = null);
+
+/// <summary><c>POST /api/sessions</c>: open a session for an agent.</summary>
+/// <param name="Agent">The agent.</param>
+public sealed record OpenSessionRequest(string Agent);
+
+/// <summary>The answer to <c>POST /api/sessions</c>: the session and a token that can act only as it.</summary>
+/// <param name="Session">The session.</param>
+/// <param name="Token">A bearer token limited to this session and its agent; shown once.</param>
+public sealed record OpenSessionResponse(SessionDto Session, string Token);
+
+/// <summary>
+/// <c>POST /api/sessions/{id}/proposals</c>: a tool call for governance. <c>exec</c> uses command, args, workdir,
+/// env, stdin and timeout_seconds; <c>read_file</c>, <c>write_file</c> and <c>list_dir</c> use path (relative to
+/// the workspace); <c>write_file</c> also content.
+/// </summary>
+/// <param name="Kind"><c>exec</c>, <c>read_file</c>, <c>write_file</c> or <c>list_dir</c>.</param>
+/// <param name="Command">The program.</param>
+/// <param name="Args">Its arguments, passed verbatim (no shell).</param>
+/// <param name="Workdir">The working folder inside the workspace.</param>
+/// <param name="Env">Extra environment variables.</param>
+/// <param name="Stdin">Standard input, as text.</param>
+/// <param name="TimeoutSeconds">The command's time limit.</param>
+/// <param name="Path">The file or folder.</param>
+/// <param name="Content">What <c>write_file</c> writes, as UTF-8 text.</param>
+public sealed record ProposalRequest(
+    string Kind,
+    string? Command = null,
+    IReadOnlyList<string>? Args = null,
+    string? Workdir = null,
+    IReadOnlyDictionary<string, string>? Env = null,
+    string? Stdin = null,
+    int? TimeoutSeconds = null,
+    string? Path = null,
+    string? Content = null);
+
+/// <summary>The decision governance made on a proposal.</summary>
+/// <param name="Decision"><c>allow</c>, <c>deny</c>, <c>pending</c> or <c>steer</c>.</param>
+/// <param name="Stage">The stage that decided (<c>kill_switch</c>, <c>policy</c>, <c>approval</c>, <c>budget</c>, <c>lock</c>, <c>record</c>).</param>
+/// <param name="Rule">The rule that matched.</param>
+/// <param name="Risk">Its risk: <c>low</c>, <c>medium</c>, <c>high</c>, <c>critical</c>.</param>
+/// <param name="Reason">Why, for anything but an allow: what the agent is told.</param>
+/// <param name="TicketId">For a pending decision, the approval ticket to approve or deny.</param>
+public sealed record DecisionDto(string Decision, string Stage, string Rule, string Risk, string? Reason = null, string? TicketId = null);
+
+/// <summary>How an allowed proposal ended.</summary>
+/// <param name="ExitCode">The command's exit code; null when it was killed or for file tools.</param>
+/// <param name="Reason"><c>exited</c>, <c>timed_out</c>, <c>cancelled</c>, <c>output_limit</c>, <c>error</c>, <c>done</c>.</param>
+/// <param name="DurationMs">How long it ran.</param>
+/// <param name="Stdout">Standard output (capped; see truncated).</param>
+/// <param name="Stderr">Standard error (capped).</param>
+/// <param name="Truncated">Whether output was cut at the cap.</param>
+/// <param name="Content">What <c>read_file</c> read, as UTF-8 text.</param>
+/// <param name="Entries">What <c>list_dir</c> listed.</param>
+/// <param name="Error">What went wrong, when the tool itself failed (no such file, ...).</param>
+public sealed record ResultDto(
+    int? ExitCode,
+    string Reason,
+    long DurationMs,
+    string? Stdout = null,
+    string? Stderr = null,
+    bool Truncated = false,
+    string? Content = null,
+    IReadOnlyList<DirEntryDto>? Entries = null,
+    string? Error = null);
+
+/// <summary>One entry of a folder listing.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="Type"><c>file</c>, <c>dir</c>, <c>symlink</c> or <c>other</c>.</param>
+/// <param name="Size">Its size in bytes, for a file.</param>
+public sealed record DirEntryDto(string Name, string Type, long? Size);
+
+/// <summary>A proposal and where it stands, <c>GET /api/proposals/{id}</c>.</summary>
+/// <param name="Id">The proposal id.</param>
+/// <param name="Session">Its session.</param>
+/// <param name="Agent">Its agent.</param>
+/// <param name="Kind">Its kind.</param>
+/// <param name="Status"><c>denied</c>, <c>pending_approval</c>, <c>running</c>, <c>completed</c> (also when the command failed: see result).</param>
+/// <param name="Decision">The latest decision.</param>
+/// <param name="Result">How it ended, once completed.</param>
+public sealed record ProposalDto(string Id, string Session, string Agent, string Kind, string Status, DecisionDto Decision, ResultDto? Result = null);
+
+/// <summary>An open approval ticket, <c>GET /api/approvals</c>.</summary>
+/// <param name="Ticket">The ticket id.</param>
+/// <param name="Proposal">The proposal it would run.</param>
+/// <param name="Agent">The agent.</param>
+/// <param name="Session">The session.</param>
+/// <param name="Kind">The proposal kind.</param>
+/// <param name="CommandLine">Exactly what would run.</param>
+/// <param name="Risk">The rule's risk.</param>
+/// <param name="Rule">The rule that asked for approval.</param>
+/// <param name="Reason">Why it needs approval.</param>
+/// <param name="RequestedAt">When it was opened.</param>
+/// <param name="ExpiresAt">When it expires unanswered.</param>
+public sealed record TicketDto(
+    string Ticket, string Proposal, string Agent, string Session, string Kind, string CommandLine, string Risk, string Rule, string? Reason, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt);
+
+/// <summary><c>POST /api/approvals/{ticket}/approve</c>.</summary>
+/// <param name="ForSession">Also let through later proposals of the session that the same rule sends to approval.</param>
+public sealed record ApproveRequest(bool ForSession = false);
+
+/// <summary><c>POST /api/approvals/{ticket}/deny</c>.</summary>
+/// <param name="Reason">Why; the agent sees it.</param>
+public sealed record DenyRequest(string Reason);
+
+/// <summary>Where a ticket stands after an answer.</summary>
+/// <param name="Ticket">The ticket.</param>
+/// <param name="State"><c>open</c>, <c>granted</c>, <c>denied</c>, <c>expired</c> or <c>consumed</c>.</param>
+/// <param name="By">Who answered.</param>
+/// <param name="Reason">The deny reason.</param>
+public sealed record TicketAnswerDto(string Ticket, string State, string? By = null, string? Reason = null);
+
+/// <summary>An engaged kill switch, <c>GET /api/kill-switches</c>.</summary>
+/// <param name="Level"><c>global</c>, <c>agent</c> or <c>session</c>.</param>
+/// <param name="Id">The agent or session; null for global.</param>
+/// <param name="Reason">Why.</param>
+/// <param name="EngagedBy">Who.</param>
+/// <param name="EngagedAt">When.</param>
+public sealed record KillSwitchDto(string Level, string? Id, string Reason, string EngagedBy, DateTimeOffset EngagedAt);
+
+/// <summary><c>POST /api/kill-switches</c> (engage) and <c>POST /api/kill-switches/release</c>.</summary>
+/// <param name="Level"><c>global</c>, <c>agent</c> or <c>session</c>.</param>
+/// <param name="Id">The agent or session; omitted for global.</param>
+/// <param name="Reason">Why; required to engage.</param>
+public sealed record KillSwitchRequest(string Level, string? Id = null, string? Reason = null);
+
+/// <summary>One recorded event, <c>GET /api/events</c> and the SSE stream.</summary>
+/// <param name="Position">Its global position (the SSE id).</param>
+/// <param name="Stream">Its stream.</param>
+/// <param name="Version">Its version in the stream.</param>
+/// <param name="Type">Its type.</param>
+/// <param name="Timestamp">When it was committed.</param>
+/// <param name="Data">Its data (the audit skeleton), as JSON.</param>
+/// <param name="HasBody">Whether it still has a body (output, ...) that retention has not purged.</param>
+public sealed record EventDto(long Position, string Stream, long Version, string Type, DateTimeOffset Timestamp, JsonElement Data, bool HasBody);
+
+/// <summary><c>GET /api/audit/verify</c>.</summary>
+/// <param name="Intact">Whether the hash chain verified.</param>
+/// <param name="Events">How many events were checked.</param>
+/// <param name="BrokenAt">The first broken position, if any.</param>
+/// <param name="Problem">What is wrong there.</param>
+public sealed record AuditVerifyDto(bool Intact, long Events, long? BrokenAt = null, string? Problem = null);
+
+/// <summary>One readiness check, <c>GET /readyz</c>.</summary>
+/// <param name="Name">What was checked (<c>store</c>, <c>policies</c>, <c>sandbox</c>).</param>
+/// <param name="Ready">Whether it is ready.</param>
+/// <param name="Detail">What was found.</param>
+public sealed record ReadinessCheckDto(string Name, bool Ready, string Detail);
+
+/// <summary><c>GET /readyz</c>: 200 when every check is ready, else 503 naming what is not.</summary>
+/// <param name="Ready">Whether everything is ready.</param>
+/// <param name="Checks">Each check.</param>
+public sealed record ReadinessDto(bool Ready, IReadOnlyList<ReadinessCheckDto> Checks);

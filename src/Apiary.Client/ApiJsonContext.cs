@@ -1,0 +1,35 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Apiary.Client;
+
+/// <summary>The JSON of the API and the server-info file: snake_case, nulls left out.</summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(AgentDto))]
+[JsonSerializable(typeof(IReadOnlyList<AgentDto>))]
+[JsonSerializable(typeof(AgentDetailDto))]
+[JsonSerializable(typeof(CreateAgentRequest))]
+[JsonSerializable(typeof(SessionDto))]
+[JsonSerializable(typeof(IReadOnlyList<SessionDto>))]
+[JsonSerializable(typeof(OpenSessionRequest))]
+[JsonSerializable(typeof(OpenSessionResponse))]
+[JsonSerializable(typeof(ProposalRequest))]
+[JsonSerializable(typeof(ProposalDto))]
+[JsonSerializable(typeof(ResultDto))]
+[JsonSerializable(typeof(TicketDto))]
+[JsonSerializable(typeof(IReadOnlyList<TicketDto>))]
+[JsonSerializable(typeof(ApproveRequest))]
+[JsonSerializable(typeof(DenyRequest))]
+[JsonSerializable(typeof(TicketAnswerDto))]
+[JsonSerializable(typeof(KillSwitchDto))]
+[JsonSerializable(typeof(IReadOnlyList<KillSwitchDto>))]
+[JsonSerializable(typeof(KillSwitchRequest))]
+[JsonSerializable(typeof(EventDto))]
+[JsonSerializable(typeof(IReadOnlyList<EventDto>))]
+[JsonSerializable(typeof(AuditVerifyDto))]
+[JsonSerializable(typeof(ReadinessDto))]
+[JsonSerializable(typeof(ServerInfo))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;
