@@ -24,7 +24,15 @@ internal static class ApiaryCli
         try
         {
             return await parsed.InvokeAsync(
-                new InvocationConfiguration { Output = context.Out, Error = context.Error, EnableDefaultExceptionHandler = false },
+                new InvocationConfiguration
+                {
+                    Output = context.Out,
+                    Error = context.Error,
+                    EnableDefaultExceptionHandler = false,
+
+                    // Ctrl-C cancels the command; 'apiary up' needs more than the default 2 s to stop its commands and record them.
+                    ProcessTerminationTimeout = TimeSpan.FromSeconds(30),
+                },
                 cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -65,6 +73,9 @@ internal static class ApiaryCli
         root.Subcommands.Add(PolicyCommand.Create(context));
         root.Subcommands.Add(DoctorCommand.Create(context));
         root.Subcommands.Add(AuditCommand.Create(context));
+        root.Subcommands.Add(UpCommand.Create(context));
+        root.Subcommands.Add(EventsCommand.Create(context));
+        root.Subcommands.Add(McpCommand.Create(context));
         return root;
     }
 

@@ -16,7 +16,7 @@ public sealed partial class ApiaryClient
     private const int MaxReconnectFailures = 8;
 
     /// <summary>The SSE event the server sends before it drops a client that reads too slowly.</summary>
-    internal const string DroppedEvent = "dropped";
+    private const string DroppedEvent = "dropped";
 
     /// <summary>The delay before the first retry after a failed reconnect; it doubles each time, up to <see cref="MaxReconnectDelay"/>.</summary>
     private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromMilliseconds(250);
@@ -225,7 +225,7 @@ public sealed partial class ApiaryClient
     private static TimeSpan RetryDelay(int failures) =>
         failures == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(MaxReconnectDelay.Ticks, FirstReconnectDelay.Ticks << Math.Min(failures - 1, 16)));
 
-    internal static EventDto ParseEvent(string data) => Parse(data, ApiJsonContext.Default.EventDto);
+    private static EventDto ParseEvent(string data) => Parse(data, ApiJsonContext.Default.EventDto);
 
     private static T Parse<T>(string data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {

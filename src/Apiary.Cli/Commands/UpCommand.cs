@@ -1,0 +1,81 @@
+using System.CommandLine;
+using Apiary.Client;
+using Apiary.Sandbox.Probe;
+using Apiary.Server;
+
+namespace Apiary.Cli.Commands;
+
+/// <summary>
+/// <c>apiary up</c>: runs the Apiary server for a home (initialized with the samples on first run) until Ctrl-C, then
+/// shuts down cleanly: running commands are cancelled and their completion recorded.
+/// </summary>
+internal static class UpCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var urls = new Option<string?>("--urls") { Description = $"Where to listen (default: {ServerOptions.DefaultUrls}, loopback only). Port 0 picks a free port.", HelpName = "URL" };
+        var unconfined = new Option<bool>("--unconfined") { Description = "Run commands without a sandbox, as plain processes. For development on machines without bubblewrap only." };
+        var command = new Command("up", "Start the Apiary server for the home: the API (docs/api.md), live event streams, sandboxes and governance. Stops cleanly on Ctrl-C.")
+        {
+            urls, unconfined,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var home = CommonOptions.LocateHome(parse, context);
+            var fresh = !home.Exists;
+            ApiaryServer server;
+            try
+            {
+                server = await ApiaryServer.StartAsync(
+                    new ServerOptions
+                    {
+                        Home = home.Root,
+                        Urls = parse.GetValue(urls) ?? ServerOptions.DefaultUrls,
+                        Unconfined = parse.GetValue(unconfined),
+                        UserHome = context.UserHome,
+                        Warnings = context.Error,
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (ServerStartException ex)
+            {
+                throw CliException.Failure(ex.Message);
+            }
+
+            await using (server.ConfigureAwait(false))
+            {
+                var report = await CapabilityProbe.RunAsync(cancellationToken).ConfigureAwait(false);
+                var missing = report.Checks.Where(c => c.Status != CheckStatus.Ok).Select(c => $"{c.Name} ({c.Status.ToString().ToLowerInvariant()})").ToList();
+                var lines = new[]
+                {
+                    $"Apiary is up at {server.Url}",
+                    $"home:     {server.Home}{(fresh ? " (created with the samples)" : "")}",
+                    $"store:    {server.StorePath}",
+                    $"sandbox:  {server.SandboxBackend}",
+                    $"doctor:   {(missing.Count == 0 ? "every check ok" : $"{report.Checks.Count - missing.Count} of {report.Checks.Count} checks ok; not ok: {string.Join(", ", missing)} ('apiary doctor' says how to fix)")}",
+                    $"token:    {Path.Combine(server.Home, ServerInfo.OperatorTokenPath)} (operator; send as 'Authorization: Bearer <token>')",
+                    "API:      docs/api.md; OpenAPI at " + server.Url + "/openapi/v1.json",
+                    "Press Ctrl-C to stop.",
+                };
+                foreach (var line in lines)
+                {
+                    await context.Out.WriteLineAsync(line).ConfigureAwait(false);
+                }
+
+                await context.Out.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    await context.Out.WriteLineAsync("apiary: stopping: cancelling running commands and recording how they ended").ConfigureAwait(false);
+                }
+            }
+
+            await context.Out.WriteLineAsync("apiary: stopped").ConfigureAwait(false);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

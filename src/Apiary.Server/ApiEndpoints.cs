@@ -1,0 +1,456 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Apiary.Agents;
+using Apiary.Client;
+using Apiary.Governance;
+using Apiary.Governance.KillSwitches;
+using Apiary.Governance.Pipeline;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Apiary.Server;
+
+/// <summary>The routes of the API. docs/api.md describes each one.</summary>
+internal static partial class ApiEndpoints
+{
+    private static readonly string[] Kinds = ["exec", "read_file", "write_file", "list_dir"];
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => Results.Json(new HealthDto("ok"), ServerJsonContext.Default.HealthDto)).ExcludeFromDescription();
+        app.MapGet("/readyz", ReadyAsync).Produces<ReadinessDto>().Produces<ReadinessDto>(503);
+
+        var api = app.MapGroup("/api");
+        api.MapGet("/agents", ListAgentsAsync).Produces<IReadOnlyList<AgentDto>>();
+        api.MapGet("/agents/{name}", ShowAgentAsync).Produces<AgentDetailDto>();
+        api.MapPost("/agents", CreateAgentAsync).Produces<AgentDetailDto>(201);
+        api.MapPost("/sessions", OpenSessionAsync).Produces<OpenSessionResponse>(201);
+        api.MapGet("/sessions", (ServerRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
+            .Produces<IReadOnlyList<SessionDto>>();
+        api.MapGet("/sessions/{id}", (string id, ServerRuntime runtime) => runtime.FindSession(id) is { } session
+            ? Results.Json(session.ToDto(), ApiJsonContext.Default.SessionDto)
+            : UnknownSession(id)).Produces<SessionDto>();
+        api.MapPost("/sessions/{id}/close", CloseSessionAsync).Produces<SessionDto>();
+        api.MapPost("/sessions/{id}/proposals", SubmitAsync).Produces<ProposalDto>(201);
+        api.MapGet("/proposals/{id}", (string id, ServerRuntime runtime) => runtime.FindRun(id) is { } run
+            ? Results.Json(run.ToDto(), ApiJsonContext.Default.ProposalDto)
+            : UnknownProposal(id)).Produces<ProposalDto>();
+        api.MapGet("/proposals/{id}/output", StreamOutputAsync).Produces(200, contentType: "text/event-stream");
+        api.MapGet("/proposals/{id}/explain", ExplainAsync).Produces(200, contentType: "application/json");
+        api.MapGet("/approvals", ListApprovals).Produces<IReadOnlyList<TicketDto>>();
+        api.MapPost("/approvals/{ticket}/approve", ApproveAsync).Produces<TicketAnswerDto>();
+        api.MapPost("/approvals/{ticket}/deny", DenyAsync).Produces<TicketAnswerDto>();
+        api.MapGet("/kill-switches", (ServerRuntime runtime) => KillSwitches(runtime)).Produces<IReadOnlyList<KillSwitchDto>>();
+        api.MapPost("/kill-switches", EngageAsync).Produces<KillSwitchDto>();
+        api.MapPost("/kill-switches/release", ReleaseAsync).Produces<IReadOnlyList<KillSwitchDto>>();
+        api.MapGet("/events", ReadEventsAsync).Produces<IReadOnlyList<EventDto>>();
+        api.MapGet("/events/stream", StreamEventsAsync).Produces(200, contentType: "text/event-stream");
+        api.MapGet("/audit/verify", VerifyAsync).Produces<AuditVerifyDto>();
+    }
+
+    private static async Task<IResult> ReadyAsync(ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var checks = new List<ReadinessCheckDto>();
+        try
+        {
+            await foreach (var unused in runtime.Store.ReadAllAsync(1, cancellationToken).ConfigureAwait(false))
+            {
+                break;
+            }
+
+            checks.Add(new ReadinessCheckDto("store", true, runtime.Store.Path));
+        }
+        catch (Exception ex) when (ex is ApiaryException or IOException or ObjectDisposedException)
+        {
+            checks.Add(new ReadinessCheckDto("store", false, $"{runtime.Store.Path}: {ex.Message}"));
+        }
+
+        checks.Add(new ReadinessCheckDto("policies", runtime.PolicyProblem is null, runtime.PolicyProblem ?? $"loaded from {runtime.Home.PoliciesDirectory}"));
+        checks.Add(new ReadinessCheckDto("sandbox", runtime.Backend is not null, runtime.Backend is { } backend
+            ? backend.IsConfined ? backend.Name : $"{backend.Name}: commands are NOT isolated (development only)"
+            : runtime.SandboxProblem ?? "no backend"));
+        var ready = checks.All(c => c.Ready);
+        return Results.Json(new ReadinessDto(ready, checks), ApiJsonContext.Default.ReadinessDto, statusCode: ready ? 200 : 503);
+    }
+
+    private static async Task<IResult> ListAgentsAsync(ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var listing = await runtime.Catalog.ListAsync(cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<AgentDto> agents = listing.Agents.Select(Summary).ToList();
+        return Results.Json(agents, ApiJsonContext.Default.IReadOnlyListAgentDto);
+    }
+
+    private static async Task<IResult> ShowAgentAsync(string name, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        if (!AgentName.TryCreate(name, out var agentName, out var error))
+        {
+            return Problems.BadRequest($"'{name}' is not a valid agent name: {error.Message}");
+        }
+
+        var entry = await runtime.Catalog.LoadAsync(agentName, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return entry is null ? UnknownAgent(runtime, name) : Results.Json(Detail(entry), ApiJsonContext.Default.AgentDetailDto);
+    }
+
+    private static async Task<IResult> CreateAgentAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.CreateAgentRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Name) || !AgentName.TryCreate(request.Name, out var name, out var error))
+        {
+            return Problems.BadRequest($"'name' must be a valid agent name (lowercase letters, digits and dashes){(request.Name is null ? "" : $", not '{request.Name}'")}");
+        }
+
+        AgentRole role;
+        switch (request.Role)
+        {
+            case null or "worker":
+                role = AgentRole.Worker;
+                break;
+            case "manager":
+                role = AgentRole.Manager;
+                break;
+            default:
+                return Problems.BadRequest($"'role' must be 'worker' or 'manager', not '{request.Role}'");
+        }
+
+        try
+        {
+            var entry = await runtime.Catalog.CreateAsync(name, role, request.Description, cancellationToken).ConfigureAwait(false);
+            return Results.Json(Detail(entry), ApiJsonContext.Default.AgentDetailDto, statusCode: 201);
+        }
+        catch (AgentExistsException ex)
+        {
+            return Problems.Of(409, "Agent exists", $"{ex.Message}; pick another name, or GET /api/agents/{name} to see it");
+        }
+    }
+
+    private static async Task<IResult> OpenSessionAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.OpenSessionRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Agent))
+        {
+            return Problems.BadRequest("'agent' is required: the agent the session runs as (GET /api/agents lists them)");
+        }
+
+        var opened = await runtime.OpenSessionAsync(request.Agent, context.Grant().Who, cancellationToken).ConfigureAwait(false);
+        return Results.Json(opened, ApiJsonContext.Default.OpenSessionResponse, statusCode: 201);
+    }
+
+    private static async Task<IResult> CloseSessionAsync(string id, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken) =>
+        runtime.FindSession(id) is { } session
+            ? Results.Json(await runtime.CloseSessionAsync(session, context.Grant().Who, cancellationToken).ConfigureAwait(false), ApiJsonContext.Default.SessionDto)
+            : UnknownSession(id);
+
+    private static async Task<IResult> SubmitAsync(string id, bool? wait, int? timeout, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        if (runtime.FindSession(id) is not { } session)
+        {
+            return UnknownSession(id);
+        }
+
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ProposalRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        if (Validate(request) is { } invalid)
+        {
+            return Problems.BadRequest(invalid);
+        }
+
+        if (timeout is < 1 or > 3600)
+        {
+            return Problems.BadRequest("'timeout' (seconds to wait with wait=true) must be between 1 and 3600");
+        }
+
+        var run = await runtime.SubmitAsync(session, request, cancellationToken).ConfigureAwait(false);
+        if (wait == true)
+        {
+            await run.Terminal.WaitAsync(TimeSpan.FromSeconds(timeout ?? 60), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        context.Response.Headers.Location = $"/api/proposals/{run.Id}";
+        return Results.Json(run.ToDto(), ApiJsonContext.Default.ProposalDto, statusCode: 201);
+    }
+
+    private static string? Validate(ProposalRequest request)
+    {
+        if (request.Kind is null || !Kinds.Contains(request.Kind))
+        {
+            return $"'kind' must be one of {string.Join(", ", Kinds)}{(request.Kind is null ? "" : $", not '{request.Kind}'")}";
+        }
+
+        if (request.Kind == "exec")
+        {
+            if (string.IsNullOrWhiteSpace(request.Command))
+            {
+                return "an exec needs 'command': the program to run (its arguments go in 'args', an array of strings; no shell)";
+            }
+
+            if (request.Args?.Any(a => a is null) == true || request.Env?.Any(p => string.IsNullOrEmpty(p.Key) || p.Value is null || p.Key.Contains('=', StringComparison.Ordinal)) == true)
+            {
+                return "'args' must be strings, and 'env' an object of NAME: value strings";
+            }
+
+            if (request.TimeoutSeconds is < 1 or > 86400)
+            {
+                return "'timeout_seconds' must be between 1 and 86400";
+            }
+
+            return null;
+        }
+
+        if (request.Kind != "list_dir" && string.IsNullOrEmpty(request.Path))
+        {
+            return $"a {request.Kind} needs 'path': a path relative to the workspace";
+        }
+
+        if (request.Kind == "write_file" && request.Content is null)
+        {
+            return "a write_file needs 'content': the UTF-8 text to write (\"\" for an empty file)";
+        }
+
+        return null;
+    }
+
+    private static async Task<IResult> ExplainAsync(string id, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParseExact(id, "N", out _))
+        {
+            return Problems.BadRequest($"'{id}' is not a proposal id (32 hex digits)");
+        }
+
+        var streams = runtime.FindRun(id) is { } run ? "session-" + run.Session.Id : null;
+        var events = streams is null ? runtime.Store.ReadAllAsync(1, cancellationToken) : runtime.Store.ReadStreamAsync(streams, 1, cancellationToken);
+        string? latest = null;
+        await foreach (var e in events.ConfigureAwait(false))
+        {
+            if (e.Type == PipelineEventTypes.ProposalDecided && PipelineRecords.ReadDecision(e).ProposalId == id)
+            {
+                latest = System.Text.Encoding.UTF8.GetString(e.Data.Span);
+            }
+        }
+
+        return latest is null
+            ? UnknownProposal(id)
+            : Results.Text(latest, "application/json");
+    }
+
+    private static IResult ListApprovals(ServerRuntime runtime)
+    {
+        IReadOnlyList<TicketDto> tickets = runtime.Pipeline.OpenTickets.Select(t => new TicketDto(
+            t.Id.ToString(),
+            t.Proposal.Id.ToString(),
+            t.Proposal.Principal.Agent.Value,
+            t.Proposal.Principal.SessionId,
+            t.Proposal.Kind.Name(),
+            t.Proposal.Arguments.Command is { } command ? string.Join(' ', [command, .. t.Proposal.Arguments.Args]) : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
+            t.Risk.ToString().ToLowerInvariant(),
+            t.Rule,
+            t.Reason,
+            t.RequestedAt,
+            t.ExpiresAt)).ToList();
+        return Results.Json(tickets, ApiJsonContext.Default.IReadOnlyListTicketDto);
+    }
+
+    private static async Task<IResult> ApproveAsync(string ticket, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParseExact(ticket, "N", out var guid))
+        {
+            return Problems.NotFound("ticket", $"'{ticket}' is not a ticket id (32 hex digits); GET /api/approvals lists the open tickets");
+        }
+
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ApproveRequest, optional: true).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var scope = request?.ForSession == true ? ApprovalScope.Session : ApprovalScope.Once;
+        return await AnswerAsync(() => runtime.Pipeline.ApproveAsync(new ApprovalTicketId(guid), scope, context.Grant().Who, cancellationToken)).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> DenyAsync(string ticket, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParseExact(ticket, "N", out var guid))
+        {
+            return Problems.NotFound("ticket", $"'{ticket}' is not a ticket id (32 hex digits); GET /api/approvals lists the open tickets");
+        }
+
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.DenyRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Reason))
+        {
+            return Problems.BadRequest("'reason' is required to deny: the agent is told why");
+        }
+
+        return await AnswerAsync(() => runtime.Pipeline.DenyAsync(new ApprovalTicketId(guid), request.Reason, context.Grant().Who, cancellationToken)).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> AnswerAsync(Func<Task<ApprovalAnswer>> answer)
+    {
+        try
+        {
+            var a = await answer().ConfigureAwait(false);
+            return Results.Json(new TicketAnswerDto(a.Ticket.ToString(), a.State.ToString().ToLowerInvariant(), a.By, a.Reason), ApiJsonContext.Default.TicketAnswerDto);
+        }
+        catch (ApprovalTicketException ex)
+        {
+            return Problems.Of(409, "Ticket not open", $"{ex.Message}; GET /api/approvals lists the open tickets");
+        }
+    }
+
+    private static IResult KillSwitches(ServerRuntime runtime)
+    {
+        IReadOnlyList<KillSwitchDto> engaged = runtime.Pipeline.EngagedKillSwitches.Select(Dto).ToList();
+        return Results.Json(engaged, ApiJsonContext.Default.IReadOnlyListKillSwitchDto);
+    }
+
+    private static KillSwitchDto Dto(EngagedKillSwitch k) => new(
+        k.Scope.Level.ToString().ToLowerInvariant(),
+        k.Scope.Level == KillSwitchLevel.Global ? null : k.Scope.Id,
+        k.Reason,
+        k.EngagedBy,
+        k.EngagedAt);
+
+    private static async Task<IResult> EngageAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.KillSwitchRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        if (ScopeOf(request, out var scope) is { } invalid)
+        {
+            return Problems.BadRequest(invalid);
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Reason))
+        {
+            return Problems.BadRequest("'reason' is required to engage a kill switch: it is recorded and shown to whoever is stopped");
+        }
+
+        var engaged = await runtime.Pipeline.EngageKillSwitchAsync(scope, request.Reason, context.Grant().Who, cancellationToken).ConfigureAwait(false);
+        return Results.Json(Dto(engaged), ApiJsonContext.Default.KillSwitchDto);
+    }
+
+    private static async Task<IResult> ReleaseAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.KillSwitchRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        if (ScopeOf(request, out var scope) is { } invalid)
+        {
+            return Problems.BadRequest(invalid);
+        }
+
+        return await runtime.Pipeline.ReleaseKillSwitchAsync(scope, context.Grant().Who, cancellationToken).ConfigureAwait(false)
+            ? KillSwitches(runtime)
+            : Problems.NotFound("kill switch", $"no kill switch is engaged for {scope}; GET /api/kill-switches lists the engaged ones");
+    }
+
+    private static string? ScopeOf(KillSwitchRequest request, out KillSwitchScope scope)
+    {
+        scope = KillSwitchScope.Global;
+        switch (request.Level)
+        {
+            case "global":
+                return null;
+            case "agent" when !string.IsNullOrWhiteSpace(request.Id) && AgentName.TryCreate(request.Id, out var agent, out _):
+                scope = KillSwitchScope.Agent(agent);
+                return null;
+            case "session" when !string.IsNullOrWhiteSpace(request.Id):
+                scope = KillSwitchScope.Session(request.Id);
+                return null;
+            case "agent" or "session":
+                return $"a {request.Level} kill switch needs 'id': the {request.Level} it covers";
+            default:
+                return $"'level' must be global, agent or session{(request.Level is null ? "" : $", not '{request.Level}'")}";
+        }
+    }
+
+    private static async Task<IResult> VerifyAsync(ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var result = await runtime.Store.VerifyChainAsync(cancellationToken).ConfigureAwait(false);
+        return Results.Json(new AuditVerifyDto(result.IsIntact, result.EventCount, result.BrokenPosition, result.Reason), ApiJsonContext.Default.AuditVerifyDto);
+    }
+
+    private static AgentDto Summary(AgentEntry entry) => new(
+        entry.Name.Value,
+        entry.Definition?.Settings.Role.Value == AgentRole.Manager ? "manager" : "worker",
+        entry.IsUsable && !entry.Errors.Any() ? "ok" : "broken",
+        entry.Definition?.Manifest.Description,
+        entry.Definition?.Settings.Model.Value);
+
+    private static AgentDetailDto Detail(AgentEntry entry) => new(
+        Summary(entry),
+        entry.Directory,
+        entry.Definition?.Workspace.Path ?? "",
+        entry.Definition?.Settings.Template.Value ?? "",
+        entry.Diagnostics.Select(d => d.ToString()).ToList());
+
+    private static IResult UnknownAgent(ServerRuntime runtime, string name) =>
+        Problems.NotFound("agent", $"there is no agent named '{name}' in {runtime.Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");
+
+    private static IResult UnknownSession(string id) =>
+        Problems.NotFound("session", $"there is no session '{id}' on this server; GET /api/sessions lists them, POST /api/sessions opens one");
+
+    private static IResult UnknownProposal(string id) =>
+        Problems.NotFound("proposal", $"there is no proposal '{id}' on this server; proposals of an earlier server run are in the event log (GET /api/events)");
+}
+
+/// <summary>Reads and checks a JSON request body, answering with a problem rather than throwing.</summary>
+internal static class JsonBody
+{
+    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> info, bool optional = false)
+        where T : class
+    {
+        var request = context.Request;
+        var limit = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+        if (request.ContentLength is { } length && limit is { } max && length > max)
+        {
+            return (null, Problems.Of(413, "Body too large", $"the body is {length} bytes; the limit is {max} bytes. Send less (large files belong in the workspace, not in a request)"));
+        }
+
+        if (optional && request.ContentLength is 0 or null && !request.Headers.ContainsKey("Transfer-Encoding"))
+        {
+            return (null, null);
+        }
+
+        try
+        {
+            var value = await JsonSerializer.DeserializeAsync(request.Body, info, context.RequestAborted).ConfigureAwait(false);
+            return value is null && !optional
+                ? (null, Problems.BadRequest($"the body is empty or null; send a JSON object ({typeof(T).Name}, see docs/api.md)"))
+                : (value, null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, Problems.BadRequest($"the body is not valid JSON for {typeof(T).Name}: {ex.Message} See docs/api.md for its fields."));
+        }
+        catch (BadHttpRequestException ex)
+        {
+            var detail = ex.StatusCode == 413 ? $"the body is larger than the limit of {limit} bytes; send less" : ex.Message;
+            return (null, Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "Body too large" : "Bad request", detail));
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Apiary.Server;
+
+/// <summary>What runs before every API endpoint: problems as RFC 9457 answers, then bearer-token authentication.</summary>
+internal static class ApiMiddleware
+{
+    private const string BearerPrefix = "Bearer ";
+
+    /// <summary>The grant of the request's token, set once it is authenticated.</summary>
+    public static TokenGrant Grant(this HttpContext context) =>
+        context.Items[typeof(TokenGrant)] as TokenGrant ?? throw new InvalidOperationException("the request was not authenticated");
+
+    /// <summary>Turns an <see cref="ApiProblemException"/> into its problem answer.</summary>
+    public static async Task HandleProblemsAsync(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (ApiProblemException ex) when (!context.Response.HasStarted)
+        {
+            await Problems.Of(ex.Status, ex.Title, ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            await Problems.Of(ex.StatusCode, "Bad request", $"{ex.Message}; see docs/api.md for the request shapes").ExecuteAsync(context).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Every <c>/api</c> request needs a bearer token: 401 (recorded as <c>auth.rejected</c>) without a valid one, 403
+    /// when the token lacks the right. Health and the OpenAPI document are open.
+    /// </summary>
+    public static async Task AuthenticateAsync(HttpContext context, RequestDelegate next)
+    {
+        if (!context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        var runtime = context.RequestServices.GetRequiredService<ServerRuntime>();
+        var header = context.Request.Headers.Authorization.ToString();
+        var grant = header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase) && header.Length > BearerPrefix.Length
+            ? runtime.Tokens.Find(header[BearerPrefix.Length..].Trim())
+            : null;
+        if (grant is null)
+        {
+            var reason = header.Length == 0 ? "no token" : "unknown token";
+            await RecordRejectionAsync(runtime, context, reason).ConfigureAwait(false);
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await Problems.Of(
+                StatusCodes.Status401Unauthorized,
+                "Unauthorized",
+                $"{reason}: send 'Authorization: Bearer <token>' with the operator token from keys/operator.token in the home, the read-only token from keys/readonly.token, or a session token from POST /api/sessions").ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        if (!IsAllowed(grant, context.Request.Method, context.Request.Path))
+        {
+            await Problems.Of(
+                StatusCodes.Status403Forbidden,
+                "Forbidden",
+                grant.Kind == TokenKind.ReadOnly
+                    ? "the read-only token can only read (GET); use the operator token to act"
+                    : $"a session token acts only in its own session ({grant.Session}): submitting its proposals and closing it; use the operator token for anything else").ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        context.Items[typeof(TokenGrant)] = grant;
+        await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether <paramref name="grant"/> may make a request with <paramref name="method"/> on <paramref name="path"/>.</summary>
+    internal static bool IsAllowed(TokenGrant grant, string method, PathString path)
+    {
+        if (grant.Kind == TokenKind.Operator || HttpMethods.IsGet(method) || HttpMethods.IsHead(method))
+        {
+            return true;
+        }
+
+        if (grant.Kind != TokenKind.Session || !HttpMethods.IsPost(method))
+        {
+            return false;
+        }
+
+        var own = "/api/sessions/" + grant.Session;
+        return path.Equals(own + "/proposals", StringComparison.Ordinal) || path.Equals(own + "/close", StringComparison.Ordinal);
+    }
+
+    private static async Task RecordRejectionAsync(ServerRuntime runtime, HttpContext context, string reason)
+    {
+        try
+        {
+            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
+                ServerEventTypes.AuthRejected,
+                new AuthRejectedData(context.Connection.RemoteIpAddress?.ToString(), context.Request.Method, context.Request.Path.ToString(), reason, runtime.Time.GetUtcNow()),
+                ServerEventJsonContext.Default.AuthRejectedData), context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ApiaryException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The refusal stands whether or not it could be recorded.
+        }
+    }
+}
+
+/// <summary>RFC 9457 problem answers whose detail says what to do.</summary>
+internal static class Problems
+{
+    public static IResult Of(int status, string title, string detail) =>
+        Results.Problem(detail: detail, statusCode: status, title: title);
+
+    public static IResult NotFound(string what, string detail) => Of(StatusCodes.Status404NotFound, $"Unknown {what}", detail);
+
+    public static IResult BadRequest(string detail) => Of(StatusCodes.Status400BadRequest, "Bad request", detail);
+}

@@ -1,0 +1,212 @@
+using System.Text.Json;
+using Apiary.Client;
+using Apiary.Home;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Apiary.Server;
+
+/// <summary>
+/// A running Apiary server for one home: the HTTP API under <c>/api</c>, live event streams, the sandboxes and the
+/// governance pipeline. Only one server runs per home (an exclusive lock on <c>run/server.lock</c>); while it runs,
+/// <c>run/server.json</c> tells clients where it listens. Dispose it to shut down cleanly: running commands are
+/// cancelled and their completion recorded, and <c>run/server.json</c> is removed.
+/// </summary>
+public sealed class ApiaryServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ServerRuntime _runtime;
+    private readonly FileStream _lock;
+    private readonly string _infoPath;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposed;
+
+    private ApiaryServer(WebApplication app, ServerRuntime runtime, FileStream serverLock, string url)
+    {
+        _app = app;
+        _runtime = runtime;
+        _lock = serverLock;
+        Url = url;
+        _infoPath = ServerInfo.PathIn(runtime.Home);
+    }
+
+    /// <summary>The base URL it listens on, with the real port when port 0 was asked for.</summary>
+    public string Url { get; }
+
+    /// <summary>The operator token (also in <c>keys/operator.token</c>, mode 0600).</summary>
+    public string OperatorToken => _runtime.Tokens.OperatorToken;
+
+    /// <summary>The read-only token (also in <c>keys/readonly.token</c>, mode 0600).</summary>
+    public string ReadOnlyToken => _runtime.Tokens.ReadOnlyToken;
+
+    /// <summary>The home it serves.</summary>
+    public string Home => _runtime.Home.Root;
+
+    /// <summary>The event log's file.</summary>
+    public string StorePath => _runtime.Store.Path;
+
+    /// <summary>The sandbox backend's name (<c>bubblewrap</c>, <c>unconfined</c>), or <c>none</c> with the reason.</summary>
+    public string SandboxBackend => _runtime.Backend?.Name ?? $"none ({_runtime.SandboxProblem})";
+
+    /// <summary>Completes once the server has shut down.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>
+    /// Starts a server for <paramref name="options"/>' home (initialized with the samples when missing), and returns
+    /// once it accepts requests and has written <c>run/server.json</c>.
+    /// </summary>
+    /// <exception cref="ServerStartException">Another server runs on the home, or the home cannot be served.</exception>
+    public static async Task<ApiaryServer> StartAsync(ServerOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var userHome = options.UserHome
+            ?? (Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } h ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+        var home = new ApiaryHome(ApiaryHome.Expand(options.Home, userHome, Environment.CurrentDirectory), userHome);
+        if (!home.Exists)
+        {
+            await home.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Directory.CreateDirectory(home.RunDirectory);
+        var serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
+        ServerRuntime? runtime = null;
+        WebApplication? app = null;
+        try
+        {
+            runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            app = Build(options, runtime);
+            try
+            {
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException ex)
+            {
+                throw new ServerStartException($"cannot listen on {options.Urls}: {ex.Message}; give another address with --urls (port 0 picks a free one)");
+            }
+            var url = app.Urls.First().TrimEnd('/');
+            var info = new ServerInfo(url, Environment.ProcessId, runtime.Time.GetUtcNow(), home.Root);
+            await WriteInfoAsync(ServerInfo.PathIn(home), info, cancellationToken).ConfigureAwait(false);
+            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
+                ServerEventTypes.ServerStarted,
+                new ServerStartedData(url, Environment.ProcessId, home.Root, runtime.Backend?.Name ?? "none", info.StartedAt),
+                ServerEventJsonContext.Default.ServerStartedData), cancellationToken).ConfigureAwait(false);
+            return new ApiaryServer(app, runtime, serverLock, url);
+        }
+        catch
+        {
+            if (app is not null)
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (runtime is not null)
+            {
+                await runtime.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await serverLock.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Shuts down: cancels running commands (recording how they ended), stops listening, removes <c>run/server.json</c>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            await _completion.Task.ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            var cancelled = await _runtime.StopWorkAsync().ConfigureAwait(false);
+            using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+            {
+                await _app.StopAsync(grace.Token).ConfigureAwait(false);
+            }
+
+            await _app.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await _runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
+                    ServerEventTypes.ServerStopped,
+                    new ServerStoppedData(Environment.ProcessId, cancelled, _runtime.Time.GetUtcNow()),
+                    ServerEventJsonContext.Default.ServerStoppedData)).ConfigureAwait(false);
+            }
+            catch (ApiaryException)
+            {
+                // Shutting down goes on; the log simply lacks its last line.
+            }
+
+            await _runtime.DisposeAsync().ConfigureAwait(false);
+            File.Delete(_infoPath);
+        }
+        finally
+        {
+            await _lock.DisposeAsync().ConfigureAwait(false);
+            _completion.TrySetResult();
+        }
+    }
+
+    private static async Task<FileStream> AcquireAsync(ApiaryHome home, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // FileShare.None is an exclusive advisory lock (flock) on Linux, dropped by the kernel however the process ends.
+            return new FileStream(Path.Combine(home.RunDirectory, "server.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+        }
+        catch (IOException)
+        {
+            var info = await ServerInfo.ReadAsync(home, cancellationToken).ConfigureAwait(false);
+            var where = info is null ? "" : $" at {info.Url} (pid {info.Pid})";
+            throw new ServerStartException(
+                $"another Apiary server is already running on the home {home.Root}{where}; use that one, stop it first (Ctrl-C where it runs), or give this one another --home");
+        }
+    }
+
+    private static async Task WriteInfoAsync(string path, ServerInfo info, CancellationToken cancellationToken)
+    {
+        var temporary = path + ".tmp";
+        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(info, ApiJsonContext.Default.ServerInfo), cancellationToken).ConfigureAwait(false);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static WebApplication Build(ServerOptions options, ServerRuntime runtime)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.AddSingleton(runtime);
+        builder.Services.AddSingleton(options);
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+            json.SerializerOptions.TypeInfoResolverChain.Insert(1, ServerJsonContext.Default);
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi("v1");
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use(ApiMiddleware.HandleProblemsAsync);
+        app.Use(ApiMiddleware.AuthenticateAsync);
+        app.MapOpenApi("/openapi/{documentName}.json");
+        ApiEndpoints.Map(app);
+        return app;
+    }
+}

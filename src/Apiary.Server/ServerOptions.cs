@@ -1,0 +1,51 @@
+namespace Apiary.Server;
+
+/// <summary>How <see cref="ApiaryServer.StartAsync"/> runs a server for one home.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>The default address: loopback only, port 7171.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:7171";
+
+    /// <summary>The Apiary home the server serves (created with the samples when it does not exist).</summary>
+    public required string Home { get; init; }
+
+    /// <summary>Where to listen. Default <see cref="DefaultUrls"/>; port 0 picks a free port (see <see cref="ApiaryServer.Url"/>).</summary>
+    public string Urls { get; init; } = DefaultUrls;
+
+    /// <summary>
+    /// Run commands as plain processes instead of in bubblewrap sandboxes. For tests and development on machines
+    /// without bubblewrap only: nothing is isolated. Default false.
+    /// </summary>
+    public bool Unconfined { get; init; }
+
+    /// <summary>The user's home folder, for workspace checks and <c>~</c>; default <c>$HOME</c>.</summary>
+    public string? UserHome { get; init; }
+
+    /// <summary>Where warnings go (such as the unconfined backend's); default standard error.</summary>
+    public TextWriter? Warnings { get; init; }
+
+    /// <summary>The largest request body accepted, in bytes. Default 1 MiB.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>How many events a live stream client may fall behind before it is dropped. Default 4096.</summary>
+    public int StreamClientBuffer { get; init; } = 4096;
+
+    internal void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Home))
+        {
+            throw new ArgumentException("the server needs a home folder (--home)", nameof(Home));
+        }
+
+        if (string.IsNullOrWhiteSpace(Urls))
+        {
+            throw new ArgumentException($"the server needs a URL to listen on (--urls), such as {DefaultUrls}", nameof(Urls));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRequestBodyBytes, 1024, nameof(MaxRequestBodyBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(StreamClientBuffer, 1, nameof(StreamClientBuffer));
+    }
+}
+
+/// <summary>The server cannot start: another one runs on the home, or the home cannot be served.</summary>
+public sealed class ServerStartException(string message) : ApiaryException(message);

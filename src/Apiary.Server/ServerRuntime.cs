@@ -1,0 +1,323 @@
+using System.Collections.Concurrent;
+using Apiary.Agents;
+using Apiary.Client;
+using Apiary.Events;
+using Apiary.Governance;
+using Apiary.Governance.Budgets;
+using Apiary.Governance.KillSwitches;
+using Apiary.Governance.Locks;
+using Apiary.Governance.Pipeline;
+using Apiary.Home;
+using Apiary.Sandbox;
+using Apiary.Sandbox.Bubblewrap;
+using Apiary.Sandbox.Templates;
+using Apiary.Sandbox.Unconfined;
+using Apiary.Secrets;
+using Apiary.Storage.Sqlite;
+
+namespace Apiary.Server;
+
+/// <summary>A request the runtime refuses, with the HTTP status and a message that says what to do.</summary>
+internal sealed class ApiProblemException(int status, string title, string detail) : ApiaryException(detail)
+{
+    public int Status { get; } = status;
+
+    public string Title { get; } = title;
+}
+
+/// <summary>
+/// Everything one server runs for its home: the event store, the governance pipeline (which owns every session, so
+/// recovery at start gives back whatever a previous server left unfinished), the sandbox backend, the API sessions and
+/// the proposals submitted through them.
+/// </summary>
+internal sealed partial class ServerRuntime : IAsyncDisposable
+{
+    /// <summary>The event log's file in the home.</summary>
+    public const string StoreFileName = "events.db";
+
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<string, ApiSession> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ProposalRun> _runs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Task, byte> _work = new();
+    private readonly BudgetLedger _ledger;
+    private readonly ISecretStore _secrets;
+    private Task _following = Task.CompletedTask;
+
+    private ServerRuntime(ApiaryHome home, HomeConfig config, SqliteEventStore store, GovernancePipeline pipeline, BudgetLedger ledger, TokenStore tokens, ISecretStore secrets, TimeProvider time)
+    {
+        Home = home;
+        Config = config;
+        Store = store;
+        Pipeline = pipeline;
+        _ledger = ledger;
+        Tokens = tokens;
+        _secrets = secrets;
+        Time = time;
+        Catalog = new AgentCatalog(home, config);
+    }
+
+    public ApiaryHome Home { get; }
+
+    public HomeConfig Config { get; }
+
+    public AgentCatalog Catalog { get; }
+
+    public SqliteEventStore Store { get; }
+
+    public GovernancePipeline Pipeline { get; }
+
+    public TokenStore Tokens { get; }
+
+    public TimeProvider Time { get; }
+
+    public ISandboxBackend? Backend { get; private set; }
+
+    /// <summary>Why there is no sandbox backend, when there is none.</summary>
+    public string? SandboxProblem { get; private set; }
+
+    /// <summary>Why the policies did not load, when they did not; every proposal is refused until they do.</summary>
+    public string? PolicyProblem { get; private set; }
+
+    /// <summary>Cancelled when the server stops: running commands, approval waits and live streams end.</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    public IEnumerable<ApiSession> Sessions => _sessions.Values.OrderBy(s => s.OpenedAt);
+
+    public static async Task<ServerRuntime> OpenAsync(ApiaryHome home, ServerOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var (config, diagnostics) = await HomeConfig.LoadAsync(home, cancellationToken).ConfigureAwait(false);
+        if (config is null)
+        {
+            throw new ServerStartException($"{home.ConfigFile} has errors: {string.Join("; ", diagnostics.Select(d => d.ToString()))}; fix them and start again");
+        }
+
+        var loaded = PolicyLoader.LoadDirectory(home.PoliciesDirectory);
+        var secrets = new FileSecretStore(home);
+        var secretValues = await SecretValuesAsync(secrets, cancellationToken).ConfigureAwait(false);
+        var engine = new PolicyEngine(loaded.Policy ?? Policy.Empty, [new SecretLeakEvaluator(secretValues)]);
+        var ledger = new BudgetLedger(time);
+        var store = await SqliteEventStore.OpenAsync(Path.Combine(home.Root, StoreFileName), new SqliteEventStoreOptions { TimeProvider = time }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var pipeline = new GovernancePipeline(store, engine, ledger, new LockTable(time), new KillSwitch(time), time: time);
+            await pipeline.LoadAsync(cancellationToken).ConfigureAwait(false);
+
+            // Whatever an earlier server (or a dead CLI process) left allowed but unfinished is given back. Sessions a
+            // live process still holds (an 'apiary exec' running now) are left alone; this server's own sessions are
+            // held the same way while they are open, so a CLI process recovering meanwhile leaves them alone too.
+            await pipeline.RecoverAsync(LiveSessions.Of(home).IsAlive, cancellationToken).ConfigureAwait(false);
+            var tokens = await TokenStore.OpenAsync(home, time, cancellationToken).ConfigureAwait(false);
+            var runtime = new ServerRuntime(home, config, store, pipeline, ledger, tokens, secrets, time);
+            if (!loaded.Succeeded)
+            {
+                runtime.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
+                    string.Join("; ", loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString())) +
+                    "; fix them ('apiary policy check') and restart the server";
+            }
+
+            runtime.OpenBackend(options);
+
+            // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
+            runtime._following = Task.Run(() => pipeline.FollowAsync(runtime._stopping.Token), CancellationToken.None);
+            return runtime;
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Records an event the server itself produces; a failure to record is the caller's to handle.</summary>
+    public Task<AppendResult> RecordAsync(string stream, EventData data, CancellationToken cancellationToken = default) =>
+        Store.AppendAsync(stream, ExpectedVersion.Any, [data], cancellationToken);
+
+    public ApiSession? FindSession(string id) => _sessions.GetValueOrDefault(id);
+
+    public ProposalRun? FindRun(string id) => _runs.GetValueOrDefault(id);
+
+    /// <summary>Opens a session for <paramref name="agentName"/>: its sandbox over its workspace, its budget, a token.</summary>
+    public async Task<OpenSessionResponse> OpenSessionAsync(string agentName, string by, CancellationToken cancellationToken)
+    {
+        var agent = await LoadAgentAsync(agentName, cancellationToken).ConfigureAwait(false);
+        var backend = Backend ?? throw new ApiProblemException(503, "No sandbox", $"sessions cannot open: {SandboxProblem}");
+        if (!Directory.Exists(agent.Workspace.Path))
+        {
+            if (agent.Workspace.IsDefault)
+            {
+                WorkspaceGuard.EnsureDefault(agent.Directory);
+            }
+            else
+            {
+                throw new ApiProblemException(409, "Workspace missing", $"the workspace {agent.Workspace.Path} of agent '{agent.Name}' does not exist; create it or change 'workspace:' in its AGENTS.md");
+            }
+        }
+
+        var template = await LoadTemplateAsync(agent.Settings.Template.Value, cancellationToken).ConfigureAwait(false);
+        var id = Guid.NewGuid().ToString("N");
+        _ledger.SetLimits(BudgetScope.Session(id), new BudgetLimits(agent.Settings.Commands.Value, agent.Settings.WallTime.Value, agent.Settings.Tokens.Value, agent.Settings.CostUsd.Value));
+        var alive = LiveSessions.Of(Home).Hold(id);
+        ISandboxSession sandbox;
+        try
+        {
+            sandbox = await backend.OpenSessionAsync(
+                new SandboxSessionOptions { Workspace = agent.Workspace.Path, Template = template, Secrets = template.Secrets.Count > 0 ? _secrets : null, Id = id },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            alive.Dispose();
+            throw;
+        }
+
+        var session = new ApiSession(id, agent, sandbox, template, alive, Time.GetUtcNow());
+        try
+        {
+            await RecordAsync("session-" + id, ServerEventJsonContext.Event(
+                ServerEventTypes.SessionOpened,
+                new SessionEventData(id, agent.Name.Value, session.Workspace, by, session.OpenedAt),
+                ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+            var token = await Tokens.IssueSessionAsync(agent.Name.Value, id, cancellationToken).ConfigureAwait(false);
+            _sessions[id] = session;
+            return new OpenSessionResponse(session.ToDto(), token);
+        }
+        catch
+        {
+            await sandbox.DisposeAsync().ConfigureAwait(false);
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Closes a session: what runs in it is cancelled (and recorded), its tokens are revoked.</summary>
+    public async Task<SessionDto> CloseSessionAsync(ApiSession session, string by, CancellationToken cancellationToken)
+    {
+        if (session.TryClose(Time.GetUtcNow()))
+        {
+            await WaitForRunsAsync(_runs.Values.Where(r => r.Session == session)).ConfigureAwait(false);
+            await session.Sandbox.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            await session.Sandbox.DisposeAsync().ConfigureAwait(false);
+            await Tokens.RevokeSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
+            session.ReleaseLiveMark();
+            await RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
+                ServerEventTypes.SessionClosed,
+                new SessionEventData(session.Id, session.Agent.Name.Value, session.Workspace, by, session.ClosedAt!.Value),
+                ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+        }
+
+        return session.ToDto();
+    }
+
+    public async Task<AgentDefinition> LoadAgentAsync(string raw, CancellationToken cancellationToken)
+    {
+        if (!AgentName.TryCreate(raw, out var name, out var error))
+        {
+            throw new ApiProblemException(400, "Invalid agent name", $"'{raw}' is not a valid agent name: {error.Message}");
+        }
+
+        var entry = await Catalog.LoadAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false)
+            ?? throw new ApiProblemException(404, "Unknown agent", $"there is no agent named '{name}' in {Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");
+        return entry.Definition
+            ?? throw new ApiProblemException(409, "Broken agent", $"agent '{name}' cannot be used until its definition is fixed: {string.Join("; ", entry.Errors.Select(e => e.ToString()))}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopWorkAsync().ConfigureAwait(false);
+        foreach (var session in _sessions.Values)
+        {
+            session.TryClose(Time.GetUtcNow());
+            await session.Sandbox.DisposeAsync().ConfigureAwait(false);
+            session.Dispose();
+        }
+
+        try
+        {
+            await _following.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Following ends by cancellation.
+        }
+
+        await Store.DisposeAsync().ConfigureAwait(false);
+        (Backend as IDisposable)?.Dispose();
+        Tokens.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Cancels what runs and waits (recording how each ended); idempotent.</summary>
+    public async Task<int> StopWorkAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return 0;
+        }
+
+        var cancelled = _runs.Values.Count(r => !r.IsTerminal);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await WaitForRunsAsync(_runs.Values).ConfigureAwait(false);
+        await Task.WhenAll(_work.Keys).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return cancelled;
+    }
+
+    private static async Task WaitForRunsAsync(IEnumerable<ProposalRun> runs) =>
+        await Task.WhenAll(runs.Select(r => r.Terminal)).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+    private void Track(Task task)
+    {
+        _work[task] = 0;
+        task.ContinueWith(t => _work.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void OpenBackend(ServerOptions options)
+    {
+        if (options.Unconfined)
+        {
+            Backend = new UnconfinedBackend(options.Warnings ?? Console.Error);
+            return;
+        }
+
+        try
+        {
+            Backend = BubblewrapBackend.Create();
+        }
+        catch (SandboxUnavailableException ex)
+        {
+            SandboxProblem = $"{ex.Message}; install bubblewrap ('apiary doctor' says what is missing)";
+        }
+    }
+
+    private async Task<SandboxTemplate> LoadTemplateAsync(string name, CancellationToken cancellationToken)
+    {
+        if (name == AgentSettings.DefaultTemplate && !File.Exists(Path.Combine(Home.TemplatesDirectory, name + SandboxTemplateLoader.Extension)))
+        {
+            return SandboxTemplate.Default;
+        }
+
+        var result = await new SandboxTemplateLoader(Home.TemplatesDirectory, Home.Root).LoadAsync(name, cancellationToken).ConfigureAwait(false);
+        return result.Template
+            ?? throw new ApiProblemException(409, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
+    }
+
+    private static async Task<List<string>> SecretValuesAsync(FileSecretStore store, CancellationToken cancellationToken)
+    {
+        var values = new List<string>();
+        try
+        {
+            foreach (var name in await store.ListAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (await store.GetAsync(name, cancellationToken).ConfigureAwait(false) is { Length: > 0 } value)
+                {
+                    values.Add(value);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException)
+        {
+            throw new ServerStartException($"the secrets of the home cannot be read ({ex.Message}); the server needs them to refuse proposals that leak them");
+        }
+
+        return values;
+    }
+}

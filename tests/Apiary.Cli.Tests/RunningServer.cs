@@ -1,0 +1,53 @@
+using Apiary.Home;
+using Apiary.Server;
+using Apiary.Testing;
+
+namespace Apiary.Cli.Tests;
+
+/// <summary>A real Apiary server, in-process, on a free loopback port, for a temporary home initialized with the samples.</summary>
+internal sealed class RunningServer : IAsyncDisposable
+{
+    private readonly TempDirectory _root;
+
+    private RunningServer(TempDirectory root, ApiaryServer server, string home, string userHome)
+    {
+        _root = root;
+        Server = server;
+        HomeRoot = home;
+        UserHome = userHome;
+    }
+
+    public ApiaryServer Server { get; }
+
+    public string HomeRoot { get; }
+
+    public string UserHome { get; }
+
+    public ApiaryHome Home => new(HomeRoot, UserHome);
+
+    public static async Task<RunningServer> StartAsync()
+    {
+        var root = new TempDirectory("apiary-cli-server");
+        try
+        {
+            var userHome = root.CreateDirectory("user");
+            var home = root["home"];
+            await new ApiaryHome(home, userHome).InitializeAsync(TestContext.Current.CancellationToken);
+            var server = await ApiaryServer.StartAsync(
+                new ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = userHome, Warnings = TextWriter.Null },
+                TestContext.Current.CancellationToken);
+            return new RunningServer(root, server, home, userHome);
+        }
+        catch
+        {
+            root.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        _root.Dispose();
+    }
+}

@@ -1,0 +1,69 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Apiary.Client;
+using Apiary.Testing;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>A real server on a free loopback port over a fresh sample home, with real bubblewrap sandboxes.</summary>
+internal sealed class TestServer : IAsyncDisposable
+{
+    private readonly TempDirectory _root;
+
+    private TestServer(TempDirectory root, ApiaryServer server, string home)
+    {
+        _root = root;
+        Server = server;
+        Home = home;
+        Http = Client(server.OperatorToken);
+    }
+
+    public ApiaryServer Server { get; }
+
+    public string Home { get; }
+
+    public HttpClient Http { get; }
+
+    public static async Task<TestServer> StartAsync(int streamClientBuffer = 4096)
+    {
+        var root = new TempDirectory("apiary-server");
+        var home = Path.Combine(root.Path, "home");
+        var server = await ApiaryServer.StartAsync(new ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = root.Path, StreamClientBuffer = streamClientBuffer }, TestContext.Current.CancellationToken);
+        return new TestServer(root, server, home);
+    }
+
+    public HttpClient Client(string? token)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(Server.Url), Timeout = TimeSpan.FromSeconds(60) };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
+    public async Task<OpenSessionResponse> OpenSessionAsync(string agent = "coder")
+    {
+        var response = await Http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest(agent), ApiJsonContext.Default.OpenSessionRequest, TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, TestContext.Current.CancellationToken))!;
+    }
+
+    public async Task<ProposalDto> ProposeAsync(string session, ProposalRequest request, bool wait = true, HttpClient? client = null)
+    {
+        var response = await (client ?? Http).PostAsJsonAsync($"/api/sessions/{session}/proposals{(wait ? "?wait=true" : "")}", request, ApiJsonContext.Default.ProposalRequest, TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.ProposalDto, TestContext.Current.CancellationToken))!;
+    }
+
+    public async Task<ProposalDto> GetProposalAsync(string id) =>
+        (await Http.GetFromJsonAsync($"/api/proposals/{id}", ApiJsonContext.Default.ProposalDto, TestContext.Current.CancellationToken))!;
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.DisposeAsync();
+        _root.Dispose();
+    }
+}

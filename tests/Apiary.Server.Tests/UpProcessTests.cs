@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Apiary.Client;
+using Apiary.Home;
+using Apiary.Testing;
+
+namespace Apiary.Server.Tests;
+
+public sealed class UpProcessTests
+{
+    [Fact]
+    public async Task ApiaryUp_RealProcess_ServesThenStopsCleanlyOnSigint()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var root = new TempDirectory("apiary-up");
+        var home = new ApiaryHome(root["home"], root.Path);
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["HOME"] = root.Path;
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync(ct);
+        try
+        {
+            // The first line is printed once the server is up and run/server.json is written.
+            var first = await process.StandardOutput.ReadLineAsync(ct).AsTask().WaitAsync(TimeSpan.FromSeconds(60), ct);
+            Assert.StartsWith("Apiary is up at ", first, StringComparison.Ordinal);
+            var output = process.StandardOutput.ReadToEndAsync(ct);
+            var info = await ServerInfo.ReadAsync(home, ct);
+            Assert.NotNull(info);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(home.Root, ServerInfo.OperatorTokenPath)));
+            using var http = new HttpClient { BaseAddress = new Uri(info.Url) };
+            Assert.True((await http.GetAsync("/readyz", ct)).IsSuccessStatusCode);
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(home.Root, ServerInfo.OperatorTokenPath), ct)).Trim());
+            var agents = await http.GetFromJsonAsync("/api/agents", ApiJsonContext.Default.IReadOnlyListAgentDto, ct);
+            Assert.Contains(agents!, a => a.Name == "coder");
+
+            using (var signal = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await signal.WaitForExitAsync(ct);
+            }
+
+            await process.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {await error}");
+            Assert.Contains("apiary: stopped", await output, StringComparison.Ordinal);
+            Assert.False(File.Exists(ServerInfo.PathIn(home)));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+}

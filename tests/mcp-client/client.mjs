@@ -1,0 +1,54 @@
+// Drives `apiary mcp` with the official MCP TypeScript SDK client (a real MCP client, not written here), and prints
+// one JSON document with what it saw, for tests/Apiary.Cli.Tests/McpServerTests.cs to check.
+//
+// Usage: node client.mjs --dotnet DOTNET --program PATH/apiary.dll --home HOME [--agent coder]
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    dotnet: { type: "string", default: "dotnet" },
+    program: { type: "string" },
+    home: { type: "string" },
+    agent: { type: "string", default: "coder" },
+  },
+});
+if (!values.program || !values.home) {
+  console.error("usage: node client.mjs --dotnet DOTNET --program PATH/apiary.dll --home HOME [--agent coder]");
+  process.exit(2);
+}
+
+const transport = new StdioClientTransport({
+  command: values.dotnet,
+  args: [values.program, "mcp", "--agent", values.agent, "--home", values.home],
+  env: { ...process.env, DOTNET_NOLOGO: "1", DOTNET_CLI_TELEMETRY_OPTOUT: "1" },
+  stderr: "inherit",
+});
+const client = new Client({ name: "apiary-test-client", version: "1.0.0" });
+await client.connect(transport);
+
+const text = (result) => (result.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
+const call = async (name, args) => {
+  const result = await client.callTool({ name, arguments: args });
+  return { isError: result.isError === true, text: text(result) };
+};
+
+const listed = await client.listTools();
+const report = {
+  server: client.getServerVersion(),
+  tools: listed.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema })),
+  calls: {
+    echo: await call("exec", { command: "echo", args: ["hello from mcp"] }),
+    denied: await call("exec", { command: "rm", args: ["-rf", "/"] }),
+    pending: await call("exec", { command: "apt-get", args: ["install", "-y", "cowsay"] }),
+    traversal: await call("read_file", { path: "../../etc/passwd" }),
+    write: await call("write_file", { path: "src/hello.txt", content: "written over MCP\n" }),
+    read: await call("read_file", { path: "src/hello.txt" }),
+    list: await call("list_dir", { path: "src" }),
+    badArguments: await call("exec", { args: ["no command"] }),
+  },
+};
+
+await client.close();
+process.stdout.write(JSON.stringify(report, null, 2) + "\n");
