@@ -35,8 +35,9 @@ internal static class ApiaryCli
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
+            // Ctrl-C (System.CommandLine's own token) or the caller's token: either way the user interrupted.
             await context.Error.WriteLineAsync("apiary: interrupted").ConfigureAwait(false);
             return ExitCodes.Interrupted;
         }

@@ -10,7 +10,84 @@ namespace Apiary.Client;
 /// <param name="Status"><c>ok</c>, or <c>broken</c> when its definition has errors.</param>
 /// <param name="Description">What it is for.</param>
 /// <param name="Model">Its model (<c>endpoint/model</c>), if set.</param>
-public sealed record AgentDto(string Name, string Role, string Status, string? Description, string? Model);
+/// <param name="Directory">Its folder.</param>
+/// <param name="ToolProfile">Its tool profile; null when its definition cannot be read.</param>
+/// <param name="Template">Its sandbox template; null when its definition cannot be read.</param>
+/// <param name="Files">Its bootstrap files, present or not; null when its definition cannot be read.</param>
+/// <param name="Findings">What is wrong with its definition, with file, line and column.</param>
+public sealed record AgentDto(
+    string Name,
+    string Role,
+    string Status,
+    string? Description,
+    string? Model,
+    string? Directory = null,
+    string? ToolProfile = null,
+    string? Template = null,
+    IReadOnlyList<AgentFileDto>? Files = null,
+    IReadOnlyList<DiagnosticDto>? Findings = null);
+
+/// <summary><c>GET /api/agents?findings=true</c>: the agents and what is wrong with the agents folder itself (a folder skipped for its name, a missing folder).</summary>
+/// <param name="Agents">The agents.</param>
+/// <param name="Findings">What is wrong with the folder.</param>
+public sealed record AgentListingDto(IReadOnlyList<AgentDto> Agents, IReadOnlyList<DiagnosticDto> Findings);
+
+/// <summary>A finding about a file of the home: an error or a warning, where it is, and what to do.</summary>
+/// <param name="Severity"><c>error</c> or <c>warning</c>.</param>
+/// <param name="Message">What is wrong and what to do.</param>
+/// <param name="File">The file (or <c>command line</c>).</param>
+/// <param name="Line">The line, 1-based.</param>
+/// <param name="Column">The column, 1-based.</param>
+public sealed record DiagnosticDto(string Severity, string Message, string? File = null, int? Line = null, int? Column = null);
+
+/// <summary>One bootstrap file of an agent.</summary>
+/// <param name="Name">Its name (<c>SOUL.md</c>, ...).</param>
+/// <param name="Exists">Whether it exists.</param>
+/// <param name="Bytes">Its size.</param>
+public sealed record AgentFileDto(string Name, bool Exists, long Bytes);
+
+/// <summary>An effective setting and the layer it came from.</summary>
+/// <typeparam name="T">The setting's type.</typeparam>
+/// <param name="Value">The value.</param>
+/// <param name="Source"><c>command_line</c> (an override of the request), <c>frontmatter</c>, <c>home_config</c> or <c>default</c>.</param>
+public sealed record SettingDto<T>(T Value, string Source);
+
+/// <summary>An agent's effective settings, each with where it came from.</summary>
+/// <param name="Role">worker or manager.</param>
+/// <param name="Model">The model.</param>
+/// <param name="ToolProfile">The tool profile.</param>
+/// <param name="Template">The sandbox template.</param>
+/// <param name="AllowedRecipients">Whom it may message.</param>
+/// <param name="Policies">Its extra policy files.</param>
+/// <param name="Budget">Its per-session budget.</param>
+public sealed record AgentSettingsDto(
+    SettingDto<string> Role,
+    SettingDto<string?> Model,
+    SettingDto<string> ToolProfile,
+    SettingDto<string> Template,
+    SettingDto<IReadOnlyList<string>> AllowedRecipients,
+    SettingDto<IReadOnlyList<string>> Policies,
+    AgentBudgetDto Budget);
+
+/// <summary>An agent's per-session budget.</summary>
+/// <param name="Commands">Commands.</param>
+/// <param name="WallTime">Wall time, as a duration (<c>30m</c>).</param>
+/// <param name="Tokens">Model tokens.</param>
+/// <param name="CostUsd">Cost in US dollars.</param>
+public sealed record AgentBudgetDto(SettingDto<int> Commands, SettingDto<string> WallTime, SettingDto<long> Tokens, SettingDto<decimal> CostUsd);
+
+/// <summary>An agent's workspace.</summary>
+/// <param name="Path">The folder.</param>
+/// <param name="IsDefault">Whether it is the default (<c>workspace/</c> in the agent's folder).</param>
+/// <param name="Exists">Whether it exists yet.</param>
+/// <param name="Source">Where the setting came from.</param>
+public sealed record AgentWorkspaceDto(string Path, bool IsDefault, bool Exists, string Source);
+
+/// <summary>Whether an agent's BOOTSTRAP.md is still injected.</summary>
+/// <param name="Consumed">Whether a completed session consumed it.</param>
+/// <param name="SessionId">That session.</param>
+/// <param name="CompletedAt">When.</param>
+public sealed record AgentBootstrapDto(bool Consumed, string? SessionId, DateTimeOffset? CompletedAt);
 
 /// <summary>One agent in detail, <c>GET /api/agents/{name}</c>.</summary>
 /// <param name="Agent">The summary.</param>
@@ -18,7 +95,18 @@ public sealed record AgentDto(string Name, string Role, string Status, string? D
 /// <param name="Workspace">Its workspace folder.</param>
 /// <param name="Template">Its sandbox template.</param>
 /// <param name="Diagnostics">What is wrong with its definition, one line each.</param>
-public sealed record AgentDetailDto(AgentDto Agent, string Directory, string Workspace, string Template, IReadOnlyList<string> Diagnostics);
+/// <param name="Settings">Its effective settings with their sources; null when its definition cannot be read.</param>
+/// <param name="WorkspaceInfo">Its workspace in detail; null when its definition cannot be read.</param>
+/// <param name="Bootstrap">Whether BOOTSTRAP.md is still injected; null when its definition cannot be read.</param>
+public sealed record AgentDetailDto(
+    AgentDto Agent,
+    string Directory,
+    string Workspace,
+    string Template,
+    IReadOnlyList<string> Diagnostics,
+    AgentSettingsDto? Settings = null,
+    AgentWorkspaceDto? WorkspaceInfo = null,
+    AgentBootstrapDto? Bootstrap = null);
 
 /// <summary><c>POST /api/agents</c>: scaffold a new agent folder, as <c>apiary agents new</c> does.</summary>
 /// <param name="Name">The new agent's name.</param>
@@ -36,8 +124,10 @@ public sealed record CreateAgentRequest(string Name, string? Role = null, string
 public sealed record SessionDto(string Id, string Agent, string State, string Workspace, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt = null);
 
 /// <summary><c>POST /api/sessions</c>: open a session for an agent.</summary>
-/// <param name="Agent">The agent.</param>
-public sealed record OpenSessionRequest(string Agent);
+/// <param name="Agent">The agent; <c>operator</c> is the person at the terminal (role manager, no budget), as <c>apiary exec</c> without <c>--agent</c> runs.</param>
+/// <param name="Workspace">The folder the sandbox mounts instead of the agent's workspace (absolute or <c>~/...</c>; checked like a configured one). For <c>operator</c> without it, a new empty folder removed when the session closes.</param>
+/// <param name="Template">The sandbox template, from <c>templates/</c> in the home, instead of the agent's.</param>
+public sealed record OpenSessionRequest(string Agent, string? Workspace = null, string? Template = null);
 
 /// <summary>The answer to <c>POST /api/sessions</c>: the session and a token that can act only as it.</summary>
 /// <param name="Session">The session.</param>
@@ -58,6 +148,7 @@ public sealed record OpenSessionResponse(SessionDto Session, string Token);
 /// <param name="TimeoutSeconds">The command's time limit.</param>
 /// <param name="Path">The file or folder.</param>
 /// <param name="Content">What <c>write_file</c> writes, as UTF-8 text.</param>
+/// <param name="Secrets">For <c>exec</c>: names of secrets in the server's secret store to give the command as environment variables. Only names cross the API; the server reads the values.</param>
 public sealed record ProposalRequest(
     string Kind,
     string? Command = null,
@@ -67,7 +158,8 @@ public sealed record ProposalRequest(
     string? Stdin = null,
     int? TimeoutSeconds = null,
     string? Path = null,
-    string? Content = null);
+    string? Content = null,
+    IReadOnlyList<string>? Secrets = null);
 
 /// <summary>The decision governance made on a proposal.</summary>
 /// <param name="Decision"><c>allow</c>, <c>deny</c>, <c>pending</c> or <c>steer</c>.</param>
@@ -127,8 +219,10 @@ public sealed record ProposalDto(string Id, string Session, string Agent, string
 /// <param name="Reason">Why it needs approval.</param>
 /// <param name="RequestedAt">When it was opened.</param>
 /// <param name="ExpiresAt">When it expires unanswered.</param>
+/// <param name="Workspace">The workspace the proposal would act in.</param>
 public sealed record TicketDto(
-    string Ticket, string Proposal, string Agent, string Session, string Kind, string CommandLine, string Risk, string Rule, string? Reason, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt);
+    string Ticket, string Proposal, string Agent, string Session, string Kind, string CommandLine, string Risk, string Rule, string? Reason, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt,
+    string? Workspace = null);
 
 /// <summary><c>POST /api/approvals/{ticket}/approve</c>.</summary>
 /// <param name="ForSession">Also let through later proposals of the session that the same rule sends to approval.</param>

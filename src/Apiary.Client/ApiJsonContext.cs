@@ -11,6 +11,7 @@ namespace Apiary.Client;
 [JsonSerializable(typeof(AgentDto))]
 [JsonSerializable(typeof(IReadOnlyList<AgentDto>))]
 [JsonSerializable(typeof(AgentDetailDto))]
+[JsonSerializable(typeof(AgentListingDto))]
 [JsonSerializable(typeof(CreateAgentRequest))]
 [JsonSerializable(typeof(SessionDto))]
 [JsonSerializable(typeof(IReadOnlyList<SessionDto>))]

@@ -111,11 +111,34 @@ public sealed partial class ApiaryClient : IDisposable
     public Task<IReadOnlyList<AgentDto>> ListAgentsAsync(CancellationToken cancellationToken = default) =>
         GetAsync("api/agents", ApiJsonContext.Default.IReadOnlyListAgentDto, cancellationToken);
 
+    /// <summary><c>GET /api/agents?findings=true</c>: the agents of the home, and what is wrong with the agents folder itself.</summary>
+    public Task<AgentListingDto> ListAgentsWithFindingsAsync(CancellationToken cancellationToken = default) =>
+        GetAsync("api/agents?findings=true", ApiJsonContext.Default.AgentListingDto, cancellationToken);
+
     /// <summary><c>GET /api/agents/{name}</c>: one agent in detail.</summary>
-    public Task<AgentDetailDto> GetAgentAsync(string name, CancellationToken cancellationToken = default)
+    public Task<AgentDetailDto> GetAgentAsync(string name, CancellationToken cancellationToken = default) =>
+        GetAgentAsync(name, null, null, null, null, cancellationToken);
+
+    /// <summary>
+    /// <c>GET /api/agents/{name}?model=&amp;tool_profile=&amp;template=&amp;workspace=</c>: one agent in detail, with its
+    /// settings as they would be with these overrides (each null for none).
+    /// </summary>
+    public Task<AgentDetailDto> GetAgentAsync(string name, string? model, string? toolProfile, string? template, string? workspace, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        return GetAsync($"api/agents/{Escape(name)}", ApiJsonContext.Default.AgentDetailDto, cancellationToken);
+        var query = new List<string>();
+        EventFilter.Add(query, "model", model);
+        EventFilter.Add(query, "tool_profile", toolProfile);
+        EventFilter.Add(query, "template", template);
+        EventFilter.Add(query, "workspace", workspace);
+        return GetAsync($"api/agents/{Escape(name)}" + (query.Count > 0 ? "?" + string.Join('&', query) : ""), ApiJsonContext.Default.AgentDetailDto, cancellationToken);
+    }
+
+    /// <summary><c>POST /api/agents</c>: creates an agent folder with its files and workspace, as <c>apiary agents new</c> does.</summary>
+    public Task<AgentDetailDto> CreateAgentAsync(CreateAgentRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return PostAsync("api/agents", request, ApiJsonContext.Default.CreateAgentRequest, ApiJsonContext.Default.AgentDetailDto, cancellationToken);
     }
 
     // Sessions
@@ -125,6 +148,14 @@ public sealed partial class ApiaryClient : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(agent);
         return PostAsync("api/sessions", new OpenSessionRequest(agent), ApiJsonContext.Default.OpenSessionRequest, ApiJsonContext.Default.OpenSessionResponse, cancellationToken);
+    }
+
+    /// <summary><c>POST /api/sessions</c>: opens a session as <paramref name="request"/> asks (an agent, or <c>operator</c>; optionally another workspace or template).</summary>
+    public Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.Agent, nameof(request));
+        return PostAsync("api/sessions", request, ApiJsonContext.Default.OpenSessionRequest, ApiJsonContext.Default.OpenSessionResponse, cancellationToken);
     }
 
     /// <summary><c>GET /api/sessions/{id}</c>.</summary>
@@ -162,6 +193,24 @@ public sealed partial class ApiaryClient : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(proposalId);
         return GetAsync($"api/proposals/{Escape(proposalId)}", ApiJsonContext.Default.ProposalDto, cancellationToken);
+    }
+
+    /// <summary><c>GET /api/proposals/{id}/explain</c>: the latest recorded decision on a proposal, as the event log holds it (JSON).</summary>
+    public async Task<JsonElement> ExplainAsync(string proposalId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(proposalId);
+        using var request = Request(HttpMethod.Get, $"api/proposals/{Escape(proposalId)}/explain");
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new ApiaryClientException($"the server's explanation of proposal {proposalId} is not JSON ({ex.Message})", ex);
+        }
     }
 
     // Approvals

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Threading.Channels;
 using Apiary.Client;
 using Apiary.Events;
 using Microsoft.AspNetCore.Http;
@@ -59,52 +58,30 @@ internal static partial class ApiEndpoints
         if (start < 1)
         {
             // No position given: only what is recorded from now on.
-            start = await NextPositionAsync(runtime.Store, context.RequestAborted).ConfigureAwait(false);
+            start = runtime.Feed.LastPosition + 1;
         }
 
         var filter = new EventFilter(runtime, stream, agent, session);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, runtime.Stopping);
-
-        // Full: the client is too slow. The reader stops, the client gets what is buffered and then 'dropped'.
-        var buffer = Channel.CreateBounded<RecordedEvent>(new BoundedChannelOptions(options.StreamClientBuffer) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
-        var dropped = false;
-        var reading = Task.Run(
-            async () =>
-            {
-                try
-                {
-                    await foreach (var e in runtime.Store.SubscribeAsync(start, stop.Token).ConfigureAwait(false))
-                    {
-                        if (filter.Matches(e) && !buffer.Writer.TryWrite(e))
-                        {
-                            dropped = true;
-                            break;
-                        }
-                    }
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or ApiaryException)
-                {
-                    // The client left or the server stops.
-                }
-                finally
-                {
-                    buffer.Writer.TryComplete();
-                }
-            },
-            CancellationToken.None);
+        using var subscription = runtime.Feed.Subscribe(start, options.StreamClientBuffer);
 
         StartEventStream(context);
         await context.Response.Body.FlushAsync(stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         long? sent = start > 1 ? start - 1 : null;
         try
         {
-            await foreach (var e in buffer.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            await foreach (var e in subscription.ReadAllAsync(stop.Token).ConfigureAwait(false))
             {
+                if (!filter.Matches(e))
+                {
+                    continue;
+                }
+
                 await WriteEventAsync(context.Response, e.Position.ToString(CultureInfo.InvariantCulture), null, JsonSerializer.Serialize(Dto(e), ApiJsonContext.Default.EventDto), stop.Token).ConfigureAwait(false);
                 sent = e.Position;
             }
 
-            if (dropped)
+            if (subscription.Dropped)
             {
                 var data = JsonSerializer.Serialize(new DroppedDto($"the client fell more than {options.StreamClientBuffer} events behind; reconnect with Last-Event-ID to resume", sent), ServerJsonContext.Default.DroppedDto);
                 await WriteEventAsync(context.Response, null, "dropped", data, stop.Token).ConfigureAwait(false);
@@ -115,8 +92,6 @@ internal static partial class ApiEndpoints
             // The client left or the server stops.
         }
 
-        await stop.CancelAsync().ConfigureAwait(false);
-        await reading.ConfigureAwait(false);
     }
 
     /// <summary>A proposal's output as server-sent events: <c>output</c> events from the start, then one <c>complete</c>.</summary>
@@ -174,18 +149,6 @@ internal static partial class ApiEndpoints
         text.Append("data: ").Append(data).Append("\n\n");
         await response.Body.WriteAsync(Encoding.UTF8.GetBytes(text.ToString()), cancellationToken).ConfigureAwait(false);
         await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<long> NextPositionAsync(Apiary.Storage.Sqlite.SqliteEventStore store, CancellationToken cancellationToken)
-    {
-        // The embedded store has no 'last position' query; the first page at the end of a scan gives it.
-        long last = 0;
-        await foreach (var e in store.ReadAllAsync(1, cancellationToken).ConfigureAwait(false))
-        {
-            last = e.Position;
-        }
-
-        return last + 1;
     }
 
     private static EventDto Dto(RecordedEvent e)
@@ -256,7 +219,7 @@ internal sealed class EventFilter(ServerRuntime runtime, string? stream, string?
 
         if (foundSession is not null && foundAgent is null)
         {
-            foundAgent = runtime.FindSession(foundSession)?.Agent.Name.Value;
+            foundAgent = runtime.FindSession(foundSession)?.AgentName;
         }
 
         if (proposal is not null)

@@ -74,24 +74,6 @@ internal static partial class ApiEndpoints
         return Results.Json(new ReadinessDto(ready, checks), ApiJsonContext.Default.ReadinessDto, statusCode: ready ? 200 : 503);
     }
 
-    private static async Task<IResult> ListAgentsAsync(ServerRuntime runtime, CancellationToken cancellationToken)
-    {
-        var listing = await runtime.Catalog.ListAsync(cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<AgentDto> agents = listing.Agents.Select(Summary).ToList();
-        return Results.Json(agents, ApiJsonContext.Default.IReadOnlyListAgentDto);
-    }
-
-    private static async Task<IResult> ShowAgentAsync(string name, ServerRuntime runtime, CancellationToken cancellationToken)
-    {
-        if (!AgentName.TryCreate(name, out var agentName, out var error))
-        {
-            return Problems.BadRequest($"'{name}' is not a valid agent name: {error.Message}");
-        }
-
-        var entry = await runtime.Catalog.LoadAsync(agentName, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return entry is null ? UnknownAgent(runtime, name) : Results.Json(Detail(entry), ApiJsonContext.Default.AgentDetailDto);
-    }
-
     private static async Task<IResult> CreateAgentAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.CreateAgentRequest).ConfigureAwait(false);
@@ -142,7 +124,7 @@ internal static partial class ApiEndpoints
             return Problems.BadRequest("'agent' is required: the agent the session runs as (GET /api/agents lists them)");
         }
 
-        var opened = await runtime.OpenSessionAsync(request.Agent, context.Grant().Who, cancellationToken).ConfigureAwait(false);
+        var opened = await runtime.OpenSessionAsync(request, context.Grant().Who, cancellationToken).ConfigureAwait(false);
         return Results.Json(opened, ApiJsonContext.Default.OpenSessionResponse, statusCode: 201);
     }
 
@@ -203,6 +185,11 @@ internal static partial class ApiEndpoints
                 return "'args' must be strings, and 'env' an object of NAME: value strings";
             }
 
+            if (request.Secrets?.Any(string.IsNullOrWhiteSpace) == true)
+            {
+                return "'secrets' must be an array of secret names (as 'apiary secrets list' shows them)";
+            }
+
             if (request.TimeoutSeconds is < 1 or > 86400)
             {
                 return "'timeout_seconds' must be between 1 and 86400";
@@ -255,12 +242,13 @@ internal static partial class ApiEndpoints
             t.Proposal.Principal.Agent.Value,
             t.Proposal.Principal.SessionId,
             t.Proposal.Kind.Name(),
-            t.Proposal.Arguments.Command is { } command ? string.Join(' ', [command, .. t.Proposal.Arguments.Args]) : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
+            t.Proposal.Arguments.Command is { } command ? (t.Proposal.ArgumentLine.Length == 0 ? command : command + " " + t.Proposal.ArgumentLine) : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
             t.Risk.ToString().ToLowerInvariant(),
             t.Rule,
             t.Reason,
             t.RequestedAt,
-            t.ExpiresAt)).ToList();
+            t.ExpiresAt,
+            t.Proposal.Workspace)).ToList();
         return Results.Json(tickets, ApiJsonContext.Default.IReadOnlyListTicketDto);
     }
 
@@ -393,20 +381,6 @@ internal static partial class ApiEndpoints
         var result = await runtime.Store.VerifyChainAsync(cancellationToken).ConfigureAwait(false);
         return Results.Json(new AuditVerifyDto(result.IsIntact, result.EventCount, result.BrokenPosition, result.Reason), ApiJsonContext.Default.AuditVerifyDto);
     }
-
-    private static AgentDto Summary(AgentEntry entry) => new(
-        entry.Name.Value,
-        entry.Definition?.Settings.Role.Value == AgentRole.Manager ? "manager" : "worker",
-        entry.IsUsable && !entry.Errors.Any() ? "ok" : "broken",
-        entry.Definition?.Manifest.Description,
-        entry.Definition?.Settings.Model.Value);
-
-    private static AgentDetailDto Detail(AgentEntry entry) => new(
-        Summary(entry),
-        entry.Directory,
-        entry.Definition?.Workspace.Path ?? "",
-        entry.Definition?.Settings.Template.Value ?? "",
-        entry.Diagnostics.Select(d => d.ToString()).ToList());
 
     private static IResult UnknownAgent(ServerRuntime runtime, string name) =>
         Problems.NotFound("agent", $"there is no agent named '{name}' in {runtime.Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");

@@ -1,4 +1,3 @@
-using Apiary.Agents;
 using Apiary.Client;
 using Apiary.Governance;
 using Apiary.Sandbox;
@@ -7,18 +6,24 @@ using Apiary.Sandbox.Templates;
 namespace Apiary.Server;
 
 /// <summary>
-/// A session opened through the API: one agent, one sandbox session over its workspace, one budget. While open it is
-/// marked alive in <c>run/sessions</c>, so that no other process's recovery gives back what it holds.
+/// A session opened through the API: one principal (an agent of the home, or the operator), one sandbox session over
+/// its workspace, one budget. While open it is marked alive in <c>run/sessions</c>, so that no other process's recovery
+/// gives back what it holds.
 /// </summary>
-internal sealed class ApiSession(string id, AgentDefinition agent, ISandboxSession sandbox, SandboxTemplate template, IDisposable alive, DateTimeOffset openedAt) : IDisposable
+internal sealed class ApiSession(Principal principal, ISandboxSession sandbox, SandboxTemplate template, IDisposable alive, DateTimeOffset openedAt, string? temporaryWorkspace = null) : IDisposable
 {
     private readonly CancellationTokenSource _closing = new();
 
-    public string Id { get; } = id;
+    public string Id => Principal.SessionId;
 
-    public AgentDefinition Agent { get; } = agent;
+    /// <summary>Who acts in the session: the agent (or <c>operator</c>), its role and this session.</summary>
+    public Principal Principal { get; } = principal;
 
-    public Principal Principal { get; } = new(agent.Name, agent.Settings.Role.Value, id);
+    /// <summary>The agent's name.</summary>
+    public string AgentName => Principal.Agent.Value;
+
+    /// <summary>A folder the server made for this session alone, removed when it closes; null when the workspace is someone's folder.</summary>
+    public string? TemporaryWorkspace { get; } = temporaryWorkspace;
 
     public ISandboxSession Sandbox { get; } = sandbox;
 
@@ -62,5 +67,5 @@ internal sealed class ApiSession(string id, AgentDefinition agent, ISandboxSessi
         _closing.Dispose();
     }
 
-    public SessionDto ToDto() => new(Id, Agent.Name.Value, IsOpen ? "open" : "closed", Workspace, OpenedAt, ClosedAt);
+    public SessionDto ToDto() => new(Id, AgentName, IsOpen ? "open" : "closed", Workspace, OpenedAt, ClosedAt);
 }

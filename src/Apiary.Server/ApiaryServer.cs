@@ -153,6 +153,9 @@ public sealed class ApiaryServer : IAsyncDisposable
         }
     }
 
+    /// <summary>The web application, for tests that serve it in memory.</summary>
+    internal WebApplication App => _app;
+
     private static async Task<FileStream> AcquireAsync(ApiaryHome home, CancellationToken cancellationToken)
     {
         try
@@ -185,6 +188,7 @@ public sealed class ApiaryServer : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
         });
+        options.ConfigureWebHost?.Invoke(builder.WebHost);
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddSimpleConsole(console => console.SingleLine = true);

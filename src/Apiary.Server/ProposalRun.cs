@@ -151,7 +151,7 @@ internal sealed class ProposalRun
     {
         lock (_gate)
         {
-            return new ProposalDto(Id, Session.Id, Session.Agent.Name.Value, Proposal.Kind.Name(), Status, Decision, Result);
+            return new ProposalDto(Id, Session.Id, Session.AgentName, Proposal.Kind.Name(), Status, Decision, Result);
         }
     }
 

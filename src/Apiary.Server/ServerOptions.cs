@@ -30,6 +30,12 @@ public sealed class ServerOptions
     /// <summary>How many events a live stream client may fall behind before it is dropped. Default 4096.</summary>
     public int StreamClientBuffer { get; init; } = 4096;
 
+    /// <summary>
+    /// Changes the web host before it is built. Tests use it to serve in memory (<c>UseTestServer</c>) instead of on a
+    /// socket; nothing else should need it.
+    /// </summary>
+    internal Action<Microsoft.AspNetCore.Hosting.IWebHostBuilder>? ConfigureWebHost { get; init; }
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(Home))

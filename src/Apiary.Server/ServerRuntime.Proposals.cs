@@ -153,7 +153,7 @@ internal sealed partial class ServerRuntime
 
         if (result.Reason == "cancelled")
         {
-            var why = killed.IsCancellationRequested && Pipeline.IsBlocked(run.Session.Principal) is { } engaged ? $"stopped by the {engaged}"
+            var why = killed.IsCancellationRequested && Pipeline.IsBlocked(run.Session.Principal) is { } engaged ? $"stopped by the kill switch: {engaged}"
                 : _stopping.IsCancellationRequested ? "stopped because the server is shutting down"
                 : run.Session.Closing.IsCancellationRequested ? "stopped because its session closed"
                 : "cancelled";
@@ -193,6 +193,7 @@ internal sealed partial class ServerRuntime
                 Workdir = request.Workdir,
                 Stdin = request.Stdin is null ? null : Encoding.UTF8.GetBytes(request.Stdin),
                 TimeoutMs = request.TimeoutSeconds is { } s ? s * 1000L : null,
+                Secrets = request.Secrets ?? [],
             },
             "read_file" => new ReadFileCommand { RequestId = run.Id, Path = request.Path! },
             "write_file" => new WriteFileCommand { RequestId = run.Id, Path = request.Path!, Content = Encoding.UTF8.GetBytes(request.Content ?? "") },

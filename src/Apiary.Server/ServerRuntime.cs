@@ -35,6 +35,9 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
     /// <summary>The event log's file in the home.</summary>
     public const string StoreFileName = "events.db";
 
+    /// <summary>The agent a session acts as when the person at the terminal works through it (<c>apiary exec</c> without <c>--agent</c>).</summary>
+    public static readonly AgentName Operator = AgentName.Parse("operator");
+
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, ApiSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ProposalRun> _runs = new(StringComparer.Ordinal);
@@ -81,6 +84,9 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
     /// <summary>Cancelled when the server stops: running commands, approval waits and live streams end.</summary>
     public CancellationToken Stopping => _stopping.Token;
 
+    /// <summary>The one reader of the log that live event streams share.</summary>
+    public LiveEventFeed Feed { get; private set; } = null!;
+
     public IEnumerable<ApiSession> Sessions => _sessions.Values.OrderBy(s => s.OpenedAt);
 
     public static async Task<ServerRuntime> OpenAsync(ApiaryHome home, ServerOptions options, TimeProvider time, CancellationToken cancellationToken)
@@ -119,6 +125,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
             // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
             runtime._following = Task.Run(() => pipeline.FollowAsync(runtime._stopping.Token), CancellationToken.None);
+            runtime.Feed = await LiveEventFeed.StartAsync(store, cancellationToken).ConfigureAwait(false);
             return runtime;
         }
         catch
@@ -136,48 +143,76 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
     public ProposalRun? FindRun(string id) => _runs.GetValueOrDefault(id);
 
-    /// <summary>Opens a session for <paramref name="agentName"/>: its sandbox over its workspace, its budget, a token.</summary>
-    public async Task<OpenSessionResponse> OpenSessionAsync(string agentName, string by, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a session as <see cref="OpenSessionRequest.Agent"/>: its sandbox over its workspace (or the one asked for),
+    /// its budget, a token. The agent <c>operator</c> is the person at the terminal: a manager with no budget beyond what
+    /// the policies allow, working in the folder asked for or in a new empty one removed when the session closes.
+    /// </summary>
+    public async Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, CancellationToken cancellationToken)
     {
-        var agent = await LoadAgentAsync(agentName, cancellationToken).ConfigureAwait(false);
         var backend = Backend ?? throw new ApiProblemException(503, "No sandbox", $"sessions cannot open: {SandboxProblem}");
-        if (!Directory.Exists(agent.Workspace.Path))
+        var asOperator = request.Agent == Operator.Value;
+        var agent = asOperator ? null : await LoadAgentAsync(request.Agent, cancellationToken).ConfigureAwait(false);
+        string? workspace = null;
+        if (request.Workspace is not null)
         {
-            if (agent.Workspace.IsDefault)
+            var check = WorkspaceGuard.Validate(request.Workspace, Home.UserHome, Home.Root);
+            workspace = check.Path ?? throw new ApiProblemException(400, "Invalid workspace", check.Reason!);
+            if (!Directory.Exists(workspace))
             {
-                WorkspaceGuard.EnsureDefault(agent.Directory);
+                throw new ApiProblemException(400, "Workspace missing", $"the workspace {workspace} does not exist; create it first");
             }
-            else
+        }
+        else if (agent is not null)
+        {
+            workspace = agent.Workspace.Path;
+            if (!Directory.Exists(workspace))
             {
-                throw new ApiProblemException(409, "Workspace missing", $"the workspace {agent.Workspace.Path} of agent '{agent.Name}' does not exist; create it or change 'workspace:' in its AGENTS.md");
+                if (agent.Workspace.IsDefault)
+                {
+                    WorkspaceGuard.EnsureDefault(agent.Directory);
+                }
+                else
+                {
+                    throw new ApiProblemException(409, "Workspace missing", $"the workspace {workspace} of agent '{agent.Name}' does not exist; create it or change 'workspace:' in its AGENTS.md");
+                }
             }
         }
 
-        var template = await LoadTemplateAsync(agent.Settings.Template.Value, cancellationToken).ConfigureAwait(false);
+        var template = await LoadTemplateAsync(request.Template ?? agent?.Settings.Template.Value ?? AgentSettings.DefaultTemplate, explicitly: request.Template is not null, cancellationToken).ConfigureAwait(false);
         var id = Guid.NewGuid().ToString("N");
-        _ledger.SetLimits(BudgetScope.Session(id), new BudgetLimits(agent.Settings.Commands.Value, agent.Settings.WallTime.Value, agent.Settings.Tokens.Value, agent.Settings.CostUsd.Value));
+        var principal = agent is null ? new Principal(Operator, AgentRole.Manager, id) : new Principal(agent.Name, agent.Settings.Role.Value, id);
+        if (agent is not null)
+        {
+            _ledger.SetLimits(BudgetScope.Session(id), new BudgetLimits(agent.Settings.Commands.Value, agent.Settings.WallTime.Value, agent.Settings.Tokens.Value, agent.Settings.CostUsd.Value));
+        }
+
+        var temporary = workspace is null ? Directory.CreateTempSubdirectory("apiary-session-").FullName : null;
+        workspace ??= temporary!;
         var alive = LiveSessions.Of(Home).Hold(id);
         ISandboxSession sandbox;
         try
         {
+            // The store is always given: a command may ask for secrets by name (exec 'secrets'), and the template may too.
             sandbox = await backend.OpenSessionAsync(
-                new SandboxSessionOptions { Workspace = agent.Workspace.Path, Template = template, Secrets = template.Secrets.Count > 0 ? _secrets : null, Id = id },
+                new SandboxSessionOptions { Workspace = workspace, Template = template, Secrets = _secrets, Id = id },
                 cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             alive.Dispose();
+            DeleteTemporary(temporary);
             throw;
         }
 
-        var session = new ApiSession(id, agent, sandbox, template, alive, Time.GetUtcNow());
+        var session = new ApiSession(principal, sandbox, template, alive, Time.GetUtcNow(), temporary);
         try
         {
             await RecordAsync("session-" + id, ServerEventJsonContext.Event(
                 ServerEventTypes.SessionOpened,
-                new SessionEventData(id, agent.Name.Value, session.Workspace, by, session.OpenedAt),
+                new SessionEventData(id, session.AgentName, session.Workspace, by, session.OpenedAt),
                 ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
-            var token = await Tokens.IssueSessionAsync(agent.Name.Value, id, cancellationToken).ConfigureAwait(false);
+            var token = await Tokens.IssueSessionAsync(session.AgentName, id, cancellationToken).ConfigureAwait(false);
             _sessions[id] = session;
             return new OpenSessionResponse(session.ToDto(), token);
         }
@@ -185,6 +220,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         {
             await sandbox.DisposeAsync().ConfigureAwait(false);
             session.Dispose();
+            DeleteTemporary(temporary);
             throw;
         }
     }
@@ -199,9 +235,10 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
             await session.Sandbox.DisposeAsync().ConfigureAwait(false);
             await Tokens.RevokeSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
             session.ReleaseLiveMark();
+            DeleteTemporary(session.TemporaryWorkspace);
             await RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
                 ServerEventTypes.SessionClosed,
-                new SessionEventData(session.Id, session.Agent.Name.Value, session.Workspace, by, session.ClosedAt!.Value),
+                new SessionEventData(session.Id, session.AgentName, session.Workspace, by, session.ClosedAt!.Value),
                 ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
         }
 
@@ -228,6 +265,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         {
             session.TryClose(Time.GetUtcNow());
             await session.Sandbox.DisposeAsync().ConfigureAwait(false);
+            DeleteTemporary(session.TemporaryWorkspace);
             session.Dispose();
         }
 
@@ -238,6 +276,11 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // Following ends by cancellation.
+        }
+
+        if (Feed is not null)
+        {
+            await Feed.DisposeAsync().ConfigureAwait(false);
         }
 
         await Store.DisposeAsync().ConfigureAwait(false);
@@ -288,7 +331,25 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         }
     }
 
-    private async Task<SandboxTemplate> LoadTemplateAsync(string name, CancellationToken cancellationToken)
+    private static void DeleteTemporary(string? folder)
+    {
+        if (folder is null)
+        {
+            return;
+        }
+
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A folder left in the temp directory is harmless; the session's record is what matters.
+        }
+    }
+
+    /// <summary>Loads a sandbox template; one the request named (<paramref name="explicitly"/>) that cannot be used is the request's fault (400), the agent's own a conflict (409).</summary>
+    private async Task<SandboxTemplate> LoadTemplateAsync(string name, bool explicitly, CancellationToken cancellationToken)
     {
         if (name == AgentSettings.DefaultTemplate && !File.Exists(Path.Combine(Home.TemplatesDirectory, name + SandboxTemplateLoader.Extension)))
         {
@@ -297,7 +358,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
         var result = await new SandboxTemplateLoader(Home.TemplatesDirectory, Home.Root).LoadAsync(name, cancellationToken).ConfigureAwait(false);
         return result.Template
-            ?? throw new ApiProblemException(409, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
+            ?? throw new ApiProblemException(explicitly ? 400 : 409, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
     }
 
     private static async Task<List<string>> SecretValuesAsync(FileSecretStore store, CancellationToken cancellationToken)

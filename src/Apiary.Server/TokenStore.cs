@@ -39,8 +39,8 @@ internal sealed record StoredToken(string Hash, string Kind, string? Agent, stri
 internal sealed partial class TokenJsonContext : JsonSerializerContext;
 
 /// <summary>
-/// The bearer tokens of a server. Tokens are kept only as SHA-256 hashes, in memory and in <c>keys/tokens.json</c>
-/// (mode 0600). The operator and read-only tokens themselves are written once to <c>keys/operator.token</c> and
+/// The bearer tokens of a server. Tokens are kept only as SHA-256 hashes: the operator's and the read-only one in
+/// memory and in <c>keys/tokens.json</c> (mode 0600), session tokens in memory alone. The operator and read-only tokens themselves are written once to <c>keys/operator.token</c> and
 /// <c>keys/readonly.token</c> (mode 0600) for the local user, and reused on later starts; session tokens are shown once,
 /// in the answer that opens the session, and die with the server (sessions do not outlive it).
 /// </summary>
@@ -92,22 +92,27 @@ internal sealed class TokenStore : IDisposable
         }
     }
 
-    /// <summary>Issues a token that acts only as <paramref name="session"/> of <paramref name="agent"/>.</summary>
-    public async Task<string> IssueSessionAsync(string agent, string session, CancellationToken cancellationToken)
+    /// <summary>
+    /// Issues a token that acts only as <paramref name="session"/> of <paramref name="agent"/>. Its hash is kept in
+    /// memory alone: sessions die with the server, and so do their tokens (writing the file for each of a thousand
+    /// sessions made opening one slower the more were open).
+    /// </summary>
+    public Task<string> IssueSessionAsync(string agent, string session, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var token = NewToken();
         lock (_gate)
         {
             _byHash[Hash(token)] = (new TokenGrant(TokenKind.Session, agent, session), _time.GetUtcNow());
         }
 
-        await SaveAsync(cancellationToken).ConfigureAwait(false);
-        return token;
+        return Task.FromResult(token);
     }
 
     /// <summary>Revokes the tokens of a closed session.</summary>
-    public async Task RevokeSessionAsync(string session, CancellationToken cancellationToken)
+    public Task RevokeSessionAsync(string session, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
             foreach (var hash in _byHash.Where(p => p.Value.Grant.Session == session).Select(p => p.Key).ToList())
@@ -116,7 +121,7 @@ internal sealed class TokenStore : IDisposable
             }
         }
 
-        await SaveAsync(cancellationToken).ConfigureAwait(false);
+        return Task.CompletedTask;
     }
 
     internal static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));

@@ -37,6 +37,16 @@ public sealed partial class SqliteEventStore
         return SubscribeCoreAsync(fromPosition, cancellationToken);
     }
 
+    /// <summary>The position of the newest committed event in the file (by any process), or 0 when there is none.</summary>
+    public async Task<long> LastPositionAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MAX(position), 0) FROM events;";
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
     /// <inheritdoc />
     public Task<ChainVerification> VerifyChainAsync(CancellationToken cancellationToken = default)
     {

@@ -2,21 +2,21 @@ using System.Text.Json;
 
 namespace Apiary.Cli.Tests;
 
-public sealed class AgentsListCommandTests : IDisposable
+public sealed class AgentsListCommandTests : IAsyncDisposable
 {
     /// <summary>An AGENTS.md whose YAML is malformed at line 3, column 9 (a second ': ' in a plain value).</summary>
     internal const string MalformedManifest = "---\nrole: worker\nmodel: a: b\n---\n# Broken\n";
 
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task List_SampleHome_ShowsBothAgentsWithRoleAndModel()
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "list");
+        var result = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("", result.Error);
@@ -31,7 +31,7 @@ public sealed class AgentsListCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "list", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "list", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -64,7 +64,7 @@ public sealed class AgentsListCommandTests : IDisposable
         await _cli.InitAsync();
         var manifest = _cli.WriteAgentFile("manager", "AGENTS.md", MalformedManifest);
 
-        var result = await _cli.RunAsync("agents", "list");
+        var result = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"^manager\s+-\s+-\s+-\s+-\s+error \(1\)\s*$", result.Row("manager"));
@@ -79,7 +79,7 @@ public sealed class AgentsListCommandTests : IDisposable
         await _cli.InitAsync();
         var manifest = _cli.WriteAgentFile("manager", "AGENTS.md", MalformedManifest);
 
-        var result = await _cli.RunAsync("agents", "list", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "list", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -102,7 +102,7 @@ public sealed class AgentsListCommandTests : IDisposable
         await _cli.InitAsync();
         var bad = _cli.WriteAgentFile("bad.name", "AGENTS.md", "---\nrole: worker\n---\nbody\n");
 
-        var result = await _cli.RunAsync("agents", "list");
+        var result = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, result.ExitCode);
         Assert.DoesNotContain("bad.name", result.Out, StringComparison.Ordinal);
@@ -118,7 +118,7 @@ public sealed class AgentsListCommandTests : IDisposable
         await _cli.InitAsync();
         Directory.CreateDirectory(_cli.AgentDirectory("bad.name"));
 
-        var result = await _cli.RunAsync("agents", "list", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "list", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -133,7 +133,7 @@ public sealed class AgentsListCommandTests : IDisposable
     {
         Directory.CreateDirectory(Path.Combine(_cli.HomeRoot, "agents"));
 
-        var result = await _cli.RunAsync("agents", "list");
+        var result = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("No agents in", result.Out, StringComparison.Ordinal);
@@ -141,17 +141,21 @@ public sealed class AgentsListCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task List_BrokenHomeConfig_FailsNamingTheFile()
+    public async Task List_BrokenHomeConfig_ServerRefusesToStartNamingTheFileAndListSaysNoServer()
     {
         await _cli.InitAsync();
         var config = Path.Combine(_cli.HomeRoot, "apiary.yaml");
         await File.WriteAllTextAsync(config, "prompt:\n  section_chars: 10\n", TestContext.Current.CancellationToken);
 
+        // The server reads apiary.yaml when it starts ('apiary up'), and will not serve a home whose config is broken.
+        var refused = await Assert.ThrowsAsync<Apiary.Server.ServerStartException>(() => _cli.StartServerAsync());
+        Assert.Contains($"{config}:2:", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("section_chars", refused.Message, StringComparison.Ordinal);
+
         var result = await _cli.RunAsync("agents", "list");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains($"{config}:2:", result.Error, StringComparison.Ordinal);
-        Assert.Contains("section_chars", result.Error, StringComparison.Ordinal);
+        Assert.Contains("no Apiary server is running", result.Error, StringComparison.Ordinal);
         Assert.Equal("", result.Out);
     }
 }

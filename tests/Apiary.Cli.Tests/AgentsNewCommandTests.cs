@@ -1,19 +1,19 @@
 namespace Apiary.Cli.Tests;
 
-public sealed class AgentsNewCommandTests : IDisposable
+public sealed class AgentsNewCommandTests : IAsyncDisposable
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task New_Name_CreatesStarterFilesAndOwnerOnlyWorkspace()
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "new", "reviewer");
+        var result = await _cli.RunAgentsAsync("agents", "new", "reviewer");
 
         Assert.Equal(0, result.ExitCode);
         var folder = _cli.AgentDirectory("reviewer");
@@ -34,10 +34,10 @@ public sealed class AgentsNewCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "new", "lead", "--role", "manager", "--description", "Runs the \"night\" shift");
+        var result = await _cli.RunAgentsAsync("agents", "new", "lead", "--role", "manager", "--description", "Runs the \"night\" shift");
 
         Assert.Equal(0, result.ExitCode);
-        var show = await _cli.RunAsync("agents", "show", "lead", "--json");
+        var show = await _cli.RunAgentsAsync("agents", "show", "lead", "--json");
         Assert.Equal(0, show.ExitCode);
         using var json = show.Json();
         Assert.Equal("manager", json.RootElement.GetProperty("role").GetProperty("value").GetString());
@@ -51,8 +51,8 @@ public sealed class AgentsNewCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        await _cli.RunAsync("agents", "new", "reviewer", "--role", "manager");
-        var list = await _cli.RunAsync("agents", "list");
+        await _cli.RunAgentsAsync("agents", "new", "reviewer", "--role", "manager");
+        var list = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, list.ExitCode);
         Assert.Matches(@"^reviewer\s+manager\s+local/llama3\.2\s+default\s+3/7\s.*\sok\s*$", list.Row("reviewer"));
@@ -63,7 +63,7 @@ public sealed class AgentsNewCommandTests : IDisposable
     public async Task New_Agent_PromptHasItsSoulAndBootstrap()
     {
         await _cli.InitAsync();
-        await _cli.RunAsync("agents", "new", "reviewer");
+        await _cli.RunAgentsAsync("agents", "new", "reviewer");
 
         var prompt = await _cli.RunAsync("agents", "prompt", "reviewer");
 
@@ -79,7 +79,7 @@ public sealed class AgentsNewCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "new", "reviewer", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "new", "reviewer", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -96,7 +96,7 @@ public sealed class AgentsNewCommandTests : IDisposable
         var manifest = Path.Combine(_cli.AgentDirectory("coder"), "AGENTS.md");
         var before = await File.ReadAllTextAsync(manifest, TestContext.Current.CancellationToken);
 
-        var result = await _cli.RunAsync("agents", "new", "coder", "--role", "manager");
+        var result = await _cli.RunAgentsAsync("agents", "new", "coder", "--role", "manager");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("already exists", result.Error, StringComparison.Ordinal);
@@ -108,8 +108,8 @@ public sealed class AgentsNewCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var first = await _cli.RunAsync("agents", "new", "reviewer");
-        var second = await _cli.RunAsync("agents", "new", "reviewer");
+        var first = await _cli.RunAgentsAsync("agents", "new", "reviewer");
+        var second = await _cli.RunAgentsAsync("agents", "new", "reviewer");
 
         Assert.Equal(0, first.ExitCode);
         Assert.Equal(2, second.ExitCode);
@@ -121,7 +121,7 @@ public sealed class AgentsNewCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "new", "reviewer", "--role", "boss");
+        var result = await _cli.RunAgentsAsync("agents", "new", "reviewer", "--role", "boss");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("boss", result.Error, StringComparison.Ordinal);
@@ -136,10 +136,10 @@ public sealed class AgentsNewCommandTests : IDisposable
     [InlineData("bad.name", "may use only letters")]
     public async Task New_InvalidName_IsBadInputAndCreatesNothing(string name, string rule)
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var before = Directory.EnumerateFileSystemEntries(_cli.Scratch.Path, "*", SearchOption.AllDirectories).Count();
 
-        var result = await _cli.RunAsync("agents", "new", name);
+        var result = await _cli.RunAgentsAsync("agents", "new", name);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains(rule, result.Error, StringComparison.Ordinal);
@@ -151,7 +151,7 @@ public sealed class AgentsNewCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "new", "--role", "manager");
+        var result = await _cli.RunAgentsAsync("agents", "new", "--role", "manager");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("apiary agents new --help", result.Error, StringComparison.Ordinal);

@@ -2,18 +2,18 @@ using Apiary.Agents;
 
 namespace Apiary.Cli.Tests;
 
-public sealed class AgentsShowCommandTests : IDisposable
+public sealed class AgentsShowCommandTests : IAsyncDisposable
 {
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task Show_SampleAgent_ShowsFrontmatterSettingsWithSource()
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "coder");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"^name\s+coder\s*$", result.Row("name"));
@@ -32,7 +32,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         _cli.WriteAgentFile("plain", "AGENTS.md", "---\nrole: worker\n---\n# Plain\n");
 
-        var result = await _cli.RunAsync("agents", "show", "plain");
+        var result = await _cli.RunAgentsAsync("agents", "show", "plain");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"^role\s+worker\s+\(frontmatter\)\s*$", result.Row("role"));
@@ -48,7 +48,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         File.Delete(Path.Combine(_cli.HomeRoot, "apiary.yaml"));
         _cli.WriteAgentFile("plain", "AGENTS.md", "# Plain, no frontmatter\n");
 
-        var result = await _cli.RunAsync("agents", "show", "plain");
+        var result = await _cli.RunAgentsAsync("agents", "show", "plain");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"^role\s+worker\s+\(default\)\s*$", result.Row("role"));
@@ -60,7 +60,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--model", "x/y");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--model", "x/y");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"^model\s+x/y\s+\(command line\)\s*$", result.Row("model"));
@@ -72,7 +72,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--model", "x/y", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--model", "x/y", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -98,7 +98,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         _cli.WriteAgentFile("plain", "AGENTS.md", "---\nrole: manager\n---\n# Plain\n");
 
-        var result = await _cli.RunAsync("agents", "show", "plain", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "show", "plain", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -112,7 +112,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "nobody");
+        var result = await _cli.RunAgentsAsync("agents", "show", "nobody");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no agent named 'nobody'", result.Error, StringComparison.Ordinal);
@@ -131,7 +131,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", name);
+        var result = await _cli.RunAgentsAsync("agents", "show", name);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("is not a valid agent name", result.Error, StringComparison.Ordinal);
@@ -146,7 +146,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         var link = Path.Combine(_cli.Scratch.Path, "innocent-looking");
         Directory.CreateSymbolicLink(link, "/etc");
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--workspace", link);
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--workspace", link);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("--workspace: error:", result.Error, StringComparison.Ordinal);
@@ -161,7 +161,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         var manifest = _cli.WriteAgentFile("escaper", "AGENTS.md", "---\nworkspace: /etc\n---\n# Escaper\n");
 
-        var result = await _cli.RunAsync("agents", "show", "escaper");
+        var result = await _cli.RunAgentsAsync("agents", "show", "escaper");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"{manifest}: error:", result.Error, StringComparison.Ordinal);
@@ -176,7 +176,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         Directory.Delete(workspace);
         Directory.CreateSymbolicLink(workspace, "/etc");
 
-        var result = await _cli.RunAsync("agents", "show", "coder");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("symbolic link", result.Error, StringComparison.Ordinal);
@@ -189,7 +189,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         var project = _cli.Scratch.CreateDirectory("user/projects/repo");
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--workspace", "~/projects/repo", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--workspace", "~/projects/repo", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -204,7 +204,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--workspace", Path.Combine(_cli.HomeRoot, "policies"));
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--workspace", Path.Combine(_cli.HomeRoot, "policies"));
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("inside the Apiary home", result.Error, StringComparison.Ordinal);
@@ -216,7 +216,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         var manifest = _cli.WriteAgentFile("sneaky", "AGENTS.md", "---\nrole: worker\ntemplate: ../policies/coder\n---\n# Sneaky\n");
 
-        var result = await _cli.RunAsync("agents", "show", "sneaky");
+        var result = await _cli.RunAgentsAsync("agents", "show", "sneaky");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"{manifest}:3:11: error: 'template' must be a name", result.Error, StringComparison.Ordinal);
@@ -228,7 +228,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--template", "../policies/coder");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--template", "../policies/coder");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("template", result.Error, StringComparison.Ordinal);
@@ -242,7 +242,7 @@ public sealed class AgentsShowCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--model", model);
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--model", model);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("endpoint/model", result.Error, StringComparison.Ordinal);
@@ -254,7 +254,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         var manifest = _cli.WriteAgentFile("vague", "AGENTS.md", "---\nmodel: garbage\n---\n# Vague\n");
 
-        var result = await _cli.RunAsync("agents", "show", "vague");
+        var result = await _cli.RunAgentsAsync("agents", "show", "vague");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"{manifest}:2:8: error: 'model' must be 'endpoint/model'", result.Error, StringComparison.Ordinal);
@@ -266,7 +266,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         var manifest = _cli.WriteAgentFile("coder", "AGENTS.md", AgentsListCommandTests.MalformedManifest);
 
-        var result = await _cli.RunAsync("agents", "show", "coder");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"{manifest}:3:9: error:", result.Error, StringComparison.Ordinal);
@@ -279,7 +279,7 @@ public sealed class AgentsShowCommandTests : IDisposable
         await _cli.InitAsync();
         _cli.WriteAgentFile("coder", "AGENTS.md", "---\nrole: boss\n---\n# Boss\n");
 
-        var result = await _cli.RunAsync("agents", "show", "coder", "--json");
+        var result = await _cli.RunAgentsAsync("agents", "show", "coder", "--json");
 
         Assert.Equal(1, result.ExitCode);
         using var json = result.Json();
@@ -296,8 +296,8 @@ public sealed class AgentsShowCommandTests : IDisposable
         var completed = new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero);
         await BootstrapRecord.MarkAsync(_cli.AgentDirectory("coder"), "s-1", completed, TestContext.Current.CancellationToken);
 
-        var text = await _cli.RunAsync("agents", "show", "coder");
-        var json = await _cli.RunAsync("agents", "show", "coder", "--json");
+        var text = await _cli.RunAgentsAsync("agents", "show", "coder");
+        var json = await _cli.RunAgentsAsync("agents", "show", "coder", "--json");
 
         Assert.Equal(0, text.ExitCode);
         Assert.Contains("consumed by session s-1", text.Row("bootstrap"), StringComparison.Ordinal);

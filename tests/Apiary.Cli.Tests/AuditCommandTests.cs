@@ -5,11 +5,11 @@ using Apiary.Storage.Sqlite;
 
 namespace Apiary.Cli.Tests;
 
-public sealed class AuditCommandTests : IDisposable
+public sealed class AuditCommandTests : IAsyncDisposable
 {
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task AuditVerify_IntactThenTampered_ReportsCountThenFirstBrokenLink()
@@ -24,9 +24,11 @@ public sealed class AuditCommandTests : IDisposable
             }
         }
 
+        // The server verifies, and records its own start: the 4 events and that one.
+        await _cli.StartServerAsync();
         var intact = await _cli.RunAsync("audit", "verify");
         Assert.True(intact.ExitCode == 0, intact.ToString());
-        Assert.Equal("intact: 4 events", intact.OutLines[0]);
+        Assert.Equal("intact: 5 events", intact.OutLines[0]);
 
         using (var sqlite = Process.Start(new ProcessStartInfo("sqlite3") { ArgumentList = { path, "UPDATE events SET data = CAST('{\"i\":99}' AS BLOB) WHERE position = 3;" } })!)
         {

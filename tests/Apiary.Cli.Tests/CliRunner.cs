@@ -8,9 +8,10 @@ namespace Apiary.Cli.Tests;
 /// directory, and an Apiary home that <c>APIARY_HOME</c> points at. No real environment variable, current directory
 /// or home folder is read.
 /// </summary>
-internal sealed class CliRunner : IDisposable
+internal sealed class CliRunner : IDisposable, IAsyncDisposable
 {
     private readonly TempDirectory _root = new("apiary-cli");
+    private RunningServer? _server;
 
     public CliRunner()
     {
@@ -53,6 +54,48 @@ internal sealed class CliRunner : IDisposable
     /// <summary>Runs <c>apiary</c> with <paramref name="args"/> and empty standard input.</summary>
     public Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync("", args);
 
+    /// <summary>The server started on <see cref="HomeRoot"/> by <see cref="StartServerAsync"/>, if any.</summary>
+    public RunningServer Server => _server ?? throw new InvalidOperationException("no server was started; call StartServerAsync");
+
+    /// <summary>Starts a server on <see cref="HomeRoot"/> (as <c>apiary up</c> in another terminal would); it stops with the runner.</summary>
+    public async Task<RunningServer> StartServerAsync(bool unconfined = false)
+    {
+        await StopServerAsync();
+        _server = await RunningServer.StartAsync(this, unconfined);
+        return _server;
+    }
+
+    /// <summary>
+    /// Runs an <c>apiary agents list|show|new</c> (a client of the server) as a user would once the home is set up:
+    /// starts the home's server first, after whatever files the test wrote, when the home exists and none runs yet.
+    /// </summary>
+    public async Task<CliResult> RunAgentsAsync(params string[] args)
+    {
+        if (_server is null && Directory.Exists(Path.Combine(HomeRoot, "agents")))
+        {
+            await StartServerAsync();
+        }
+
+        return await RunAsync(args);
+    }
+
+    /// <summary>Stops the server <see cref="StartServerAsync"/> started, if one runs.</summary>
+    public async Task StopServerAsync()
+    {
+        if (_server is { } server)
+        {
+            _server = null;
+            await server.DisposeAsync();
+        }
+    }
+
+    /// <summary>Runs <c>apiary init</c> and starts a server on the home.</summary>
+    public async Task InitAndStartServerAsync()
+    {
+        await InitAsync();
+        await StartServerAsync();
+    }
+
     /// <summary>Runs <c>apiary</c> with <paramref name="args"/>, reading <paramref name="stdin"/> as standard input.</summary>
     public async Task<CliResult> RunWithInputAsync(string stdin, params string[] args)
     {
@@ -70,8 +113,14 @@ internal sealed class CliRunner : IDisposable
     /// <summary>Like <see cref="RunWithErrorAsync(TextWriter, string, string[])"/>, interrupted when <paramref name="cancellationToken"/> is (as Ctrl-C would).</summary>
     public async Task<CliResult> RunWithErrorAsync(TextWriter error, string stdin, CancellationToken cancellationToken, params string[] args)
     {
-        using var input = new StringReader(stdin);
         using var output = new StringWriter();
+        return await RunWithWritersAsync(output, error, stdin, cancellationToken, args);
+    }
+
+    /// <summary>Like <see cref="RunWithErrorAsync(TextWriter, string, CancellationToken, string[])"/>, with stdout going to <paramref name="output"/> as it comes too.</summary>
+    public async Task<CliResult> RunWithWritersAsync(TextWriter output, TextWriter error, string stdin, CancellationToken cancellationToken, params string[] args)
+    {
+        using var input = new StringReader(stdin);
         var context = new CliContext
         {
             In = input,
@@ -82,7 +131,7 @@ internal sealed class CliRunner : IDisposable
             UserHome = UserHome,
         };
         var exitCode = await ApiaryCli.RunAsync(args, context, cancellationToken);
-        return new CliResult(exitCode, output.ToString(), error.ToString() ?? "");
+        return new CliResult(exitCode, output.ToString() ?? "", error.ToString() ?? "");
     }
 
     /// <summary>Runs <c>apiary init</c> for <see cref="HomeRoot"/> and checks that it worked.</summary>
@@ -94,4 +143,10 @@ internal sealed class CliRunner : IDisposable
     }
 
     public void Dispose() => _root.Dispose();
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopServerAsync();
+        Dispose();
+    }
 }

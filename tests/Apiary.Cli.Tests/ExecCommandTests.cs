@@ -1,14 +1,15 @@
 namespace Apiary.Cli.Tests;
 
 /// <summary>
-/// <c>apiary exec</c> runs real bubblewrap sandboxes. Every command goes through the home's governance first, so these
-/// tests run in a home whose policies also allow any other command (see <see cref="GovernedExecTests"/> for governance).
+/// <c>apiary exec</c> through a server running on the home, which runs real bubblewrap sandboxes. Every command goes
+/// through the home's governance first, so these tests run in a home whose policies also allow any other command (see
+/// <see cref="GovernedExecTests"/> for governance).
 /// </summary>
-public sealed class ExecCommandTests : IDisposable, IAsyncLifetime
+public sealed partial class ExecCommandTests : IAsyncLifetime
 {
-    private readonly CliRunner _cli = new();
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(60);
 
-    public void Dispose() => _cli.Dispose();
+    private readonly CliRunner _cli = new();
 
     public async ValueTask InitializeAsync()
     {
@@ -17,9 +18,10 @@ public sealed class ExecCommandTests : IDisposable, IAsyncLifetime
             Path.Combine(_cli.HomeRoot, "policies", "zz-tests.yaml"),
             "rules:\n  - name: tests-allow-any-exec\n    match: { kind: exec }\n    risk: low\n    tier: allow\n",
             TestContext.Current.CancellationToken);
+        await _cli.StartServerAsync();
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task Exec_Command_StreamsOutputAndExitsWithItsCode()
@@ -108,13 +110,85 @@ public sealed class ExecCommandTests : IDisposable, IAsyncLifetime
     }
 
     [Fact]
-    public async Task Exec_Unconfined_WarnsAndRuns()
+    public async Task Exec_UnconfinedServer_WarnsAndRuns()
     {
+        await _cli.StartServerAsync(unconfined: true);
+
         var result = await _cli.RunAsync("exec", "--unconfined", "--", "sh", "-c", "echo plain");
+
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("plain\n", result.Out);
-        Assert.Contains("WARNING: the unconfined backend", result.Error, StringComparison.Ordinal);
+        Assert.Contains("WARNING: the server of this home runs commands unconfined", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Exec_UnconfinedAgainstSandboxingServer_BadInputAndNeverRuns()
+    {
+        var folder = _cli.Scratch.CreateDirectory("project");
+
+        var result = await _cli.RunAsync("exec", "--unconfined", "--workspace", folder, "--", "sh", "-c", "touch /workspace/marker");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("apiary up --unconfined", result.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(folder, "marker")), "the command ran");
+    }
+
+    [Fact]
+    public async Task Exec_OutputStreamsLive_FirstLineArrivesWhileTheCommandStillRuns()
+    {
+        // The command prints, then waits until the test has seen that line, then prints again.
+        var folder = _cli.Scratch.CreateDirectory("project");
+        using var output = new LineSignal("first");
+        using var error = new StringWriter();
+        var exec = _cli.RunWithWritersAsync(output, error, "", TestContext.Current.CancellationToken,
+            "exec", "--workspace", folder, "--", "sh", "-c", "echo first; while [ ! -e /workspace/go ]; do sleep 0.05; done; echo second");
+
+        var first = await Task.WhenAny(output.Seen, exec).WaitAsync(WaitLimit, TestContext.Current.CancellationToken);
+        Assert.True(first == output.Seen, $"exec ended before its first line was seen: {error}");
+        Assert.Equal("first", await output.Seen);
+        Assert.False(exec.IsCompleted);
+
+        await File.WriteAllTextAsync(Path.Combine(folder, "go"), "", TestContext.Current.CancellationToken);
+        var result = await exec.WaitAsync(WaitLimit, TestContext.Current.CancellationToken);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("first\nsecond\n", result.Out);
+    }
+
+    [Fact]
+    public async Task Exec_InterruptedWhileRunning_Exits130AndTheProposalIsRecordedCancelled()
+    {
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        using var output = new LineSignal("started");
+        using var error = new StringWriter();
+        var exec = _cli.RunWithWritersAsync(output, error, "", interrupt.Token, "exec", "--", "sh", "-c", "echo started; sleep 60");
+        var first = await Task.WhenAny(output.Seen, exec).WaitAsync(WaitLimit, TestContext.Current.CancellationToken);
+        Assert.True(first == output.Seen, $"exec ended before it started: {error}");
+
+        await interrupt.CancelAsync();
+        var result = await exec.WaitAsync(WaitLimit, TestContext.Current.CancellationToken);
+
+        Assert.Equal(130, result.ExitCode);
+        var id = AllowedLine().Match(result.Error).Groups["id"].Value;
+        Assert.NotEmpty(id);
+        using var client = await Apiary.Client.ApiaryClient.ConnectAsync(_cli.Server.Home, TestContext.Current.CancellationToken);
+        var proposal = await client.GetProposalAsync(id, TestContext.Current.CancellationToken);
+        Assert.Equal("completed", proposal.Status);
+        Assert.Equal("cancelled", proposal.Result?.Reason);
+        var completed = new List<Apiary.Client.EventDto>();
+        await foreach (var e in client.ReadAllEventsAsync(cancellationToken: TestContext.Current.CancellationToken))
+        {
+            if (e.Type == "proposal.completed" && e.Data.GetRawText().Contains(id, StringComparison.Ordinal))
+            {
+                completed.Add(e);
+            }
+        }
+
+        Assert.Contains("cancelled", Assert.Single(completed).Data.GetRawText(), StringComparison.Ordinal);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"apiary: proposal (?<id>[0-9a-f]{32}) allowed by rule (?<rule>\S+)")]
+    private static partial System.Text.RegularExpressions.Regex AllowedLine();
 
     [Fact]
     public async Task Exec_NoCommand_BadInput()

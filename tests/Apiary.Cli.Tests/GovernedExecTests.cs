@@ -4,21 +4,21 @@ using System.Text.RegularExpressions;
 namespace Apiary.Cli.Tests;
 
 /// <summary>
-/// <c>apiary exec</c> through the governance pipeline of the home <c>apiary init</c> writes (the sample
-/// <c>policies/default.yaml</c>), with approvals answered by a second, concurrent <c>apiary</c> invocation.
+/// <c>apiary exec</c> through the governance pipeline of a server running on the home <c>apiary init</c> writes (the
+/// sample <c>policies/default.yaml</c>), with approvals answered by a second, concurrent <c>apiary</c> invocation.
 /// </summary>
-public sealed partial class GovernedExecTests : IDisposable
+public sealed partial class GovernedExecTests : IAsyncDisposable
 {
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(60);
 
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task Exec_AllowedEcho_RunsAndExplainShowsItsRule()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
 
         var result = await _cli.RunAsync("exec", "--", "echo", "hello");
 
@@ -43,7 +43,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_RmRfRoot_DeniedWith126AndNeverRuns()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var workspace = _cli.Scratch.CreateDirectory("project");
         var victim = Path.Combine(workspace, "victim.txt");
         await File.WriteAllTextAsync(victim, "still here", TestContext.Current.CancellationToken);
@@ -59,7 +59,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_UnmatchedShell_DefaultDenyAndMarkerNeverCreated()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var workspace = _cli.Scratch.CreateDirectory("project");
 
         var result = await _cli.RunAsync("exec", "--workspace", workspace, "--", "sh", "-c", "touch /workspace/marker");
@@ -72,7 +72,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_Sudo_Steered126()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
 
         var result = await _cli.RunAsync("exec", "--", "sudo", "true");
 
@@ -83,7 +83,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_PendingCurl_ApprovedFromSecondInvocation_Runs()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var waiting = new LineSignal("waiting for approval");
         var exec = _cli.RunWithErrorAsync(waiting, "", "exec", "--", "curl", "--version");
 
@@ -115,7 +115,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_PendingCurl_Interrupted_Exits130AndClosesTheTicket()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         var waiting = new LineSignal("waiting for approval");
         var exec = _cli.RunWithErrorAsync(waiting, "", interrupt.Token, "exec", "--", "curl", "--version");
@@ -133,7 +133,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_PendingCurl_DeniedWithReason_Exits126WithTheReason()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var waiting = new LineSignal("waiting for approval");
         var exec = _cli.RunWithErrorAsync(waiting, "", "exec", "--", "curl", "--version");
         var ticket = await WaitForTicketAsync(waiting, exec);
@@ -154,7 +154,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task Exec_PendingWithZeroApprovalTimeout_Exits126AndClosesTheTicket()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
 
         var result = await _cli.RunAsync("exec", "--approval-timeout", "0s", "--", "curl", "--version");
 
@@ -166,7 +166,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task ApprovalsDeny_WithoutReason_BadInput()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var result = await _cli.RunAsync("approvals", "deny", Guid.NewGuid().ToString("N"));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--reason", result.Error, StringComparison.Ordinal);
@@ -175,7 +175,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [Fact]
     public async Task ApprovalsApprove_UnknownTicket_BadInput()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var result = await _cli.RunAsync("approvals", "approve", Guid.NewGuid().ToString("N"));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no approval ticket", result.Error, StringComparison.Ordinal);
@@ -186,7 +186,7 @@ public sealed partial class GovernedExecTests : IDisposable
     [InlineData("not-an-id")]
     public async Task Explain_UnknownId_BadInput(string id)
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var result = await _cli.RunAsync("explain", id);
         Assert.Equal(2, result.ExitCode);
     }
@@ -199,6 +199,7 @@ public sealed partial class GovernedExecTests : IDisposable
             Path.Combine(_cli.HomeRoot, "policies", "broken.yaml"),
             "rules:\n  - name: oops\n    match: { comand: echo }\n    risk: low\n    tier: allow\n",
             TestContext.Current.CancellationToken);
+        await _cli.StartServerAsync();
 
         var result = await _cli.RunAsync("exec", "--", "echo", "hello");
 
@@ -209,18 +210,19 @@ public sealed partial class GovernedExecTests : IDisposable
     }
 
     [Fact]
-    public async Task Exec_NoHome_Exits2WithoutRunning()
+    public async Task Exec_NoHome_Exits1WithoutRunning()
     {
         var result = await _cli.RunAsync("exec", "--", "echo", "hello");
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("policies", result.Error, StringComparison.Ordinal);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"there is no Apiary home at {_cli.HomeRoot}", result.Error, StringComparison.Ordinal);
+        Assert.Contains("apiary init", result.Error, StringComparison.Ordinal);
         Assert.Equal("", result.Out);
     }
 
     [Fact]
     public async Task Exec_AsAgent_DecidedForThatAgent()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var create = await _cli.RunAsync("agents", "new", "helper");
         Assert.True(create.ExitCode == 0, create.ToString());
 

@@ -31,7 +31,7 @@ public sealed class HomeResolutionTests : IDisposable
     {
         await InitAllAsync();
 
-        var result = await _cli.RunAsync("agents", "list", "--json", "--home", OptionHome);
+        var result = await _cli.RunAsync("doctor", "--json", "--home", OptionHome);
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -43,7 +43,7 @@ public sealed class HomeResolutionTests : IDisposable
     {
         await InitAllAsync();
 
-        var result = await _cli.RunAsync("--home", OptionHome, "agents", "list", "--json");
+        var result = await _cli.RunAsync("--home", OptionHome, "doctor", "--json");
 
         Assert.Equal(0, result.ExitCode);
         using var json = result.Json();
@@ -184,10 +184,10 @@ public sealed class HomeResolutionTests : IDisposable
         }
     }
 
-    /// <summary>The home that <c>agents list</c> reads with <paramref name="options"/>.</summary>
+    /// <summary>The home that <c>doctor</c> (a command that works on the home's files) reports with <paramref name="options"/>.</summary>
     private async Task<string?> HomeInUseAsync(params string[] options)
     {
-        var result = await _cli.RunAsync(["agents", "list", "--json", .. options]);
+        var result = await _cli.RunAsync(["doctor", "--json", .. options]);
         Assert.True(result.ExitCode == 0, result.ToString());
         using var json = result.Json();
         return json.RootElement.GetProperty("home").GetString();

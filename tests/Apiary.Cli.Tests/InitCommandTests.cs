@@ -1,12 +1,12 @@
 namespace Apiary.Cli.Tests;
 
-public sealed class InitCommandTests : IDisposable
+public sealed class InitCommandTests : IAsyncDisposable
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task Init_NewHome_CreatesFoldersConfigAndSampleAgents()
@@ -130,7 +130,7 @@ public sealed class InitCommandTests : IDisposable
     {
         await _cli.InitAsync();
 
-        var list = await _cli.RunAsync("agents", "list", "--json");
+        var list = await _cli.RunAgentsAsync("agents", "list", "--json");
 
         Assert.Equal(0, list.ExitCode);
         using var json = list.Json();

@@ -3,14 +3,14 @@ using System.Text.RegularExpressions;
 namespace Apiary.Cli.Tests;
 
 /// <summary><c>apiary policy test</c>: recorded proposals replayed against a candidate policy.</summary>
-public sealed partial class PolicyTestCommandTests : IDisposable
+public sealed partial class PolicyTestCommandTests : IAsyncDisposable
 {
     private const string DenyEcho =
         "rules:\n  - name: deny-echo\n    priority: 100000\n    match: { kind: exec, command: echo }\n    risk: low\n    tier: deny\n    message: no more echo\n";
 
     private readonly CliRunner _cli = new();
 
-    public void Dispose() => _cli.Dispose();
+    public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
     public async Task PolicyTest_CandidateDenyingEcho_ListsTheEchoAsAllowToDeny()
@@ -84,10 +84,10 @@ public sealed partial class PolicyTestCommandTests : IDisposable
         Assert.Contains("events.db", result.Error, StringComparison.Ordinal);
     }
 
-    // An allowed echo and a denied rm -rf /, recorded through the CLI; returns the echo's proposal id.
+    // An allowed echo and a denied rm -rf /, recorded through the CLI and the home's server; returns the echo's proposal id.
     private async Task<string> RecordExecsAsync()
     {
-        await _cli.InitAsync();
+        await _cli.InitAndStartServerAsync();
         var echo = await _cli.RunAsync("exec", "--", "echo", "hello");
         Assert.True(echo.ExitCode == 0, echo.ToString());
         var echoId = ProposalLine().Match(echo.Error).Groups["id"].Value;

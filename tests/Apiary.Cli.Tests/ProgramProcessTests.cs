@@ -30,6 +30,7 @@ public sealed class ProgramProcessTests : IDisposable
     public async Task Program_InitThenAgentsList_ListsSampleAgents()
     {
         var init = await ProgramProcess.RunAsync(_work, _userHome, _home, "init");
+        await using var server = await StartServerAsync(_home);
         var list = await ProgramProcess.RunAsync(_work, _userHome, _home, "agents", "list");
 
         Assert.True(init.ExitCode == 0, init.ToString());
@@ -55,6 +56,7 @@ public sealed class ProgramProcessTests : IDisposable
     {
         var local = Path.Combine(_work, ".apiary");
         var init = await ProgramProcess.RunAsync(_work, _userHome, apiaryHome: null, "init", "--home", local);
+        await using var server = await StartServerAsync(local);
         var list = await ProgramProcess.RunAsync(_work, _userHome, apiaryHome: null, "agents", "list", "--json");
 
         Assert.True(init.ExitCode == 0, init.ToString());
@@ -122,4 +124,10 @@ public sealed class ProgramProcessTests : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("must not start with a dot", result.Error, StringComparison.Ordinal);
     }
+
+    // The home's server, as 'apiary up' in another terminal would run it, for the commands that are its clients.
+    private async Task<Apiary.Server.ApiaryServer> StartServerAsync(string home) =>
+        await Apiary.Server.ApiaryServer.StartAsync(
+            new Apiary.Server.ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = _userHome, Warnings = TextWriter.Null },
+            TestContext.Current.CancellationToken);
 }

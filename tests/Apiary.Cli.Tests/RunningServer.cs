@@ -7,9 +7,9 @@ namespace Apiary.Cli.Tests;
 /// <summary>A real Apiary server, in-process, on a free loopback port, for a temporary home initialized with the samples.</summary>
 internal sealed class RunningServer : IAsyncDisposable
 {
-    private readonly TempDirectory _root;
+    private readonly TempDirectory? _root;
 
-    private RunningServer(TempDirectory root, ApiaryServer server, string home, string userHome)
+    private RunningServer(TempDirectory? root, ApiaryServer server, string home, string userHome)
     {
         _root = root;
         Server = server;
@@ -45,9 +45,18 @@ internal sealed class RunningServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts a server on the home of <paramref name="cli"/> (after its <c>apiary init</c>), as <c>apiary up</c> would; the runner keeps owning the folders.</summary>
+    public static async Task<RunningServer> StartAsync(CliRunner cli, bool unconfined = false)
+    {
+        var server = await ApiaryServer.StartAsync(
+            new ServerOptions { Home = cli.HomeRoot, Urls = "http://127.0.0.1:0", UserHome = cli.UserHome, Warnings = TextWriter.Null, Unconfined = unconfined },
+            TestContext.Current.CancellationToken);
+        return new RunningServer(null, server, cli.HomeRoot, cli.UserHome);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Server.DisposeAsync();
-        _root.Dispose();
+        _root?.Dispose();
     }
 }

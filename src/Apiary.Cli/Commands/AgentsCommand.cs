@@ -1,13 +1,18 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
 using Apiary.Agents;
 using Apiary.Cli.Output;
+using Apiary.Client;
 using Apiary.Text;
 using Spectre.Console;
 
 namespace Apiary.Cli.Commands;
 
-/// <summary><c>apiary agents</c>: list, show, create and compose the prompts of the agents in a home.</summary>
+/// <summary>
+/// <c>apiary agents</c>: list, show and create the agents of a home through its running server, and compose their
+/// prompts (from the files, with or without a server).
+/// </summary>
 internal static class AgentsCommand
 {
     public static Command Create(CliContext context) => new("agents", "List, inspect and create agents (folders of Markdown files under agents/ in the home).")
@@ -21,43 +26,44 @@ internal static class AgentsCommand
     private static Command List(CliContext context)
     {
         var json = CommonOptions.Json();
-        var command = new Command("list", "List the agents with their role, model, template and the state of their files. Problems are printed on stderr.")
+        var command = new Command("list", "List the agents with their role, model, template and the state of their files, as the running server reads them. Problems are printed on stderr.")
         {
             json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
-            var listing = await catalog.ListAsync(cancellationToken).ConfigureAwait(false);
+            var home = CommonOptions.LocateHome(parse, context);
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            var listing = await client.ListAgentsWithFindingsAsync(cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 var agents = listing.Agents.Select(Summary).ToList();
-                await JsonOutput.WriteAsync(context.Out, new AgentListJson(catalog.Home.Root, agents, listing.Diagnostics.Select(JsonOutput.ToJson).ToList()), CliJsonContext.Default.AgentListJson).ConfigureAwait(false);
+                await JsonOutput.WriteAsync(context.Out, new AgentListJson(home.Root, agents, listing.Findings.Select(ToJson).ToList()), CliJsonContext.Default.AgentListJson).ConfigureAwait(false);
             }
             else if (listing.Agents.Count == 0)
             {
-                await context.Out.WriteLineAsync($"No agents in {catalog.Home.AgentsDirectory}. Create one with 'apiary agents new NAME'.").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"No agents in {home.AgentsDirectory}. Create one with 'apiary agents new NAME'.").ConfigureAwait(false);
             }
             else
             {
                 var table = new Table().Border(TableBorder.None).AddColumns("NAME", "ROLE", "MODEL", "TEMPLATE", "FILES", "STATUS");
                 table.Columns[0].PadLeft(0);
-                foreach (var entry in listing.Agents)
+                foreach (var agent in listing.Agents)
                 {
-                    var settings = entry.Definition?.Settings;
+                    var readable = agent.Files is not null;
                     table.AddRow(
-                        Cell(entry.Name.Value),
-                        Cell(settings is null ? "-" : JsonOutput.Text(settings.Role.Value)),
-                        Cell(settings?.Model.Value ?? "-"),
-                        Cell(settings?.Template.Value ?? "-"),
-                        Cell(Files(entry)),
-                        Cell(Status(entry)));
+                        Cell(agent.Name),
+                        Cell(readable ? agent.Role : "-"),
+                        Cell(readable ? agent.Model ?? "-" : "-"),
+                        Cell(agent.Template ?? "-"),
+                        Cell(Files(agent)),
+                        Cell(Status(agent)));
                 }
 
                 context.CreateTableConsole().Write(table);
             }
 
-            await CommonOptions.ReportAsync(context, listing.Diagnostics.Concat(listing.Agents.SelectMany(a => a.Diagnostics))).ConfigureAwait(false);
+            await ReportAsync(context, listing.Findings.Concat(listing.Agents.SelectMany(a => a.Findings ?? []))).ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
@@ -71,7 +77,7 @@ internal static class AgentsCommand
         var toolProfile = new Option<string?>("--tool-profile") { Description = "Show the settings with this tool profile.", HelpName = "PROFILE" };
         var template = new Option<string?>("--template") { Description = "Show the settings with this sandbox template.", HelpName = "TEMPLATE" };
         var workspace = new Option<string?>("--workspace") { Description = "Show the settings with this workspace folder (absolute or ~/...).", HelpName = "DIR" };
-        var command = new Command("show", "Show an agent's effective settings, where each came from (command line, frontmatter, home config, default), its workspace and files.")
+        var command = new Command("show", "Show an agent's effective settings, where each came from (command line, frontmatter, home config, default), its workspace and files, as the running server reads them.")
         {
             name, json, model, toolProfile, template, workspace,
         };
@@ -89,19 +95,34 @@ internal static class AgentsCommand
                 throw CliException.BadInput(string.Join("; ", errors));
             }
 
-            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
-            var entry = await CommonOptions.LoadAgentAsync(catalog, parse.GetValue(name)!, overrides, cancellationToken).ConfigureAwait(false);
-            if (parse.GetValue(json))
+            var agentName = CommonOptions.ParseName(parse.GetValue(name)!);
+            var home = CommonOptions.LocateHome(parse, context);
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            AgentDetailDto detail;
+            try
             {
-                await JsonOutput.WriteAsync(context.Out, Detail(entry), CliJsonContext.Default.AgentDetailJson).ConfigureAwait(false);
+                detail = await client.GetAgentAsync(agentName.Value, overrides.Model, overrides.ToolProfile, overrides.Template, overrides.Workspace, cancellationToken).ConfigureAwait(false);
             }
-            else if (entry.Definition is { } agent)
+            catch (ApiaryClientException ex) when (ex.Status == HttpStatusCode.NotFound)
             {
-                await WriteDetailAsync(context, agent).ConfigureAwait(false);
+                throw CliException.BadInput($"there is no agent named '{agentName}' in {home.AgentsDirectory}; 'apiary agents list' shows the agents, 'apiary agents new {agentName}' creates one");
+            }
+            catch (ApiaryClientException ex) when (ex.Status == HttpStatusCode.BadRequest)
+            {
+                throw CliException.BadInput(ex.Detail ?? ex.Message);
             }
 
-            await CommonOptions.ReportAsync(context, entry.Diagnostics).ConfigureAwait(false);
-            return entry.IsUsable ? ExitCodes.Success : Unusable(context, entry);
+            if (parse.GetValue(json))
+            {
+                await JsonOutput.WriteAsync(context.Out, Detail(detail), CliJsonContext.Default.AgentDetailJson).ConfigureAwait(false);
+            }
+            else if (detail.Settings is not null)
+            {
+                await WriteDetailAsync(context, detail).ConfigureAwait(false);
+            }
+
+            await ReportAsync(context, detail.Agent.Findings ?? []).ConfigureAwait(false);
+            return detail.Settings is not null ? ExitCodes.Success : Unusable(context, agentName.Value);
         });
         return command;
     }
@@ -113,36 +134,37 @@ internal static class AgentsCommand
         role.AcceptOnlyFromAmong("worker", "manager");
         var description = new Option<string?>("--description") { Description = "One line on what the agent does.", HelpName = "TEXT" };
         var json = CommonOptions.Json();
-        var command = new Command("new", "Create an agent folder with AGENTS.md, SOUL.md and BOOTSTRAP.md to edit, and its workspace.")
+        var command = new Command("new", "Create an agent folder with AGENTS.md, SOUL.md and BOOTSTRAP.md to edit, and its workspace, through the running server.")
         {
             name, role, description, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var catalog = await CommonOptions.OpenCatalogAsync(parse, context, cancellationToken).ConfigureAwait(false);
             var agentName = CommonOptions.ParseName(parse.GetValue(name)!);
-            var agentRole = parse.GetValue(role) == "manager" ? AgentRole.Manager : AgentRole.Worker;
-            AgentEntry entry;
+            var agentRole = parse.GetValue(role) == "manager" ? "manager" : "worker";
+            var home = CommonOptions.LocateHome(parse, context);
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            AgentDetailDto detail;
             try
             {
-                entry = await catalog.CreateAsync(agentName, agentRole, parse.GetValue(description), cancellationToken).ConfigureAwait(false);
+                detail = await client.CreateAgentAsync(new CreateAgentRequest(agentName.Value, agentRole, parse.GetValue(description)), cancellationToken).ConfigureAwait(false);
             }
-            catch (AgentExistsException ex)
+            catch (ApiaryClientException ex) when (ex.Status is HttpStatusCode.Conflict or HttpStatusCode.BadRequest)
             {
-                throw CliException.BadInput(ex.Message);
+                throw CliException.BadInput(ex.Detail ?? ex.Message);
             }
 
             if (parse.GetValue(json))
             {
-                await JsonOutput.WriteAsync(context.Out, Detail(entry), CliJsonContext.Default.AgentDetailJson).ConfigureAwait(false);
+                await JsonOutput.WriteAsync(context.Out, Detail(detail), CliJsonContext.Default.AgentDetailJson).ConfigureAwait(false);
             }
             else
             {
-                await context.Out.WriteLineAsync($"Created agent '{agentName}' ({JsonOutput.Text(agentRole)}) in {entry.Directory}").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"Created agent '{agentName}' ({agentRole}) in {detail.Directory}").ConfigureAwait(false);
                 await context.Out.WriteLineAsync($"Edit its AGENTS.md and SOUL.md, then see its prompt with 'apiary agents prompt {agentName}'.").ConfigureAwait(false);
             }
 
-            await CommonOptions.ReportAsync(context, entry.Diagnostics).ConfigureAwait(false);
+            await ReportAsync(context, detail.Agent.Findings ?? []).ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
@@ -219,34 +241,37 @@ internal static class AgentsCommand
         return command;
     }
 
-    private static int Unusable(CliContext context, AgentEntry entry)
+    private static int Unusable(CliContext context, AgentEntry entry) => Unusable(context, entry.Name.Value);
+
+    private static int Unusable(CliContext context, string name)
     {
-        context.Error.WriteLine($"apiary: agent '{entry.Name}' cannot be used until the errors above are fixed");
+        context.Error.WriteLine($"apiary: agent '{name}' cannot be used until the errors above are fixed");
         return ExitCodes.Failure;
     }
 
-    private static async Task WriteDetailAsync(CliContext context, AgentDefinition agent)
+    private static async Task WriteDetailAsync(CliContext context, AgentDetailDto detail)
     {
-        var s = agent.Settings;
+        var s = detail.Settings!;
         var grid = new Table().Border(TableBorder.None).HideHeaders().AddColumns("field", "value", "source");
         grid.Columns[0].PadLeft(0);
         void Row(string field, string value, string source = "") => grid.AddRow(Cell(field), Cell(value), Cell(source));
-        Row("name", agent.Name.Value);
-        Row("folder", agent.Directory);
-        Row("description", agent.Manifest.Description ?? "-");
-        Row("role", JsonOutput.Text(s.Role.Value), Source(s.Role.Source));
+        Row("name", detail.Agent.Name);
+        Row("folder", detail.Directory);
+        Row("description", detail.Agent.Description ?? "-");
+        Row("role", s.Role.Value, Source(s.Role.Source));
         Row("model", s.Model.Value ?? "(not set)", Source(s.Model.Source));
         Row("tool_profile", s.ToolProfile.Value, Source(s.ToolProfile.Source));
         Row("template", s.Template.Value, Source(s.Template.Source));
-        Row("workspace", agent.Workspace.Path + (agent.Workspace.Exists ? "" : " (created on first use)"), Source(agent.Workspace.Source));
+        var workspace = detail.WorkspaceInfo!;
+        Row("workspace", workspace.Path + (workspace.Exists ? "" : " (created on first use)"), Source(workspace.Source));
         Row("allowed_recipients", List(s.AllowedRecipients.Value), Source(s.AllowedRecipients.Source));
         Row("policies", List(s.Policies.Value), Source(s.Policies.Source));
-        Row("budget.commands", s.Commands.Value.ToString(CultureInfo.InvariantCulture), Source(s.Commands.Source));
-        Row("budget.wall_time", DurationText.Format(s.WallTime.Value), Source(s.WallTime.Source));
-        Row("budget.tokens", s.Tokens.Value.ToString(CultureInfo.InvariantCulture), Source(s.Tokens.Source));
-        Row("budget.cost_usd", s.CostUsd.Value.ToString("0.00", CultureInfo.InvariantCulture), Source(s.CostUsd.Source));
-        Row("bootstrap", agent.Bootstrap is { } b ? $"consumed by session {b.SessionId} at {b.CompletedAt:u}" : "BOOTSTRAP.md is injected until the first completed session");
-        foreach (var file in agent.Files)
+        Row("budget.commands", s.Budget.Commands.Value.ToString(CultureInfo.InvariantCulture), Source(s.Budget.Commands.Source));
+        Row("budget.wall_time", s.Budget.WallTime.Value, Source(s.Budget.WallTime.Source));
+        Row("budget.tokens", s.Budget.Tokens.Value.ToString(CultureInfo.InvariantCulture), Source(s.Budget.Tokens.Source));
+        Row("budget.cost_usd", s.Budget.CostUsd.Value.ToString("0.00", CultureInfo.InvariantCulture), Source(s.Budget.CostUsd.Source));
+        Row("bootstrap", detail.Bootstrap is { Consumed: true } b ? $"consumed by session {b.SessionId} at {b.CompletedAt:u}" : "BOOTSTRAP.md is injected until the first completed session");
+        foreach (var file in detail.Agent.Files ?? [])
         {
             Row(file.Name, file.Exists ? $"{file.Bytes} bytes" : "missing");
         }
@@ -255,69 +280,78 @@ internal static class AgentsCommand
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
-    private static AgentSummaryJson Summary(AgentEntry entry)
+    private static AgentSummaryJson Summary(AgentDto agent)
     {
-        var agent = entry.Definition;
+        var readable = agent.Files is not null;
         return new AgentSummaryJson(
-            entry.Name.Value,
-            entry.Directory,
-            StatusWord(entry),
-            agent?.Manifest.Description,
-            agent is null ? null : JsonOutput.Text(agent.Settings.Role.Value),
-            agent?.Settings.Model.Value,
-            agent?.Settings.ToolProfile.Value,
-            agent?.Settings.Template.Value,
-            agent?.Files.Where(f => f.Exists).Select(f => f.Name).ToList() ?? [],
-            entry.Diagnostics.Select(JsonOutput.ToJson).ToList());
+            agent.Name,
+            agent.Directory ?? "",
+            StatusWord(agent),
+            agent.Description,
+            readable ? agent.Role : null,
+            agent.Model,
+            agent.ToolProfile,
+            agent.Template,
+            agent.Files?.Where(f => f.Exists).Select(f => f.Name).ToList() ?? [],
+            (agent.Findings ?? []).Select(ToJson).ToList());
     }
 
-    private static AgentDetailJson Detail(AgentEntry entry)
+    private static AgentDetailJson Detail(AgentDetailDto detail)
     {
-        var errors = entry.Diagnostics.Select(JsonOutput.ToJson).ToList();
-        if (entry.Definition is not { } agent)
+        var agent = detail.Agent;
+        var errors = (agent.Findings ?? []).Select(ToJson).ToList();
+        if (detail.Settings is not { } s || detail.WorkspaceInfo is not { } workspace || detail.Bootstrap is not { } bootstrap)
         {
             var missing = new SettingJson<string>("", "");
             return new AgentDetailJson(
-                entry.Name.Value, entry.Directory, StatusWord(entry), null, missing, new SettingJson<string?>(null, ""), missing, missing,
+                agent.Name, detail.Directory, StatusWord(agent), null, missing, new SettingJson<string?>(null, ""), missing, missing,
                 new WorkspaceJson("", false, false, ""), new SettingJson<IReadOnlyList<string>>([], ""), new SettingJson<IReadOnlyList<string>>([], ""),
                 new BudgetJson(new(0, ""), new("", ""), new(0, ""), new(0, "")), new BootstrapJson(false, null, null), [], errors);
         }
 
-        var s = agent.Settings;
         return new AgentDetailJson(
-            agent.Name.Value,
-            agent.Directory,
-            StatusWord(entry),
-            agent.Manifest.Description,
-            Json(s.Role, JsonOutput.Text),
-            new SettingJson<string?>(s.Model.Value, JsonOutput.Text(s.Model.Source)),
-            Json(s.ToolProfile, v => v),
-            Json(s.Template, v => v),
-            new WorkspaceJson(agent.Workspace.Path, agent.Workspace.IsDefault, agent.Workspace.Exists, JsonOutput.Text(agent.Workspace.Source)),
-            Json(s.AllowedRecipients, v => v),
-            Json(s.Policies, v => v),
-            new BudgetJson(Json(s.Commands, v => v), Json(s.WallTime, DurationText.Format), Json(s.Tokens, v => v), Json(s.CostUsd, v => v)),
-            new BootstrapJson(agent.Bootstrap is not null, agent.Bootstrap?.SessionId, agent.Bootstrap?.CompletedAt),
-            agent.Files.Select(f => new FileJson(f.Name, f.Exists, f.Bytes)).ToList(),
+            agent.Name,
+            detail.Directory,
+            StatusWord(agent),
+            agent.Description,
+            Json(s.Role),
+            Json(s.Model),
+            Json(s.ToolProfile),
+            Json(s.Template),
+            new WorkspaceJson(workspace.Path, workspace.IsDefault, workspace.Exists, workspace.Source),
+            Json(s.AllowedRecipients),
+            Json(s.Policies),
+            new BudgetJson(Json(s.Budget.Commands), Json(s.Budget.WallTime), Json(s.Budget.Tokens), Json(s.Budget.CostUsd)),
+            new BootstrapJson(bootstrap.Consumed, bootstrap.SessionId, bootstrap.CompletedAt),
+            (agent.Files ?? []).Select(f => new FileJson(f.Name, f.Exists, f.Bytes)).ToList(),
             errors);
     }
 
-    private static SettingJson<TOut> Json<TIn, TOut>(Setting<TIn> setting, Func<TIn, TOut> map) => new(map(setting.Value), JsonOutput.Text(setting.Source));
+    private static SettingJson<T> Json<T>(SettingDto<T> setting) => new(setting.Value, setting.Source);
 
-    private static string StatusWord(AgentEntry entry) =>
-        !entry.IsUsable ? "error" : entry.Warnings.Any() ? "warning" : "ok";
+    private static DiagnosticJson ToJson(DiagnosticDto d) => new(d.Severity, d.Message, d.File, d.Line, d.Column);
 
-    private static string Status(AgentEntry entry)
+    /// <summary>Prints findings as <c>apiary</c> prints every finding about a file: <c>FILE:LINE:COLUMN: error: MESSAGE</c>.</summary>
+    private static Task ReportAsync(CliContext context, IEnumerable<DiagnosticDto> findings) =>
+        CommonOptions.ReportAsync(context, findings.Select(d => new AgentDiagnostic(
+            d.Severity == "error" ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning, d.Message, d.File, d.Line, d.Column)));
+
+    private static int Errors(AgentDto agent) => (agent.Findings ?? []).Count(d => d.Severity == "error");
+
+    /// <summary>An agent whose definition cannot be read (no files listed) is an error; one with warnings, a warning.</summary>
+    private static string StatusWord(AgentDto agent) =>
+        agent.Files is null ? "error" : (agent.Findings ?? []).Any(d => d.Severity == "warning") ? "warning" : "ok";
+
+    private static string Status(AgentDto agent)
     {
-        var errors = entry.Errors.Count();
-        var warnings = entry.Warnings.Count();
+        var errors = Errors(agent);
+        var warnings = (agent.Findings ?? []).Count - errors;
         return errors > 0 ? $"error ({errors})" : warnings > 0 ? $"ok, {warnings} warning(s)" : "ok";
     }
 
-    private static string Files(AgentEntry entry)
+    private static string Files(AgentDto agent)
     {
-        var files = entry.Definition?.Files;
-        if (files is null)
+        if (agent.Files is not { } files)
         {
             return "-";
         }
@@ -328,11 +362,11 @@ internal static class AgentsCommand
 
     private static string List(IReadOnlyList<string> values) => values.Count == 0 ? "(none)" : string.Join(", ", values);
 
-    private static string Source(SettingSource source) => source switch
+    private static string Source(string source) => source switch
     {
-        SettingSource.CommandLine => "(command line)",
-        SettingSource.Frontmatter => "(frontmatter)",
-        SettingSource.HomeConfig => "(apiary.yaml)",
+        "command_line" => "(command line)",
+        "frontmatter" => "(frontmatter)",
+        "home_config" => "(apiary.yaml)",
         _ => "(default)",
     };
 

@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Text.Json.Serialization;
+using System.Net;
 using Apiary.Cli.Output;
+using Apiary.Client;
 using Apiary.Governance;
-using Apiary.Governance.Pipeline;
 using Apiary.Text;
 using Spectre.Console;
 using Command = System.CommandLine.Command;
@@ -10,8 +11,8 @@ using Command = System.CommandLine.Command;
 namespace Apiary.Cli.Commands;
 
 /// <summary>
-/// <c>apiary approvals</c>: the approval tickets of the home's event log, and answering them. Another process (an
-/// <c>apiary exec</c> waiting for its answer) sees the answer, because the ticket lives in the log.
+/// <c>apiary approvals</c>: the open approval tickets of the running server of the home, and answering them through its
+/// API; the command waiting for the answer (an <c>apiary exec</c>, an agent's session) goes on at once.
 /// </summary>
 internal static class ApprovalsCommand
 {
@@ -30,26 +31,15 @@ internal static class ApprovalsCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            // A ticket past its expiry can no longer be approved: it is recorded as expired, and not listed.
-            await governance.Pipeline.ExpireDueAsync(cancellationToken).ConfigureAwait(false);
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
             var now = DateTimeOffset.UtcNow;
-            var tickets = governance.Pipeline.OpenTickets.Where(t => t.ExpiresAt > now).ToList();
+
+            // A ticket past its expiry can no longer be approved, so it is not listed.
+            var tickets = (await client.ListApprovalsAsync(cancellationToken).ConfigureAwait(false)).Where(t => t.ExpiresAt > now).ToList();
             if (parse.GetValue(json))
             {
                 var rows = tickets.Select(t => new TicketJson(
-                    t.Id.ToString(),
-                    t.Proposal.Id.ToString(),
-                    t.Proposal.Principal.Agent.Value,
-                    t.Proposal.Principal.SessionId,
-                    t.Proposal.Kind.Name(),
-                    CommandLineOf(t.Proposal),
-                    t.Proposal.Workspace,
-                    Lower(t.Risk),
-                    t.Rule,
-                    t.Reason,
-                    t.RequestedAt,
-                    t.ExpiresAt)).ToList();
+                    t.Ticket, t.Proposal, t.Agent, t.Session, t.Kind, t.CommandLine, t.Workspace ?? "", t.Risk, t.Rule, t.Reason, t.RequestedAt, t.ExpiresAt)).ToList();
                 await JsonOutput.WriteAsync(context.Out, new TicketListJson(home.Root, rows), CliJsonContext.Default.TicketListJson).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
@@ -65,11 +55,11 @@ internal static class ApprovalsCommand
             foreach (var t in tickets)
             {
                 table.AddRow(
-                    Cell(t.Id.ToString()),
-                    Cell(t.Proposal.Principal.Agent.Value),
-                    Cell(t.Proposal.Kind.Name()),
-                    Cell(CommandLineOf(t.Proposal)),
-                    Cell(Lower(t.Risk)),
+                    Cell(t.Ticket),
+                    Cell(t.Agent),
+                    Cell(t.Kind),
+                    Cell(t.CommandLine),
+                    Cell(t.Risk),
                     Cell(t.Rule),
                     Cell(DurationText.Format(Whole(now - t.RequestedAt))),
                     Cell("in " + DurationText.Format(Whole(t.ExpiresAt - now))));
@@ -93,15 +83,15 @@ internal static class ApprovalsCommand
         {
             var id = ParseTicket(parse.GetValue(ticket)!);
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            var scope = parse.GetValue(forSession) ? ApprovalScope.Session : ApprovalScope.Once;
-            var answer = await AnswerAsync(id, () => governance.Pipeline.ApproveAsync(id, scope, LocalGovernance.Who(context), cancellationToken)).ConfigureAwait(false);
-            if (answer.State != ApprovalState.Granted)
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            var session = parse.GetValue(forSession);
+            var answer = await AnswerAsync(id, () => client.ApproveAsync(id, session, cancellationToken)).ConfigureAwait(false);
+            if (answer.State != "granted")
             {
                 return await AlreadyAnsweredAsync(context, answer).ConfigureAwait(false);
             }
 
-            await context.Out.WriteLineAsync($"approved ticket {id}{(scope == ApprovalScope.Session ? " for the session" : "")}").ConfigureAwait(false);
+            await context.Out.WriteLineAsync($"approved ticket {id}{(session ? " for the session" : "")}").ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
@@ -125,9 +115,9 @@ internal static class ApprovalsCommand
             }
 
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            var answer = await AnswerAsync(id, () => governance.Pipeline.DenyAsync(id, why, LocalGovernance.Who(context), cancellationToken)).ConfigureAwait(false);
-            if (answer.State != ApprovalState.Denied)
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            var answer = await AnswerAsync(id, () => client.DenyAsync(id, why, cancellationToken)).ConfigureAwait(false);
+            if (answer.State != "denied")
             {
                 return await AlreadyAnsweredAsync(context, answer).ConfigureAwait(false);
             }
@@ -138,34 +128,35 @@ internal static class ApprovalsCommand
         return command;
     }
 
-    private static async Task<ApprovalAnswer> AnswerAsync(ApprovalTicketId id, Func<Task<ApprovalAnswer>> answer)
+    private static async Task<TicketAnswerDto> AnswerAsync(string id, Func<Task<TicketAnswerDto>> answer)
     {
         try
         {
             return await answer().ConfigureAwait(false);
         }
-        catch (ApprovalTicketException ex)
+        catch (ApiaryClientException ex) when (ex.Status is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
         {
-            throw CliException.BadInput($"{ex.Message}; 'apiary approvals list' shows the open tickets (looked for {id})");
+            // No such ticket: the server says so, with what to do. (One that was answered is an answer, not a refusal.)
+            throw CliException.BadInput($"{ex.Detail ?? ex.Message} (looked for {id})");
         }
     }
 
-    private static async Task<int> AlreadyAnsweredAsync(CliContext context, ApprovalAnswer answer)
+    private static async Task<int> AlreadyAnsweredAsync(CliContext context, TicketAnswerDto answer)
     {
         var state = answer.State switch
         {
-            ApprovalState.Granted => $"was already approved by {answer.By}",
-            ApprovalState.Denied => $"was already denied by {answer.By}: {answer.Reason}",
-            ApprovalState.Expired => "expired unanswered",
+            "granted" => $"was already approved by {answer.By}",
+            "denied" => $"was already denied by {answer.By}: {answer.Reason}",
+            "expired" => "expired unanswered",
             _ => "was already approved and used",
         };
         await context.Error.WriteLineAsync($"apiary: ticket {answer.Ticket} {state}; nothing changed").ConfigureAwait(false);
         return ExitCodes.Failure;
     }
 
-    private static ApprovalTicketId ParseTicket(string text) =>
+    private static string ParseTicket(string text) =>
         Guid.TryParseExact(text, "N", out var guid)
-            ? new ApprovalTicketId(guid)
+            ? guid.ToString("N")
             : throw CliException.BadInput($"'{text}' is not a ticket id (32 hex digits, as 'apiary approvals list' shows)");
 
     /// <summary>The command line a person approves: the program as proposed, then the argument line policies matched.</summary>
@@ -175,10 +166,6 @@ internal static class ApprovalsCommand
             : proposal.Arguments.Path ?? string.Join(", ", proposal.Arguments.Recipients);
 
     private static TimeSpan Whole(TimeSpan span) => span < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(span.TotalSeconds));
-
-#pragma warning disable CA1308 // Risk levels are spelt in lower case, as in the policy files.
-    private static string Lower(RiskLevel risk) => risk.ToString().ToLowerInvariant();
-#pragma warning restore CA1308
 
     private static Markup Cell(string text) => new(Markup.Escape(text));
 }

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using Apiary.Agents;
+using Apiary.Client;
 using Apiary.Events;
 using Apiary.Home;
 using Apiary.Storage.Sqlite;
@@ -19,7 +20,7 @@ internal static class AuditCommand
     public static Command Create(CliContext context)
     {
         var json = CommonOptions.Json();
-        var verify = new Command("verify", $"Recompute the hash chain of the home's event log ({StoreFileName}) and report whether it is intact or the first broken link. Exit 1 when it is broken.")
+        var verify = new Command("verify", $"Ask the running server to recompute the hash chain of the home's event log ({StoreFileName}) and report whether it is intact or the first broken link. Exit 1 when it is broken.")
         {
             json,
         };
@@ -27,18 +28,9 @@ internal static class AuditCommand
         {
             var home = CommonOptions.LocateHome(parse, context);
             var path = Path.Combine(home.Root, StoreFileName);
-            ChainVerification result;
-            if (!File.Exists(path))
-            {
-                // Opening would create an empty log; an absent log has nothing to break.
-                result = ChainVerification.Intact(0);
-            }
-            else
-            {
-                await using var store = await SqliteEventStore.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-                result = await store.VerifyChainAsync(cancellationToken).ConfigureAwait(false);
-            }
-
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            var verified = await client.VerifyAuditAsync(cancellationToken).ConfigureAwait(false);
+            var result = verified.Intact ? ChainVerification.Intact(verified.Events) : ChainVerification.Broken(verified.Events, verified.BrokenAt ?? 0, verified.Problem ?? "the chain is broken");
             var exitCode = result.IsIntact ? ExitCodes.Success : ExitCodes.Failure;
             if (parse.GetValue(json))
             {

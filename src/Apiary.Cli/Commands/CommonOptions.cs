@@ -45,6 +45,21 @@ internal static class CommonOptions
         return new AgentCatalog(home, config);
     }
 
+    /// <summary>
+    /// Connects to the running server of <paramref name="home"/>. A home that does not exist is named as such (with how
+    /// to create it) rather than as a missing server.
+    /// </summary>
+    public static async Task<Client.ApiaryClient> ConnectAsync(ApiaryHome home, CancellationToken cancellationToken)
+    {
+        if (!home.Exists)
+        {
+            throw CliException.Failure(
+                $"there is no Apiary home at {home.Root} ({Describe(home.Source)}); create it with 'apiary init --home {home.Root}' (or 'apiary up --home {home.Root}', which also starts its server), or point --home or ${ApiaryHome.EnvironmentVariable} at an existing home");
+        }
+
+        return await Client.ApiaryClient.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+    }
+
     public static AgentName ParseName(string raw) =>
         AgentName.TryCreate(raw, out var name, out var error)
             ? name

@@ -1,13 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
+using System.Text.Json;
 using Apiary.Cli.Output;
-using Apiary.Governance;
+using Apiary.Client;
 using Apiary.Governance.Pipeline;
 using Command = System.CommandLine.Command;
 
 namespace Apiary.Cli.Commands;
 
-/// <summary><c>apiary explain</c>: the recorded decision on one proposal, what decided it and the inputs it saw.</summary>
+/// <summary><c>apiary explain</c>: the recorded decision on one proposal, what decided it and the inputs it saw, as the running server of the home reads it from the event log.</summary>
 internal static class ExplainCommand
 {
     public static Command Create(CliContext context)
@@ -27,9 +29,19 @@ internal static class ExplainCommand
             }
 
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            var record = await governance.Pipeline.ExplainAsync(new ProposalId(guid), cancellationToken).ConfigureAwait(false)
-                ?? throw CliException.BadInput($"no decision on proposal {raw} is recorded in {governance.Store.Path}");
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            JsonElement recorded;
+            try
+            {
+                recorded = await client.ExplainAsync(guid.ToString("N"), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ApiaryClientException ex) when (ex.Status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest)
+            {
+                throw CliException.BadInput($"no decision on proposal {raw} is recorded in the event log of {home.Root}");
+            }
+
+            var record = recorded.Deserialize(CliJsonContext.Default.DecisionRecord)
+                ?? throw CliException.Failure($"the server sent an empty decision for proposal {raw}");
             if (parse.GetValue(json))
             {
                 await JsonOutput.WriteAsync(context.Out, record, CliJsonContext.Default.DecisionRecord).ConfigureAwait(false);

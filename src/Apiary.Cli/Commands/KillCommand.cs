@@ -1,14 +1,16 @@
 using System.CommandLine;
+using System.Net;
 using Apiary.Agents;
 using Apiary.Cli.Output;
+using Apiary.Client;
 using Apiary.Governance.KillSwitches;
 using Command = System.CommandLine.Command;
 
 namespace Apiary.Cli.Commands;
 
 /// <summary>
-/// <c>apiary kill</c>: the kill switches of the home. Engaging one is recorded in the event log first; every
-/// <c>apiary exec</c> of the home, in any process, then refuses new commands in its scope and stops the ones running.
+/// <c>apiary kill</c>: the kill switches of the running server of the home, through its API. Engaging one is recorded in
+/// the event log first; the server then refuses new proposals in its scope and stops the commands running in it.
 /// </summary>
 internal static class KillCommand
 {
@@ -35,10 +37,13 @@ internal static class KillCommand
             }
 
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            var engaged = await governance.Pipeline.EngageKillSwitchAsync(scope, why, LocalGovernance.Who(context), cancellationToken).ConfigureAwait(false);
-            var already = engaged.Reason != why || engaged.EngagedBy != LocalGovernance.Who(context) ? " (it already was; the first reason stands)" : "";
-            await context.Out.WriteLineAsync($"engaged: {engaged}{already}").ConfigureAwait(false);
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            var before = await client.ListKillSwitchesAsync(cancellationToken).ConfigureAwait(false);
+            await client.EngageKillSwitchAsync(Request(scope, why), cancellationToken).ConfigureAwait(false);
+            var engaged = (await client.ListKillSwitchesAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(k => Matches(k, scope))
+                ?? throw CliException.Failure($"the server did not list the kill switch for {scope} after engaging it; 'apiary kill status' shows what is engaged");
+            var already = before.Any(k => Matches(k, scope)) ? " (it already was; the first reason stands)" : "";
+            await context.Out.WriteLineAsync($"engaged: kill switch {scope} engaged by {engaged.EngagedBy}: {engaged.Reason}{already}").ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
@@ -55,8 +60,12 @@ internal static class KillCommand
         {
             var scope = ParseScope(parse.GetValue(agent), parse.GetValue(session));
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            if (!await governance.Pipeline.ReleaseKillSwitchAsync(scope, LocalGovernance.Who(context), cancellationToken).ConfigureAwait(false))
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await client.ReleaseKillSwitchAsync(Request(scope, null), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ApiaryClientException ex) when (ex.Status == HttpStatusCode.NotFound)
             {
                 await context.Error.WriteLineAsync($"apiary: no kill switch is engaged for {scope}; 'apiary kill status' lists those that are").ConfigureAwait(false);
                 return ExitCodes.Failure;
@@ -75,11 +84,11 @@ internal static class KillCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
-            await using var governance = await LocalGovernance.OpenForAnswersAsync(home, context, cancellationToken).ConfigureAwait(false);
-            var engaged = governance.Pipeline.EngagedKillSwitches;
+            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
+            var engaged = await client.ListKillSwitchesAsync(cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                var rows = engaged.Select(s => new KillSwitchJson(LevelName(s.Scope.Level), s.Scope.Id.Length == 0 ? null : s.Scope.Id, s.Reason, s.EngagedBy, s.EngagedAt)).ToList();
+                var rows = engaged.Select(s => new KillSwitchJson(s.Level, string.IsNullOrEmpty(s.Id) ? null : s.Id, s.Reason, s.EngagedBy, s.EngagedAt)).ToList();
                 await JsonOutput.WriteAsync(context.Out, new KillStatusJson(home.Root, rows), CliJsonContext.Default.KillStatusJson).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
@@ -92,7 +101,7 @@ internal static class KillCommand
 
             foreach (var s in engaged)
             {
-                await context.Out.WriteLineAsync($"{s.Scope}: engaged by {s.EngagedBy} at {s.EngagedAt:u}: {s.Reason}").ConfigureAwait(false);
+                await context.Out.WriteLineAsync($"{ScopeText(s)}: engaged by {s.EngagedBy} at {s.EngagedAt.ToUniversalTime():u}: {s.Reason}").ConfigureAwait(false);
             }
 
             return ExitCodes.Success;
@@ -125,9 +134,16 @@ internal static class KillCommand
 
     private static string Capital(string verb) => char.ToUpperInvariant(verb[0]) + verb[1..];
 
-#pragma warning disable CA1308 // Levels are spelt in lower case in JSON, as in the event log.
-    private static string LevelName(KillSwitchLevel level) => level.ToString().ToLowerInvariant();
+#pragma warning disable CA1308 // Levels are spelt in lower case on the wire, as in the event log.
+    private static KillSwitchRequest Request(KillSwitchScope scope, string? reason) =>
+        new(scope.Level.ToString().ToLowerInvariant(), scope.Level == KillSwitchLevel.Global ? null : scope.Id, reason);
+
+    private static bool Matches(KillSwitchDto engaged, KillSwitchScope scope) =>
+        string.Equals(engaged.Level, scope.Level.ToString(), StringComparison.OrdinalIgnoreCase) && (scope.Level == KillSwitchLevel.Global || engaged.Id == scope.Id);
 #pragma warning restore CA1308
+
+    /// <summary>The scope as people read it: <c>global</c>, <c>agent NAME</c>, <c>session ID</c>.</summary>
+    private static string ScopeText(KillSwitchDto engaged) => engaged.Id is null ? engaged.Level : $"{engaged.Level} {engaged.Id}";
 }
 
 /// <summary>One engaged kill switch, as <c>apiary kill status --json</c> prints it.</summary>
