@@ -77,6 +77,7 @@ internal static class ApiaryCli
         root.Subcommands.Add(UpCommand.Create(context));
         root.Subcommands.Add(EventsCommand.Create(context));
         root.Subcommands.Add(McpCommand.Create(context));
+        root.Subcommands.Add(RunCommand.Create(context));
         return root;
     }
 

@@ -20,6 +20,15 @@ internal static class ExitCodes
     /// approved it in time. Like a shell's 126 ("cannot execute"): the command never ran.
     /// </summary>
     public const int Refused = 126;
+
+    /// <summary><c>apiary run</c>: the agent did not finish: the model call failed, it hit the turn cap, or its session ended under it.</summary>
+    public const int RunFailed = 3;
+
+    /// <summary><c>apiary run</c>: the agent's budget (tokens, cost) could not cover the next model call.</summary>
+    public const int BudgetExhausted = 4;
+
+    /// <summary><c>apiary run</c>: a kill switch stopped the agent. 128 + SIGKILL, as <c>apiary exec</c> reports a killed command.</summary>
+    public const int Killed = 137;
 }
 
 /// <summary>Ends a command with a message for people and an exit code.</summary>

@@ -280,3 +280,68 @@ public sealed record ReadinessCheckDto(string Name, bool Ready, string Detail);
 /// <param name="Ready">Whether everything is ready.</param>
 /// <param name="Checks">Each check.</param>
 public sealed record ReadinessDto(bool Ready, IReadOnlyList<ReadinessCheckDto> Checks);
+
+/// <summary><c>POST /api/agents/{name}/runs</c>: give an agent a task to work on with a model.</summary>
+/// <param name="Task">What the agent is to do, as the first user message.</param>
+/// <param name="Model">The model (<c>endpoint/model</c> in <c>models.yaml</c>) instead of the agent's own or the home's default.</param>
+/// <param name="MaxTurns">The most model calls before the run fails with a turn cap; default 50, at most 1000.</param>
+public sealed record StartRunRequest(string Task, string? Model = null, int? MaxTurns = null);
+
+/// <summary>An agent run: the turn loop of one task in its own session.</summary>
+/// <param name="Id">The run's id.</param>
+/// <param name="Agent">The agent.</param>
+/// <param name="Session">The session the run opened (its events are in stream <c>session-&lt;id&gt;</c>).</param>
+/// <param name="Status"><c>running</c>, <c>waiting_approval</c>, <c>finished</c>, <c>budget_exhausted</c>, <c>killed</c> or <c>failed</c>.</param>
+/// <param name="Model">The model it runs with (<c>endpoint/model</c>).</param>
+/// <param name="Turns">The model calls made so far.</param>
+/// <param name="Answer">The agent's final answer, once finished.</param>
+/// <param name="Error">Why it did not finish, when it did not.</param>
+public sealed record RunDto(
+    string Id,
+    string Agent,
+    string Session,
+    string Status,
+    string Model,
+    int Turns,
+    string? Answer = null,
+    string? Error = null);
+
+/// <summary>
+/// One step of a run, as <c>GET /api/runs/{id}/progress</c> sends it; <see cref="Type"/> is also the SSE event's name:
+/// <c>model_call</c>, <c>tool_call</c>, <c>decision</c>, <c>tool_result</c>, <c>answer</c> or <c>end</c>.
+/// </summary>
+/// <param name="Type">What happened.</param>
+/// <param name="Turn">The model call (1-based) it belongs to.</param>
+/// <param name="Model">model_call: the model.</param>
+/// <param name="InputTokens">model_call: input tokens, as the model reported them.</param>
+/// <param name="OutputTokens">model_call: output tokens, as the model reported them.</param>
+/// <param name="DurationMs">model_call: how long the call took.</param>
+/// <param name="Tool">tool_call, decision, tool_result: the tool.</param>
+/// <param name="Arguments">tool_call: its arguments as JSON.</param>
+/// <param name="Proposal">decision, tool_result: the proposal the call became.</param>
+/// <param name="Decision">decision: <c>allow</c>, <c>deny</c>, <c>steer</c> or <c>pending</c>.</param>
+/// <param name="Rule">decision: the rule that decided.</param>
+/// <param name="Reason">decision: why.</param>
+/// <param name="TicketId">decision: the approval ticket, when pending.</param>
+/// <param name="Output">tool_result: what the model is told (the start of it).</param>
+/// <param name="Status">end: how the run ended.</param>
+/// <param name="Answer">answer, end: the final answer.</param>
+/// <param name="Error">end: why it did not finish.</param>
+public sealed record RunProgressDto(
+    string Type,
+    int Turn,
+    string? Model = null,
+    long? InputTokens = null,
+    long? OutputTokens = null,
+    long? DurationMs = null,
+    string? Tool = null,
+    string? Arguments = null,
+    string? Proposal = null,
+    string? Decision = null,
+    string? Rule = null,
+    string? Reason = null,
+    string? TicketId = null,
+    string? Output = null,
+    string? Status = null,
+    string? Answer = null,
+    string? Error = null);

@@ -32,5 +32,9 @@ namespace Apiary.Client;
 [JsonSerializable(typeof(IReadOnlyList<EventDto>))]
 [JsonSerializable(typeof(AuditVerifyDto))]
 [JsonSerializable(typeof(ReadinessDto))]
+[JsonSerializable(typeof(StartRunRequest))]
+[JsonSerializable(typeof(RunDto))]
+[JsonSerializable(typeof(IReadOnlyList<RunDto>))]
+[JsonSerializable(typeof(RunProgressDto))]
 [JsonSerializable(typeof(ServerInfo))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -284,6 +284,66 @@ public sealed partial class ApiaryClient : IDisposable
         }
     }
 
+    // Runs
+
+    /// <summary><c>POST /api/agents/{name}/runs</c>: starts agent <paramref name="agent"/> on a task; the run goes on in the server.</summary>
+    public Task<RunDto> StartRunAsync(string agent, StartRunRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(agent);
+        ArgumentNullException.ThrowIfNull(request);
+        return PostAsync($"api/agents/{Escape(agent)}/runs", request, ApiJsonContext.Default.StartRunRequest, ApiJsonContext.Default.RunDto, cancellationToken);
+    }
+
+    /// <summary><c>GET /api/runs/{id}</c>: where a run stands.</summary>
+    public Task<RunDto> GetRunAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(runId);
+        return GetAsync($"api/runs/{Escape(runId)}", ApiJsonContext.Default.RunDto, cancellationToken);
+    }
+
+    /// <summary><c>GET /api/runs/{id}/progress</c>: the run's steps from the start, live, ending with its <c>end</c> step.</summary>
+    public IAsyncEnumerable<RunProgressDto> StreamRunProgressAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(runId);
+        return StreamRunProgressCoreAsync(runId, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<RunProgressDto> StreamRunProgressCoreAsync(string runId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var request = Request(HttpMethod.Get, $"api/runs/{Escape(runId)}/progress");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            await foreach (var item in System.Net.ServerSentEvents.SseParser.Create(stream).EnumerateAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (string.IsNullOrEmpty(item.Data))
+                {
+                    continue;
+                }
+
+                RunProgressDto step;
+                try
+                {
+                    step = JsonSerializer.Deserialize(item.Data, ApiJsonContext.Default.RunProgressDto) ?? throw new JsonException("null");
+                }
+                catch (JsonException ex)
+                {
+                    throw new ApiaryClientException($"the server sent a progress step this client does not understand ({ex.Message}): {Shorten(item.Data)}", ex);
+                }
+
+                yield return step;
+                if (step.Type == "end")
+                {
+                    yield break;
+                }
+            }
+        }
+
+        throw new ApiaryClientException($"the progress stream of run {runId} ended before the run did; 'GET /api/runs/{runId}' shows where it stands");
+    }
+
     private async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         using var request = Request(HttpMethod.Get, path);

@@ -13,6 +13,11 @@ internal static class ServerEventTypes
     public const string AuthRejected = "auth.rejected";
     public const string SessionOpened = "session.opened";
     public const string SessionClosed = "session.closed";
+    public const string RunStarted = "run.started";
+    public const string RunEnded = "run.ended";
+    public const string ModelCalled = "model.called";
+    public const string ToolCalled = "tool.called";
+    public const string BootstrapConsumed = "agent.bootstrap_consumed";
 }
 
 internal sealed record ServerStartedData(string Url, int Pid, string Home, string Sandbox, DateTimeOffset At);
@@ -24,13 +29,39 @@ internal sealed record AuthRejectedData(string? Remote, string Method, string Pa
 
 internal sealed record SessionEventData(string Session, string Agent, string? Workspace, string By, DateTimeOffset At);
 
+/// <summary>An agent run began; the task is the event's body.</summary>
+internal sealed record RunStartedData(string Run, string Agent, string Session, string Model, int MaxTurns, string By, DateTimeOffset At);
+
+/// <summary>An agent run ended; the answer, if any, is the event's body.</summary>
+internal sealed record RunEndedData(string Run, string Agent, string Session, string Status, int Turns, string? Error, DateTimeOffset At);
+
+/// <summary>One model call of a run; what was sent since the previous call and what came back are the event's body.</summary>
+internal sealed record ModelCalledData(
+    string Run, string Agent, string Session, int Turn, string Model, long? InputTokens, long? OutputTokens, long DurationMs, int ToolCalls, string? FinishReason, string? Error, DateTimeOffset At);
+
+/// <summary>One tool call of a run and the proposal it became; its arguments are the event's body.</summary>
+internal sealed record ToolCalledData(
+    string Run, string Agent, string Session, int Turn, string Tool, string CallId, string? Proposal, string Decision, string? Rule, string? Reason, DateTimeOffset At);
+
+/// <summary>An agent completed its first run, so its BOOTSTRAP.md is no longer injected.</summary>
+internal sealed record BootstrapConsumedData(string Agent, string Session, string Run, DateTimeOffset At);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ServerStartedData))]
 [JsonSerializable(typeof(ServerStoppedData))]
 [JsonSerializable(typeof(AuthRejectedData))]
 [JsonSerializable(typeof(SessionEventData))]
+[JsonSerializable(typeof(RunStartedData))]
+[JsonSerializable(typeof(RunEndedData))]
+[JsonSerializable(typeof(ModelCalledData))]
+[JsonSerializable(typeof(ToolCalledData))]
+[JsonSerializable(typeof(BootstrapConsumedData))]
 internal sealed partial class ServerEventJsonContext : JsonSerializerContext
 {
     public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
         new(type, JsonSerializer.SerializeToUtf8Bytes(data, info));
+
+    /// <summary>An event with a body: text that retention may purge while the event's data stays.</summary>
+    public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, string? body) =>
+        new(type, JsonSerializer.SerializeToUtf8Bytes(data, info), body is null ? null : System.Text.Encoding.UTF8.GetBytes(body));
 }

@@ -31,6 +31,12 @@ public sealed class ServerOptions
     public int StreamClientBuffer { get; init; } = 4096;
 
     /// <summary>
+    /// The models agent runs call. Default: the models configured in the home's <c>models.yaml</c>. Set it to embed
+    /// Apiary with models of your own, or to give tests a scripted model.
+    /// </summary>
+    public Apiary.Models.IModelCatalog? Models { get; init; }
+
+    /// <summary>
     /// Changes the web host before it is built. Tests use it to serve in memory (<c>UseTestServer</c>) instead of on a
     /// socket; nothing else should need it.
     /// </summary>

@@ -122,6 +122,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
             }
 
             runtime.OpenBackend(options);
+            runtime.Models = options.Models ?? await runtime.LoadModelsAsync(home, secrets, time, cancellationToken).ConfigureAwait(false);
 
             // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
             runtime._following = Task.Run(() => pipeline.FollowAsync(runtime._stopping.Token), CancellationToken.None);
@@ -285,6 +286,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
         await Store.DisposeAsync().ConfigureAwait(false);
         (Backend as IDisposable)?.Dispose();
+        _ownedModels?.Dispose();
         Tokens.Dispose();
         _stopping.Dispose();
     }

@@ -58,10 +58,10 @@ internal sealed class CliRunner : IDisposable, IAsyncDisposable
     public RunningServer Server => _server ?? throw new InvalidOperationException("no server was started; call StartServerAsync");
 
     /// <summary>Starts a server on <see cref="HomeRoot"/> (as <c>apiary up</c> in another terminal would); it stops with the runner.</summary>
-    public async Task<RunningServer> StartServerAsync(bool unconfined = false)
+    public async Task<RunningServer> StartServerAsync(bool unconfined = false, Apiary.Models.IModelCatalog? models = null)
     {
         await StopServerAsync();
-        _server = await RunningServer.StartAsync(this, unconfined);
+        _server = await RunningServer.StartAsync(this, unconfined, models);
         return _server;
     }
 

@@ -46,10 +46,10 @@ internal sealed class RunningServer : IAsyncDisposable
     }
 
     /// <summary>Starts a server on the home of <paramref name="cli"/> (after its <c>apiary init</c>), as <c>apiary up</c> would; the runner keeps owning the folders.</summary>
-    public static async Task<RunningServer> StartAsync(CliRunner cli, bool unconfined = false)
+    public static async Task<RunningServer> StartAsync(CliRunner cli, bool unconfined = false, Apiary.Models.IModelCatalog? models = null)
     {
         var server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = cli.HomeRoot, Urls = "http://127.0.0.1:0", UserHome = cli.UserHome, Warnings = TextWriter.Null, Unconfined = unconfined },
+            new ServerOptions { Home = cli.HomeRoot, Urls = "http://127.0.0.1:0", UserHome = cli.UserHome, Warnings = TextWriter.Null, Unconfined = unconfined, Models = models },
             TestContext.Current.CancellationToken);
         return new RunningServer(null, server, cli.HomeRoot, cli.UserHome);
     }

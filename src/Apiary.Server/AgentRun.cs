@@ -1,0 +1,132 @@
+using Apiary.Client;
+
+namespace Apiary.Server;
+
+/// <summary>How an agent run stands or ended, as <see cref="RunDto.Status"/> names it.</summary>
+internal static class RunStatus
+{
+    public const string Running = "running";
+    public const string WaitingApproval = "waiting_approval";
+    public const string Finished = "finished";
+    public const string BudgetExhausted = "budget_exhausted";
+    public const string Killed = "killed";
+    public const string Failed = "failed";
+}
+
+/// <summary>
+/// One agent run started through the API: its session, where it stands, and its steps (kept, so a late reader of the
+/// progress stream replays them from the start).
+/// </summary>
+internal sealed class AgentRun(string id, string agent, ApiSession session, string model)
+{
+    private readonly Lock _gate = new();
+    private readonly List<RunProgressDto> _steps = [];
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private string _status = RunStatus.Running;
+    private int _turns;
+    private string? _answer;
+    private string? _error;
+
+    public string Id { get; } = id;
+
+    public string Agent { get; } = agent;
+
+    public ApiSession Session { get; } = session;
+
+    public string Model { get; } = model;
+
+    /// <summary>Completes when the run has ended and its <c>end</c> step is added.</summary>
+    public Task Ended => _done.Task;
+
+    public void SetTurn(int turn)
+    {
+        lock (_gate)
+        {
+            _turns = turn;
+        }
+    }
+
+    public void SetStatus(string status)
+    {
+        lock (_gate)
+        {
+            _status = status;
+        }
+    }
+
+    public void Add(RunProgressDto step)
+    {
+        lock (_gate)
+        {
+            _steps.Add(step);
+        }
+
+        Pulse();
+    }
+
+    /// <summary>Ends the run: its status, answer or error, and the final <c>end</c> step.</summary>
+    public void End(string status, string? answer, string? error)
+    {
+        lock (_gate)
+        {
+            (_status, _answer, _error) = (status, answer, error);
+            _steps.Add(new RunProgressDto("end", _turns, Status: status, Answer: answer, Error: error));
+        }
+
+        _done.TrySetResult();
+        Pulse();
+    }
+
+    /// <summary>The steps from the start, live while the run goes on; ends with the <c>end</c> step.</summary>
+    public async IAsyncEnumerable<RunProgressDto> ReadProgressAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var next = 0;
+        while (true)
+        {
+            Task changed;
+            RunProgressDto[] batch;
+            bool done;
+            lock (_gate)
+            {
+                changed = _changed.Task;
+                batch = _steps.Skip(next).ToArray();
+                done = _done.Task.IsCompleted;
+            }
+
+            next += batch.Length;
+            foreach (var step in batch)
+            {
+                yield return step;
+            }
+
+            if (done)
+            {
+                // The end step was added under the lock together with the done flag, so it was in the batch.
+                yield break;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public RunDto ToDto()
+    {
+        lock (_gate)
+        {
+            return new RunDto(Id, Agent, Session.Id, _status, Model, _turns, _answer, _error);
+        }
+    }
+
+    private void Pulse()
+    {
+        TaskCompletionSource previous;
+        lock (_gate)
+        {
+            previous = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        previous.TrySetResult();
+    }
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text.Json;
+using Apiary.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Apiary.Server;
+
+// Agent runs: an agent given a task works on it with a model in a session of its own; its steps stream live.
+internal static partial class ApiEndpoints
+{
+    private static void MapRuns(RouteGroupBuilder api)
+    {
+        api.MapPost("/agents/{name}/runs", StartRunAsync).Produces<RunDto>(201);
+        api.MapGet("/runs", (ServerRuntime runtime) => Results.Json<IReadOnlyList<RunDto>>(runtime.AgentRuns.Select(r => r.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListRunDto))
+            .Produces<IReadOnlyList<RunDto>>();
+        api.MapGet("/runs/{id}", (string id, ServerRuntime runtime) => runtime.FindAgentRun(id) is { } run
+            ? Results.Json(run.ToDto(), ApiJsonContext.Default.RunDto)
+            : UnknownRun(id)).Produces<RunDto>();
+        api.MapGet("/runs/{id}/progress", StreamProgressAsync).Produces(200, contentType: "text/event-stream");
+    }
+
+    private static async Task<IResult> StartRunAsync(string name, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.StartRunRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            return problem!;
+        }
+
+        var run = await runtime.StartRunAsync(name, request, context.Grant().Who, cancellationToken).ConfigureAwait(false);
+        context.Response.Headers.Location = $"/api/runs/{run.Id}";
+        return Results.Json(run.ToDto(), ApiJsonContext.Default.RunDto, statusCode: 201);
+    }
+
+    /// <summary>A run's steps as server-sent events, from the start, live, ending with <c>end</c>.</summary>
+    private static async Task StreamProgressAsync(string id, HttpContext context, ServerRuntime runtime)
+    {
+        if (runtime.FindAgentRun(id) is not { } run)
+        {
+            await UnknownRun(id).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, runtime.Stopping);
+        StartEventStream(context);
+        try
+        {
+            await context.Response.Body.FlushAsync(stop.Token).ConfigureAwait(false);
+            var n = 0;
+            await foreach (var step in run.ReadProgressAsync(stop.Token).ConfigureAwait(false))
+            {
+                await WriteEventAsync(context.Response, (++n).ToString(CultureInfo.InvariantCulture), step.Type, JsonSerializer.Serialize(step, ApiJsonContext.Default.RunProgressDto), stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // The client left or the server stops.
+        }
+    }
+
+    private static IResult UnknownRun(string id) =>
+        Problems.NotFound("run", $"there is no run '{id}' on this server; GET /api/runs lists them (runs of earlier servers are in the event log)");
+}

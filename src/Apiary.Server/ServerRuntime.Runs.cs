@@ -1,0 +1,426 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Apiary.Agents;
+using Apiary.Client;
+using Apiary.Governance.Budgets;
+using Apiary.Home;
+using Apiary.Models;
+using Apiary.Secrets;
+using Microsoft.Extensions.AI;
+
+namespace Apiary.Server;
+
+// The turn loop: an agent works on a task with a model, every tool call a proposal of its own session, every model
+// call reserved in and settled with the session's budget, every step an event.
+internal sealed partial class ServerRuntime
+{
+    /// <summary>The most model calls of a run unless the request says otherwise.</summary>
+    public const int DefaultMaxTurns = 50;
+
+    /// <summary>The most model calls a request may allow.</summary>
+    public const int MaxMaxTurns = 1000;
+
+    /// <summary>The most output tokens each model call may produce; reserved with each call, so a call never overruns the budget by more.</summary>
+    private const int OutputAllowance = 4096;
+
+    /// <summary>The most of a tool result a progress step carries; the model gets all of it.</summary>
+    private const int ProgressOutputChars = 2000;
+
+    private readonly ConcurrentDictionary<string, AgentRun> _agentRuns = new(StringComparer.Ordinal);
+    private ModelCatalog? _ownedModels;
+
+    /// <summary>The models runs call, as <c>models.yaml</c> configures them (or as the server's options replaced them).</summary>
+    public IModelCatalog Models { get; private set; } = null!;
+
+    public IEnumerable<AgentRun> AgentRuns => _agentRuns.Values;
+
+    public AgentRun? FindAgentRun(string id) => _agentRuns.GetValueOrDefault(id);
+
+    /// <summary>
+    /// The models of the home's <c>models.yaml</c>. A file with errors does not stop the server (governance of other
+    /// tools still works); runs are refused with what is wrong until it is fixed and the server restarted.
+    /// </summary>
+    private async Task<IModelCatalog> LoadModelsAsync(ApiaryHome home, ISecretStore secrets, TimeProvider time, CancellationToken cancellationToken)
+    {
+        try
+        {
+            _ownedModels = await ModelCatalog.LoadAsync(home, secrets, new ModelCatalogOptions { TimeProvider = time }, cancellationToken).ConfigureAwait(false);
+            return _ownedModels;
+        }
+        catch (ModelConfigurationException ex)
+        {
+            return new UnavailableModelCatalog($"{ex.Message}{Environment.NewLine}Fix it and restart the server (see docs/models.md)");
+        }
+    }
+
+    /// <summary>
+    /// Starts agent <paramref name="agentName"/> on a task: resolves its model (a configuration problem is the request's
+    /// answer, before anything opens), composes its prompt, opens its session, and runs the loop in the background.
+    /// </summary>
+    public async Task<AgentRun> StartRunAsync(string agentName, StartRunRequest request, string by, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Task))
+        {
+            throw new ApiProblemException(400, "Bad request", "'task' is required: what the agent is to do");
+        }
+
+        var maxTurns = request.MaxTurns ?? DefaultMaxTurns;
+        if (maxTurns is < 1 or > MaxMaxTurns)
+        {
+            throw new ApiProblemException(400, "Bad request", $"'max_turns' must be between 1 and {MaxMaxTurns}");
+        }
+
+        if (PolicyProblem is not null)
+        {
+            throw new ApiProblemException(503, "Policies not loaded", PolicyProblem);
+        }
+
+        var agent = await LoadAgentAsync(agentName, cancellationToken).ConfigureAwait(false);
+        ModelBinding binding;
+        try
+        {
+            binding = Models.Resolve(request.Model ?? agent.Settings.Model.Value);
+        }
+        catch (ModelConfigurationException ex)
+        {
+            throw new ApiProblemException(409, "Model not configured", ex.Message);
+        }
+
+        var prompt = await Catalog.ComposePromptAsync(agent, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var opened = await OpenSessionAsync(new OpenSessionRequest(agent.Name.Value), by, cancellationToken).ConfigureAwait(false);
+        var session = FindSession(opened.Session.Id)!;
+        var run = new AgentRun(Guid.NewGuid().ToString("N"), agent.Name.Value, session, binding.Reference);
+        try
+        {
+            await RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
+                ServerEventTypes.RunStarted,
+                new RunStartedData(run.Id, run.Agent, session.Id, run.Model, maxTurns, by, Time.GetUtcNow()),
+                ServerEventJsonContext.Default.RunStartedData,
+                request.Task), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await CloseSessionAsync(session, by, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        _agentRuns[run.Id] = run;
+        Track(Task.Run(() => RunLoopAsync(run, agent, binding, prompt.Text, request.Task, maxTurns), CancellationToken.None));
+        return run;
+    }
+
+    private async Task RunLoopAsync(AgentRun run, AgentDefinition agent, ModelBinding binding, string system, string task, int maxTurns)
+    {
+        var session = run.Session;
+        var killed = Pipeline.KillTokenFor(session.Principal);
+        (string Status, string? Answer, string? Error) outcome;
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, session.Closing, killed))
+        {
+            try
+            {
+                outcome = await TurnsAsync(run, binding, system, task, maxTurns, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                outcome = killed.IsCancellationRequested
+                    ? (RunStatus.Killed, null, $"stopped by the kill switch: {Pipeline.IsBlocked(session.Principal)?.ToString() ?? "engaged"}")
+                    : (RunStatus.Failed, null, _stopping.IsCancellationRequested ? "the server stopped before the run ended" : "its session was closed before the run ended");
+            }
+#pragma warning disable CA1031 // A provider may fail in ways no list can name (its SDK's own exceptions); the run must still end with a status.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                outcome = (RunStatus.Failed, null, $"the model call failed: {ex.Message}");
+            }
+        }
+
+        await FinishRunAsync(run, agent, outcome).ConfigureAwait(false);
+    }
+
+    private async Task<(string Status, string? Answer, string? Error)> TurnsAsync(
+        AgentRun run, ModelBinding binding, string system, string task, int maxTurns, CancellationToken cancellationToken)
+    {
+        var principal = run.Session.Principal;
+        List<ChatMessage> messages = [new(ChatRole.System, system), new(ChatRole.User, task)];
+        var options = new ChatOptions { ModelId = binding.Model, Tools = AgentTools.Declarations, ToolMode = ChatToolMode.Auto, MaxOutputTokens = OutputAllowance };
+        var sent = 0;
+        for (var turn = 1; turn <= maxTurns; turn++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            run.SetTurn(turn);
+            var inputEstimate = EstimateTokens(messages);
+            var estimate = new BudgetEstimate(0, TimeSpan.Zero, inputEstimate + OutputAllowance, binding.Price?.Cost(inputEstimate, OutputAllowance) ?? 0m);
+            if (!_ledger.TryReserve(principal, estimate, out var reservation, out var denial))
+            {
+                return (RunStatus.BudgetExhausted, null, $"the budget cannot cover model call {turn}: {denial.Reason}");
+            }
+
+            var clock = Stopwatch.StartNew();
+            ChatResponse response;
+            try
+            {
+                response = await binding.Client.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _ledger.Release(reservation);
+                throw;
+            }
+
+            var duration = clock.ElapsedMilliseconds;
+            var (input, output) = (response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
+
+            // A model that reports no usage is charged what was reserved: a budget must not count unknown use as none.
+            var tokens = input is null && output is null ? inputEstimate + OutputAllowance : (input ?? 0) + (output ?? 0);
+            var cost = binding.Price?.Cost(input ?? inputEstimate, output ?? OutputAllowance) ?? 0m;
+            _ledger.Settle(reservation, new BudgetAmounts(0, TimeSpan.Zero, tokens, cost));
+
+            var calls = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+            var body = Render(messages.Skip(sent)) + "=== output ===\n" + Render(response.Messages);
+            await RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+                ServerEventTypes.ModelCalled,
+                new ModelCalledData(run.Id, run.Agent, run.Session.Id, turn, binding.Reference, input, output, duration, calls.Count, response.FinishReason?.Value, null, Time.GetUtcNow()),
+                ServerEventJsonContext.Default.ModelCalledData,
+                body), CancellationToken.None).ConfigureAwait(false);
+            messages.AddMessages(response);
+            sent = messages.Count;
+            run.Add(new RunProgressDto("model_call", turn, Model: binding.Reference, InputTokens: input, OutputTokens: output, DurationMs: duration));
+
+            if (calls.Count == 0)
+            {
+                var answer = response.Text;
+                run.Add(new RunProgressDto("answer", turn, Answer: answer));
+                return (RunStatus.Finished, answer, null);
+            }
+
+            var results = new List<AIContent>(calls.Count);
+            foreach (var call in calls)
+            {
+                results.Add(await CallToolAsync(run, turn, call, cancellationToken).ConfigureAwait(false));
+            }
+
+            messages.Add(new ChatMessage(ChatRole.Tool, results));
+        }
+
+        return (RunStatus.Failed, null, $"turn cap: the model was called {maxTurns} times (max_turns) without giving a final answer");
+    }
+
+    /// <summary>One tool call: a proposal through governance; what the model is told back, whatever the decision.</summary>
+    private async Task<FunctionResultContent> CallToolAsync(AgentRun run, int turn, FunctionCallContent call, CancellationToken cancellationToken)
+    {
+        var arguments = AgentTools.ArgumentsJson(call);
+        run.Add(new RunProgressDto("tool_call", turn, Tool: call.Name, Arguments: arguments));
+        var (request, problem) = AgentTools.ToProposal(call);
+        string text;
+        DecisionDto? decision = null;
+        string? proposalId = null;
+        if (request is null)
+        {
+            text = $"error: {problem}; nothing ran";
+        }
+        else
+        {
+            ProposalRun proposal;
+            try
+            {
+                proposal = await SubmitAsync(run.Session, request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ApiProblemException ex)
+            {
+                return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {ex.Message}; nothing ran").ConfigureAwait(false);
+            }
+
+            proposalId = proposal.Id;
+            decision = proposal.ToDto().Decision;
+            run.Add(Step(turn, call.Name, proposalId, decision));
+            if (decision.Decision == "pending")
+            {
+                // The ticket is answered through the API; the proposal's own wait runs it (or denies it) then.
+                run.SetStatus(RunStatus.WaitingApproval);
+                await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
+                run.SetStatus(RunStatus.Running);
+                decision = proposal.ToDto().Decision;
+                run.Add(Step(turn, call.Name, proposalId, decision));
+            }
+            else
+            {
+                await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var done = proposal.ToDto();
+            decision = done.Decision;
+            text = Describe(done);
+        }
+
+        return await ToolResultAsync(run, turn, call, arguments, proposalId, decision, text).ConfigureAwait(false);
+    }
+
+    private async Task<FunctionResultContent> ToolResultAsync(AgentRun run, int turn, FunctionCallContent call, string arguments, string? proposalId, DecisionDto? decision, string text)
+    {
+        await RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+            ServerEventTypes.ToolCalled,
+            new ToolCalledData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision?.Decision ?? "invalid", decision?.Rule, decision?.Reason, Time.GetUtcNow()),
+            ServerEventJsonContext.Default.ToolCalledData,
+            arguments), CancellationToken.None).ConfigureAwait(false);
+        run.Add(new RunProgressDto("tool_result", turn, Tool: call.Name, Proposal: proposalId, Output: text.Length <= ProgressOutputChars ? text : text[..ProgressOutputChars] + "…"));
+        return new FunctionResultContent(call.CallId, text);
+    }
+
+    private static RunProgressDto Step(int turn, string tool, string proposal, DecisionDto decision) =>
+        new("decision", turn, Tool: tool, Proposal: proposal, Decision: decision.Decision, Rule: decision.Rule, Reason: decision.Reason, TicketId: decision.TicketId);
+
+    /// <summary>What the model is told of a proposal: enough to act on (the rule and reason of a refusal, the output of a run).</summary>
+    private static string Describe(ProposalDto proposal)
+    {
+        var d = proposal.Decision;
+        if (proposal.Status == "denied")
+        {
+            return d.Decision == "steer"
+                ? $"steered by rule '{d.Rule}': {d.Reason}. It did not run; do what the message says instead."
+                : $"denied by rule '{d.Rule}' (stage {d.Stage}): {d.Reason}. It did not run.";
+        }
+
+        var r = proposal.Result;
+        if (r is null)
+        {
+            return $"no result: the proposal is {proposal.Status}";
+        }
+
+        var text = new StringBuilder();
+        switch (proposal.Kind)
+        {
+            case "exec":
+                text.Append(CultureInfo.InvariantCulture, $"exit code {r.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"} ({r.Reason}, {r.DurationMs} ms)\n");
+                if (!string.IsNullOrEmpty(r.Stdout))
+                {
+                    text.Append("stdout:\n").Append(r.Stdout).Append('\n');
+                }
+
+                if (!string.IsNullOrEmpty(r.Stderr))
+                {
+                    text.Append("stderr:\n").Append(r.Stderr).Append('\n');
+                }
+
+                break;
+            case "read_file" when r.Error is null:
+                text.Append(r.Content);
+                break;
+            case "list_dir" when r.Error is null:
+                foreach (var e in r.Entries ?? [])
+                {
+                    text.Append(e.Name).Append(e.Type == "dir" ? "/" : "").Append(e.Size is { } size ? $" {size.ToString(CultureInfo.InvariantCulture)} bytes" : "").Append('\n');
+                }
+
+                break;
+            case "write_file" when r.Error is null:
+                text.Append("written");
+                break;
+        }
+
+        if (r.Truncated)
+        {
+            text.Append("(output truncated)\n");
+        }
+
+        if (r.Error is not null)
+        {
+            text.Append("error: ").Append(r.Error);
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Records how the run ended, consumes BOOTSTRAP.md after a first finished run, closes the session, and ends the run.</summary>
+    private async Task FinishRunAsync(AgentRun run, AgentDefinition agent, (string Status, string? Answer, string? Error) outcome)
+    {
+        var session = run.Session;
+        var stream = "session-" + session.Id;
+        var by = "run " + run.Id;
+        try
+        {
+            if (outcome.Status == RunStatus.Finished && agent.Bootstrap is null)
+            {
+                var record = await BootstrapRecord.MarkAsync(agent.Directory, session.Id, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+                if (record.SessionId == session.Id)
+                {
+                    await RecordAsync(stream, ServerEventJsonContext.Event(
+                        ServerEventTypes.BootstrapConsumed,
+                        new BootstrapConsumedData(run.Agent, session.Id, run.Id, record.CompletedAt),
+                        ServerEventJsonContext.Default.BootstrapConsumedData), CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+
+            var dto = run.ToDto();
+            await RecordAsync(stream, ServerEventJsonContext.Event(
+                ServerEventTypes.RunEnded,
+                new RunEndedData(run.Id, run.Agent, session.Id, outcome.Status, dto.Turns, outcome.Error, Time.GetUtcNow()),
+                ServerEventJsonContext.Default.RunEndedData,
+                outcome.Answer), CancellationToken.None).ConfigureAwait(false);
+            await CloseSessionAsync(session, by, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            outcome = outcome with { Error = (outcome.Error is null ? "" : outcome.Error + "; ") + $"its end could not be recorded: {ex.Message}" };
+        }
+        finally
+        {
+            run.End(outcome.Status, outcome.Answer, outcome.Error);
+        }
+    }
+
+    /// <summary>A rough count of the tokens of <paramref name="messages"/> (four characters each), for reserving before a call; the call's reported usage settles it.</summary>
+    private static long EstimateTokens(List<ChatMessage> messages)
+    {
+        long chars = 0;
+        foreach (var message in messages)
+        {
+            foreach (var content in message.Contents)
+            {
+                chars += content switch
+                {
+                    TextContent t => t.Text.Length,
+                    FunctionCallContent f => f.Name.Length + AgentTools.ArgumentsJson(f).Length,
+                    FunctionResultContent r => r.Result?.ToString()?.Length ?? 0,
+                    _ => 0,
+                };
+            }
+        }
+
+        return (chars / 4) + 1;
+    }
+
+    /// <summary>Messages as text for an event's body: role, text, tool calls and their results.</summary>
+    private static string Render(IEnumerable<ChatMessage> messages)
+    {
+        var text = new StringBuilder();
+        foreach (var message in messages)
+        {
+            text.Append('[').Append(message.Role.Value).Append("]\n");
+            foreach (var content in message.Contents)
+            {
+                switch (content)
+                {
+                    case TextContent t:
+                        text.Append(t.Text).Append('\n');
+                        break;
+                    case FunctionCallContent f:
+                        text.Append("call ").Append(f.Name).Append(' ').Append(f.CallId).Append(' ').Append(AgentTools.ArgumentsJson(f)).Append('\n');
+                        break;
+                    case FunctionResultContent r:
+                        text.Append("result ").Append(r.CallId).Append(":\n").Append(r.Result?.ToString()).Append('\n');
+                        break;
+                }
+            }
+        }
+
+        return text.ToString();
+    }
+}
+
+/// <summary>The catalog when <c>models.yaml</c> cannot be loaded: every run is refused with what is wrong.</summary>
+internal sealed class UnavailableModelCatalog(string problem) : IModelCatalog
+{
+    public ModelBinding Resolve(string? modelReference) => throw new ModelConfigurationException(problem);
+}

@@ -1,0 +1,259 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Apiary.Agents;
+using Apiary.Client;
+using Apiary.Testing;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.AI;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// The turn loop through the API, in memory, with real sandboxes, the sample policies and a scripted model: tool calls
+/// governed (allowed, denied, steered, pending then approved), budgets, the kill switch, the turn cap, and the events.
+/// </summary>
+public sealed class AgentRunTests : IAsyncLifetime
+{
+    private readonly TempDirectory _root = new("apiary-runs");
+    private readonly ScriptedChatClient _model = new();
+    private ApiaryServer _server = null!;
+    private HttpClient _http = null!;
+    private ApiaryClient _client = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await ApiaryServer.StartAsync(
+            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer(), Models = new ScriptedModelCatalog(_model) },
+            Ct);
+        _http = _server.App.GetTestClient();
+        _client = new ApiaryClient(_http, _server.OperatorToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        _http.Dispose();
+        await _server.DisposeAsync();
+        _root.Dispose();
+    }
+
+    [Fact]
+    public async Task Run_AllowedToolCallThenAnswer_FinishesWithTheAnswer()
+    {
+        _model.Exec("echo", "hello from the sandbox").Answer("the sandbox said hello");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        Assert.Equal("running", run.Status);
+        var end = steps[^1];
+        Assert.True(end.Status == "finished", string.Join("\n", steps));
+        Assert.Equal("the sandbox said hello", end.Answer);
+        Assert.Equal(["model_call", "tool_call", "decision", "tool_result", "model_call", "answer", "end"], steps.Select(s => s.Type));
+        Assert.Contains(steps, s => s.Type == "decision" && s.Decision == "allow" && s.Rule == "allow-inspection");
+        Assert.Contains("hello from the sandbox", Assert.Single(_model.ToolResults()), StringComparison.Ordinal);
+        var first = _model.Calls[0];
+        Assert.Equal(ChatRole.System, first[0].Role);
+        Assert.Contains(PromptComposer.SectionMarker("SOUL.md"), first[0].Text, StringComparison.Ordinal);
+        Assert.Equal("say hello", first[1].Text);
+        var final = await _client.GetRunAsync(run.Id, Ct);
+        Assert.Equal(("finished", "the sandbox said hello", 2), (final.Status, final.Answer, final.Turns));
+        Assert.Equal("closed", (await _client.GetSessionAsync(run.Session, Ct)).State);
+    }
+
+    [Fact]
+    public async Task Run_DeniedToolCall_ModelIsToldTheRuleAndReasonAndAnswers()
+    {
+        _model.Exec("rm", "-rf", "/").Answer("I may not delete the root folder");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("clean up"), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        Assert.Equal("finished", steps[^1].Status);
+        Assert.Contains(steps, s => s.Type == "decision" && s.Decision == "deny" && s.Rule == "deny-rm-root");
+        var told = Assert.Single(_model.ToolResults());
+        Assert.Contains("denied by rule 'deny-rm-root'", told, StringComparison.Ordinal);
+        Assert.Contains("never allowed", told, StringComparison.Ordinal);
+        Assert.Contains("did not run", told, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_SteeredToolCall_ModelIsToldWhatToDoInstead()
+    {
+        _model.Exec("sudo", "ls").Answer("ran it without sudo");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("list"), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        Assert.Equal("finished", steps[^1].Status);
+        var told = Assert.Single(_model.ToolResults());
+        Assert.Contains("steered by rule 'steer-sudo'", told, StringComparison.Ordinal);
+        Assert.Contains("run the command without sudo", told, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_PendingApproval_WaitsThenResumesOnceApproved()
+    {
+        _model.CallTool("write_file", new Dictionary<string, object?> { ["path"] = "NOTES.md", ["content"] = "approved note" }).Answer("wrote the note");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
+        var steps = new List<RunProgressDto>();
+        string? ticket = null;
+        await foreach (var step in _client.StreamRunProgressAsync(run.Id, Ct))
+        {
+            steps.Add(step);
+            if (step is { Type: "decision", Decision: "pending" })
+            {
+                ticket = step.TicketId;
+                Assert.Equal("waiting_approval", (await _client.GetRunAsync(run.Id, Ct)).Status);
+                Assert.Equal("granted", (await _client.ApproveAsync(ticket!, cancellationToken: Ct)).State);
+            }
+        }
+
+        Assert.NotNull(ticket);
+        Assert.Equal("finished", steps[^1].Status);
+        Assert.Contains(steps, s => s is { Type: "decision", Decision: "allow" } && s.TicketId == ticket);
+        Assert.Equal("written", Assert.Single(_model.ToolResults()));
+        Assert.Equal("approved note", await File.ReadAllTextAsync(Path.Combine(_root["home"], "agents", "coder", "workspace", "NOTES.md"), Ct));
+    }
+
+    [Fact]
+    public async Task Run_BudgetExhaustedMidRun_StopsBeforeTheNextModelCall()
+    {
+        // The coder's session budget is 300000 tokens: the first call uses nearly all of it.
+        _model.CallTool("exec", new Dictionary<string, object?> { ["command"] = "echo", ["args"] = new List<string> { "x" } }, inputTokens: 299_000, outputTokens: 500)
+            .Answer("never reached");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("spend"), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        var end = steps[^1];
+        Assert.Equal("budget_exhausted", end.Status);
+        Assert.Contains("tokens", end.Error, StringComparison.Ordinal);
+        Assert.Single(_model.Calls);
+        Assert.Contains(steps, s => s.Type == "tool_result");
+    }
+
+    [Fact]
+    public async Task Run_KillSwitchMidRun_EndsKilled()
+    {
+        _model.Exec("echo", "one").Block();
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("work forever"), Ct);
+        await _model.Blocked.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        await _client.EngageKillSwitchAsync(new KillSwitchRequest("session", run.Session, "runaway agent"), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        var end = steps[^1];
+        Assert.Equal("killed", end.Status);
+        Assert.Contains("runaway agent", end.Error, StringComparison.Ordinal);
+        Assert.Equal("killed", (await _client.GetRunAsync(run.Id, Ct)).Status);
+    }
+
+    [Fact]
+    public async Task Run_TurnCap_FailsWithTurnCap()
+    {
+        _model.Exec("echo", "1").Exec("echo", "2").Exec("echo", "3");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("loop", MaxTurns: 2), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        var end = steps[^1];
+        Assert.Equal("failed", end.Status);
+        Assert.Contains("turn cap", end.Error, StringComparison.Ordinal);
+        Assert.Equal(2, _model.Calls.Count);
+    }
+
+    [Fact]
+    public async Task Run_Finished_RecordsEveryStepAndConsumesBootstrap()
+    {
+        _model.Exec("echo", "hi").Answer("done");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("record it"), Ct);
+        await ReadToEndAsync(run.Id);
+
+        var events = await _client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
+        var types = events.Select(e => e.Type).ToList();
+        Assert.Equal("run.started", types[1]);
+        Assert.Equal(2, types.Count(t => t == "model.called"));
+        Assert.Contains("tool.called", types);
+        Assert.Contains("agent.bootstrap_consumed", types);
+        Assert.Contains("run.ended", types);
+        var model = events.First(e => e.Type == "model.called");
+        Assert.True(model.HasBody);
+        Assert.Equal("scripted/qwen2.5-coder", model.Data.GetProperty("model").GetString());
+        Assert.Equal(100, model.Data.GetProperty("input_tokens").GetInt64());
+        Assert.Equal(10, model.Data.GetProperty("output_tokens").GetInt64());
+        Assert.True(model.Data.TryGetProperty("duration_ms", out _));
+        Assert.Equal("finished", events.Single(e => e.Type == "run.ended").Data.GetProperty("status").GetString());
+        var coder = await _client.GetAgentAsync("coder", Ct);
+        Assert.True(coder.Bootstrap!.Consumed);
+        Assert.Equal(run.Session, coder.Bootstrap.SessionId);
+    }
+
+    [Fact]
+    public async Task Run_UnknownAgent_404()
+    {
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _client.StartRunAsync("nobody", new StartRunRequest("x"), Ct));
+
+        Assert.Equal(HttpStatusCode.NotFound, error.Status);
+    }
+
+    [Fact]
+    public async Task Run_SessionToken_Forbidden()
+    {
+        var opened = await _client.OpenSessionAsync("coder", Ct);
+        using var http = _server.App.GetTestClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", opened.Token);
+
+        var response = await http.PostAsJsonAsync("/api/agents/coder/runs", new StartRunRequest("x"), ApiJsonContext.Default.StartRunRequest, Ct);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
+    {
+        var steps = new List<RunProgressDto>();
+        await foreach (var step in _client.StreamRunProgressAsync(runId, Ct))
+        {
+            steps.Add(step);
+        }
+
+        return steps;
+    }
+}
+
+/// <summary>A server without any model configured refuses runs and says what to configure.</summary>
+public sealed class AgentRunWithoutModelsTests : IAsyncLifetime
+{
+    private readonly TempDirectory _root = new("apiary-runs-nomodel");
+    private ApiaryServer _server = null!;
+
+    public async ValueTask InitializeAsync() =>
+        _server = await ApiaryServer.StartAsync(new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() }, TestContext.Current.CancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _root.Dispose();
+    }
+
+    [Fact]
+    public async Task Run_NoModelsConfigured_409SaysWhatToConfigure()
+    {
+        using var http = _server.App.GetTestClient();
+        using var client = new ApiaryClient(http, _server.OperatorToken);
+
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => client.StartRunAsync("coder", new StartRunRequest("x"), TestContext.Current.CancellationToken));
+
+        Assert.Equal(HttpStatusCode.Conflict, error.Status);
+        Assert.StartsWith("no models are configured: ", error.Detail, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(_root["home"], "models.yaml"), error.Detail, StringComparison.Ordinal);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _server.OperatorToken);
+        Assert.Empty((await http.GetFromJsonAsync("/api/sessions", ApiJsonContext.Default.IReadOnlyListSessionDto, TestContext.Current.CancellationToken))!);
+    }
+}
