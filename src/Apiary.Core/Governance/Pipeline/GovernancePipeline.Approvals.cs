@@ -362,7 +362,9 @@ public sealed partial class GovernancePipeline
             _openTickets.Remove(fold.Id);
         }
 
-        return (await ReadTicketAsync(fold.Id, cancellationToken).ConfigureAwait(false)).Answer();
+        // The ticket as this answer left it: a waiter may already have resumed (consumed) it since, which must not turn
+        // a successful approval into "already used" for the one who approved.
+        return (await ReadTicketAsync(fold.Id, cancellationToken, throughVersion: fold.Version + 1).ConfigureAwait(false)).Answer();
     }
 
     private async Task<ApprovalAnswer> ExpireIfDueAsync(TicketFold fold, CancellationToken cancellationToken)
@@ -377,11 +379,16 @@ public sealed partial class GovernancePipeline
         return await AnswerAsync(fold, PipelineJsonContext.Event(PipelineEventTypes.ApprovalExpired, data, PipelineJsonContext.Default.ApprovalExpiredData), cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<TicketFold> ReadTicketAsync(ApprovalTicketId ticketId, CancellationToken cancellationToken)
+    private async Task<TicketFold> ReadTicketAsync(ApprovalTicketId ticketId, CancellationToken cancellationToken, long throughVersion = long.MaxValue)
     {
         TicketFold? fold = null;
         await foreach (var e in _store.ReadStreamAsync(ticketId.Stream, 1, cancellationToken).ConfigureAwait(false))
         {
+            if (e.StreamVersion > throughVersion)
+            {
+                break;
+            }
+
             if (fold is null)
             {
                 fold = TicketFold.Start(e);
