@@ -3,7 +3,8 @@ using BenchmarkDotNet.Running;
 
 // "load": sandbox concurrency and streaming; "policy-load": decisions/s on every core; "append-load": event store
 // appends/s with 64 writers and single-append latency; "server-load": the server of issue 5 (readiness, exec through
-// the API, SSE delivery, 1,000 sessions); anything else goes to BenchmarkDotNet.
+// the API, SSE delivery, 1,000 sessions); "messaging-load": 100 agents exchanging 10,000 messages through the server;
+// anything else goes to BenchmarkDotNet.
 if (args is ["load", ..])
 {
     return await LoadTests.RunAsync();
@@ -19,9 +20,20 @@ if (args is ["append-load", ..])
     return await AppendLoad.RunAsync();
 }
 
+if (args is ["messaging-load", ..])
+{
+    return await MessagingLoad.RunAsync();
+}
+
 if (args is ["server-load", ..])
 {
     return await ServerLoad.RunAsync();
+}
+
+// "run-load": the turn loop's overhead per turn with an instant model, against a bare loop (issue 6).
+if (args is ["run-load", ..])
+{
+    return await RunLoad.RunAsync();
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(SandboxStartBenchmarks).Assembly).Run(args);

@@ -78,6 +78,8 @@ internal static class ApiaryCli
         root.Subcommands.Add(EventsCommand.Create(context));
         root.Subcommands.Add(McpCommand.Create(context));
         root.Subcommands.Add(RunCommand.Create(context));
+        root.Subcommands.Add(MessagesCommand.Send(context));
+        root.Subcommands.Add(MessagesCommand.Inbox(context));
         return root;
     }
 

@@ -345,3 +345,50 @@ public sealed record RunProgressDto(
     string? Status = null,
     string? Answer = null,
     string? Error = null);
+
+/// <summary>
+/// <c>POST /api/messages</c>: a message to an agent or the operator. There is no sender field: the server takes the
+/// sender from the token (a session token sends as its agent, the operator token as <c>operator</c>).
+/// </summary>
+/// <param name="To">The recipient: an agent's name or <c>operator</c>.</param>
+/// <param name="Body">The text.</param>
+/// <param name="Thread">The conversation it belongs to; a new thread id when absent.</param>
+/// <param name="ReplyTo">The id of the message it answers.</param>
+public sealed record SendMessageRequest(string To, string Body, string? Thread = null, string? ReplyTo = null);
+
+/// <summary>One message of an inbox.</summary>
+/// <param name="Id">The message's id.</param>
+/// <param name="Seq">Its sequence number in the recipient's inbox, from 1, without gaps.</param>
+/// <param name="From">The authenticated sender: an agent's name or <c>operator</c>.</param>
+/// <param name="To">The recipient.</param>
+/// <param name="Role"><c>agent</c> or <c>operator</c>; never <c>user</c>.</param>
+/// <param name="Thread">The conversation.</param>
+/// <param name="ReplyTo">The id of the message it answers.</param>
+/// <param name="Body">The text; null when retention purged it.</param>
+/// <param name="At">When it was sent.</param>
+public sealed record MessageDto(string Id, long Seq, string From, string To, string Role, string Thread, string? ReplyTo, string? Body, DateTimeOffset At);
+
+/// <summary>What became of a <see cref="SendMessageRequest"/>.</summary>
+/// <param name="Status"><c>sent</c>, or <c>pending</c> when a policy asks a person first (it is delivered once approved).</param>
+/// <param name="Message">The delivered message, when sent.</param>
+/// <param name="TicketId">The approval ticket, when pending.</param>
+public sealed record SendMessageResponse(string Status, MessageDto? Message = null, string? TicketId = null);
+
+/// <summary><c>GET /api/inbox/{agent}</c>: messages after a point, in order.</summary>
+/// <param name="Agent">Whose inbox.</param>
+/// <param name="Cursor">The sequence number acknowledged so far.</param>
+/// <param name="Messages">The messages after <c>after</c> (by default after the cursor), oldest first.</param>
+public sealed record InboxDto(string Agent, long Cursor, IReadOnlyList<MessageDto> Messages);
+
+/// <summary><c>POST /api/inbox/{agent}/ack</c>: every message up to <paramref name="Through"/> is handled.</summary>
+public sealed record AckRequest(long Through);
+
+/// <summary><c>POST /api/messages/ask</c>: send a question and wait for the answer on its thread.</summary>
+/// <param name="To">The recipient.</param>
+/// <param name="Body">The question.</param>
+/// <param name="Thread">The thread; a new one when absent.</param>
+/// <param name="DeadlineSeconds">How long to wait for the answer; default 60, at most 600.</param>
+public sealed record AskRequest(string To, string Body, string? Thread = null, int? DeadlineSeconds = null);
+
+/// <summary>The question sent and its answer, or no answer when the deadline passed first.</summary>
+public sealed record AskResponse(MessageDto Question, MessageDto? Answer);

@@ -36,5 +36,12 @@ namespace Apiary.Client;
 [JsonSerializable(typeof(RunDto))]
 [JsonSerializable(typeof(IReadOnlyList<RunDto>))]
 [JsonSerializable(typeof(RunProgressDto))]
+[JsonSerializable(typeof(SendMessageRequest))]
+[JsonSerializable(typeof(MessageDto))]
+[JsonSerializable(typeof(SendMessageResponse))]
+[JsonSerializable(typeof(InboxDto))]
+[JsonSerializable(typeof(AckRequest))]
+[JsonSerializable(typeof(AskRequest))]
+[JsonSerializable(typeof(AskResponse))]
 [JsonSerializable(typeof(ServerInfo))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

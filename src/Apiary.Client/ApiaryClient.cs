@@ -256,6 +256,55 @@ public sealed partial class ApiaryClient : IDisposable
         using var response = await SendAsync(message, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
     }
 
+    // Messaging
+
+    /// <summary><c>POST /api/messages</c>: sends a message as the token's agent (or as the operator); the server sets the sender.</summary>
+    public Task<SendMessageResponse> SendMessageAsync(SendMessageRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return PostAsync("api/messages", request, ApiJsonContext.Default.SendMessageRequest, ApiJsonContext.Default.SendMessageResponse, cancellationToken);
+    }
+
+    /// <summary><c>POST /api/messages/ask</c>: sends a question and waits until its deadline for the answer.</summary>
+    public Task<AskResponse> AskAsync(AskRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return PostAsync("api/messages/ask", request, ApiJsonContext.Default.AskRequest, ApiJsonContext.Default.AskResponse, cancellationToken);
+    }
+
+    /// <summary>
+    /// <c>GET /api/inbox/{agent}</c>: the messages after <paramref name="after"/> (default: after the acknowledged
+    /// cursor), waiting up to <paramref name="waitSeconds"/> for one when there is none.
+    /// </summary>
+    public Task<InboxDto> ReadInboxAsync(string agent, long? after = null, double? waitSeconds = null, int? max = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(agent);
+        var query = new List<string>();
+        if (after is { } a)
+        {
+            query.Add("after=" + a.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (waitSeconds is { } w)
+        {
+            query.Add("wait=" + w.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (max is { } m)
+        {
+            query.Add("max=" + m.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return GetAsync($"api/inbox/{Escape(agent)}{(query.Count == 0 ? "" : "?" + string.Join('&', query))}", ApiJsonContext.Default.InboxDto, cancellationToken);
+    }
+
+    /// <summary><c>POST /api/inbox/{agent}/ack</c>: acknowledges the inbox through sequence number <paramref name="through"/>.</summary>
+    public Task<InboxDto> AckInboxAsync(string agent, long through, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(agent);
+        return PostAsync($"api/inbox/{Escape(agent)}/ack", new AckRequest(through), ApiJsonContext.Default.AckRequest, ApiJsonContext.Default.InboxDto, cancellationToken);
+    }
+
     // Audit and health
 
     /// <summary><c>GET /api/audit/verify</c>: verifies the event log's hash chain.</summary>

@@ -80,6 +80,7 @@ internal static class AgentTools
               "additionalProperties": false
             }
             """),
+        .. Messaging.MessagingTools.Declarations,
     ];
 
     /// <summary>The arguments of a call as one JSON object, for events and progress.</summary>

@@ -48,6 +48,7 @@ internal static partial class ApiEndpoints
         api.MapGet("/events/stream", StreamEventsAsync).Produces(200, contentType: "text/event-stream");
         api.MapGet("/audit/verify", VerifyAsync).Produces<AuditVerifyDto>();
         MapRuns(api);
+        MapMessages(api);
     }
 
     private static async Task<IResult> ReadyAsync(ServerRuntime runtime, CancellationToken cancellationToken)

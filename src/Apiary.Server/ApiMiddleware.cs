@@ -65,7 +65,7 @@ internal static class ApiMiddleware
                 "Forbidden",
                 grant.Kind == TokenKind.ReadOnly
                     ? "the read-only token can only read (GET); use the operator token to act"
-                    : $"a session token acts only in its own session ({grant.Session}): submitting its proposals and closing it; use the operator token for anything else").ExecuteAsync(context).ConfigureAwait(false);
+                    : $"a session token acts only in its own session ({grant.Session}): submitting its proposals, closing it, sending messages as its agent and acknowledging its agent's inbox; use the operator token for anything else").ExecuteAsync(context).ConfigureAwait(false);
             return;
         }
 
@@ -87,8 +87,15 @@ internal static class ApiMiddleware
         }
 
         var own = "/api/sessions/" + grant.Session;
-        return path.Equals(own + "/proposals", StringComparison.Ordinal) || path.Equals(own + "/close", StringComparison.Ordinal);
+        return path.Equals(own + "/proposals", StringComparison.Ordinal) || path.Equals(own + "/close", StringComparison.Ordinal)
+            || IsOwnMessaging(grant, path);
     }
+
+    // A session sends as its own agent (the server sets the sender) and acknowledges only its own agent's inbox.
+    private static bool IsOwnMessaging(TokenGrant grant, PathString path) =>
+        path.Equals("/api/messages", StringComparison.Ordinal)
+        || path.Equals("/api/messages/ask", StringComparison.Ordinal)
+        || path.Equals($"/api/inbox/{grant.Agent}/ack", StringComparison.Ordinal);
 
     private static async Task RecordRejectionAsync(ServerRuntime runtime, HttpContext context, string reason)
     {

@@ -15,6 +15,8 @@ internal static class ServerEventTypes
     public const string SessionClosed = "session.closed";
     public const string RunStarted = "run.started";
     public const string RunEnded = "run.ended";
+    public const string RunWaiting = "run.waiting";
+    public const string RunResumed = "run.resumed";
     public const string ModelCalled = "model.called";
     public const string ToolCalled = "tool.called";
     public const string BootstrapConsumed = "agent.bootstrap_consumed";
@@ -35,11 +37,33 @@ internal sealed record RunStartedData(string Run, string Agent, string Session, 
 /// <summary>An agent run ended; the answer, if any, is the event's body.</summary>
 internal sealed record RunEndedData(string Run, string Agent, string Session, string Status, int Turns, string? Error, DateTimeOffset At);
 
+/// <summary>A run waits for an approval ticket of one of its tool calls; a restarted server resumes the wait.</summary>
+internal sealed record RunWaitingData(string Run, string Agent, string Session, int Turn, string Tool, string CallId, string Proposal, string Ticket, DateTimeOffset At);
+
+/// <summary>A restarted server took up a run that had not ended, from its recorded conversation.</summary>
+internal sealed record RunResumedData(string Run, string Agent, string Session, int Turn, string? Ticket, DateTimeOffset At);
+
+/// <summary>
+/// The body of <c>model.called</c>: the messages sent since the previous call and those that came back, enough to
+/// rebuild the conversation when a restarted server resumes the run.
+/// </summary>
+internal sealed record ModelCallBody(IReadOnlyList<MessageRecord> Sent, IReadOnlyList<MessageRecord> Output);
+
+/// <summary>One chat message as recorded: its role, its text, the tool calls it makes and the tool results it carries.</summary>
+internal sealed record MessageRecord(string Role, string? Text, IReadOnlyList<ToolCallRecord>? Calls = null, IReadOnlyList<ToolResultRecord>? Results = null);
+
+internal sealed record ToolCallRecord(string Id, string Name, string Arguments);
+
+internal sealed record ToolResultRecord(string Id, string Result);
+
+/// <summary>The body of <c>tool.called</c>: the call's arguments (JSON) and what the model was told back.</summary>
+internal sealed record ToolCallBody(string Arguments, string Result);
+
 /// <summary>One model call of a run; what was sent since the previous call and what came back are the event's body.</summary>
 internal sealed record ModelCalledData(
     string Run, string Agent, string Session, int Turn, string Model, long? InputTokens, long? OutputTokens, long DurationMs, int ToolCalls, string? FinishReason, string? Error, DateTimeOffset At);
 
-/// <summary>One tool call of a run and the proposal it became; its arguments are the event's body.</summary>
+/// <summary>One tool call of a run and the proposal it became; its arguments and result are the event's body (<see cref="ToolCallBody"/>).</summary>
 internal sealed record ToolCalledData(
     string Run, string Agent, string Session, int Turn, string Tool, string CallId, string? Proposal, string Decision, string? Rule, string? Reason, DateTimeOffset At);
 
@@ -56,6 +80,10 @@ internal sealed record BootstrapConsumedData(string Agent, string Session, strin
 [JsonSerializable(typeof(ModelCalledData))]
 [JsonSerializable(typeof(ToolCalledData))]
 [JsonSerializable(typeof(BootstrapConsumedData))]
+[JsonSerializable(typeof(RunWaitingData))]
+[JsonSerializable(typeof(RunResumedData))]
+[JsonSerializable(typeof(ModelCallBody))]
+[JsonSerializable(typeof(ToolCallBody))]
 internal sealed partial class ServerEventJsonContext : JsonSerializerContext
 {
     public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>

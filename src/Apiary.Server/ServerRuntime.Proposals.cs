@@ -16,8 +16,14 @@ internal sealed partial class ServerRuntime
     /// <summary>
     /// Submits a tool call of <paramref name="session"/> to governance. A file tool that is allowed runs before this
     /// returns; an allowed <c>exec</c> runs in the background; a pending one waits for its ticket in the background.
+    /// When the server stops first, the ticket is denied, unless the caller says (<c>keepTicketOnStop</c>) that whoever
+    /// submitted it (an agent run) takes the wait up again after a restart.
     /// </summary>
-    public async Task<ProposalRun> SubmitAsync(ApiSession session, ProposalRequest request, CancellationToken cancellationToken)
+    public Task<ProposalRun> SubmitAsync(ApiSession session, ProposalRequest request, CancellationToken cancellationToken) =>
+        SubmitAsync(session, request, keepTicketOnStop: false, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync(ApiSession, ProposalRequest, CancellationToken)"/>
+    public async Task<ProposalRun> SubmitAsync(ApiSession session, ProposalRequest request, bool keepTicketOnStop, CancellationToken cancellationToken)
     {
         if (PolicyProblem is not null)
         {
@@ -38,7 +44,7 @@ internal sealed partial class ServerRuntime
         {
             case DecisionKind.Pending when result.Ticket is { } ticket:
                 run.SetPending(ToDto(result));
-                Track(Task.Run(() => AwaitApprovalAsync(run, request, ticket), CancellationToken.None));
+                Track(Task.Run(() => AwaitApprovalAsync(run, request, ticket, keepTicketOnStop), CancellationToken.None));
                 break;
             case DecisionKind.Allow when result.Allowed is { } allowed:
                 run.SetRunning(ToDto(result));
@@ -78,7 +84,20 @@ internal sealed partial class ServerRuntime
         }
     }
 
-    private async Task AwaitApprovalAsync(ProposalRun run, ProposalRequest request, ApprovalTicket ticket)
+    /// <summary>
+    /// Takes up the wait for an open approval ticket of a run's tool call after a restart: a proposal of
+    /// <paramref name="session"/> (reopened with the ticket's session id) that runs once the ticket is granted.
+    /// </summary>
+    public ProposalRun AttachPending(ApiSession session, ProposalRequest request, ApprovalTicket ticket)
+    {
+        var run = new ProposalRun(ticket.Proposal, session);
+        run.SetPending(new DecisionDto("pending", "approval", ticket.Rule, ticket.Risk.ToString().ToLowerInvariant(), ticket.Reason, ticket.Id.ToString()));
+        _runs[run.Id] = run;
+        Track(Task.Run(() => AwaitApprovalAsync(run, request, ticket, keepTicketOnStop: true), CancellationToken.None));
+        return run;
+    }
+
+    private async Task AwaitApprovalAsync(ProposalRun run, ProposalRequest request, ApprovalTicket ticket, bool keepTicketOnStop)
     {
         var pending = run.Decision;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, run.Session.Closing);
@@ -93,6 +112,13 @@ internal sealed partial class ServerRuntime
             {
                 // Nobody will run it once the session or the server is gone, so the ticket must not stay approvable.
                 var why = _stopping.IsCancellationRequested ? "the server stopped" : "the session closed";
+                if (keepTicketOnStop && _stopping.IsCancellationRequested)
+                {
+                    // The run that submitted it resumes after a restart and waits for the same ticket.
+                    run.Deny(pending with { Decision = "deny", Stage = "approval", Reason = $"{why}; the ticket stays open for the run to resume" });
+                    return;
+                }
+
                 await Pipeline.DenyAsync(ticket.Id, $"{why} before anyone answered; it did not run", "apiary server", CancellationToken.None).ConfigureAwait(false);
                 run.Deny(pending with { Decision = "deny", Stage = "approval", Reason = $"{why} before anyone answered; it did not run" });
                 return;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Apiary.Agents;
 using Apiary.Client;
 using Apiary.Governance.Budgets;
@@ -107,11 +108,12 @@ internal sealed partial class ServerRuntime
         }
 
         _agentRuns[run.Id] = run;
-        Track(Task.Run(() => RunLoopAsync(run, agent, binding, prompt.Text, request.Task, maxTurns), CancellationToken.None));
+        var conversation = new RunConversation([new(ChatRole.System, prompt.Text), new(ChatRole.User, request.Task)]);
+        Track(Task.Run(() => RunLoopAsync(run, agent, binding, conversation, maxTurns), CancellationToken.None));
         return run;
     }
 
-    private async Task RunLoopAsync(AgentRun run, AgentDefinition agent, ModelBinding binding, string system, string task, int maxTurns)
+    private async Task RunLoopAsync(AgentRun run, AgentDefinition agent, ModelBinding binding, RunConversation conversation, int maxTurns)
     {
         var session = run.Session;
         var killed = Pipeline.KillTokenFor(session.Principal);
@@ -120,13 +122,20 @@ internal sealed partial class ServerRuntime
         {
             try
             {
-                outcome = await TurnsAsync(run, binding, system, task, maxTurns, stop.Token).ConfigureAwait(false);
+                outcome = await TurnsAsync(run, binding, conversation, maxTurns, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !killed.IsCancellationRequested)
+            {
+                // Not an end: nothing is recorded and the session stays open on the record, so the next server on this home
+                // resumes the run from its events (a waiting approval ticket stays open for it).
+                run.End(run.ToDto().Status, null, "the server stopped; the run resumes when the server starts again");
+                return;
             }
             catch (OperationCanceledException)
             {
                 outcome = killed.IsCancellationRequested
                     ? (RunStatus.Killed, null, $"stopped by the kill switch: {Pipeline.IsBlocked(session.Principal)?.ToString() ?? "engaged"}")
-                    : (RunStatus.Failed, null, _stopping.IsCancellationRequested ? "the server stopped before the run ended" : "its session was closed before the run ended");
+                    : (RunStatus.Failed, null, "its session was closed before the run ended");
             }
 #pragma warning disable CA1031 // A provider may fail in ways no list can name (its SDK's own exceptions); the run must still end with a status.
             catch (Exception ex)
@@ -140,13 +149,28 @@ internal sealed partial class ServerRuntime
     }
 
     private async Task<(string Status, string? Answer, string? Error)> TurnsAsync(
-        AgentRun run, ModelBinding binding, string system, string task, int maxTurns, CancellationToken cancellationToken)
+        AgentRun run, ModelBinding binding, RunConversation conversation, int maxTurns, CancellationToken cancellationToken)
     {
         var principal = run.Session.Principal;
-        List<ChatMessage> messages = [new(ChatRole.System, system), new(ChatRole.User, task)];
+        var messages = conversation.Messages;
         var options = new ChatOptions { ModelId = binding.Model, Tools = AgentTools.Declarations, ToolMode = ChatToolMode.Auto, MaxOutputTokens = OutputAllowance };
-        var sent = 0;
-        for (var turn = 1; turn <= maxTurns; turn++)
+        var sent = conversation.Sent;
+        if (conversation.OpenCalls is { } open)
+        {
+            // Resumed: the last recorded model call asked for tools whose results were not all sent back yet.
+            run.SetTurn(conversation.Turn);
+            var results = new List<AIContent>(open.Count);
+            foreach (var call in open)
+            {
+                results.Add(conversation.Results.TryGetValue(call.CallId, out var known) ? new FunctionResultContent(call.CallId, known)
+                    : conversation.Tickets.TryGetValue(call.CallId, out var ticket) ? await ResumeToolAsync(run, conversation.Turn, call, ticket, cancellationToken).ConfigureAwait(false)
+                    : await CallToolAsync(run, conversation.Turn, call, cancellationToken).ConfigureAwait(false));
+            }
+
+            messages.Add(new ChatMessage(ChatRole.Tool, results));
+        }
+
+        for (var turn = conversation.Turn + 1; turn <= maxTurns; turn++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             run.SetTurn(turn);
@@ -175,15 +199,17 @@ internal sealed partial class ServerRuntime
             // A model that reports no usage is charged what was reserved: a budget must not count unknown use as none.
             var tokens = input is null && output is null ? inputEstimate + OutputAllowance : (input ?? 0) + (output ?? 0);
             var cost = binding.Price?.Cost(input ?? inputEstimate, output ?? OutputAllowance) ?? 0m;
-            _ledger.Settle(reservation, new BudgetAmounts(0, TimeSpan.Zero, tokens, cost));
-
             var calls = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
-            var body = Render(messages.Skip(sent)) + "=== output ===\n" + Render(response.Messages);
-            await RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+            var body = JsonSerializer.Serialize(new ModelCallBody(ToRecords(messages.Skip(sent)), ToRecords(response.Messages)), ServerEventJsonContext.Default.ModelCallBody);
+            var called = ServerEventJsonContext.Event(
                 ServerEventTypes.ModelCalled,
                 new ModelCalledData(run.Id, run.Agent, run.Session.Id, turn, binding.Reference, input, output, duration, calls.Count, response.FinishReason?.Value, null, Time.GetUtcNow()),
                 ServerEventJsonContext.Default.ModelCalledData,
-                body), CancellationToken.None).ConfigureAwait(false);
+                body);
+
+            // The call and what it spent are one append: a restarted server folds the spending from it (budget.settled).
+            await Pipeline.SettleAsync(
+                "session-" + run.Session.Id, principal, reservation, new BudgetAmounts(0, TimeSpan.Zero, tokens, cost), $"model call {turn} of run {run.Id}", [called], CancellationToken.None).ConfigureAwait(false);
             messages.AddMessages(response);
             sent = messages.Count;
             run.Add(new RunProgressDto("model_call", turn, Model: binding.Reference, InputTokens: input, OutputTokens: output, DurationMs: duration));
@@ -212,49 +238,67 @@ internal sealed partial class ServerRuntime
     {
         var arguments = AgentTools.ArgumentsJson(call);
         run.Add(new RunProgressDto("tool_call", turn, Tool: call.Name, Arguments: arguments));
+
+        // Messaging tools (send, recv, ask, answer) go through the message broker, which governs each send itself.
+        if (await CallMessagingToolAsync(run, call, cancellationToken).ConfigureAwait(false) is { } said)
+        {
+            return await ToolResultAsync(run, turn, call, arguments, null, null, said).ConfigureAwait(false);
+        }
+
         var (request, problem) = AgentTools.ToProposal(call);
-        string text;
-        DecisionDto? decision = null;
-        string? proposalId = null;
         if (request is null)
         {
-            text = $"error: {problem}; nothing ran";
+            return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {problem}; nothing ran").ConfigureAwait(false);
+        }
+
+        ProposalRun proposal;
+        try
+        {
+            proposal = await SubmitAsync(run.Session, request, keepTicketOnStop: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ApiProblemException ex)
+        {
+            return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {ex.Message}; nothing ran").ConfigureAwait(false);
+        }
+
+        return await AwaitToolAsync(run, turn, call, arguments, proposal, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for a submitted tool call's proposal to end (through its approval, when pending) and tells the model.</summary>
+    private async Task<FunctionResultContent> AwaitToolAsync(AgentRun run, int turn, FunctionCallContent call, string arguments, ProposalRun proposal, CancellationToken cancellationToken)
+    {
+        var proposalId = proposal.Id;
+        var decision = proposal.ToDto().Decision;
+        if (decision.Decision == "pending")
+        {
+            // The status first: whoever sees the pending step may ask for it at once.
+            run.SetStatus(RunStatus.WaitingApproval);
+        }
+
+        run.Add(Step(turn, call.Name, proposalId, decision));
+        if (decision.Decision == "pending")
+        {
+            // Recorded so that a restarted server waits for the same ticket; it is answered through the API, and the
+            // proposal's own wait runs it (or denies it) then.
+            await RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+                ServerEventTypes.RunWaiting,
+                new RunWaitingData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision.TicketId!, Time.GetUtcNow()),
+                ServerEventJsonContext.Default.RunWaitingData), CancellationToken.None).ConfigureAwait(false);
+            await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            run.SetStatus(RunStatus.Running);
+            decision = proposal.ToDto().Decision;
+            run.Add(Step(turn, call.Name, proposalId, decision));
         }
         else
         {
-            ProposalRun proposal;
-            try
-            {
-                proposal = await SubmitAsync(run.Session, request, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ApiProblemException ex)
-            {
-                return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {ex.Message}; nothing ran").ConfigureAwait(false);
-            }
-
-            proposalId = proposal.Id;
-            decision = proposal.ToDto().Decision;
-            run.Add(Step(turn, call.Name, proposalId, decision));
-            if (decision.Decision == "pending")
-            {
-                // The ticket is answered through the API; the proposal's own wait runs it (or denies it) then.
-                run.SetStatus(RunStatus.WaitingApproval);
-                await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
-                run.SetStatus(RunStatus.Running);
-                decision = proposal.ToDto().Decision;
-                run.Add(Step(turn, call.Name, proposalId, decision));
-            }
-            else
-            {
-                await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            var done = proposal.ToDto();
-            decision = done.Decision;
-            text = Describe(done);
+            await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return await ToolResultAsync(run, turn, call, arguments, proposalId, decision, text).ConfigureAwait(false);
+        // Work cut short by the server stopping is not a result to tell the model: the run resumes and the call with it.
+        cancellationToken.ThrowIfCancellationRequested();
+        var done = proposal.ToDto();
+        return await ToolResultAsync(run, turn, call, arguments, proposalId, done.Decision, Describe(done)).ConfigureAwait(false);
     }
 
     private async Task<FunctionResultContent> ToolResultAsync(AgentRun run, int turn, FunctionCallContent call, string arguments, string? proposalId, DecisionDto? decision, string text)
@@ -263,7 +307,7 @@ internal sealed partial class ServerRuntime
             ServerEventTypes.ToolCalled,
             new ToolCalledData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision?.Decision ?? "invalid", decision?.Rule, decision?.Reason, Time.GetUtcNow()),
             ServerEventJsonContext.Default.ToolCalledData,
-            arguments), CancellationToken.None).ConfigureAwait(false);
+            JsonSerializer.Serialize(new ToolCallBody(arguments, text), ServerEventJsonContext.Default.ToolCallBody)), CancellationToken.None).ConfigureAwait(false);
         run.Add(new RunProgressDto("tool_result", turn, Tool: call.Name, Proposal: proposalId, Output: text.Length <= ProgressOutputChars ? text : text[..ProgressOutputChars] + "…"));
         return new FunctionResultContent(call.CallId, text);
     }
@@ -391,32 +435,15 @@ internal sealed partial class ServerRuntime
         return (chars / 4) + 1;
     }
 
-    /// <summary>Messages as text for an event's body: role, text, tool calls and their results.</summary>
-    private static string Render(IEnumerable<ChatMessage> messages)
-    {
-        var text = new StringBuilder();
-        foreach (var message in messages)
-        {
-            text.Append('[').Append(message.Role.Value).Append("]\n");
-            foreach (var content in message.Contents)
-            {
-                switch (content)
-                {
-                    case TextContent t:
-                        text.Append(t.Text).Append('\n');
-                        break;
-                    case FunctionCallContent f:
-                        text.Append("call ").Append(f.Name).Append(' ').Append(f.CallId).Append(' ').Append(AgentTools.ArgumentsJson(f)).Append('\n');
-                        break;
-                    case FunctionResultContent r:
-                        text.Append("result ").Append(r.CallId).Append(":\n").Append(r.Result?.ToString()).Append('\n');
-                        break;
-                }
-            }
-        }
-
-        return text.ToString();
-    }
+    /// <summary>Messages as an event's body records them: role, text, tool calls and their results.</summary>
+    private static List<MessageRecord> ToRecords(IEnumerable<ChatMessage> messages) =>
+    [
+        .. messages.Select(m => new MessageRecord(
+            m.Role.Value,
+            m.Contents.OfType<TextContent>().Any() ? string.Concat(m.Contents.OfType<TextContent>().Select(t => t.Text)) : null,
+            m.Contents.OfType<FunctionCallContent>().Select(f => new ToolCallRecord(f.CallId, f.Name, AgentTools.ArgumentsJson(f))).ToList() is { Count: > 0 } calls ? calls : null,
+            m.Contents.OfType<FunctionResultContent>().Select(r => new ToolResultRecord(r.CallId, r.Result?.ToString() ?? "")).ToList() is { Count: > 0 } results ? results : null)),
+    ];
 }
 
 /// <summary>The catalog when <c>models.yaml</c> cannot be loaded: every run is refused with what is wrong.</summary>

@@ -127,6 +127,9 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
             // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
             runtime._following = Task.Run(() => pipeline.FollowAsync(runtime._stopping.Token), CancellationToken.None);
             runtime.Feed = await LiveEventFeed.StartAsync(store, cancellationToken).ConfigureAwait(false);
+
+            // Runs a previous server left unended (waiting for an approval, or running) go on where they stood.
+            await runtime.ResumeRunsAsync(cancellationToken).ConfigureAwait(false);
             return runtime;
         }
         catch
@@ -149,7 +152,14 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
     /// its budget, a token. The agent <c>operator</c> is the person at the terminal: a manager with no budget beyond what
     /// the policies allow, working in the folder asked for or in a new empty one removed when the session closes.
     /// </summary>
-    public async Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, CancellationToken cancellationToken)
+    public Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, CancellationToken cancellationToken) =>
+        OpenSessionAsync(request, by, null, cancellationToken);
+
+    /// <summary>
+    /// Opens a session; with <paramref name="sessionId"/>, under that id again (a resumed run's session, so its approval
+    /// tickets, budget and record stay its own).
+    /// </summary>
+    private async Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, string? sessionId, CancellationToken cancellationToken)
     {
         var backend = Backend ?? throw new ApiProblemException(503, "No sandbox", $"sessions cannot open: {SandboxProblem}");
         var asOperator = request.Agent == Operator.Value;
@@ -181,7 +191,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         }
 
         var template = await LoadTemplateAsync(request.Template ?? agent?.Settings.Template.Value ?? AgentSettings.DefaultTemplate, explicitly: request.Template is not null, cancellationToken).ConfigureAwait(false);
-        var id = Guid.NewGuid().ToString("N");
+        var id = sessionId ?? Guid.NewGuid().ToString("N");
         var principal = agent is null ? new Principal(Operator, AgentRole.Manager, id) : new Principal(agent.Name, agent.Settings.Role.Value, id);
         if (agent is not null)
         {

@@ -42,6 +42,22 @@ public sealed class AgentRunTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Run_SendTool_DeliversToTheManagerAsTheAgentNeverAsUser()
+    {
+        _model.CallTool("send", new Dictionary<string, object?> { ["to"] = "manager", ["body"] = "tests pass" }).Answer("reported");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("report to your manager"), Ct);
+        var steps = await ReadToEndAsync(run.Id);
+
+        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+        var inbox = await _client.ReadInboxAsync("manager", cancellationToken: Ct);
+        var message = Assert.Single(inbox.Messages);
+        Assert.Equal("coder", message.From);
+        Assert.Equal("agent", message.Role);
+        Assert.Equal("tests pass", message.Body);
+    }
+
+    [Fact]
     public async Task Run_AllowedToolCallThenAnswer_FinishesWithTheAnswer()
     {
         _model.Exec("echo", "hello from the sandbox").Answer("the sandbox said hello");

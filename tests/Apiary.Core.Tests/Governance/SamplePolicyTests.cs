@@ -128,7 +128,10 @@ public sealed class SamplePolicyTests : IAsyncLifetime
 
         AssertDecision(DecisionKind.Allow, Proposal.SendMessage(Manager, Workspace, "coder"), "manager-messages");
         AssertDecision(DecisionKind.Pending, spawn, "manager-spawns-with-approval");
-        AssertDecision(DecisionKind.Deny, Proposal.SendMessage(Coder, Workspace, "manager"), Policy.DefaultDenyRule);
+        AssertDecision(DecisionKind.Allow, Proposal.SendMessage(Coder, Workspace, "manager"), "coder-messages");
+        AssertDecision(DecisionKind.Allow, Proposal.SendMessage(Coder, Workspace, "operator"), "coder-messages");
+        AssertDecision(DecisionKind.Deny, Proposal.SendMessage(Coder, Workspace, "reviewer"), Policy.DefaultDenyRule);
+        AssertDecision(DecisionKind.Deny, Proposal.SendMessage(Coder, Workspace, "manager", "reviewer"), Policy.DefaultDenyRule);
     }
 
     private void AssertDecision(DecisionKind kind, Proposal proposal, string? rule = null)

@@ -10,7 +10,7 @@ namespace Apiary.Governance.Pipeline;
 /// The durable side of the budget, lock and kill-switch stages. Their state is folded from what the pipeline already
 /// records: an allowed <c>proposal.decided</c> carries its reservation and lease, <c>proposal.completed</c> settles and
 /// releases them, <c>proposal.abandoned</c> gives them back for a session that died, and the <c>kill-switch</c> stream
-/// holds every engage and release. <see cref="LoadAsync"/> rebuilds all of it; <see cref="RecoverAsync"/> closes
+/// holds every engage and release, and <c>budget.settled</c> records what a model call used. <see cref="LoadAsync"/> rebuilds all of it; <see cref="RecoverAsync"/> closes
 /// what dead sessions left open; <see cref="FollowAsync"/> applies kill switches engaged by other processes.
 /// </summary>
 public sealed partial class GovernancePipeline
@@ -224,6 +224,15 @@ public sealed partial class GovernancePipeline
                         ReleaseLease(given, e.Timestamp);
                     }
 
+                    break;
+
+                case PipelineEventTypes.BudgetSettled:
+                    var settled = PipelineJsonContext.Read(e, PipelineJsonContext.Default.BudgetSettledData);
+                    var spent = settled.Actual.ToAmounts();
+                    var id = ParseReservation(settled.ReservationId);
+                    var scopes = BudgetScope.Of(new Principal(AgentName.Parse(settled.Agent), AgentRole.Worker, settled.Session));
+                    pipeline._budgets.Apply(new BudgetReserved(id, scopes, spent, settled.At));
+                    pipeline._budgets.Apply(new BudgetSettled(id, spent, spent, settled.At));
                     break;
 
                 case PipelineEventTypes.KillSwitchEngaged or PipelineEventTypes.KillSwitchReleased when e.Stream == KillSwitchStream:

@@ -40,6 +40,9 @@ public static class PipelineEventTypes
 
     /// <summary>An approved ticket's proposal was resumed; it cannot be resumed again.</summary>
     public const string ApprovalConsumed = "approval.consumed";
+
+    /// <summary>Work budgeted outside a proposal (a model call) was settled: what it used is spent.</summary>
+    public const string BudgetSettled = "budget.settled";
 }
 
 /// <summary>The inputs a decision saw: the proposal as the policy saw it, and the context.</summary>
@@ -192,6 +195,9 @@ internal sealed record ProposalCompletedData(
 
 internal sealed record ProposalAbandonedData(string ProposalId, string ReservationId, string? LeaseId, string Reason, DateTimeOffset At);
 
+/// <summary>What a model call (or other work reserved directly in the ledger) used, folded into the budget at load.</summary>
+internal sealed record BudgetSettledData(string ReservationId, string Session, string Agent, RecordedAmounts Actual, string For, DateTimeOffset At);
+
 internal sealed record KillSwitchData(string Level, string Id, string By, DateTimeOffset At, string? Reason = null);
 
 /// <summary>The JSON of every pipeline event: snake_case fields, nulls left out.</summary>
@@ -207,6 +213,7 @@ internal sealed record KillSwitchData(string Level, string Id, string By, DateTi
 [JsonSerializable(typeof(ProposalCompletedData))]
 [JsonSerializable(typeof(ProposalAbandonedData))]
 [JsonSerializable(typeof(KillSwitchData))]
+[JsonSerializable(typeof(BudgetSettledData))]
 internal sealed partial class PipelineJsonContext : JsonSerializerContext
 {
     public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, ReadOnlyMemory<byte>? body = null) =>

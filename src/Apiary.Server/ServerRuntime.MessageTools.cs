@@ -1,0 +1,114 @@
+using Apiary.Client;
+using Apiary.Server.Messaging;
+using Microsoft.Extensions.AI;
+
+namespace Apiary.Server;
+
+// The messaging tools of the turn loop. The sender is the run's own session; a model has no way to name another.
+internal sealed partial class ServerRuntime
+{
+    /// <summary>
+    /// Runs a messaging tool call of <paramref name="run"/> and returns what the model is told; null when
+    /// <paramref name="call"/> is not a messaging tool (the loop then treats it as a proposal as before).
+    /// </summary>
+    public async Task<string?> CallMessagingToolAsync(AgentRun run, FunctionCallContent call, CancellationToken cancellationToken)
+    {
+        if (!MessagingTools.Handles(call.Name))
+        {
+            return null;
+        }
+
+        var sender = MessageSender.Of(run.Session);
+        try
+        {
+            switch (call.Name)
+            {
+                case MessagingTools.Send:
+                {
+                    var args = new MessagingTools.Arguments(call, "to", "body", "thread", "reply_to");
+                    var request = new SendMessageRequest(args.Required("to"), args.Required("body"), args.String("thread"), args.String("reply_to"));
+                    return Describe(await WaitIfPendingAsync(run, await SendMessageAsync(sender, request, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
+                }
+
+                case MessagingTools.Recv:
+                {
+                    var args = new MessagingTools.Arguments(call, "wait_seconds", "max");
+                    var wait = TimeSpan.FromSeconds(args.Int("wait_seconds", 0, 0, MessagingTools.MaxWaitSeconds));
+                    var inbox = await Messages.ReadAsync(run.Agent, null, wait, args.Int("max", 20, 1, 100), cancellationToken).ConfigureAwait(false);
+                    if (inbox.Messages.Count == 0)
+                    {
+                        return wait > TimeSpan.Zero ? $"no message arrived within {wait.TotalSeconds:0} seconds" : "no message is waiting";
+                    }
+
+                    // Handed to the model, so acknowledged: a crash before this line delivers them again.
+                    await Messages.AckAsync(run.Agent, inbox.Messages[^1].Seq, $"run {run.Id}", CancellationToken.None).ConfigureAwait(false);
+                    return MessagingTools.Render(inbox.Messages);
+                }
+
+                case MessagingTools.Ask:
+                {
+                    var args = new MessagingTools.Arguments(call, "to", "question", "thread", "deadline_seconds");
+                    var deadline = TimeSpan.FromSeconds(args.Int("deadline_seconds", 60, 1, MessagingTools.MaxWaitSeconds));
+                    var (question, answer) = await AskAsync(sender, new SendMessageRequest(args.Required("to"), args.Required("question"), args.String("thread")), deadline, cancellationToken).ConfigureAwait(false);
+                    if (question.Message is null)
+                    {
+                        return Describe(question);
+                    }
+
+                    return answer is null
+                        ? $"asked ({Describe(question)}), but no answer came within {deadline.TotalSeconds:0} seconds; a later answer arrives in your inbox (recv)"
+                        : "the answer:\n" + MessagingTools.Render([answer]);
+                }
+
+                default:
+                {
+                    var args = new MessagingTools.Arguments(call, "message_id", "body");
+                    var id = args.Required("message_id");
+                    var question = await Messages.FindAsync(run.Agent, id, cancellationToken).ConfigureAwait(false);
+                    if (question is null)
+                    {
+                        return $"error: there is no message '{id}' in your inbox; recv shows the ids; nothing was sent";
+                    }
+
+                    var reply = new SendMessageRequest(question.From, args.Required("body"), question.Thread, question.Id);
+                    return Describe(await WaitIfPendingAsync(run, await SendMessageAsync(sender, reply, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
+                }
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            return $"error: {ex.Message}; nothing was sent";
+        }
+        catch (ApiProblemException ex)
+        {
+            return $"error: {ex.Message}; nothing was sent";
+        }
+    }
+
+    private static async Task<SendOutcome> WaitIfPendingAsync(AgentRun run, SendOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (outcome.Delivery is not { } delivery)
+        {
+            return outcome;
+        }
+
+        run.SetStatus(RunStatus.WaitingApproval);
+        try
+        {
+            return await delivery.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            run.SetStatus(RunStatus.Running);
+        }
+    }
+
+    private static string Describe(SendOutcome outcome) => outcome.Status switch
+    {
+        SendOutcome.Sent => $"sent: message {outcome.Message!.Id} to {outcome.Message.To} on thread {outcome.Message.Thread}",
+        SendOutcome.NotAllowed => $"not sent: {outcome.Reason}",
+        SendOutcome.Steered => $"steered by rule '{outcome.Rule}': {outcome.Reason}. It was not sent; do what the message says instead.",
+        SendOutcome.Pending => $"waiting for approval (ticket {outcome.TicketId})",
+        _ => $"denied by rule '{outcome.Rule}': {outcome.Reason}. It was not sent.",
+    };
+}
