@@ -7,7 +7,7 @@ namespace Apiary.Client;
 /// <summary>One agent of the home, as <c>GET /api/agents</c> lists it.</summary>
 /// <param name="Name">Its name (the folder's).</param>
 /// <param name="Role"><c>worker</c> or <c>manager</c>.</param>
-/// <param name="Status"><c>ok</c>, or <c>broken</c> when its definition has errors.</param>
+/// <param name="Status"><c>ok</c>, <c>broken</c> when its definition has errors, or <c>rebuilding</c> while a manager's <c>update</c> reloads it.</param>
 /// <param name="Description">What it is for.</param>
 /// <param name="Model">Its model (<c>endpoint/model</c>), if set.</param>
 /// <param name="Directory">Its folder.</param>
@@ -220,9 +220,10 @@ public sealed record ProposalDto(string Id, string Session, string Agent, string
 /// <param name="RequestedAt">When it was opened.</param>
 /// <param name="ExpiresAt">When it expires unanswered.</param>
 /// <param name="Workspace">The workspace the proposal would act in.</param>
+/// <param name="Diff">For <c>spawn_agent</c>: the unified diff of the agent's files against what the home has now.</param>
 public sealed record TicketDto(
     string Ticket, string Proposal, string Agent, string Session, string Kind, string CommandLine, string Risk, string Rule, string? Reason, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt,
-    string? Workspace = null);
+    string? Workspace = null, string? Diff = null);
 
 /// <summary><c>POST /api/approvals/{ticket}/approve</c>.</summary>
 /// <param name="ForSession">Also let through later proposals of the session that the same rule sends to approval.</param>

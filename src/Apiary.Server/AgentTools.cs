@@ -81,6 +81,7 @@ internal static class AgentTools
             }
             """),
         .. Messaging.MessagingTools.Declarations,
+        .. Manager.ManagerTools.Declarations,
     ];
 
     /// <summary>The arguments of a call as one JSON object, for events and progress.</summary>

@@ -12,7 +12,7 @@ internal static partial class ApiEndpoints
     private static async Task<IResult> ListAgentsAsync(bool? findings, ServerRuntime runtime, CancellationToken cancellationToken)
     {
         var listing = await runtime.Catalog.ListAsync(cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<AgentDto> agents = listing.Agents.Select(Summary).ToList();
+        IReadOnlyList<AgentDto> agents = listing.Agents.Select(e => runtime.IsRebuilding(e.Name.Value) ? Summary(e) with { Status = "rebuilding" } : Summary(e)).ToList();
         return findings == true
             ? Results.Json(new AgentListingDto(agents, listing.Diagnostics.Select(Finding).ToList()), ApiJsonContext.Default.AgentListingDto)
             : Results.Json(agents, ApiJsonContext.Default.IReadOnlyListAgentDto);

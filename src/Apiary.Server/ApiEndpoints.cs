@@ -244,13 +244,16 @@ internal static partial class ApiEndpoints
             t.Proposal.Principal.Agent.Value,
             t.Proposal.Principal.SessionId,
             t.Proposal.Kind.Name(),
-            t.Proposal.Arguments.Command is { } command ? (t.Proposal.ArgumentLine.Length == 0 ? command : command + " " + t.Proposal.ArgumentLine) : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
+            t.Proposal.Arguments.Command is { } command ? (t.Proposal.ArgumentLine.Length == 0 ? command : command + " " + t.Proposal.ArgumentLine)
+                : t.Proposal.Kind == ProposalKind.SpawnAgent ? $"spawn_agent {t.Proposal.Arguments.Other.GetValueOrDefault("agent")} from {t.Proposal.Arguments.Path} (diff: apiary explain {t.Proposal.Id})"
+                : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
             t.Risk.ToString().ToLowerInvariant(),
             t.Rule,
             t.Reason,
             t.RequestedAt,
             t.ExpiresAt,
-            t.Proposal.Workspace)).ToList();
+            t.Proposal.Workspace,
+            t.Proposal.Kind == ProposalKind.SpawnAgent ? t.Proposal.Arguments.Other.GetValueOrDefault("diff") : null)).ToList();
         return Results.Json(tickets, ApiJsonContext.Default.IReadOnlyListTicketDto);
     }
 

@@ -245,6 +245,12 @@ internal sealed partial class ServerRuntime
             return await ToolResultAsync(run, turn, call, arguments, null, null, said).ConfigureAwait(false);
         }
 
+        // Manager tools (request_spawn, start, stop, restart, update): refused to any agent whose role is not manager.
+        if (await CallManagerToolAsync(run, call, cancellationToken).ConfigureAwait(false) is { } managed)
+        {
+            return await ToolResultAsync(run, turn, call, arguments, null, null, managed).ConfigureAwait(false);
+        }
+
         var (request, problem) = AgentTools.ToProposal(call);
         if (request is null)
         {
