@@ -10,10 +10,10 @@ namespace Apiary.Cli.Mcp;
 /// </summary>
 internal static class McpTools
 {
-    public const string Exec = "exec";
-    public const string ReadFile = "read_file";
-    public const string WriteFile = "write_file";
-    public const string ListDir = "list_dir";
+    public const string Exec = WorkspaceTools.Exec;
+    public const string ReadFile = WorkspaceTools.ReadFile;
+    public const string WriteFile = WorkspaceTools.WriteFile;
+    public const string ListDir = WorkspaceTools.ListDir;
 
     /// <summary>The tools as <c>tools/list</c> describes them.</summary>
     public static IReadOnlyList<Tool> Definitions { get; } =
@@ -24,63 +24,18 @@ internal static class McpTools
             "give the program as 'command' and each argument as one item of 'args' (to use shell syntax, run 'sh' with args ['-c', '...']). " +
             "Every call is checked by Apiary's governance policies first: it may be denied (the result says why and the command did not run) " +
             "or wait for a person's approval (the result gives the ticket id). An allowed call returns the exit code, stdout and stderr.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "command": { "type": "string", "description": "The program to run, such as 'git' or 'python3'." },
-                "args": { "type": "array", "items": { "type": "string" }, "description": "Its arguments, each passed verbatim (no shell expansion)." },
-                "workdir": { "type": "string", "description": "The working folder, relative to the workspace. Default: the workspace." },
-                "env": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Extra environment variables." },
-                "stdin": { "type": "string", "description": "Text given to the program on standard input." },
-                "timeout_seconds": { "type": "integer", "minimum": 1, "description": "The time limit in seconds. Default: the sandbox template's." }
-              },
-              "required": ["command"],
-              "additionalProperties": false
-            }
-            """,
             new ToolAnnotations { Title = "Run a command (governed, sandboxed)", ReadOnlyHint = false, DestructiveHint = true, OpenWorldHint = false }),
         Define(
             ReadFile,
             "Read a UTF-8 text file of this agent's workspace. Paths are relative to the workspace; paths outside it are refused. Governed like every Apiary tool.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "path": { "type": "string", "description": "The file, relative to the workspace." }
-              },
-              "required": ["path"],
-              "additionalProperties": false
-            }
-            """,
             new ToolAnnotations { Title = "Read a file", ReadOnlyHint = true, OpenWorldHint = false }),
         Define(
             WriteFile,
             "Write a UTF-8 text file in this agent's workspace, replacing it if it exists. Paths are relative to the workspace; paths outside it are refused. Governed like every Apiary tool.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "path": { "type": "string", "description": "The file, relative to the workspace." },
-                "content": { "type": "string", "description": "The whole new content, as text." }
-              },
-              "required": ["path", "content"],
-              "additionalProperties": false
-            }
-            """,
             new ToolAnnotations { Title = "Write a file", ReadOnlyHint = false, DestructiveHint = true, IdempotentHint = true, OpenWorldHint = false }),
         Define(
             ListDir,
             "List a folder of this agent's workspace: each entry's name, type (file, dir, symlink, other) and size. Paths are relative to the workspace; paths outside it are refused.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "path": { "type": "string", "description": "The folder, relative to the workspace. Default: the workspace itself ('.')." }
-              },
-              "additionalProperties": false
-            }
-            """,
             new ToolAnnotations { Title = "List a folder", ReadOnlyHint = true, OpenWorldHint = false }),
     ];
 
@@ -88,95 +43,14 @@ internal static class McpTools
     /// The proposal a <c>tools/call</c> of <paramref name="name"/> asks for, or a message saying what is wrong with
     /// the arguments (for the model to correct).
     /// </summary>
-    public static (ProposalRequest? Request, string? Problem) ToProposal(string name, IDictionary<string, JsonElement>? arguments)
-    {
-        var args = new Arguments(arguments ?? new Dictionary<string, JsonElement>());
-        try
-        {
-            var request = name switch
-            {
-                Exec => new ProposalRequest(
-                    Exec,
-                    Command: args.RequiredString("command"),
-                    Args: args.Strings("args"),
-                    Workdir: args.String("workdir"),
-                    Env: args.StringMap("env"),
-                    Stdin: args.String("stdin"),
-                    TimeoutSeconds: args.PositiveInt("timeout_seconds")),
-                ReadFile => new ProposalRequest(ReadFile, Path: args.RequiredString("path")),
-                WriteFile => new ProposalRequest(WriteFile, Path: args.RequiredString("path"), Content: args.RequiredString("content", allowEmpty: true)),
-                ListDir => new ProposalRequest(ListDir, Path: args.String("path") ?? "."),
-                _ => throw new ArgumentException($"there is no tool named '{name}'; the tools are exec, read_file, write_file and list_dir"),
-            };
-            args.RejectUnknown(name);
-            return (request, null);
-        }
-        catch (ArgumentException ex)
-        {
-            return (null, ex.Message);
-        }
-    }
+    public static (ProposalRequest? Request, string? Problem) ToProposal(string name, IDictionary<string, JsonElement>? arguments) =>
+        WorkspaceTools.ToProposal(name, arguments is null ? null : new Dictionary<string, JsonElement>(arguments, StringComparer.Ordinal));
 
-    private static Tool Define(string name, string description, string schema, ToolAnnotations annotations) => new()
+    private static Tool Define(string name, string description, ToolAnnotations annotations) => new()
     {
         Name = name,
         Description = description,
-        InputSchema = JsonDocument.Parse(schema).RootElement.Clone(),
+        InputSchema = WorkspaceTools.Schema(name),
         Annotations = annotations,
     };
-
-    /// <summary>Reads tool arguments, throwing <see cref="ArgumentException"/> with a message for the model when one is wrong.</summary>
-    private sealed class Arguments(IDictionary<string, JsonElement> values)
-    {
-        private readonly HashSet<string> _read = new(StringComparer.Ordinal);
-
-        public string RequiredString(string key, bool allowEmpty = false) =>
-            String(key) is { } value && (allowEmpty || value.Length > 0)
-                ? value
-                : throw new ArgumentException($"'{key}' is required: a {(allowEmpty ? "" : "non-empty ")}string");
-
-        public string? String(string key) => Get(key) switch
-        {
-            null => null,
-            { ValueKind: JsonValueKind.String } v => v.GetString(),
-            _ => throw new ArgumentException($"'{key}' must be a string"),
-        };
-
-        public IReadOnlyList<string>? Strings(string key) => Get(key) switch
-        {
-            null => null,
-            { ValueKind: JsonValueKind.Array } v when v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String) => [.. v.EnumerateArray().Select(e => e.GetString()!)],
-            _ => throw new ArgumentException($"'{key}' must be an array of strings, one per argument"),
-        };
-
-        public Dictionary<string, string>? StringMap(string key) => Get(key) switch
-        {
-            null => null,
-            { ValueKind: JsonValueKind.Object } v when v.EnumerateObject().All(p => p.Value.ValueKind == JsonValueKind.String) =>
-                v.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal),
-            _ => throw new ArgumentException($"'{key}' must be an object whose values are strings"),
-        };
-
-        public int? PositiveInt(string key) => Get(key) switch
-        {
-            null => null,
-            { ValueKind: JsonValueKind.Number } v when v.TryGetInt32(out var n) && n > 0 => n,
-            _ => throw new ArgumentException($"'{key}' must be a whole number of seconds, 1 or more"),
-        };
-
-        public void RejectUnknown(string tool)
-        {
-            var unknown = values.Keys.Where(k => !_read.Contains(k)).Order(StringComparer.Ordinal).ToList();
-            if (unknown.Count > 0)
-            {
-                throw new ArgumentException($"{tool} has no argument {string.Join(", ", unknown.Select(k => $"'{k}'"))}; see its input schema");
-            }
-        }
-
-        private JsonElement? Get(string key)
-        {
-            _read.Add(key);
-            return values.TryGetValue(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
-        }
-    }
 }

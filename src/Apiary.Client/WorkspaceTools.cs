@@ -1,0 +1,189 @@
+using System.Text.Json;
+
+namespace Apiary.Client;
+
+/// <summary>
+/// The four workspace tools every agent gets, whether Apiary runs it (the turn loop) or it connects from outside
+/// (<c>apiary mcp</c>): their names, their input schemas, and how a call's arguments become a
+/// <see cref="ProposalRequest"/>. One definition, so the two surfaces cannot drift apart.
+/// </summary>
+public static class WorkspaceTools
+{
+    /// <summary>Run a program in the sandbox.</summary>
+    public const string Exec = "exec";
+
+    /// <summary>Read a text file of the workspace.</summary>
+    public const string ReadFile = "read_file";
+
+    /// <summary>Write a text file of the workspace.</summary>
+    public const string WriteFile = "write_file";
+
+    /// <summary>List a folder of the workspace.</summary>
+    public const string ListDir = "list_dir";
+
+    /// <summary>The tools' names, in the order they are offered.</summary>
+    public static IReadOnlyList<string> Names { get; } = [Exec, ReadFile, WriteFile, ListDir];
+
+    /// <summary>The JSON schema of <paramref name="tool"/>'s arguments.</summary>
+    /// <exception cref="ArgumentException">Not one of the workspace tools.</exception>
+    public static JsonElement Schema(string tool) => tool switch
+    {
+        Exec => ExecSchema,
+        ReadFile => ReadFileSchema,
+        WriteFile => WriteFileSchema,
+        ListDir => ListDirSchema,
+        _ => throw new ArgumentException($"'{tool}' is not a workspace tool", nameof(tool)),
+    };
+
+    /// <summary>
+    /// The proposal a call of <paramref name="tool"/> with <paramref name="arguments"/> asks for, or a message saying
+    /// what is wrong with the arguments (for the model to correct).
+    /// </summary>
+    public static (ProposalRequest? Request, string? Problem) ToProposal(string tool, IReadOnlyDictionary<string, JsonElement>? arguments)
+    {
+        var args = new ToolArguments(arguments ?? new Dictionary<string, JsonElement>());
+        try
+        {
+            var request = tool switch
+            {
+                Exec => new ProposalRequest(
+                    Exec,
+                    Command: args.RequiredString("command"),
+                    Args: args.Strings("args"),
+                    Workdir: args.OptionalString("workdir"),
+                    Env: args.StringMap("env"),
+                    Stdin: args.OptionalString("stdin"),
+                    TimeoutSeconds: args.PositiveInt("timeout_seconds")),
+                ReadFile => new ProposalRequest(ReadFile, Path: args.RequiredString("path")),
+                WriteFile => new ProposalRequest(WriteFile, Path: args.RequiredString("path"), Content: args.RequiredString("content", allowEmpty: true)),
+                ListDir => new ProposalRequest(ListDir, Path: args.OptionalString("path") ?? "."),
+                _ => throw new ArgumentException($"there is no tool named '{tool}'; the tools are exec, read_file, write_file and list_dir"),
+            };
+            args.RejectUnknown(tool);
+            return (request, null);
+        }
+        catch (ArgumentException ex)
+        {
+            return (null, ex.Message);
+        }
+    }
+
+    private static readonly JsonElement ExecSchema = Parse("""
+        {
+          "type": "object",
+          "properties": {
+            "command": { "type": "string", "description": "The program to run, such as 'git' or 'python3'." },
+            "args": { "type": "array", "items": { "type": "string" }, "description": "Its arguments, each passed verbatim (no shell expansion)." },
+            "workdir": { "type": "string", "description": "The working folder, relative to the workspace. Default: the workspace." },
+            "env": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Extra environment variables." },
+            "stdin": { "type": "string", "description": "Text given to the program on standard input." },
+            "timeout_seconds": { "type": "integer", "minimum": 1, "description": "The time limit in seconds. Default: the sandbox template's." }
+          },
+          "required": ["command"],
+          "additionalProperties": false
+        }
+        """);
+
+    private static readonly JsonElement ReadFileSchema = Parse("""
+        {
+          "type": "object",
+          "properties": {
+            "path": { "type": "string", "description": "The file, relative to the workspace." }
+          },
+          "required": ["path"],
+          "additionalProperties": false
+        }
+        """);
+
+    private static readonly JsonElement WriteFileSchema = Parse("""
+        {
+          "type": "object",
+          "properties": {
+            "path": { "type": "string", "description": "The file, relative to the workspace." },
+            "content": { "type": "string", "description": "The whole new content, as text." }
+          },
+          "required": ["path", "content"],
+          "additionalProperties": false
+        }
+        """);
+
+    private static readonly JsonElement ListDirSchema = Parse("""
+        {
+          "type": "object",
+          "properties": {
+            "path": { "type": "string", "description": "The folder, relative to the workspace. Default: the workspace itself ('.')." }
+          },
+          "additionalProperties": false
+        }
+        """);
+
+    private static JsonElement Parse(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
+}
+
+/// <summary>
+/// Reads a tool call's JSON arguments, throwing <see cref="ArgumentException"/> with a message for the model when one
+/// is wrong; <see cref="RejectUnknown"/> then refuses any argument nothing read.
+/// </summary>
+public sealed class ToolArguments(IReadOnlyDictionary<string, JsonElement> values)
+{
+    private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+
+    /// <summary>A string that must be there (and, unless <paramref name="allowEmpty"/>, not empty).</summary>
+    public string RequiredString(string key, bool allowEmpty = false) =>
+        OptionalString(key) is { } value && (allowEmpty || value.Length > 0)
+            ? value
+            : throw new ArgumentException($"'{key}' is required: a {(allowEmpty ? "" : "non-empty ")}string");
+
+    /// <summary>A string, or null when absent.</summary>
+    public string? OptionalString(string key) => Get(key) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.String } v => v.GetString(),
+        _ => throw new ArgumentException($"'{key}' must be a string"),
+    };
+
+    /// <summary>An array of strings, or null when absent.</summary>
+    public IReadOnlyList<string>? Strings(string key) => Get(key) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Array } v when v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String) => [.. v.EnumerateArray().Select(e => e.GetString()!)],
+        _ => throw new ArgumentException($"'{key}' must be an array of strings, one per argument"),
+    };
+
+    /// <summary>An object of strings, or null when absent.</summary>
+    public Dictionary<string, string>? StringMap(string key) => Get(key) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Object } v when v.EnumerateObject().All(p => p.Value.ValueKind == JsonValueKind.String) =>
+            v.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal),
+        _ => throw new ArgumentException($"'{key}' must be an object whose values are strings"),
+    };
+
+    /// <summary>A whole number of seconds, 1 or more, or null when absent.</summary>
+    public int? PositiveInt(string key) => Get(key) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Number } v when v.TryGetInt32(out var n) && n > 0 => n,
+        _ => throw new ArgumentException($"'{key}' must be a whole number of seconds, 1 or more"),
+    };
+
+    /// <summary>Refuses the arguments no read asked for, naming them.</summary>
+    public void RejectUnknown(string tool)
+    {
+        var unknown = values.Keys.Where(k => !_read.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"{tool} has no argument {string.Join(", ", unknown.Select(k => $"'{k}'"))}; see its input schema");
+        }
+    }
+
+    private JsonElement? Get(string key)
+    {
+        _read.Add(key);
+        return values.TryGetValue(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+    }
+}
