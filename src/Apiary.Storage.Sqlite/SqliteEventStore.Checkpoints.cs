@@ -4,6 +4,9 @@ namespace Apiary.Storage.Sqlite;
 
 public sealed partial class SqliteEventStore
 {
+    /// <summary>Raised after a passive checkpoint, with the position it covered; tests wait on it.</summary>
+    internal event Action<long>? Checkpointed;
+
     /// <summary>
     /// Copies committed WAL pages into the database file, off the writer's path. SQLite's automatic checkpoint would run
     /// inside a commit and make that commit wait for the database file's fsync; the writer's connection turns it off, and
@@ -35,6 +38,7 @@ public sealed partial class SqliteEventStore
                 try
                 {
                     command.ExecuteNonQuery();
+                    Checkpointed?.Invoke(checkpointed);
                 }
                 catch (SqliteException)
                 {

@@ -106,17 +106,32 @@ public sealed class SqliteEventStoreTests : EventStoreConformance
         await using var store = await SqliteEventStore.OpenAsync(path, new SqliteEventStoreOptions { CheckpointInterval = TimeSpan.FromMilliseconds(20) }, Ct);
         var before = new FileInfo(path).Length;
         var body = new byte[4096];
+        long last = 0, checkpointedThrough = 0;
+        var covered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void CheckCovered()
+        {
+            var target = Volatile.Read(ref last);
+            if (target > 0 && Volatile.Read(ref checkpointedThrough) >= target)
+            {
+                covered.TrySetResult();
+            }
+        }
+
+        store.Checkpointed += position =>
+        {
+            Volatile.Write(ref checkpointedThrough, Math.Max(Volatile.Read(ref checkpointedThrough), position));
+            CheckCovered();
+        };
+        AppendResult? appended = null;
         for (var i = 0; i < 200; i++)
         {
-            await store.AppendAsync("big", ExpectedVersion.Any, [new EventData("chunk", "{}"u8.ToArray(), body)], Ct);
+            appended = await store.AppendAsync("big", ExpectedVersion.Any, [new EventData("chunk", "{}"u8.ToArray(), body)], Ct);
         }
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (new FileInfo(path).Length < before + (200 * 4096) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20, Ct);
-        }
-
+        // Waits for the checkpoint that covers the last append (it may have happened already).
+        Volatile.Write(ref last, appended!.LastPosition);
+        CheckCovered();
+        await covered.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.True(new FileInfo(path).Length >= before + (200 * 4096), $"the database file is {new FileInfo(path).Length} bytes; the log was not checkpointed");
     }
 

@@ -141,7 +141,12 @@ public sealed class GovernanceStateTests
 
         await there.EngageKillSwitchAsync(KillSwitchScope.Session("s-run"), "stop that", "ops", Ct);
 
-        await Task.Delay(Timeout.Infinite, running).ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (running.Register(() => cancelled.TrySetResult()))
+        {
+            await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        }
+
         Assert.True(running.IsCancellationRequested);
         Assert.Equal("stop that", here.IsBlocked(principal)?.Reason);
         await stop.CancelAsync();
@@ -149,7 +154,7 @@ public sealed class GovernanceStateTests
     }
 
     [Fact]
-    public void LiveSessions_HeldHereOrByAnotherProcess_IsAliveUntilTheHolderEnds()
+    public async Task LiveSessions_HeldHereOrByAnotherProcess_IsAliveUntilTheHolderEnds()
     {
         using var dir = new TempDirectory("apiary-live");
         var live = new LiveSessions(dir.Path);
@@ -165,12 +170,10 @@ public sealed class GovernanceStateTests
         // then is killed: the kernel drops its lock.
         Directory.CreateDirectory(dir.Path);
         var lockFile = Path.Combine(dir.Path, "s-2.lock");
-        using var holder = System.Diagnostics.Process.Start("flock", ["-x", "-o", lockFile, "sleep", "60"]);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!live.IsAlive("s-2") && DateTime.UtcNow < deadline)
-        {
-            Thread.Sleep(20);
-        }
+        // flock runs its command only once it holds the lock, so the command's first line says the lock is taken.
+        var start = new System.Diagnostics.ProcessStartInfo("flock", ["-x", "-o", lockFile, "sh", "-c", "echo locked; exec sleep 60"]) { RedirectStandardOutput = true };
+        using var holder = System.Diagnostics.Process.Start(start)!;
+        Assert.Equal("locked", await holder.StandardOutput.ReadLineAsync(Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), Ct));
 
         Assert.True(live.IsAlive("s-2"));
         holder.Kill(entireProcessTree: true);
