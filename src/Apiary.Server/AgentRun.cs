@@ -20,9 +20,7 @@ internal static class RunStatus
 internal sealed class AgentRun(string id, string agent, ApiSession session, string model)
 {
     private readonly Lock _gate = new();
-    private readonly List<RunProgressDto> _steps = [];
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ReplayLog<RunProgressDto> _steps = new();
     private string _status = RunStatus.Running;
     private int _turns;
     private string? _answer;
@@ -37,7 +35,7 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
     public string Model { get; } = model;
 
     /// <summary>Completes when the run has ended and its <c>end</c> step is added.</summary>
-    public Task Ended => _done.Task;
+    public Task Ended => _steps.Closed;
 
     public void SetTurn(int turn)
     {
@@ -55,60 +53,23 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
         }
     }
 
-    public void Add(RunProgressDto step)
-    {
-        lock (_gate)
-        {
-            _steps.Add(step);
-        }
-
-        Pulse();
-    }
+    public void Add(RunProgressDto step) => _steps.Add(step);
 
     /// <summary>Ends the run: its status, answer or error, and the final <c>end</c> step.</summary>
     public void End(string status, string? answer, string? error)
     {
+        int turns;
         lock (_gate)
         {
             (_status, _answer, _error) = (status, answer, error);
-            _steps.Add(new RunProgressDto("end", _turns, Status: status, Answer: answer, Error: error));
+            turns = _turns;
         }
 
-        _done.TrySetResult();
-        Pulse();
+        _steps.Close(new RunProgressDto("end", turns, Status: status, Answer: answer, Error: error), withLast: true);
     }
 
     /// <summary>The steps from the start, live while the run goes on; ends with the <c>end</c> step.</summary>
-    public async IAsyncEnumerable<RunProgressDto> ReadProgressAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var next = 0;
-        while (true)
-        {
-            Task changed;
-            RunProgressDto[] batch;
-            bool done;
-            lock (_gate)
-            {
-                changed = _changed.Task;
-                batch = _steps.Skip(next).ToArray();
-                done = _done.Task.IsCompleted;
-            }
-
-            next += batch.Length;
-            foreach (var step in batch)
-            {
-                yield return step;
-            }
-
-            if (done)
-            {
-                // The end step was added under the lock together with the done flag, so it was in the batch.
-                yield break;
-            }
-
-            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public IAsyncEnumerable<RunProgressDto> ReadProgressAsync(CancellationToken cancellationToken = default) => _steps.ReadAllAsync(cancellationToken);
 
     public RunDto ToDto()
     {
@@ -116,17 +77,5 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
         {
             return new RunDto(Id, Agent, Session.Id, _status, Model, _turns, _answer, _error);
         }
-    }
-
-    private void Pulse()
-    {
-        TaskCompletionSource previous;
-        lock (_gate)
-        {
-            previous = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        previous.TrySetResult();
     }
 }

@@ -20,11 +20,9 @@ internal sealed class ProposalRun
     public const int ResultChars = 64 * 1024;
 
     private readonly Lock _gate = new();
-    private readonly List<OutputChunk> _chunks = [];
+    private readonly ReplayLog<OutputChunk> _chunks = new();
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
-    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _keptChars;
     private bool _truncated;
 
@@ -48,9 +46,9 @@ internal sealed class ProposalRun
     public ResultDto? Result { get; private set; }
 
     /// <summary>Completes when the proposal is denied or completed.</summary>
-    public Task Terminal => _done.Task;
+    public Task Terminal => _chunks.Closed;
 
-    public bool IsTerminal => _done.Task.IsCompleted;
+    public bool IsTerminal => _chunks.Closed.IsCompleted;
 
     public void SetPending(DecisionDto decision) => Set("pending_approval", decision);
 
@@ -59,8 +57,7 @@ internal sealed class ProposalRun
     public void Deny(DecisionDto decision)
     {
         Set("denied", decision);
-        _done.TrySetResult();
-        Pulse();
+        _chunks.Close();
     }
 
     public void AppendOutput(string stream, string text)
@@ -85,10 +82,9 @@ internal sealed class ProposalRun
             }
 
             _keptChars += text.Length;
-            _chunks.Add(new OutputChunk(stream, text));
         }
 
-        Pulse();
+        _chunks.Add(new OutputChunk(stream, text));
     }
 
     /// <summary>Records how it ended, filling in the output the run kept.</summary>
@@ -102,8 +98,7 @@ internal sealed class ProposalRun
             Status = "completed";
         }
 
-        _done.TrySetResult();
-        Pulse();
+        _chunks.Close();
     }
 
     /// <summary>What <c>proposal.completed</c> records as its body: the start of each stream, or null when there was no output.</summary>
@@ -116,36 +111,7 @@ internal sealed class ProposalRun
     }
 
     /// <summary>The output from the start, live while the command runs; ends when the proposal is denied or completed.</summary>
-    public async IAsyncEnumerable<OutputChunk> ReadOutputAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var next = 0;
-        while (true)
-        {
-            Task changed;
-            OutputChunk[] batch;
-            bool done;
-            lock (_gate)
-            {
-                changed = _changed.Task;
-                batch = _chunks.Skip(next).ToArray();
-                done = _done.Task.IsCompleted;
-            }
-
-            next += batch.Length;
-            foreach (var chunk in batch)
-            {
-                yield return chunk;
-            }
-
-            if (done)
-            {
-                // Everything appended before completion was in the batch taken under the lock with the done flag.
-                yield break;
-            }
-
-            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public IAsyncEnumerable<OutputChunk> ReadOutputAsync(CancellationToken cancellationToken = default) => _chunks.ReadAllAsync(cancellationToken);
 
     public ProposalDto ToDto()
     {
@@ -162,17 +128,5 @@ internal sealed class ProposalRun
             Status = status;
             Decision = decision;
         }
-    }
-
-    private void Pulse()
-    {
-        TaskCompletionSource previous;
-        lock (_gate)
-        {
-            previous = _changed;
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        previous.TrySetResult();
     }
 }
