@@ -88,15 +88,34 @@ internal sealed class PipelineFixture : IAsyncDisposable
     }
 }
 
-/// <summary>The real store, whose appends can be made to fail as a store that is down does.</summary>
+/// <summary>
+/// The real store, whose appends can be made to fail as a store that is down does, or followed by a callback for each
+/// committed event (as another party acting at that moment would).
+/// </summary>
 internal sealed class FailingStore(IEventStore inner) : IEventStore
 {
     public bool FailAppends { get; set; }
 
-    public Task<AppendResult> AppendAsync(string stream, ExpectedVersion expectedVersion, IReadOnlyList<EventData> events, CancellationToken cancellationToken = default) =>
-        FailAppends
-            ? Task.FromException<AppendResult>(new EventStoreException("the disk is gone"))
-            : inner.AppendAsync(stream, expectedVersion, events, cancellationToken);
+    public Func<EventData, Task>? AfterAppend { get; set; }
+
+    public async Task<AppendResult> AppendAsync(string stream, ExpectedVersion expectedVersion, IReadOnlyList<EventData> events, CancellationToken cancellationToken = default)
+    {
+        if (FailAppends)
+        {
+            throw new EventStoreException("the disk is gone");
+        }
+
+        var result = await inner.AppendAsync(stream, expectedVersion, events, cancellationToken);
+        if (AfterAppend is { } after)
+        {
+            foreach (var e in events)
+            {
+                await after(e);
+            }
+        }
+
+        return result;
+    }
 
     public IAsyncEnumerable<RecordedEvent> ReadStreamAsync(string stream, long fromVersion = 1, CancellationToken cancellationToken = default) =>
         inner.ReadStreamAsync(stream, fromVersion, cancellationToken);
