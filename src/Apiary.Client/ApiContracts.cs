@@ -7,7 +7,7 @@ namespace Apiary.Client;
 /// <summary>One agent of the home, as <c>GET /api/agents</c> lists it.</summary>
 /// <param name="Name">Its name (the folder's).</param>
 /// <param name="Role"><c>worker</c> or <c>manager</c>.</param>
-/// <param name="Status"><c>ok</c>, <c>broken</c> when its definition has errors, or <c>rebuilding</c> while a manager's <c>update</c> reloads it.</param>
+/// <param name="Status"><c>ok</c>, or <c>broken</c> when its definition has errors.</param>
 /// <param name="Description">What it is for.</param>
 /// <param name="Model">Its model (<c>endpoint/model</c>), if set.</param>
 /// <param name="Directory">Its folder.</param>
@@ -15,6 +15,10 @@ namespace Apiary.Client;
 /// <param name="Template">Its sandbox template; null when its definition cannot be read.</param>
 /// <param name="Files">Its bootstrap files, present or not; null when its definition cannot be read.</param>
 /// <param name="Findings">What is wrong with its definition, with file, line and column.</param>
+/// <param name="State">
+/// Its lifecycle state: <c>stopped</c>, <c>starting</c>, <c>running</c>, <c>idle</c> (its runs wait for an approval or for
+/// messages), <c>crashed</c>, <c>needs-update</c> (its files changed since its run started) or <c>rebuilding</c>.
+/// </param>
 public sealed record AgentDto(
     string Name,
     string Role,
@@ -25,7 +29,8 @@ public sealed record AgentDto(
     string? ToolProfile = null,
     string? Template = null,
     IReadOnlyList<AgentFileDto>? Files = null,
-    IReadOnlyList<DiagnosticDto>? Findings = null);
+    IReadOnlyList<DiagnosticDto>? Findings = null,
+    string? State = null);
 
 /// <summary><c>GET /api/agents?findings=true</c>: the agents and what is wrong with the agents folder itself (a folder skipped for its name, a missing folder).</summary>
 /// <param name="Agents">The agents.</param>
@@ -393,3 +398,87 @@ public sealed record AskRequest(string To, string Body, string? Thread = null, i
 
 /// <summary>The question sent and its answer, or no answer when the deadline passed first.</summary>
 public sealed record AskResponse(MessageDto Question, MessageDto? Answer);
+
+/// <summary><c>GET /api/agents/{name}/stats?since=</c>: an agent's per-turn figures over a window, totals and series.</summary>
+/// <param name="Agent">The agent.</param>
+/// <param name="Since">The window's start: turns that ended at or after it count.</param>
+/// <param name="Until">The window's end: when the figures were read.</param>
+/// <param name="Runs">Runs with at least one turn in the window.</param>
+/// <param name="Turns">Turns in the window.</param>
+/// <param name="Totals">The window's totals.</param>
+/// <param name="DurationMs">The spread of whole-turn durations.</param>
+/// <param name="ModelLatencyMs">The spread of model-call latencies.</param>
+/// <param name="InboxDepth">The agent's unacknowledged messages now.</param>
+/// <param name="Series">The window's turns one by one, oldest first: the latest 1,000 at most.</param>
+/// <param name="Truncated">True when the window holds more turns than <paramref name="Series"/> carries.</param>
+public sealed record AgentStatsDto(
+    string Agent,
+    DateTimeOffset Since,
+    DateTimeOffset Until,
+    int Runs,
+    int Turns,
+    AgentStatsTotalsDto Totals,
+    SpreadDto DurationMs,
+    SpreadDto ModelLatencyMs,
+    long InboxDepth,
+    IReadOnlyList<TurnPointDto> Series,
+    bool Truncated);
+
+/// <summary>An agent's totals over a window of <see cref="AgentStatsDto"/>.</summary>
+/// <param name="InputTokens">Input tokens of the model calls.</param>
+/// <param name="OutputTokens">Output tokens of the model calls.</param>
+/// <param name="CostUsd">What the model calls cost, by the models' prices.</param>
+/// <param name="ToolCalls">Tool calls in all.</param>
+/// <param name="ToolCallsByName">Tool calls by tool name.</param>
+/// <param name="Denials">Refused calls in all.</param>
+/// <param name="DenialsByKind">Refused calls by kind: <c>denied</c>, <c>steered</c>, <c>not_allowed</c>, <c>invalid</c>.</param>
+/// <param name="ApprovalsWaited">Approval tickets the agent's turns waited for.</param>
+/// <param name="ApprovalWaitMs">How long they waited in all.</param>
+/// <param name="MessagesSent">Messages the agent sent that were delivered.</param>
+/// <param name="MessagesReceived">Messages handed to the agent's model.</param>
+public sealed record AgentStatsTotalsDto(
+    long InputTokens,
+    long OutputTokens,
+    decimal CostUsd,
+    int ToolCalls,
+    IReadOnlyDictionary<string, int> ToolCallsByName,
+    int Denials,
+    IReadOnlyDictionary<string, int> DenialsByKind,
+    int ApprovalsWaited,
+    long ApprovalWaitMs,
+    int MessagesSent,
+    int MessagesReceived);
+
+/// <summary>The spread of a figure over a window, in milliseconds: median, 95th percentile (nearest rank) and maximum; zeros without turns.</summary>
+public sealed record SpreadDto(long P50, long P95, long Max);
+
+/// <summary>One turn of an agent run, as a point of <see cref="AgentStatsDto.Series"/>.</summary>
+/// <param name="At">When the turn ended.</param>
+/// <param name="Run">The run.</param>
+/// <param name="Turn">The turn's number in the run, from 1.</param>
+/// <param name="DurationMs">The whole turn.</param>
+/// <param name="ModelLatencyMs">Its model call.</param>
+/// <param name="InputTokens">Input tokens of its model call.</param>
+/// <param name="OutputTokens">Output tokens of its model call.</param>
+/// <param name="CostUsd">What its model call cost.</param>
+/// <param name="ToolCalls">Its tool calls.</param>
+/// <param name="Denials">Its refused calls.</param>
+/// <param name="ApprovalsWaited">Approval tickets it waited for.</param>
+/// <param name="MessagesSent">Messages it sent that were delivered.</param>
+/// <param name="MessagesReceived">Messages handed to the model.</param>
+/// <param name="InboxDepth">The agent's unacknowledged messages when it ended.</param>
+public sealed record TurnPointDto(
+    DateTimeOffset At,
+    string Run,
+    int Turn,
+    long DurationMs,
+    long ModelLatencyMs,
+    long InputTokens,
+    long OutputTokens,
+    decimal CostUsd,
+    int ToolCalls,
+    int Denials,
+    int ApprovalsWaited,
+    int MessagesSent,
+    int MessagesReceived,
+    long InboxDepth);

@@ -44,4 +44,5 @@ namespace Apiary.Client;
 [JsonSerializable(typeof(AskRequest))]
 [JsonSerializable(typeof(AskResponse))]
 [JsonSerializable(typeof(ServerInfo))]
+[JsonSerializable(typeof(AgentStatsDto))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

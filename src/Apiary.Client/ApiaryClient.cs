@@ -134,6 +134,16 @@ public sealed partial class ApiaryClient : IDisposable
         return GetAsync($"api/agents/{Escape(name)}" + (query.Count > 0 ? "?" + string.Join('&', query) : ""), ApiJsonContext.Default.AgentDetailDto, cancellationToken);
     }
 
+    /// <summary>
+    /// <c>GET /api/agents/{name}/stats?since=</c>: the agent's per-turn figures since <paramref name="since"/> (an ISO-8601
+    /// instant, or a duration back from now such as <c>15m</c>, <c>24h</c> or <c>7d</c>; the last 24 hours when null).
+    /// </summary>
+    public Task<AgentStatsDto> GetAgentStatsAsync(string name, string? since = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return GetAsync($"api/agents/{Escape(name)}/stats" + (since is null ? "" : "?since=" + Escape(since)), ApiJsonContext.Default.AgentStatsDto, cancellationToken);
+    }
+
     /// <summary><c>POST /api/agents</c>: creates an agent folder with its files and workspace, as <c>apiary agents new</c> does.</summary>
     public Task<AgentDetailDto> CreateAgentAsync(CreateAgentRequest request, CancellationToken cancellationToken = default)
     {

@@ -1,4 +1,5 @@
 using Apiary.Client;
+using Apiary.Server.Telemetry;
 
 namespace Apiary.Server;
 
@@ -25,6 +26,7 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
     private int _turns;
     private string? _answer;
     private string? _error;
+    private string? _reloadedPrompt;
 
     public string Id { get; } = id;
 
@@ -33,6 +35,9 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
     public ApiSession Session { get; } = session;
 
     public string Model { get; } = model;
+
+    /// <summary>The figures of the current turn (null before the first); <see cref="StartTally"/> begins the next.</summary>
+    public TurnTally? Tally { get; private set; }
 
     /// <summary>Completes when the run has ended and its <c>end</c> step is added.</summary>
     public Task Ended => _steps.Closed;
@@ -44,6 +49,14 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
             _turns = turn;
         }
     }
+
+    public TurnTally StartTally(int turn, TimeProvider time) => Tally = new TurnTally(turn, time);
+
+    /// <summary>Gives the run its agent's reloaded prompt, for its next model call (<c>update</c>).</summary>
+    public void Reload(string prompt) => Volatile.Write(ref _reloadedPrompt, prompt);
+
+    /// <summary>The prompt an update reloaded since the last call, once; null when there was none.</summary>
+    public string? TakeReloadedPrompt() => Interlocked.Exchange(ref _reloadedPrompt, null);
 
     public void SetStatus(string status)
     {

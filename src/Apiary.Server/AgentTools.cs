@@ -37,6 +37,7 @@ internal static class AgentTools
             "List a folder of your workspace: each entry's name, type (file, dir, symlink, other) and size. Paths are relative to the workspace; paths outside it are refused."),
         .. Messaging.MessagingTools.Declarations,
         .. Manager.ManagerTools.Declarations,
+        .. Memory.MemoryTools.Declarations,
     ];
 
     /// <summary>The arguments of a call as one JSON object, for events and progress.</summary>

@@ -12,7 +12,7 @@ internal static partial class ApiEndpoints
     private static async Task<IResult> ListAgentsAsync(bool? findings, ServerRuntime runtime, CancellationToken cancellationToken)
     {
         var listing = await runtime.Catalog.ListAsync(cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<AgentDto> agents = listing.Agents.Select(e => runtime.IsRebuilding(e.Name.Value) ? Summary(e) with { Status = "rebuilding" } : Summary(e)).ToList();
+        IReadOnlyList<AgentDto> agents = listing.Agents.Select(e => Summary(e, runtime)).ToList();
         return findings == true
             ? Results.Json(new AgentListingDto(agents, listing.Diagnostics.Select(Finding).ToList()), ApiJsonContext.Default.AgentListingDto)
             : Results.Json(agents, ApiJsonContext.Default.IReadOnlyListAgentDto);
@@ -33,10 +33,10 @@ internal static partial class ApiEndpoints
         }
 
         var entry = await runtime.Catalog.LoadAsync(agentName, overrides, cancellationToken).ConfigureAwait(false);
-        return entry is null ? UnknownAgent(runtime, name) : Results.Json(Detail(entry), ApiJsonContext.Default.AgentDetailDto);
+        return entry is null ? UnknownAgent(runtime, name) : Results.Json(Detail(entry, runtime), ApiJsonContext.Default.AgentDetailDto);
     }
 
-    private static AgentDto Summary(AgentEntry entry) => new(
+    private static AgentDto Summary(AgentEntry entry, ServerRuntime runtime) => new(
         entry.Name.Value,
         entry.Definition?.Settings.Role.Value == AgentRole.Manager ? "manager" : "worker",
         entry.IsUsable && !entry.Errors.Any() ? "ok" : "broken",
@@ -46,13 +46,14 @@ internal static partial class ApiEndpoints
         entry.Definition?.Settings.ToolProfile.Value,
         entry.Definition?.Settings.Template.Value,
         entry.Definition?.Files.Select(f => new AgentFileDto(f.Name, f.Exists, f.Bytes)).ToList(),
-        entry.Diagnostics.Select(Finding).ToList());
+        entry.Diagnostics.Select(Finding).ToList(),
+        runtime.Supervisor.StateOf(entry.Name.Value));
 
-    private static AgentDetailDto Detail(AgentEntry entry)
+    private static AgentDetailDto Detail(AgentEntry entry, ServerRuntime runtime)
     {
         var agent = entry.Definition;
         var detail = new AgentDetailDto(
-            Summary(entry),
+            Summary(entry, runtime),
             entry.Directory,
             agent?.Workspace.Path ?? "",
             agent?.Settings.Template.Value ?? "",

@@ -24,6 +24,7 @@ internal static partial class ApiEndpoints
         var api = app.MapGroup("/api");
         api.MapGet("/agents", ListAgentsAsync).Produces<IReadOnlyList<AgentDto>>();
         api.MapGet("/agents/{name}", ShowAgentAsync).Produces<AgentDetailDto>();
+        api.MapGet("/agents/{name}/stats", AgentStatsAsync).Produces<AgentStatsDto>();
         api.MapPost("/agents", CreateAgentAsync).Produces<AgentDetailDto>(201);
         api.MapPost("/sessions", OpenSessionAsync).Produces<OpenSessionResponse>(201);
         api.MapGet("/sessions", (ServerRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
@@ -105,7 +106,7 @@ internal static partial class ApiEndpoints
         try
         {
             var entry = await runtime.Catalog.CreateAsync(name, role, request.Description, cancellationToken).ConfigureAwait(false);
-            return Results.Json(Detail(entry), ApiJsonContext.Default.AgentDetailDto, statusCode: 201);
+            return Results.Json(Detail(entry, runtime), ApiJsonContext.Default.AgentDetailDto, statusCode: 201);
         }
         catch (AgentExistsException ex)
         {

@@ -31,17 +31,26 @@ internal sealed record AuthRejectedData(string? Remote, string Method, string Pa
 
 internal sealed record SessionEventData(string Session, string Agent, string? Workspace, string By, DateTimeOffset At);
 
-/// <summary>An agent run began; the task is the event's body.</summary>
-internal sealed record RunStartedData(string Run, string Agent, string Session, string Model, int MaxTurns, string By, DateTimeOffset At);
+/// <summary>
+/// An agent run began; the task is the event's body. <see cref="Fingerprint"/> identifies the agent's files it started
+/// with (the supervisor compares it with the files now); a restart of a crashed run names the run it restarts
+/// (<see cref="RestartOf"/>) and which restart it is (<see cref="Attempt"/>, from 1).
+/// </summary>
+internal sealed record RunStartedData(
+    string Run, string Agent, string Session, string Model, int MaxTurns, string By, DateTimeOffset At, string? Fingerprint = null, string? RestartOf = null, int? Attempt = null);
 
-/// <summary>An agent run ended; the answer, if any, is the event's body.</summary>
-internal sealed record RunEndedData(string Run, string Agent, string Session, string Status, int Turns, string? Error, DateTimeOffset At);
+/// <summary>
+/// An agent run ended; the answer, if any, is the event's body. <see cref="Crashed"/> is true when it failed with an
+/// error (its model call, say) rather than ending as it should (an answer, the turn cap, the budget, the kill switch):
+/// the supervisor restarts such a run.
+/// </summary>
+internal sealed record RunEndedData(string Run, string Agent, string Session, string Status, int Turns, string? Error, DateTimeOffset At, bool? Crashed = null);
 
 /// <summary>A run waits for an approval ticket of one of its tool calls; a restarted server resumes the wait.</summary>
 internal sealed record RunWaitingData(string Run, string Agent, string Session, int Turn, string Tool, string CallId, string Proposal, string Ticket, DateTimeOffset At);
 
 /// <summary>A restarted server took up a run that had not ended, from its recorded conversation.</summary>
-internal sealed record RunResumedData(string Run, string Agent, string Session, int Turn, string? Ticket, DateTimeOffset At);
+internal sealed record RunResumedData(string Run, string Agent, string Session, int Turn, string? Ticket, DateTimeOffset At, string? Fingerprint = null);
 
 /// <summary>
 /// The body of <c>model.called</c>: the messages sent since the previous call and those that came back, enough to

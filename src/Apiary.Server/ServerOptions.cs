@@ -36,6 +36,12 @@ public sealed class ServerOptions
     /// </summary>
     public Apiary.Models.IModelCatalog? Models { get; init; }
 
+    /// <summary>How crashed agent runs are restarted: how often, after what backoff.</summary>
+    public Supervision.SupervisorOptions Supervisor { get; init; } = new();
+
+    /// <summary>The clock of the supervisor's restart backoff; tests give a manual one. Default the server's clock.</summary>
+    internal TimeProvider? SupervisorClock { get; init; }
+
     /// <summary>
     /// Changes the web host before it is built. Tests use it to serve in memory (<c>UseTestServer</c>) instead of on a
     /// socket; nothing else should need it.
@@ -56,6 +62,7 @@ public sealed class ServerOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRequestBodyBytes, 1024, nameof(MaxRequestBodyBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(StreamClientBuffer, 1, nameof(StreamClientBuffer));
+        Supervisor.Validate();
     }
 }
 

@@ -33,14 +33,8 @@ internal sealed partial class ServerRuntime
 
     private const int MaxDraftFileChars = 64 * 1024;
 
-    /// <summary>Agents whose definition <c>update</c> is reloading now: they show <c>rebuilding</c>.</summary>
-    private readonly ConcurrentDictionary<string, int> _rebuilding = new(StringComparer.Ordinal);
-
     /// <summary>The task each agent was last started with by a manager, for <c>restart</c>.</summary>
     private readonly ConcurrentDictionary<string, string> _lastTasks = new(StringComparer.Ordinal);
-
-    /// <summary>Whether <paramref name="agent"/>'s definition is being reloaded now.</summary>
-    public bool IsRebuilding(string agent) => _rebuilding.ContainsKey(agent);
 
     /// <summary>
     /// Runs a manager tool call of <paramref name="run"/> and returns what the model is told; null when
@@ -97,7 +91,7 @@ internal sealed partial class ServerRuntime
                 {
                     var args = new MessagingTools.Arguments(call, "agent");
                     var agent = await CheckManagedAsync(run, args.Required("agent"), cancellationToken).ConfigureAwait(false);
-                    return await UpdateAgentAsync(agent, cancellationToken).ConfigureAwait(false);
+                    return await UpdateAgentAsync(agent, $"agent {run.Agent} (run {run.Id})", cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -111,24 +105,53 @@ internal sealed partial class ServerRuntime
         }
     }
 
-    /// <summary>Reloads an agent's definition from its files and composes its prompt: idempotent; it shows <c>rebuilding</c> meanwhile.</summary>
-    public async Task<string> UpdateAgentAsync(string agent, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reloads an agent's definition from its files and composes its prompt: idempotent. It is <c>rebuilding</c>
+    /// meanwhile (recorded, so the supervisor shows it); its runs going on now take the new prompt from their next model
+    /// call, and the agent is no longer <c>needs-update</c>.
+    /// </summary>
+    public async Task<string> UpdateAgentAsync(string agent, string by, CancellationToken cancellationToken)
     {
-        _rebuilding.AddOrUpdate(agent, 1, (_, n) => n + 1);
+        var stream = Supervision.LifecycleEventTypes.AgentStream(agent);
+        await RecordAsync(stream, Rebuild(Supervision.LifecycleEventTypes.Rebuilding, new(agent, by, null, null, null, Time.GetUtcNow())), cancellationToken).ConfigureAwait(false);
+        string? fingerprint = null;
+        List<string>? reloaded = null;
+        var summary = "the reload was interrupted";
         try
         {
             var definition = await LoadAgentAsync(agent, cancellationToken).ConfigureAwait(false);
             var prompt = await Catalog.ComposePromptAsync(definition, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return $"rebuilt: agent '{agent}' loads ({definition.Settings.Role.Value.ToString().ToLowerInvariant()}, model {definition.Settings.Model.Value ?? "the default"}, " +
-                $"prompt of {prompt.Text.Length.ToString(CultureInfo.InvariantCulture)} characters); its next run uses this definition, runs going on now keep theirs";
+            reloaded = [];
+            foreach (var run in _agentRuns.Values.Where(r => r.Agent == agent && !r.Ended.IsCompleted))
+            {
+                run.Reload(prompt.Text);
+                reloaded.Add(run.Id);
+            }
+
+            summary = $"{definition.Settings.Role.Value.ToString().ToLowerInvariant()}, model {definition.Settings.Model.Value ?? "the default"}, prompt of {prompt.Text.Length.ToString(CultureInfo.InvariantCulture)} characters";
+            fingerprint = Supervision.AgentFingerprint.Of(definition.Directory).Value;
+        }
+        catch (ApiProblemException ex)
+        {
+            summary = ex.Message;
         }
         finally
         {
-            if (_rebuilding.AddOrUpdate(agent, 0, (_, n) => n - 1) <= 0)
-            {
-                _rebuilding.TryRemove(agent, out _);
-            }
+            // Recorded whatever happened, so the agent does not stay rebuilding.
+            await RecordAsync(stream, Rebuild(Supervision.LifecycleEventTypes.Rebuilt, new(agent, by, fingerprint, reloaded, summary, Time.GetUtcNow())), CancellationToken.None).ConfigureAwait(false);
         }
+
+        if (fingerprint is null)
+        {
+            throw new ApiProblemException(409, "Broken agent", summary);
+        }
+
+        return $"rebuilt: agent '{agent}' loads ({summary}); " + (reloaded!.Count > 0
+            ? $"its run{(reloaded.Count == 1 ? "" : "s")} {string.Join(", ", reloaded)} use{(reloaded.Count == 1 ? "s" : "")} the new definition from the next model call"
+            : "its next run uses this definition");
+
+        static Events.EventData Rebuild(string type, Supervision.RebuildData data) =>
+            new(type, JsonSerializer.SerializeToUtf8Bytes(data, Supervision.LifecycleEventJsonContext.Default.RebuildData));
     }
 
     /// <summary>The spawns on the record: each spawned agent's parent and depth.</summary>
@@ -231,59 +254,13 @@ internal sealed partial class ServerRuntime
                 ["diff"] = diff.Length == 0 ? "(no change)" : diff,
             },
         });
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        var result = await Pipeline.SubmitAsync(proposal, new BudgetEstimate(0, TimeSpan.Zero, 0, 0m), linked.Token).ConfigureAwait(false);
-        string? ticketId = null;
-        AllowedProposal admitted;
-        switch (result.Decision.Kind)
+        var admission = await AdmitAsync(run, ManagerTools.RequestSpawn, proposal, "nothing was created", cancellationToken).ConfigureAwait(false);
+        if (admission.Allowed is not { } admitted)
         {
-            case DecisionKind.Allow when result.Allowed is { } allowed:
-                admitted = allowed;
-                break;
-            case DecisionKind.Pending when result.Ticket is { } ticket:
-                ticketId = ticket.Id.ToString();
-                run.Add(new RunProgressDto("decision", run.ToDto().Turns, Tool: ManagerTools.RequestSpawn, Proposal: proposal.Id.ToString(), Decision: "pending", Rule: result.Decision.Rule, Reason: result.Decision.Reason, TicketId: ticketId));
-                run.SetStatus(RunStatus.WaitingApproval);
-                try
-                {
-                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, session.Closing);
-                    var answer = await Pipeline.WaitForApprovalAsync(ticket.Id, ApprovalWait, stop.Token).ConfigureAwait(false);
-                    if (answer.State == ApprovalState.Open)
-                    {
-                        answer = await Pipeline.DenyAsync(ticket.Id, "nobody answered in time; nothing was created", "apiary server", CancellationToken.None).ConfigureAwait(false);
-                    }
-
-                    if (answer.State != ApprovalState.Granted)
-                    {
-                        return $"denied by {answer.By}: {answer.Reason}. Nothing was created";
-                    }
-
-                    var resumed = await Pipeline.ResumeAsync(ticket.Id, stop.Token).ConfigureAwait(false);
-                    if (resumed.Decision.Kind != DecisionKind.Allow || resumed.Allowed is not { } granted)
-                    {
-                        return $"denied by rule '{resumed.Decision.Rule}': {resumed.Decision.Reason}. Nothing was created";
-                    }
-
-                    admitted = granted;
-                }
-                catch (OperationCanceledException)
-                {
-                    // Nobody writes the agent once the run is gone: the ticket must not stay approvable. A run resumed
-                    // after a restart submits the request again, with a new ticket.
-                    await ((Task)Pipeline.DenyAsync(ticket.Id, "the run stopped before anyone answered; nothing was created", "apiary server", CancellationToken.None)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                    throw;
-                }
-                finally
-                {
-                    run.SetStatus(RunStatus.Running);
-                }
-
-                break;
-            case DecisionKind.Steer:
-                return $"steered by rule '{result.Decision.Rule}': {result.Decision.Reason}. Nothing was created; do what the message says instead";
-            default:
-                return $"denied by rule '{result.Decision.Rule}' (stage {StageName(result.Stage)}): {result.Decision.Reason}. Nothing was created";
+            return admission.Refusal!;
         }
+
+        var ticketId = admission.TicketId;
 
         // What is written is what the person approved: the snapshot the diff was made from, not the draft as it is now.
         var clock = Stopwatch.StartNew();

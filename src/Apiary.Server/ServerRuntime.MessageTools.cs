@@ -34,11 +34,24 @@ internal sealed partial class ServerRuntime
                 {
                     var args = new MessagingTools.Arguments(call, "wait_seconds", "max");
                     var wait = TimeSpan.FromSeconds(args.Int("wait_seconds", 0, 0, MessagingTools.MaxWaitSeconds));
-                    var inbox = await Messages.ReadAsync(run.Agent, null, wait, args.Int("max", 20, 1, 100), cancellationToken).ConfigureAwait(false);
+                    var max = args.Int("max", 20, 1, 100);
+                    var inbox = await Messages.ReadAsync(run.Agent, null, TimeSpan.Zero, max, cancellationToken).ConfigureAwait(false);
+                    if (inbox.Messages.Count == 0 && wait > TimeSpan.Zero)
+                    {
+                        // Nothing waiting: the run idles until a message comes (recorded, so the supervisor shows it idle).
+                        await RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+                            Supervision.LifecycleEventTypes.RunReceiving,
+                            new Supervision.RunReceivingData(run.Id, run.Agent, run.Session.Id, run.ToDto().Turns, (int)wait.TotalSeconds, Time.GetUtcNow()),
+                            Supervision.LifecycleEventJsonContext.Default.RunReceivingData), cancellationToken).ConfigureAwait(false);
+                        inbox = await Messages.ReadAsync(run.Agent, null, wait, max, cancellationToken).ConfigureAwait(false);
+                    }
+
                     if (inbox.Messages.Count == 0)
                     {
                         return wait > TimeSpan.Zero ? $"no message arrived within {wait.TotalSeconds:0} seconds" : "no message is waiting";
                     }
+
+                    run.Tally?.Received(inbox.Messages.Count);
 
                     // Handed to the model, so acknowledged: a crash before this line delivers them again.
                     await Messages.AckAsync(run.Agent, inbox.Messages[^1].Seq, $"run {run.Id}", CancellationToken.None).ConfigureAwait(false);
@@ -50,6 +63,8 @@ internal sealed partial class ServerRuntime
                     var args = new MessagingTools.Arguments(call, "to", "question", "thread", "deadline_seconds");
                     var deadline = TimeSpan.FromSeconds(args.Int("deadline_seconds", 60, 1, MessagingTools.MaxWaitSeconds));
                     var (question, answer) = await AskAsync(sender, new SendMessageRequest(args.Required("to"), args.Required("question"), args.String("thread")), deadline, cancellationToken).ConfigureAwait(false);
+                    run.Tally?.Send(question);
+                    run.Tally?.Received(answer is null ? 0 : 1);
                     if (question.Message is null)
                     {
                         return Describe(question);
@@ -77,10 +92,12 @@ internal sealed partial class ServerRuntime
         }
         catch (ArgumentException ex)
         {
+            run.Tally?.Denial(Telemetry.TurnTally.Invalid);
             return $"error: {ex.Message}; nothing was sent";
         }
         catch (ApiProblemException ex)
         {
+            run.Tally?.Denial(Telemetry.TurnTally.Invalid);
             return $"error: {ex.Message}; nothing was sent";
         }
     }
@@ -89,13 +106,18 @@ internal sealed partial class ServerRuntime
     {
         if (outcome.Delivery is not { } delivery)
         {
+            run.Tally?.Send(outcome);
             return outcome;
         }
 
         run.SetStatus(RunStatus.WaitingApproval);
+        var waiting = run.Tally?.WaitingForApproval() ?? 0;
         try
         {
-            return await delivery.WaitAsync(cancellationToken).ConfigureAwait(false);
+            outcome = await delivery.WaitAsync(cancellationToken).ConfigureAwait(false);
+            run.Tally?.ApprovalWaited(waiting);
+            run.Tally?.Send(outcome);
+            return outcome;
         }
         finally
         {

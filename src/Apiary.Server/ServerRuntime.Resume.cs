@@ -3,6 +3,7 @@ using Apiary.Agents;
 using Apiary.Client;
 using Apiary.Events;
 using Apiary.Models;
+using Apiary.Server.Supervision;
 using Microsoft.Extensions.AI;
 
 namespace Apiary.Server;
@@ -45,8 +46,89 @@ internal sealed partial class ServerRuntime
     /// </summary>
     private async Task ResumeRunsAsync(CancellationToken cancellationToken)
     {
-        var runs = new Dictionary<string, RecordedRun>(StringComparer.Ordinal);
+        var open = new Dictionary<string, RunStartedData>(StringComparer.Ordinal);
         await foreach (var e in Store.ReadAllAsync(1, cancellationToken).ConfigureAwait(false))
+        {
+            if (e.Type == ServerEventTypes.RunStarted)
+            {
+                var started = Read(e, ServerEventJsonContext.Default.RunStartedData);
+                open[started.Run] = started;
+            }
+            else if (e.Type == ServerEventTypes.RunEnded)
+            {
+                open.Remove(Read(e, ServerEventJsonContext.Default.RunEndedData).Run);
+            }
+        }
+
+        foreach (var started in open.Values)
+        {
+            await ResumeRunAsync(started, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ResumeRunAsync(RunStartedData s, CancellationToken cancellationToken)
+    {
+        const string by = "apiary server (resumed after a restart)";
+        AgentRun? run = null;
+        AgentDefinition agent;
+        ModelBinding binding;
+        RunConversation conversation;
+        string fingerprint;
+        try
+        {
+            agent = await LoadAgentAsync(s.Agent, cancellationToken).ConfigureAwait(false);
+            binding = Models.Resolve(s.Model);
+            (_, conversation, fingerprint) = await LoadConversationAsync(agent, s.Session, s.Run, cancellationToken).ConfigureAwait(false);
+            var opened = await OpenSessionAsync(new OpenSessionRequest(agent.Name.Value), by, s.Session, cancellationToken).ConfigureAwait(false);
+            run = new AgentRun(s.Run, s.Agent, FindSession(opened.Session.Id)!, s.Model);
+            var ticket = conversation.Tickets.Values.FirstOrDefault();
+            await RecordAsync("session-" + s.Session, ServerEventJsonContext.Event(
+                ServerEventTypes.RunResumed,
+                new RunResumedData(s.Run, s.Agent, s.Session, conversation.Turn, ticket, Time.GetUtcNow(), fingerprint),
+                ServerEventJsonContext.Default.RunResumedData), cancellationToken).ConfigureAwait(false);
+            if (ticket is not null)
+            {
+                run.SetStatus(RunStatus.WaitingApproval);
+            }
+        }
+        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException or JsonException or FormatException)
+        {
+            if (run is not null)
+            {
+                await CloseSessionAsync(run.Session, by, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await RecordAsync("session-" + s.Session, ServerEventJsonContext.Event(
+                ServerEventTypes.RunEnded,
+                new RunEndedData(s.Run, s.Agent, s.Session, RunStatus.Failed, 0, $"it could not be resumed after a restart: {ex.Message}", Time.GetUtcNow()),
+                ServerEventJsonContext.Default.RunEndedData), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        Continue(run, agent, binding, conversation, s.MaxTurns);
+    }
+
+    /// <summary>Registers a run whose session is open and runs its loop (or, when its conversation already has the answer, ends it).</summary>
+    private void Continue(AgentRun run, AgentDefinition agent, ModelBinding binding, RunConversation conversation, int maxTurns)
+    {
+        _agentRuns[run.Id] = run;
+        run.SetTurn(conversation.Turn);
+        Track(conversation.Answer is { } answer
+            ? Task.Run(() => FinishRunAsync(run, agent, (RunStatus.Finished, answer, null)), CancellationToken.None)
+            : Task.Run(() => RunLoopAsync(run, agent, binding, conversation, maxTurns), CancellationToken.None));
+    }
+
+    /// <summary>
+    /// Where run <paramref name="runId"/> of session <paramref name="session"/> stands, from the session's events: the
+    /// conversation its recorded model calls left, with the agent's prompt composed now (so a resumed or restarted run
+    /// works with the agent's current definition, whose fingerprint is returned). A restart that had made no model call
+    /// of its own continues the conversation of the run it restarted; its first model call then records all of it.
+    /// </summary>
+    private async Task<(RecordedRun Run, RunConversation Conversation, string Fingerprint)> LoadConversationAsync(
+        AgentDefinition agent, string session, string runId, CancellationToken cancellationToken)
+    {
+        var runs = new Dictionary<string, RecordedRun>(StringComparer.Ordinal);
+        await foreach (var e in Store.ReadStreamAsync("session-" + session, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             switch (e.Type)
             {
@@ -66,71 +148,33 @@ internal sealed partial class ServerRuntime
                     var waiting = Read(e, ServerEventJsonContext.Default.RunWaitingData);
                     runs.GetValueOrDefault(waiting.Run)?.Waits.Add(waiting);
                     break;
-                case ServerEventTypes.RunEnded:
-                    runs.Remove(Read(e, ServerEventJsonContext.Default.RunEndedData).Run);
-                    break;
             }
         }
 
-        foreach (var run in runs.Values)
+        var run = runs.GetValueOrDefault(runId) ?? throw new ApiaryException($"run {runId} is not on the record of session {session}");
+        var source = run;
+        while (source.ModelCalls.Count == 0 && source.Started.RestartOf is { } earlier && runs.TryGetValue(earlier, out var restarted))
         {
-            await ResumeRunAsync(run, cancellationToken).ConfigureAwait(false);
+            source = restarted;
         }
+
+        var prompt = await Catalog.ComposePromptAsync(agent, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var fingerprint = AgentFingerprint.Of(agent.Directory).Value;
+        var conversation = source.ModelCalls.Count > 0
+            ? Rebuild(source, prompt.Text, resend: !ReferenceEquals(source, run))
+            : new RunConversation([
+                new(ChatRole.System, prompt.Text),
+                new(ChatRole.User, run.Task ?? source.Task ?? throw new ApiaryException("its task was purged from the record")),
+            ]);
+        return (run, conversation, fingerprint);
     }
 
-    private async Task ResumeRunAsync(RecordedRun recorded, CancellationToken cancellationToken)
-    {
-        var s = recorded.Started;
-        const string by = "apiary server (resumed after a restart)";
-        AgentRun? run = null;
-        AgentDefinition agent;
-        ModelBinding binding;
-        RunConversation conversation;
-        try
-        {
-            agent = await LoadAgentAsync(s.Agent, cancellationToken).ConfigureAwait(false);
-            binding = Models.Resolve(s.Model);
-            conversation = recorded.ModelCalls.Count > 0
-                ? Rebuild(recorded)
-                : new RunConversation([
-                    new(ChatRole.System, (await Catalog.ComposePromptAsync(agent, cancellationToken: cancellationToken).ConfigureAwait(false)).Text),
-                    new(ChatRole.User, recorded.Task ?? throw new ApiaryException("its task was purged from the record")),
-                ]);
-            var opened = await OpenSessionAsync(new OpenSessionRequest(agent.Name.Value), by, s.Session, cancellationToken).ConfigureAwait(false);
-            run = new AgentRun(s.Run, s.Agent, FindSession(opened.Session.Id)!, s.Model);
-            var ticket = conversation.Tickets.Values.FirstOrDefault();
-            await RecordAsync("session-" + s.Session, ServerEventJsonContext.Event(
-                ServerEventTypes.RunResumed,
-                new RunResumedData(s.Run, s.Agent, s.Session, conversation.Turn, ticket, Time.GetUtcNow()),
-                ServerEventJsonContext.Default.RunResumedData), cancellationToken).ConfigureAwait(false);
-            if (ticket is not null)
-            {
-                run.SetStatus(RunStatus.WaitingApproval);
-            }
-        }
-        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException or JsonException or FormatException)
-        {
-            if (run is not null)
-            {
-                await CloseSessionAsync(run.Session, by, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            await RecordAsync("session-" + s.Session, ServerEventJsonContext.Event(
-                ServerEventTypes.RunEnded,
-                new RunEndedData(s.Run, s.Agent, s.Session, RunStatus.Failed, recorded.ModelCalls.Count, $"it could not be resumed after a restart: {ex.Message}", Time.GetUtcNow()),
-                ServerEventJsonContext.Default.RunEndedData), cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        _agentRuns[run.Id] = run;
-        run.SetTurn(conversation.Turn);
-        Track(conversation.Answer is { } answer
-            ? Task.Run(() => FinishRunAsync(run, agent, (RunStatus.Finished, answer, null)), CancellationToken.None)
-            : Task.Run(() => RunLoopAsync(run, agent, binding, conversation, s.MaxTurns), CancellationToken.None));
-    }
-
-    /// <summary>The conversation as the recorded model calls left it, with the last call's tool calls still to answer.</summary>
-    private static RunConversation Rebuild(RecordedRun recorded)
+    /// <summary>
+    /// The conversation as the recorded model calls left it, with the last call's tool calls still to answer and the
+    /// system prompt replaced by <paramref name="prompt"/>. With <paramref name="resend"/>, none of it counts as recorded
+    /// by the run that continues it, so its next model call records all of it.
+    /// </summary>
+    private static RunConversation Rebuild(RecordedRun recorded, string prompt, bool resend)
     {
         var messages = new List<ChatMessage>();
         ModelCallBody? last = null;
@@ -142,11 +186,16 @@ internal sealed partial class ServerRuntime
             messages.AddRange(last.Output.Select(ToMessage));
         }
 
+        if (messages.Count > 0 && messages[0].Role == ChatRole.System)
+        {
+            messages[0] = new ChatMessage(ChatRole.System, prompt);
+        }
+
         var turn = recorded.ModelCalls[^1].Data.Turn;
         var calls = messages.Skip(messages.Count - last!.Output.Count).SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
         var conversation = new RunConversation(messages)
         {
-            Sent = messages.Count,
+            Sent = resend ? 0 : messages.Count,
             Turn = turn,
             OpenCalls = calls.Count > 0 ? calls : null,
             Answer = calls.Count > 0 ? null : string.Concat(last.Output.Select(m => m.Text)),
@@ -217,7 +266,7 @@ internal sealed partial class ServerRuntime
 
     private static string? Text(RecordedEvent e) => e.Body is { } body ? System.Text.Encoding.UTF8.GetString(body.Span) : null;
 
-    /// <summary>What the log says of one run that has not ended.</summary>
+    /// <summary>What the log says of one run.</summary>
     private sealed record RecordedRun(RunStartedData Started, string? Task)
     {
         public List<(ModelCalledData Data, string? Body)> ModelCalls { get; } = [];

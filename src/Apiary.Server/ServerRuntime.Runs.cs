@@ -9,6 +9,7 @@ using Apiary.Governance.Budgets;
 using Apiary.Home;
 using Apiary.Models;
 using Apiary.Secrets;
+using Apiary.Server.Telemetry;
 using Microsoft.Extensions.AI;
 
 namespace Apiary.Server;
@@ -90,6 +91,7 @@ internal sealed partial class ServerRuntime
         }
 
         var prompt = await Catalog.ComposePromptAsync(agent, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var fingerprint = Supervision.AgentFingerprint.Of(agent.Directory).Value;
         var opened = await OpenSessionAsync(new OpenSessionRequest(agent.Name.Value), by, cancellationToken).ConfigureAwait(false);
         var session = FindSession(opened.Session.Id)!;
         var run = new AgentRun(Guid.NewGuid().ToString("N"), agent.Name.Value, session, binding.Reference);
@@ -97,7 +99,7 @@ internal sealed partial class ServerRuntime
         {
             await RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
                 ServerEventTypes.RunStarted,
-                new RunStartedData(run.Id, run.Agent, session.Id, run.Model, maxTurns, by, Time.GetUtcNow()),
+                new RunStartedData(run.Id, run.Agent, session.Id, run.Model, maxTurns, by, Time.GetUtcNow(), fingerprint),
                 ServerEventJsonContext.Default.RunStartedData,
                 request.Task), cancellationToken).ConfigureAwait(false);
         }
@@ -118,6 +120,7 @@ internal sealed partial class ServerRuntime
         var session = run.Session;
         var killed = Pipeline.KillTokenFor(session.Principal);
         (string Status, string? Answer, string? Error) outcome;
+        var crashed = false;
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, session.Closing, killed))
         {
             try
@@ -142,10 +145,11 @@ internal sealed partial class ServerRuntime
 #pragma warning restore CA1031
             {
                 outcome = (RunStatus.Failed, null, $"the model call failed: {ex.Message}");
+                crashed = true;
             }
         }
 
-        await FinishRunAsync(run, agent, outcome).ConfigureAwait(false);
+        await FinishRunAsync(run, agent, outcome, crashed).ConfigureAwait(false);
     }
 
     private async Task<(string Status, string? Answer, string? Error)> TurnsAsync(
@@ -159,6 +163,7 @@ internal sealed partial class ServerRuntime
         {
             // Resumed: the last recorded model call asked for tools whose results were not all sent back yet.
             run.SetTurn(conversation.Turn);
+            var resumed = run.StartTally(conversation.Turn, Time);
             var results = new List<AIContent>(open.Count);
             foreach (var call in open)
             {
@@ -168,12 +173,21 @@ internal sealed partial class ServerRuntime
             }
 
             messages.Add(new ChatMessage(ChatRole.Tool, results));
+            await RecordAsync("session-" + run.Session.Id, await TurnTelemetry.CompletedAsync(this, run, resumed, true, CancellationToken.None).ConfigureAwait(false), CancellationToken.None).ConfigureAwait(false);
         }
 
         for (var turn = conversation.Turn + 1; turn <= maxTurns; turn++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             run.SetTurn(turn);
+
+            // An update reloaded the agent's definition: this and later model calls are given its new prompt.
+            if (run.TakeReloadedPrompt() is { } reloaded && messages.Count > 0 && messages[0].Role == ChatRole.System)
+            {
+                messages[0] = new ChatMessage(ChatRole.System, reloaded);
+            }
+
+            var tally = run.StartTally(turn, Time);
             var inputEstimate = EstimateTokens(messages);
             var estimate = new BudgetEstimate(0, TimeSpan.Zero, inputEstimate + OutputAllowance, binding.Price?.Cost(inputEstimate, OutputAllowance) ?? 0m);
             if (!_ledger.TryReserve(principal, estimate, out var reservation, out var denial))
@@ -200,6 +214,7 @@ internal sealed partial class ServerRuntime
             var tokens = input is null && output is null ? inputEstimate + OutputAllowance : (input ?? 0) + (output ?? 0);
             var cost = binding.Price?.Cost(input ?? inputEstimate, output ?? OutputAllowance) ?? 0m;
             var calls = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+            tally.Model(duration, input ?? inputEstimate, output ?? OutputAllowance, cost);
             var body = JsonSerializer.Serialize(new ModelCallBody(ToRecords(messages.Skip(sent)), ToRecords(response.Messages)), ServerEventJsonContext.Default.ModelCallBody);
             var called = ServerEventJsonContext.Event(
                 ServerEventTypes.ModelCalled,
@@ -208,8 +223,10 @@ internal sealed partial class ServerRuntime
                 body);
 
             // The call and what it spent are one append: a restarted server folds the spending from it (budget.settled).
+            // A final answer ends the turn, so its turn.completed goes in the same append.
+            Events.EventData[] recorded = calls.Count == 0 ? [called, await TurnTelemetry.CompletedAsync(this, run, tally, false, CancellationToken.None).ConfigureAwait(false)] : [called];
             await Pipeline.SettleAsync(
-                "session-" + run.Session.Id, principal, reservation, new BudgetAmounts(0, TimeSpan.Zero, tokens, cost), $"model call {turn} of run {run.Id}", [called], CancellationToken.None).ConfigureAwait(false);
+                "session-" + run.Session.Id, principal, reservation, new BudgetAmounts(0, TimeSpan.Zero, tokens, cost), $"model call {turn} of run {run.Id}", recorded, CancellationToken.None).ConfigureAwait(false);
             messages.AddMessages(response);
             sent = messages.Count;
             run.Add(new RunProgressDto("model_call", turn, Model: binding.Reference, InputTokens: input, OutputTokens: output, DurationMs: duration));
@@ -221,6 +238,8 @@ internal sealed partial class ServerRuntime
                 return (RunStatus.Finished, answer, null);
             }
 
+            // The last tool result's append carries the turn's turn.completed.
+            tally.Expect(calls.Count);
             var results = new List<AIContent>(calls.Count);
             foreach (var call in calls)
             {
@@ -251,9 +270,16 @@ internal sealed partial class ServerRuntime
             return await ToolResultAsync(run, turn, call, arguments, null, null, managed).ConfigureAwait(false);
         }
 
+        // Memory tools (remember): governed like a write of MEMORY.md, carried out on the agent's own folder.
+        if (await CallMemoryToolAsync(run, call, cancellationToken).ConfigureAwait(false) is { } remembered)
+        {
+            return await ToolResultAsync(run, turn, call, arguments, null, null, remembered).ConfigureAwait(false);
+        }
+
         var (request, problem) = AgentTools.ToProposal(call);
         if (request is null)
         {
+            run.Tally?.Denial(TurnTally.Invalid);
             return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {problem}; nothing ran").ConfigureAwait(false);
         }
 
@@ -264,6 +290,7 @@ internal sealed partial class ServerRuntime
         }
         catch (ApiProblemException ex)
         {
+            run.Tally?.Denial(TurnTally.Invalid);
             return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {ex.Message}; nothing ran").ConfigureAwait(false);
         }
 
@@ -290,7 +317,9 @@ internal sealed partial class ServerRuntime
                 ServerEventTypes.RunWaiting,
                 new RunWaitingData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision.TicketId!, Time.GetUtcNow()),
                 ServerEventJsonContext.Default.RunWaitingData), CancellationToken.None).ConfigureAwait(false);
+            var waiting = run.Tally?.WaitingForApproval() ?? 0;
             await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            run.Tally?.ApprovalWaited(waiting);
             cancellationToken.ThrowIfCancellationRequested();
             run.SetStatus(RunStatus.Running);
             decision = proposal.ToDto().Decision;
@@ -309,11 +338,12 @@ internal sealed partial class ServerRuntime
 
     private async Task<FunctionResultContent> ToolResultAsync(AgentRun run, int turn, FunctionCallContent call, string arguments, string? proposalId, DecisionDto? decision, string text)
     {
-        await RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+        var completesTurn = run.Tally?.Tool(call.Name, decision?.Decision) == true;
+        await TurnTelemetry.AppendAsync(this, run, ServerEventJsonContext.Event(
             ServerEventTypes.ToolCalled,
             new ToolCalledData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision?.Decision ?? "invalid", decision?.Rule, decision?.Reason, Time.GetUtcNow()),
             ServerEventJsonContext.Default.ToolCalledData,
-            JsonSerializer.Serialize(new ToolCallBody(arguments, text), ServerEventJsonContext.Default.ToolCallBody)), CancellationToken.None).ConfigureAwait(false);
+            JsonSerializer.Serialize(new ToolCallBody(arguments, text), ServerEventJsonContext.Default.ToolCallBody)), completesTurn, CancellationToken.None).ConfigureAwait(false);
         run.Add(new RunProgressDto("tool_result", turn, Tool: call.Name, Proposal: proposalId, Output: text.Length <= ProgressOutputChars ? text : text[..ProgressOutputChars] + "…"));
         return new FunctionResultContent(call.CallId, text);
     }
@@ -383,7 +413,7 @@ internal sealed partial class ServerRuntime
     }
 
     /// <summary>Records how the run ended, consumes BOOTSTRAP.md after a first finished run, closes the session, and ends the run.</summary>
-    private async Task FinishRunAsync(AgentRun run, AgentDefinition agent, (string Status, string? Answer, string? Error) outcome)
+    private async Task FinishRunAsync(AgentRun run, AgentDefinition agent, (string Status, string? Answer, string? Error) outcome, bool crashed = false)
     {
         var session = run.Session;
         var stream = "session-" + session.Id;
@@ -405,7 +435,7 @@ internal sealed partial class ServerRuntime
             var dto = run.ToDto();
             await RecordAsync(stream, ServerEventJsonContext.Event(
                 ServerEventTypes.RunEnded,
-                new RunEndedData(run.Id, run.Agent, session.Id, outcome.Status, dto.Turns, outcome.Error, Time.GetUtcNow()),
+                new RunEndedData(run.Id, run.Agent, session.Id, outcome.Status, dto.Turns, outcome.Error, Time.GetUtcNow(), crashed ? true : null),
                 ServerEventJsonContext.Default.RunEndedData,
                 outcome.Answer), CancellationToken.None).ConfigureAwait(false);
             await CloseSessionAsync(session, by, CancellationToken.None).ConfigureAwait(false);

@@ -128,6 +128,9 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
             runtime._following = Task.Run(() => pipeline.FollowAsync(runtime._stopping.Token), CancellationToken.None);
             runtime.Feed = await LiveEventFeed.StartAsync(store, cancellationToken).ConfigureAwait(false);
 
+            // The supervisor seeds the agents' states from the log as it stands, so what resuming runs changes is reported.
+            await runtime.StartSupervisorAsync(options, cancellationToken).ConfigureAwait(false);
+
             // Runs a previous server left unended (waiting for an approval, or running) go on where they stood.
             await runtime.ResumeRunsAsync(cancellationToken).ConfigureAwait(false);
             return runtime;
@@ -271,6 +274,11 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Supervisor is not null)
+        {
+            await Supervisor.DisposeAsync().ConfigureAwait(false);
+        }
+
         await StopWorkAsync().ConfigureAwait(false);
         foreach (var session in _sessions.Values)
         {

@@ -24,11 +24,11 @@ public sealed class AuditCommandTests : IAsyncDisposable
             }
         }
 
-        // The server verifies, and records its own start: the 4 events and that one.
+        // The server verifies, and records its start: the 4 events, the supervisor's seed and the server's start.
         await _cli.StartServerAsync();
         var intact = await _cli.RunAsync("audit", "verify");
         Assert.True(intact.ExitCode == 0, intact.ToString());
-        Assert.Equal("intact: 5 events", intact.OutLines[0]);
+        Assert.Equal("intact: 6 events", intact.OutLines[0]);
 
         using (var sqlite = Process.Start(new ProcessStartInfo("sqlite3") { ArgumentList = { path, "UPDATE events SET data = CAST('{\"i\":99}' AS BLOB) WHERE position = 3;" } })!)
         {

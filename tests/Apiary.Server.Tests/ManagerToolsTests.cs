@@ -180,7 +180,12 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.StartsWith("rebuilt: agent 'coder' loads (worker", told[0], StringComparison.Ordinal);
         Assert.Equal(told[0], told[1]);
         Assert.Equal("agent 'coder' has no run to stop", told[2]);
-        Assert.False(Runtime.IsRebuilding("coder"));
+        var rebuilds = await Runtime.EventsAsync(e => e.Stream == "lifecycle-coder" && e.Type.StartsWith("agent.rebuil", StringComparison.Ordinal));
+        Assert.Equal(["agent.rebuilding", "agent.rebuilt", "agent.rebuilding", "agent.rebuilt"], rebuilds.Select(e => e.Type));
+        Assert.All(rebuilds, e => Assert.Equal($"agent manager (run {run.Id})", LogWaiter.Field(e, "by")));
+        await Runtime.WaitForEventAsync(
+            e => e.Position > rebuilds[^1].Position && e.Type == Supervision.LifecycleEventTypes.StateChanged && LogWaiter.Field(e, "to") == "stopped" && LogWaiter.Field(e, "agent") == "coder",
+            "coder stopped after its second rebuild");
     }
 
     private ServerRuntime Runtime => _server.App.Services.GetRequiredService<ServerRuntime>();

@@ -34,6 +34,10 @@ internal sealed class ScriptedChatClient : IChatClient
     public ScriptedChatClient Exec(string command, params string[] args) =>
         CallTool("exec", new Dictionary<string, object?> { ["command"] = command, ["args"] = args });
 
+    /// <summary>A call that fails the way a provider does when its retries are spent.</summary>
+    public ScriptedChatClient Fail(string message = "the endpoint answered 503 Service Unavailable") =>
+        Add(_ => Task.FromException<ChatResponse>(new HttpRequestException(message)));
+
     /// <summary>A call that never answers: it waits until the run cancels it (a kill switch, say).</summary>
     public ScriptedChatClient Block() => Add(async cancellationToken =>
     {

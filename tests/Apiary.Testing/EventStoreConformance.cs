@@ -397,12 +397,90 @@ public abstract class EventStoreConformance : IAsyncDisposable
     }
 }
 
-/// <summary>A clock that moves only when a test says so.</summary>
+/// <summary>A clock that moves only when told, with timers that fire when it passes them.</summary>
 public sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
-    private long _ticks = start.UtcTicks;
+    private readonly List<ManualTimer> _timers = [];
+    private DateTimeOffset _now = start;
 
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+    public int TimerCount
+    {
+        get
+        {
+            lock (_timers)
+            {
+                return _timers.Count;
+            }
+        }
+    }
 
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_timers)
+        {
+            return _now;
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new ManualTimer(this, callback, state);
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    public void Advance(TimeSpan by)
+    {
+        List<ManualTimer> due;
+        lock (_timers)
+        {
+            _now += by;
+            due = _timers.Where(t => t.Due <= _now).ToList();
+            foreach (var timer in due)
+            {
+                _timers.Remove(timer);
+            }
+        }
+
+        foreach (var timer in due)
+        {
+            timer.Fire();
+        }
+    }
+
+    private sealed class ManualTimer(ManualClock owner, TimerCallback callback, object? state) : ITimer
+    {
+        public DateTimeOffset Due { get; private set; }
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            lock (owner._timers)
+            {
+                owner._timers.Remove(this);
+                if (dueTime != Timeout.InfiniteTimeSpan)
+                {
+                    Due = owner._now + dueTime;
+                    owner._timers.Add(this);
+                }
+            }
+
+            return true;
+        }
+
+        public void Fire() => callback(state);
+
+        public void Dispose()
+        {
+            lock (owner._timers)
+            {
+                owner._timers.Remove(this);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
 }

@@ -31,6 +31,11 @@ public sealed partial class ScriptedModelServer
             return;
         }
 
+        if (reply.Gate is { } gate)
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var id = NextId("msg_");
         var calls = reply.ToolCalls.Select(c => c with { Id = c.Id ?? NextId("toolu_") }).ToList();
         var stop = calls.Count > 0 ? "tool_use" : "end_turn";

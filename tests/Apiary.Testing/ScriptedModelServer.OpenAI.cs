@@ -31,6 +31,11 @@ public sealed partial class ScriptedModelServer
             return;
         }
 
+        if (reply.Gate is { } gate)
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var id = NextId("chatcmpl-");
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var calls = reply.ToolCalls.Select(c => c with { Id = c.Id ?? NextId("call_") }).ToList();

@@ -23,6 +23,9 @@ public sealed record ScriptedReply(string? Text, IReadOnlyList<ScriptedToolCall>
 
     /// <summary>A reply that only calls tools.</summary>
     public static ScriptedReply WithToolCalls(params ScriptedToolCall[] calls) => new(null, calls);
+
+    /// <summary>When set, the reply is held back until this completes: a test lets the model answer once something else has happened.</summary>
+    public Task? Gate { get; init; }
 }
 
 /// <summary>A tool call as a request carried it back (in an assistant message).</summary>

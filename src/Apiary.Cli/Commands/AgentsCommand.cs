@@ -19,6 +19,7 @@ internal static class AgentsCommand
     {
         List(context),
         Show(context),
+        AgentsStatsCommand.Create(context),
         New(context),
         Prompt(context),
     };

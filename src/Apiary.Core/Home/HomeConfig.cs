@@ -7,12 +7,13 @@ namespace Apiary.Home;
 
 /// <summary>
 /// The home-wide settings in <c>apiary.yaml</c>: defaults for every agent (used where its frontmatter is silent), the
-/// prompt caps and how long the event log keeps bodies. A missing file means no home defaults.
+/// prompt caps, how long the event log keeps bodies and when an agent's memory is compacted. A missing file means no
+/// home defaults.
 /// </summary>
 public sealed record HomeConfig
 {
     /// <summary>The sections <c>apiary.yaml</c> may hold.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention"];
+    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention", "memory"];
 
     /// <summary>The agent fields a home may give defaults for (an agent's description and workspace are its own).</summary>
     public static readonly IReadOnlyList<string> DefaultFields =
@@ -23,6 +24,21 @@ public sealed record HomeConfig
 
     /// <summary>The fields of the <c>retention</c> section.</summary>
     public static readonly IReadOnlyList<string> RetentionFields = ["bodies"];
+
+    /// <summary>The fields of the <c>memory</c> section.</summary>
+    public static readonly IReadOnlyList<string> MemoryFields = ["compact_at"];
+
+    /// <summary>
+    /// The size, in characters, past which an agent's <c>MEMORY.md</c> is compacted when the home does not set
+    /// <c>memory.compact_at</c>: under the default prompt section cap (20,000), so a memory is never cut in the prompt.
+    /// </summary>
+    public const int DefaultMemoryCompactAt = 16_000;
+
+    /// <summary>The smallest <c>memory.compact_at</c>: below it nearly every remembered fact would start a compaction.</summary>
+    public const int MinMemoryCompactAt = 1_000;
+
+    /// <summary>The largest <c>memory.compact_at</c>: at four bytes a character at most, a memory stays under the 1 MiB a prompt file may have.</summary>
+    public const int MaxMemoryCompactAt = 262_144;
 
     /// <summary>Settings that apply no home defaults.</summary>
     public static HomeConfig Empty { get; } = new();
@@ -41,6 +57,12 @@ public sealed record HomeConfig
     /// them; the events themselves and the hash chain are kept. Null when the home keeps bodies forever.
     /// </summary>
     public TimeSpan? RetainBodies { get; init; }
+
+    /// <summary>
+    /// The size, in characters, past which the server asks an agent's model to compact its <c>MEMORY.md</c>, if the home
+    /// sets one (<c>memory.compact_at</c>); <see cref="DefaultMemoryCompactAt"/> otherwise.
+    /// </summary>
+    public int? MemoryCompactAt { get; init; }
 
     /// <summary>Reads <paramref name="home"/>'s <c>apiary.yaml</c>, if it has one.</summary>
     /// <returns>The settings (null when there are errors) and what was found wrong.</returns>
@@ -79,7 +101,10 @@ public sealed record HomeConfig
                     case "retention" when value is YamlMappingNode retention:
                         config = ReadRetention(reader, retention, config);
                         break;
-                    case "defaults" or "prompt" or "retention":
+                    case "memory" when value is YamlMappingNode memory:
+                        config = ReadMemory(reader, memory, config);
+                        break;
+                    case "defaults" or "prompt" or "retention" or "memory":
                         if (!YamlReader.IsNull(value))
                         {
                             reader.Yaml.Error(value.Start, $"'{key}' must be a mapping of fields");
@@ -94,7 +119,7 @@ public sealed record HomeConfig
         }
         else if (root is not null)
         {
-            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt' and 'retention' sections");
+            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt', 'retention' and 'memory' sections");
         }
 
         return (reader.HasErrors ? null : config, reader.Diagnostics);
@@ -137,6 +162,28 @@ public sealed record HomeConfig
                     break;
                 default:
                     reader.Yaml.WarnUnknown(keyNode, key, RetentionFields, "retention.");
+                    break;
+            }
+        }
+
+        return config;
+    }
+
+    private static HomeConfig ReadMemory(ManifestReader reader, YamlMappingNode memory, HomeConfig config)
+    {
+        foreach (var (keyNode, value) in memory.Children)
+        {
+            var key = YamlReader.KeyOf(keyNode);
+            switch (key)
+            {
+                case "compact_at" when YamlReader.IsNull(value):
+                    reader.Yaml.WarnEmpty(keyNode, "memory.compact_at");
+                    break;
+                case "compact_at":
+                    config = config with { MemoryCompactAt = (int?)reader.Yaml.WholeNumber(value, "memory.compact_at", MinMemoryCompactAt, MaxMemoryCompactAt) };
+                    break;
+                default:
+                    reader.Yaml.WarnUnknown(keyNode, key, MemoryFields, "memory.");
                     break;
             }
         }

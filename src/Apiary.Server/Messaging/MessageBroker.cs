@@ -24,7 +24,9 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
             ExpectedVersion.Any,
             [new EventData(MessageEventTypes.MessageSent, JsonSerializer.SerializeToUtf8Bytes(data, MessageEventJsonContext.Default.MessageSentData), Encoding.UTF8.GetBytes(body))],
             cancellationToken).ConfigureAwait(false);
-        _inboxes.GetOrAdd(data.To, _ => new Inbox()).Pulse();
+        var inbox = _inboxes.GetOrAdd(data.To, _ => new Inbox());
+        inbox.Saw(result.StreamVersion);
+        inbox.Pulse();
         return (ToDto(data, result.StreamVersion, body), result.LastPosition);
     }
 
@@ -47,6 +49,16 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
     {
         var (messages, _) = await ReadWhereAsync(agent, null, wait, 1, m => m.Position > afterPosition && match(m.Message), cancellationToken).ConfigureAwait(false);
         return messages.Count == 0 ? null : messages[0].Message;
+    }
+
+    /// <summary>
+    /// How many of <paramref name="agent"/>'s messages wait after its acknowledged cursor. Read from the store once per
+    /// inbox; after that from memory, as every message of the home is delivered through this broker.
+    /// </summary>
+    public async Task<long> DepthAsync(string agent, CancellationToken cancellationToken = default)
+    {
+        var inbox = await LoadAsync(agent, cancellationToken).ConfigureAwait(false);
+        return Math.Max(0, inbox.Newest - inbox.Cursor);
     }
 
     /// <summary>The acknowledged cursor of <paramref name="agent"/>'s inbox.</summary>
@@ -175,6 +187,11 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
                 }
 
                 inbox.Cursor = cursor;
+                await foreach (var e in store.ReadStreamAsync(MessageEventTypes.InboxStream(agent), cursor + 1, cancellationToken).ConfigureAwait(false))
+                {
+                    inbox.Saw(e.StreamVersion);
+                }
+
                 inbox.Loaded = true;
             }
         }
@@ -200,6 +217,7 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
         private readonly Lock _sync = new();
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private long _cursor;
+        private long _newest;
         private volatile bool _loaded;
 
         /// <summary>Serializes loading and acknowledging.</summary>
@@ -215,6 +233,25 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
         {
             get => Interlocked.Read(ref _cursor);
             set => Interlocked.Exchange(ref _cursor, value);
+        }
+
+        /// <summary>The newest sequence number seen in the inbox.</summary>
+        public long Newest => Interlocked.Read(ref _newest);
+
+        /// <summary>Notes that the inbox holds message <paramref name="seq"/>; the newest never moves back.</summary>
+        public void Saw(long seq)
+        {
+            var known = Interlocked.Read(ref _newest);
+            while (seq > known)
+            {
+                var was = Interlocked.CompareExchange(ref _newest, seq, known);
+                if (was == known)
+                {
+                    return;
+                }
+
+                known = was;
+            }
         }
 
         /// <summary>Completes at the next delivery.</summary>

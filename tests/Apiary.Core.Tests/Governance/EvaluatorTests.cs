@@ -1,5 +1,6 @@
 using Apiary.Governance;
 using static Apiary.Tests.Governance.GovernanceTestData;
+using Apiary.Testing;
 
 namespace Apiary.Tests.Governance;
 
@@ -83,7 +84,7 @@ public sealed class EvaluatorTests
     [Fact]
     public async Task Evaluator_ThatMissesTheDeadline_Denies_EvenIfItIgnoresCancellation()
     {
-        var time = new ManualTimeProvider(Context.Now);
+        var time = new ManualClock(Context.Now);
         var never = new TaskCompletionSource<EvaluatorVerdict>();
         var engine = new PolicyEngine(AllowAll, [new Stuck(never.Task), new Passing()], TimeSpan.FromMilliseconds(250), time);
 

@@ -132,6 +132,16 @@ public sealed class SamplePolicyTests : IAsyncLifetime
         AssertDecision(DecisionKind.Allow, Proposal.SendMessage(Coder, Workspace, "operator"), "coder-messages");
         AssertDecision(DecisionKind.Deny, Proposal.SendMessage(Coder, Workspace, "reviewer"), Policy.DefaultDenyRule);
         AssertDecision(DecisionKind.Deny, Proposal.SendMessage(Coder, Workspace, "manager", "reviewer"), Policy.DefaultDenyRule);
+
+        // A manager writes the drafts of agents it asks to spawn without asking; anything else with approval.
+        AssertDecision(DecisionKind.Allow, Proposal.WriteFile(Manager, Workspace, "drafts/helper/AGENTS.md"), "manager-writes-drafts");
+        AssertDecision(DecisionKind.Pending, Proposal.WriteFile(Manager, Workspace, "notes.md"), "manager-writes-drafts");
+        AssertDecision(DecisionKind.Deny, Proposal.WriteFile(Manager, Workspace, "../escape/AGENTS.md"), Policy.DefaultDenyRule);
+
+        // Any worker (a spawned one too) reports to the manager and the operator, and no one else.
+        var spawned = new Principal(AgentName.Parse("helper"), AgentRole.Worker, "s-4");
+        AssertDecision(DecisionKind.Allow, Proposal.SendMessage(spawned, Workspace, "manager"), "workers-report");
+        AssertDecision(DecisionKind.Deny, Proposal.SendMessage(spawned, Workspace, "coder"), Policy.DefaultDenyRule);
     }
 
     private void AssertDecision(DecisionKind kind, Proposal proposal, string? rule = null)

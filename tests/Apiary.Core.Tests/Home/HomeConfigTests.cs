@@ -69,6 +69,56 @@ public sealed class HomeConfigTests
         Assert.Equal($"'retention.bodies' must be {Apiary.Text.DurationText.Expected}, and more than zero, not '30 days'", error.Message);
     }
 
+    [Theory]
+    [InlineData("memory:\n  compact_at: 8000\n", 8000)]
+    [InlineData("memory: { compact_at: 20_000 }\n", 20000)]
+    public void Parse_MemoryCompactAt_Read(string yaml, int chars)
+    {
+        var (config, diagnostics) = HomeConfig.Parse(yaml, File);
+        Assert.Empty(diagnostics);
+        Assert.Equal(chars, config!.MemoryCompactAt);
+    }
+
+    [Theory]
+    [InlineData("defaults:\n  model: a/b\n")]
+    [InlineData("memory:\n")]
+    public void Parse_NoMemoryCompactAt_LeftToTheDefault(string yaml)
+    {
+        var (config, diagnostics) = HomeConfig.Parse(yaml, File);
+        Assert.Empty(diagnostics);
+        Assert.Null(config!.MemoryCompactAt);
+    }
+
+    [Fact]
+    public void Parse_MemoryCompactAtEmpty_WarnsAndKeepsTheDefault()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("memory:\n  compact_at:\n", File);
+        Assert.Null(config!.MemoryCompactAt);
+        var warning = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, 2, 3), (warning.Severity, warning.Line, warning.Column));
+        Assert.Contains("'memory.compact_at' has no value", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_UnknownMemoryField_WarnsWithSuggestion()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("memory:\n  compact_a: 8000\n", File);
+        Assert.Null(config!.MemoryCompactAt);
+        var warning = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, File, 2, 3), (warning.Severity, warning.File, warning.Line, warning.Column));
+        Assert.Contains("unknown field 'memory.compact_a' is ignored; did you mean 'memory.compact_at'?", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_MemoryCompactAtTooSmall_ErrorAtValue()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("prompt:\n  total_chars: 5000\nmemory:\n  compact_at: 10\n", File);
+        Assert.Null(config);
+        var error = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Error, File, 4, 15), (error.Severity, error.File, error.Line, error.Column));
+        Assert.Equal("'memory.compact_at' must be a whole number from 1000 to 262144, not '10'", error.Message);
+    }
+
     [Fact]
     public void Parse_EmptyFile_NoDefaults()
     {
@@ -103,6 +153,9 @@ public sealed class HomeConfigTests
     [InlineData("retention:\n  bodies: 30\n", "a duration with units")]
     [InlineData("retention:\n  bodies: [30d]\n", "single value")]
     [InlineData("retention: 30d\n", "'retention' must be a mapping")]
+    [InlineData("memory:\n  compact_at: 300000\n", "from 1000 to 262144")]
+    [InlineData("memory:\n  compact_at: 16k\n", "a whole number")]
+    [InlineData("memory: 16000\n", "'memory' must be a mapping")]
     public void Parse_Invalid_ErrorWithLine(string yaml, string messagePart)
     {
         var (config, diagnostics) = HomeConfig.Parse(yaml, File);

@@ -1,6 +1,7 @@
 using Apiary.Agents;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
+using Apiary.Testing;
 
 namespace Apiary.Tests.Governance.Budgets;
 
@@ -9,7 +10,7 @@ public sealed class BudgetLedgerTests
     private static readonly Principal Coder = new(AgentName.Parse("coder"), AgentRole.Worker, "s-1");
     private static readonly BudgetScope Agent = BudgetScope.Agent(Coder.Agent);
     private static readonly BudgetScope Session = BudgetScope.Session("s-1");
-    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
+    private readonly ManualClock _clock = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
 
     private static BudgetAmounts Cost(decimal cost, long commands = 1) => new(commands, TimeSpan.FromSeconds(1), 10, cost);
 

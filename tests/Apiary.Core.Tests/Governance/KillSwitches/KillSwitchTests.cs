@@ -1,6 +1,7 @@
 using Apiary.Agents;
 using Apiary.Governance;
 using Apiary.Governance.KillSwitches;
+using Apiary.Testing;
 
 namespace Apiary.Tests.Governance.KillSwitches;
 
@@ -9,7 +10,7 @@ public sealed class KillSwitchTests
     private static readonly Principal Coder1 = new(AgentName.Parse("coder"), AgentRole.Worker, "s-1");
     private static readonly Principal Coder2 = new(AgentName.Parse("coder"), AgentRole.Worker, "s-2");
     private static readonly Principal Manager = new(AgentName.Parse("manager"), AgentRole.Manager, "s-3");
-    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
+    private readonly ManualClock _clock = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
 
     [Fact]
     public void IsBlocked_NothingEngaged_Null()

@@ -1,4 +1,5 @@
 using Apiary.Governance.Locks;
+using Apiary.Testing;
 
 namespace Apiary.Tests.Governance.Locks;
 
@@ -6,7 +7,7 @@ public sealed class LockTableTests
 {
     private const string File = "path:/workspace/a.txt";
     private static readonly TimeSpan Ttl = TimeSpan.FromMinutes(1);
-    private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
+    private readonly ManualClock _clock = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
     private readonly List<LeaseFact> _facts = [];
 
     private LockTable Table() => new(_clock, f => { lock (_facts) { _facts.Add(f); } });

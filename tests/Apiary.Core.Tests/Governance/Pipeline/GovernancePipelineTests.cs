@@ -4,6 +4,7 @@ using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Pipeline;
+using Apiary.Testing;
 
 namespace Apiary.Tests.Governance.Pipeline;
 
@@ -322,7 +323,7 @@ public sealed class GovernancePipelineTests
 
     // The waiter registers its timer before it first awaits the store, but the store may complete that await on
     // another thread; the timer count says when it is in place.
-    private static async Task WaitForTimerAsync(ManualTimeProvider clock)
+    private static async Task WaitForTimerAsync(ManualClock clock)
     {
         while (clock.TimerCount == 0)
         {

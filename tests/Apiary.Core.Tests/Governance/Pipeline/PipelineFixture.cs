@@ -27,7 +27,7 @@ internal sealed class PipelineFixture : IAsyncDisposable
     {
     }
 
-    public ManualTimeProvider Clock { get; } = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
+    public ManualClock Clock { get; } = new(new DateTimeOffset(2025, 1, 15, 10, 30, 0, TimeSpan.Zero));
 
     public SqliteEventStore Sqlite { get; private set; } = null!;
 

@@ -190,7 +190,7 @@ public sealed class PipelinePropertyTests : IAsyncLifetime
         var allowedSeen = 0;
         await CheckAsync(150, RecordCases, async c =>
         {
-            var clock = new ManualTimeProvider(Start);
+            var clock = new ManualClock(Start);
             var store = new FailingStore(_store);
             var budgets = new BudgetLedger(clock);
             var pipeline = new GovernancePipeline(store, new PolicyEngine(Compile(c.Rules), time: clock), budgets, new LockTable(clock), new KillSwitch(clock), Options, clock);
@@ -245,7 +245,7 @@ public sealed class PipelinePropertyTests : IAsyncLifetime
         var budgetDenials = 0;
         await CheckAsync(100, BudgetCases, async c =>
         {
-            var clock = new ManualTimeProvider(Start);
+            var clock = new ManualClock(Start);
 
             // The ledger hands every change to its recorder under its lock, so this list is every state it went through, in order.
             var facts = new List<BudgetFact>();
@@ -339,7 +339,7 @@ public sealed class PipelinePropertyTests : IAsyncLifetime
 
     private async Task<DecideRun> DecideAsync(DecideCase c)
     {
-        var clock = new ManualTimeProvider(Start);
+        var clock = new ManualClock(Start);
         var evaluators = c.Verdicts.Select((v, i) => new FixedEvaluator($"e{i}", v));
         var budgets = new BudgetLedger(clock);
         var killSwitch = new KillSwitch(clock);

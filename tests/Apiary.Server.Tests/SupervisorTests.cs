@@ -1,0 +1,233 @@
+using Apiary.Client;
+using Apiary.Events;
+using Apiary.Server.Supervision;
+using Apiary.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// The supervisor in a real server (in memory, real sandboxes, the sample home) with a scripted model and a manual
+/// clock for the restart backoff: crashed runs restarted after their backoff up to the limit, changed files shown
+/// needs-update until an update reloads the running prompt, answered approvals told to the manager, and the states a
+/// restarted server finds seeded without telling anyone again.
+/// </summary>
+public sealed class SupervisorTests : IAsyncLifetime
+{
+    private readonly TempDirectory _root = new("apiary-supervisor");
+    private readonly ScriptedChatClient _model = new();
+    private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
+    private ApiaryServer _server = null!;
+    private HttpClient _http = null!;
+    private ApiaryClient _client = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private ServerRuntime Runtime => _server.App.Services.GetRequiredService<ServerRuntime>();
+
+    public async ValueTask InitializeAsync() => await StartAsync(new SupervisorOptions());
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _root.Dispose();
+    }
+
+    [Fact]
+    public async Task ACrashedRun_IsRestartedAfterItsBackoff_InItsSession_AndTheManagerIsTold()
+    {
+        _model.Fail().Answer("done after the restart");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Crashed), ("run", run.Id));
+        var scheduled = await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
+        Assert.Equal(("1", "3", "2000"), (LogWaiter.Field(scheduled, "attempt"), LogWaiter.Field(scheduled, "max_restarts"), LogWaiter.Field(scheduled, "delay_ms")));
+
+        var told = await NextSystemMessageAsync("manager");
+        Assert.Equal(($"lifecycle-coder", "apiary", "system"), (told.Thread, told.From, told.Role));
+        Assert.Equal(
+            $"crashed: agent 'coder' crashed in run {run.Id}: the model call failed: the endpoint answered 503 Service Unavailable; the supervisor restarts it in 2 s (restart 1 of 3)",
+            told.Body);
+
+        // The backoff has not passed: the timer is still waiting. Once it has, the run is restarted.
+        _clock.Advance(TimeSpan.FromSeconds(1.9));
+        Assert.Equal(1, _clock.TimerCount);
+        _clock.Advance(TimeSpan.FromSeconds(0.1));
+        var restarted = await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id));
+        Assert.Equal(("1", run.Session), (LogWaiter.Field(restarted, "attempt"), LogWaiter.Field(restarted, "session")));
+
+        var id = LogWaiter.Field(restarted, "run")!;
+        var ended = await Runtime.WaitForEventAsync(ServerEventTypes.RunEnded, ("run", id));
+        Assert.Equal("finished", LogWaiter.Field(ended, "status"));
+        Assert.Equal("done after the restart", System.Text.Encoding.UTF8.GetString(ended.Body!.Value.Span));
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Stopped), ("run", id));
+
+        // The restart went on with the task (the crashed run had no model call to continue from).
+        Assert.Equal("count the files", _model.Calls[1][^1].Text);
+    }
+
+    [Fact]
+    public async Task CrashesInARow_AreRestartedUpToTheLimit_WithDoublingBackoff()
+    {
+        await StopAsync();
+        await StartAsync(new SupervisorOptions { MaxRestarts = 2, Backoff = TimeSpan.FromSeconds(1) });
+        _model.Fail().Fail().Fail();
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var second = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id)), "run")!;
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", second));
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        var third = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", second)), "run")!;
+
+        var messages = new List<MessageDto> { await NextSystemMessageAsync("manager"), await NextSystemMessageAsync("manager"), await NextSystemMessageAsync("manager") };
+        Assert.EndsWith("the supervisor restarts it in 1 s (restart 1 of 2)", messages[0].Body, StringComparison.Ordinal);
+        Assert.EndsWith("the supervisor restarts it in 2 s (restart 2 of 2)", messages[1].Body, StringComparison.Ordinal);
+        Assert.Equal(
+            $"crashed: agent 'coder' crashed in run {third}: the model call failed: the endpoint answered 503 Service Unavailable; it is not restarted again (2 restarts in a row crashed); start it yourself once the cause is fixed",
+            messages[2].Body);
+
+        // The third crash was told after its (absent) restart was decided: two restarts were scheduled in all.
+        var schedules = await Runtime.EventsAsync(e => e.Type == LifecycleEventTypes.RestartScheduled);
+        Assert.Equal(["1000", "2000"], schedules.Select(e => LogWaiter.Field(e, "delay_ms")));
+        Assert.Equal(0, _clock.TimerCount);
+        Assert.Equal(LifecycleState.Crashed, Runtime.Supervisor.StateOf("coder"));
+    }
+
+    [Fact]
+    public async Task ChangedFiles_ShowNeedsUpdate_AndUpdateGivesTheRunningRunTheNewPrompt()
+    {
+        _model
+            .CallTool("recv", new Dictionary<string, object?> { ["wait_seconds"] = 600 })
+            .Answer("read it");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("wait for a message"), Ct);
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Idle));
+
+        var soul = Path.Combine(_root["home"], "agents", "coder", "SOUL.md");
+        await File.AppendAllTextAsync(soul, "\nAlways answer in haiku.\n", Ct);
+        var changed = await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.NeedsUpdate));
+        Assert.Equal("changed: SOUL.md", LogWaiter.Field(changed, "reason"));
+        Assert.Equal(LifecycleState.NeedsUpdate, (await _client.GetAgentAsync("coder", cancellationToken: Ct)).Agent.State);
+        var told = await NextSystemMessageAsync("manager");
+        Assert.Equal("needs_update: agent 'coder''s files changed since its run started (changed: SOUL.md); call update to reload its definition", told.Body);
+
+        var result = await Runtime.UpdateAgentAsync("coder", "the test", Ct);
+        Assert.EndsWith($"its run {run.Id} uses the new definition from the next model call", result, StringComparison.Ordinal);
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("from", LifecycleState.NeedsUpdate), ("to", LifecycleState.Rebuilding));
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("from", LifecycleState.Rebuilding), ("to", LifecycleState.Idle));
+        Assert.StartsWith("rebuilt: agent 'coder' reloaded its definition (worker", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
+
+        await _client.SendMessageAsync(new SendMessageRequest("coder", "here it is"), Ct);
+        Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
+        Assert.DoesNotContain("Always answer in haiku.", _model.Calls[0][0].Text, StringComparison.Ordinal);
+        Assert.Contains("Always answer in haiku.", _model.Calls[1][0].Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnAnsweredApproval_IsToldToTheWorkersManager()
+    {
+        _model
+            .CallTool("write_file", new Dictionary<string, object?> { ["path"] = "notes.txt", ["content"] = "hello" })
+            .Answer("written");
+
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Idle));
+        var ticket = Assert.Single(await _client.ListApprovalsAsync(Ct));
+        await _client.ApproveAsync(ticket.Ticket, cancellationToken: Ct);
+
+        Assert.Equal($"approval_resolved: agent 'coder''s write_file (approval ticket {ticket.Ticket}) was granted by operator", (await NextSystemMessageAsync("manager")).Body);
+        Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
+    }
+
+    [Fact]
+    public async Task ARestartedServer_SeedsStatesSilently_AndTakesUpTheRestartThatWasDue()
+    {
+        await StopAsync();
+        await StartAsync(new SupervisorOptions { MaxRestarts = 0 });
+        _model.Fail().Answer("done by the next server");
+        var run = await _client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Crashed));
+        Assert.EndsWith("it is not restarted again (0 restarts in a row crashed); start it yourself once the cause is fixed", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
+        await StopAsync();
+        var before = (await ReadLogAsync()).Max(e => e.Position);
+
+        await StartAsync(new SupervisorOptions());
+        var seeded = await Runtime.WaitForEventAsync(e => e.Type == LifecycleEventTypes.Seeded && e.Position > before, "the second server's seed");
+        Assert.Contains("\"coder\":\"crashed\"", System.Text.Encoding.UTF8.GetString(seeded.Data.Span), StringComparison.Ordinal);
+        Assert.Empty(await Runtime.EventsAsync(e => e.Position > before && e.Position < seeded.Position && e.Type == LifecycleEventTypes.StateChanged));
+
+        // The crash was reported by the first server; this one only takes up its restart.
+        var scheduled = await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
+        Assert.True(scheduled.Position > seeded.Position);
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        var restarted = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id)), "run")!;
+        Assert.Equal("finished", LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunEnded, ("run", restarted)), "status"));
+        var inbox = await _client.ReadInboxAsync("manager", cancellationToken: Ct);
+        Assert.DoesNotContain(inbox.Messages, m => m.Role == "system" && m.Body!.StartsWith("crashed:", StringComparison.Ordinal));
+    }
+
+    private async Task StartAsync(SupervisorOptions supervisor)
+    {
+        _server = await ApiaryServer.StartAsync(
+            new ServerOptions
+            {
+                Home = _root["home"],
+                UserHome = _root.Path,
+                ConfigureWebHost = web => web.UseTestServer(),
+                Models = new ScriptedModelCatalog(_model),
+                Supervisor = supervisor,
+                SupervisorClock = _clock,
+            },
+            Ct);
+        _http = _server.App.GetTestClient();
+        _client = new ApiaryClient(_http, _server.OperatorToken);
+    }
+
+    private async Task StopAsync()
+    {
+        _client.Dispose();
+        _http.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    /// <summary>The next system message of <paramref name="agent"/>'s inbox (acknowledged, so the next call gets the one after).</summary>
+    private async Task<MessageDto> NextSystemMessageAsync(string agent)
+    {
+        while (true)
+        {
+            var inbox = await _client.ReadInboxAsync(agent, waitSeconds: 30, max: 1, cancellationToken: Ct);
+            var message = Assert.Single(inbox.Messages);
+            await _client.AckInboxAsync(agent, message.Seq, Ct);
+            if (message.Role == "system")
+            {
+                return message;
+            }
+        }
+    }
+
+    private async Task<RunProgressDto> WaitForEndAsync(string run)
+    {
+        RunProgressDto? last = null;
+        await foreach (var step in _client.StreamRunProgressAsync(run, Ct))
+        {
+            last = step;
+        }
+
+        return last!;
+    }
+
+    private async Task<List<RecordedEvent>> ReadLogAsync()
+    {
+        await using var store = await Apiary.Storage.Sqlite.SqliteEventStore.OpenAsync(Path.Combine(_root["home"], ServerRuntime.StoreFileName), cancellationToken: Ct);
+        var events = new List<RecordedEvent>();
+        await foreach (var e in store.ReadAllAsync(1, Ct))
+        {
+            events.Add(e);
+        }
+
+        return events;
+    }
+}
