@@ -21,9 +21,9 @@ public sealed class AgentsListCommandTests : IAsyncDisposable
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("", result.Error);
         var header = result.OutLines[0];
-        Assert.Matches(@"^NAME\s+ROLE\s+MODEL\s+TEMPLATE\s+FILES\s+STATUS", header);
-        Assert.Matches(@"^coder\s+worker\s+local/qwen2\.5-coder\s+default\s+.*\sok\s*$", result.Row("coder"));
-        Assert.Matches(@"^manager\s+manager\s+claude/claude-sonnet-4-5\s+default\s+7/7\s.*\sok\s*$", result.Row("manager"));
+        Assert.Matches(@"^NAME\s+ROLE\s+STATE\s+MODEL\s+TEMPLATE\s+FILES\s+STATUS", header);
+        Assert.Matches(@"^coder\s+worker\s+stopped\s+local/qwen2\.5-coder\s+default\s+.*\sok\s*$", result.Row("coder"));
+        Assert.Matches(@"^manager\s+manager\s+stopped\s+claude/claude-sonnet-4-5\s+default\s+7/7\s.*\sok\s*$", result.Row("manager"));
     }
 
     [Fact]
@@ -67,8 +67,8 @@ public sealed class AgentsListCommandTests : IAsyncDisposable
         var result = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Matches(@"^manager\s+-\s+-\s+-\s+-\s+error \(1\)\s*$", result.Row("manager"));
-        Assert.Matches(@"^coder\s+worker\s+local/qwen2\.5-coder\s.*\sok\s*$", result.Row("coder"));
+        Assert.Matches(@"^manager\s+-\s+stopped\s+-\s+-\s+-\s+error \(1\)\s*$", result.Row("manager"));
+        Assert.Matches(@"^coder\s+worker\s+stopped\s+local/qwen2\.5-coder\s.*\sok\s*$", result.Row("coder"));
         var error = Assert.Single(result.ErrorLines);
         Assert.StartsWith($"{manifest}:3:9: error: malformed YAML", error, StringComparison.Ordinal);
     }

@@ -36,8 +36,8 @@ public sealed class ProgramProcessTests : IDisposable
         Assert.True(init.ExitCode == 0, init.ToString());
         Assert.Contains($"Created an Apiary home at {_home}", init.Out, StringComparison.Ordinal);
         Assert.True(list.ExitCode == 0, list.ToString());
-        Assert.Matches(@"^coder\s+worker\s+local/qwen2\.5-coder\s", list.Row("coder"));
-        Assert.Matches(@"^manager\s+manager\s+claude/claude-sonnet-4-5\s", list.Row("manager"));
+        Assert.Matches(@"^coder\s+worker\s+stopped\s+local/qwen2\.5-coder\s", list.Row("coder"));
+        Assert.Matches(@"^manager\s+manager\s+stopped\s+claude/claude-sonnet-4-5\s", list.Row("manager"));
     }
 
     [Fact]

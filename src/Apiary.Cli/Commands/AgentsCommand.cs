@@ -47,7 +47,7 @@ internal static class AgentsCommand
             }
             else
             {
-                var table = new Table().Border(TableBorder.None).AddColumns("NAME", "ROLE", "MODEL", "TEMPLATE", "FILES", "STATUS");
+                var table = new Table().Border(TableBorder.None).AddColumns("NAME", "ROLE", "STATE", "MODEL", "TEMPLATE", "FILES", "STATUS");
                 table.Columns[0].PadLeft(0);
                 foreach (var agent in listing.Agents)
                 {
@@ -55,6 +55,7 @@ internal static class AgentsCommand
                     table.AddRow(
                         Cell(agent.Name),
                         Cell(readable ? agent.Role : "-"),
+                        Cell(agent.State ?? "-"),
                         Cell(readable ? agent.Model ?? "-" : "-"),
                         Cell(agent.Template ?? "-"),
                         Cell(Files(agent)),
@@ -294,7 +295,8 @@ internal static class AgentsCommand
             agent.ToolProfile,
             agent.Template,
             agent.Files?.Where(f => f.Exists).Select(f => f.Name).ToList() ?? [],
-            (agent.Findings ?? []).Select(ToJson).ToList());
+            (agent.Findings ?? []).Select(ToJson).ToList(),
+            agent.State);
     }
 
     private static AgentDetailJson Detail(AgentDetailDto detail)

@@ -42,7 +42,8 @@ internal sealed record AgentSummaryJson(
     string? ToolProfile,
     string? Template,
     IReadOnlyList<string> Files,
-    IReadOnlyList<DiagnosticJson> Diagnostics);
+    IReadOnlyList<DiagnosticJson> Diagnostics,
+    string? State = null);
 
 internal sealed record AgentListJson(string Home, IReadOnlyList<AgentSummaryJson> Agents, IReadOnlyList<DiagnosticJson> Diagnostics);
 
