@@ -55,7 +55,7 @@ public sealed class AgentsNewCommandTests : IAsyncDisposable
         var list = await _cli.RunAgentsAsync("agents", "list");
 
         Assert.Equal(0, list.ExitCode);
-        Assert.Matches(@"^reviewer\s+manager\s+local/llama3\.2\s+default\s+3/7\s.*\sok\s*$", list.Row("reviewer"));
+        Assert.Matches(@"^reviewer\s+manager\s+stopped\s+local/llama3\.2\s+default\s+3/7\s.*\sok\s*$", list.Row("reviewer"));
         Assert.Matches(@"^coder\s", list.Row("coder"));
     }
 
