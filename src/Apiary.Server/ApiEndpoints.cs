@@ -239,24 +239,27 @@ internal static partial class ApiEndpoints
 
     private static IResult ListApprovals(ServerRuntime runtime)
     {
-        IReadOnlyList<TicketDto> tickets = runtime.Pipeline.OpenTickets.Select(t => new TicketDto(
-            t.Id.ToString(),
-            t.Proposal.Id.ToString(),
-            t.Proposal.Principal.Agent.Value,
-            t.Proposal.Principal.SessionId,
-            t.Proposal.Kind.Name(),
-            t.Proposal.Arguments.Command is { } command ? (t.Proposal.ArgumentLine.Length == 0 ? command : command + " " + t.Proposal.ArgumentLine)
-                : t.Proposal.Kind == ProposalKind.SpawnAgent ? $"spawn_agent {t.Proposal.Arguments.Other.GetValueOrDefault("agent")} from {t.Proposal.Arguments.Path} (diff: apiary explain {t.Proposal.Id})"
-                : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
-            t.Risk.ToString().ToLowerInvariant(),
-            t.Rule,
-            t.Reason,
-            t.RequestedAt,
-            t.ExpiresAt,
-            t.Proposal.Workspace,
-            t.Proposal.Kind == ProposalKind.SpawnAgent ? t.Proposal.Arguments.Other.GetValueOrDefault("diff") : null)).ToList();
+        IReadOnlyList<TicketDto> tickets = runtime.Pipeline.OpenTickets.Select(TicketOf).ToList();
         return Results.Json(tickets, ApiJsonContext.Default.IReadOnlyListTicketDto);
     }
+
+    /// <summary>An open ticket as the API and the dashboard show it: what waits, the exact command or path, the rule, and a spawn's diff.</summary>
+    internal static TicketDto TicketOf(ApprovalTicket t) => new(
+        t.Id.ToString(),
+        t.Proposal.Id.ToString(),
+        t.Proposal.Principal.Agent.Value,
+        t.Proposal.Principal.SessionId,
+        t.Proposal.Kind.Name(),
+        t.Proposal.Arguments.Command is { } command ? (t.Proposal.ArgumentLine.Length == 0 ? command : command + " " + t.Proposal.ArgumentLine)
+            : t.Proposal.Kind == ProposalKind.SpawnAgent ? $"spawn_agent {t.Proposal.Arguments.Other.GetValueOrDefault("agent")} from {t.Proposal.Arguments.Path} (diff: apiary explain {t.Proposal.Id})"
+            : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
+        t.Risk.ToString().ToLowerInvariant(),
+        t.Rule,
+        t.Reason,
+        t.RequestedAt,
+        t.ExpiresAt,
+        t.Proposal.Workspace,
+        t.Proposal.Kind == ProposalKind.SpawnAgent ? t.Proposal.Arguments.Other.GetValueOrDefault("diff") : null);
 
     private static async Task<IResult> ApproveAsync(string ticket, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
     {

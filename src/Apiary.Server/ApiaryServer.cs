@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
+using Apiary.Server.Dashboard;
+
 namespace Apiary.Server;
 
 /// <summary>
@@ -193,6 +195,9 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
+
+        // The dashboard's keys are kept in keys/dashboard, readable by the home's owner only, like the tokens beside them.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(options);
@@ -204,6 +209,7 @@ public sealed class ApiaryServer : IAsyncDisposable
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi("v1");
+        builder.Services.AddDashboard(runtime);
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
@@ -211,6 +217,7 @@ public sealed class ApiaryServer : IAsyncDisposable
         app.Use(ApiMiddleware.AuthenticateAsync);
         app.MapOpenApi("/openapi/{documentName}.json");
         ApiEndpoints.Map(app);
+        app.MapDashboard();
         return app;
     }
 }

@@ -99,6 +99,9 @@ internal sealed partial class ServerRuntime
         return run;
     }
 
+    /// <summary>What a session's budget allows and has spent so far.</summary>
+    public Apiary.Governance.Budgets.BudgetUsage SessionUsage(string session) => _ledger.Usage(Apiary.Governance.Budgets.BudgetScope.Session(session));
+
     /// <summary>Starts the supervisor once the runtime is open: it seeds from the log and follows it from there.</summary>
     private async Task StartSupervisorAsync(ServerOptions options, CancellationToken cancellationToken)
     {

@@ -53,6 +53,7 @@ internal static class UpCommand
                     $"store:    {server.StorePath}",
                     $"sandbox:  {server.SandboxBackend}",
                     $"doctor:   {(missing.Count == 0 ? "every check ok" : $"{report.Checks.Count - missing.Count} of {report.Checks.Count} checks ok; not ok: {string.Join(", ", missing)} ('apiary doctor' says how to fix)")}",
+                    $"dashboard: {server.Url}/ (sign in with the operator token, or keys/readonly.token to only look)",
                     $"token:    {Path.Combine(server.Home, ServerInfo.OperatorTokenPath)} (operator; send as 'Authorization: Bearer <token>')",
                     "API:      docs/api.md; OpenAPI at " + server.Url + "/openapi/v1.json",
                     "Press Ctrl-C to stop.",

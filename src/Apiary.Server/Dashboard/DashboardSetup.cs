@@ -1,0 +1,98 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Apiary.Server.Dashboard;
+
+/// <summary>
+/// The dashboard served at <c>/</c>: Razor components rendered on the server and kept live over a circuit, behind a
+/// sign-in with the operator token (everything) or the read-only token (sees everything, changes nothing). The API's
+/// bearer tokens stay the API's; the browser holds a cookie for the dashboard.
+/// </summary>
+internal static class DashboardSetup
+{
+    /// <summary>The claim role of a signed-in operator, who may change things.</summary>
+    public const string OperatorRole = "operator";
+
+    /// <summary>The claim role of the read-only token.</summary>
+    public const string ReadOnlyRole = "read-only";
+
+    public static void AddDashboard(this IServiceCollection services, ServerRuntime runtime)
+    {
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
+            .AddCookie(cookie =>
+            {
+                cookie.LoginPath = "/signin";
+                cookie.ReturnUrlParameter = "return_url";
+                cookie.Cookie.Name = "apiary.dashboard";
+                cookie.Cookie.HttpOnly = true;
+                cookie.Cookie.SameSite = SameSiteMode.Strict;
+                cookie.ExpireTimeSpan = TimeSpan.FromHours(12);
+            });
+        services.AddAuthorization();
+        services.AddCascadingAuthenticationState();
+
+        // Cookies, antiforgery tokens and circuits are protected with keys of the home's own, readable only by its owner.
+        var keys = Directory.CreateDirectory(Path.Combine(runtime.Home.Root, "keys", "dashboard"));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(keys.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        services.AddDataProtection().SetApplicationName("apiary").PersistKeysToFileSystem(keys);
+        services.AddSingleton<DashboardFeed>();
+    }
+
+    public static void MapDashboard(this WebApplication app)
+    {
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+        DashboardAssets.Map(app);
+
+        // Every page and the circuit's hub need a signed-in user; the sign-in page allows anyone.
+        app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode().RequireAuthorization();
+        app.MapPost("/auth/signin", SignInAsync).AllowAnonymous().ExcludeFromDescription();
+        app.MapPost("/auth/signout", (Delegate)SignOutAsync).ExcludeFromDescription();
+    }
+
+    /// <summary>
+    /// Signs in with a token: the operator token signs in an operator, the read-only token a reader; a session token
+    /// (an agent's) does not sign in to the dashboard. The form carries an antiforgery token, checked before this runs.
+    /// </summary>
+    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, [FromForm] string? token, [FromForm(Name = "return_url")] string? returnUrl)
+    {
+        var back = returnUrl is { Length: > 0 } && returnUrl.StartsWith('/') && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.StartsWith("/\\", StringComparison.Ordinal) ? returnUrl : "/";
+        var grant = string.IsNullOrWhiteSpace(token) ? null : runtime.Tokens.Find(token.Trim());
+        var role = grant?.Kind switch
+        {
+            TokenKind.Operator => OperatorRole,
+            TokenKind.ReadOnly => ReadOnlyRole,
+            _ => null,
+        };
+        if (role is null)
+        {
+            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
+                ServerEventTypes.AuthRejected,
+                new AuthRejectedData(context.Connection.RemoteIpAddress?.ToString(), "POST", "/auth/signin", grant is null ? "unknown token" : "a session token cannot sign in to the dashboard", runtime.Time.GetUtcNow()),
+                ServerEventJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
+            return Results.Redirect($"/signin?error={(grant is null ? "unknown" : "session")}&return_url={Uri.EscapeDataString(back)}");
+        }
+
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, grant!.Who), new Claim(ClaimTypes.Role, role)], CookieAuthenticationDefaults.AuthenticationScheme);
+        await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity)).ConfigureAwait(false);
+        return Results.LocalRedirect(back);
+    }
+
+    private static async Task<IResult> SignOutAsync(HttpContext context)
+    {
+        await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
+        return Results.LocalRedirect("/signin");
+    }
+}
