@@ -15,55 +15,28 @@ namespace Apiary.Server.Tests;
 /// </summary>
 public sealed class DashboardBrowserTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
-
-    private readonly TempDirectory _root = new("apiary-dashboard");
-    private ApiaryServer _server = null!;
-    private HttpClient _http = null!;
-    private ApiaryClient _client = null!;
-    private IPlaywright _playwright = null!;
-    private IBrowser _browser = null!;
+    private DashboardBrowser _dashboard = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string Screenshots => Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
+    private ServerRuntime Runtime => _dashboard.Runtime;
 
-    private ServerRuntime Runtime => _server.App.Services.GetRequiredService<ServerRuntime>();
+    public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard", Ct);
 
-    public async ValueTask InitializeAsync()
-    {
-        Assert.True(File.Exists(Chromium), $"the browser tests drive Debian's chromium at {Chromium}: apt-get install chromium (.ci/run does)");
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], Urls = "http://127.0.0.1:0", UserHome = _root.Path, Warnings = TextWriter.Null, Models = new ScriptedModelCatalog(new ScriptedChatClient()) },
-            Ct);
-        _http = new HttpClient { BaseAddress = new Uri(_server.Url) };
-        _client = new ApiaryClient(_http, _server.OperatorToken);
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _browser.DisposeAsync();
-        _playwright.Dispose();
-        _client.Dispose();
-        _http.Dispose();
-        await _server.DisposeAsync();
-        _root.Dispose();
-    }
+    public async ValueTask DisposeAsync() => await _dashboard.DisposeAsync();
 
     [Fact]
     public async Task SignIn_RefusesAWrongToken_ThenShowsTheOverviewOfTheAgents()
     {
-        var page = await NewPageAsync();
-        await page.GotoAsync(_server.Url + "/approvals");
-        Assert.StartsWith(_server.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
+        var page = await _dashboard.NewPageAsync();
+        await page.GotoAsync(_dashboard.Server.Url + "/approvals");
+        Assert.StartsWith(_dashboard.Server.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
 
         await page.FillAsync("#token", "not-a-token");
         await page.ClickAsync("#signin");
         await Assertions.Expect(page.Locator("#signin-error")).ToContainTextAsync("not one of this home's");
 
-        await page.FillAsync("#token", _server.OperatorToken);
+        await page.FillAsync("#token", _dashboard.Server.OperatorToken);
         await page.ClickAsync("#signin");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Approvals");
         await page.ClickAsync("text=Overview");
@@ -71,31 +44,31 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("tr[data-agent=manager]")).ToContainTextAsync("manager");
         await Assertions.Expect(page.Locator("#sandbox")).ToHaveTextAsync("bubblewrap");
         await Assertions.Expect(page.Locator("#who")).ToHaveTextAsync("operator");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "overview.png"), FullPage = true });
+        await DashboardBrowser.ScreenshotAsync(page, "overview");
     }
 
     [Fact]
     public async Task AProposalNeedingApproval_ShowsWithinASecond_AndIsApprovedFromThePage()
     {
-        var page = await SignedInPageAsync(_server.OperatorToken, "/approvals");
+        var page = await _dashboard.SignedInPageAsync("/approvals");
         await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
-        var session = await _client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
 
         // The coder's writes outside src/ and tests/ need approval: the client waits, as 'apiary exec' would.
         var clock = Stopwatch.StartNew();
-        var waiting = _client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), wait: true, cancellationToken: Ct);
+        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), wait: true, cancellationToken: Ct);
         var ticket = page.Locator(".ticket");
         await Assertions.Expect(ticket).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 1000 });
         var shown = clock.ElapsedMilliseconds;
         await Assertions.Expect(ticket.Locator(".command")).ToHaveTextAsync("write_file Makefile");
         await Assertions.Expect(ticket.Locator(".rule")).ToHaveTextAsync("coder-writes-workspace");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "approvals.png"), FullPage = true });
+        await DashboardBrowser.ScreenshotAsync(page, "approvals");
         Assert.False(waiting.IsCompleted);
 
         await ticket.Locator("button.approve").ClickAsync();
         var done = await waiting.WaitAsync(TimeSpan.FromSeconds(30), Ct);
         Assert.Equal("completed", done.Status);
-        Assert.Equal("all:\n\ttrue\n", await File.ReadAllTextAsync(Path.Combine(_root["home"], "agents", "coder", "workspace", "Makefile"), Ct));
+        Assert.Equal("all:\n\ttrue\n", await File.ReadAllTextAsync(Path.Combine(_dashboard.Home, "agents", "coder", "workspace", "Makefile"), Ct));
         await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("granted");
         TestContext.Current.TestOutputHelper?.WriteLine($"ticket shown {shown} ms after the proposal was submitted");
@@ -104,9 +77,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task ADenialFromThePage_ReachesTheWaitingClientWithItsReason()
     {
-        var page = await SignedInPageAsync(_server.OperatorToken, "/approvals");
-        var session = await _client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
-        var waiting = _client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "notes.txt", Content: "x"), wait: true, cancellationToken: Ct);
+        var page = await _dashboard.SignedInPageAsync("/approvals");
+        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "notes.txt", Content: "x"), wait: true, cancellationToken: Ct);
         var ticket = page.Locator(".ticket");
         await Assertions.Expect(ticket.Locator("button.deny")).ToBeDisabledAsync();
 
@@ -122,9 +95,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheReadOnlyToken_SeesTheQueue_ButCannotApprove()
     {
-        var session = await _client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
-        var waiting = _client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "README", Content: "x"), wait: true, cancellationToken: Ct);
-        var page = await SignedInPageAsync(File.ReadAllText(Path.Combine(_root["home"], "keys", "readonly.token")).Trim(), "/approvals");
+        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "README", Content: "x"), wait: true, cancellationToken: Ct);
+        var page = await _dashboard.SignedInPageAsync("/approvals", _dashboard.ReadOnlyToken);
 
         var ticket = page.Locator(".ticket");
         await Assertions.Expect(ticket).ToHaveCountAsync(1);
@@ -137,17 +110,17 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await ticket.Locator("button.approve").EvaluateAsync("b => b.disabled = false");
         await ticket.Locator("button.approve").ClickAsync();
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("read-only token: nothing was changed");
-        Assert.Single(await _client.ListApprovalsAsync(Ct));
+        Assert.Single(await _dashboard.Client.ListApprovalsAsync(Ct));
         Assert.False(waiting.IsCompleted);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "approvals-read-only.png"), FullPage = true });
+        await DashboardBrowser.ScreenshotAsync(page, "approvals-read-only");
     }
 
     [Fact]
     public async Task TheKillSwitch_EngagedFromTheOverview_StopsARunningCommand()
     {
-        var page = await SignedInPageAsync(_server.OperatorToken, "/");
-        var session = await _client.OpenSessionAsync(new OpenSessionRequest("operator"), Ct);
-        var running = await _client.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "sleep", Args: ["60"]), wait: false, cancellationToken: Ct);
+        var page = await _dashboard.SignedInPageAsync("/");
+        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("operator"), Ct);
+        var running = await _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "sleep", Args: ["60"]), wait: false, cancellationToken: Ct);
         Assert.Equal("running", running.Status);
 
         await page.ClickAsync("#kill-engage");
@@ -159,7 +132,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         var ended = await WaitForEndAsync(running.Id);
         Assert.Equal(("completed", "cancelled"), (ended.Status, ended.Result?.Reason));
         Assert.True(ended.Result!.DurationMs < 30_000);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "kill-switch.png"), FullPage = true });
+        await DashboardBrowser.ScreenshotAsync(page, "kill-switch");
 
         await page.ClickAsync("#kill-release");
         await Assertions.Expect(page.Locator("#kill-state")).ToContainTextAsync("Released");
@@ -169,7 +142,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task NewEvents_ShowInTheEventsPage_Within500MillisecondsAtP95()
     {
-        var page = await SignedInPageAsync(_server.OperatorToken, "/events");
+        var page = await _dashboard.SignedInPageAsync("/events");
         await page.EvaluateAsync("""
             () => {
               window.__seen = {};
@@ -196,45 +169,15 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         var p95 = latencies[(int)Math.Ceiling(latencies.Count * 0.95) - 1];
         TestContext.Current.TestOutputHelper?.WriteLine($"append to shown: p50 {latencies[latencies.Count / 2]} ms, p95 {p95} ms, max {latencies[^1]} ms");
         Assert.True(p95 <= 500, $"p95 {p95} ms from append to shown (target 500 ms)");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "events.png"), FullPage = true });
-    }
-
-    private async Task<IPage> NewPageAsync()
-    {
-        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-
-        // Everything the dashboard needs is served by Apiary: a request anywhere else fails the test.
-        var elsewhere = new List<string>();
-        page.Request += (_, request) =>
-        {
-            if (!request.Url.StartsWith(_server.Url, StringComparison.Ordinal) && !request.Url.StartsWith("data:", StringComparison.Ordinal))
-            {
-                elsewhere.Add(request.Url);
-            }
-        };
-        page.Close += (_, _) => Assert.Empty(elsewhere);
-        return page;
-    }
-
-    private async Task<IPage> SignedInPageAsync(string token, string path)
-    {
-        var page = await NewPageAsync();
-        await page.GotoAsync(_server.Url + "/signin?return_url=" + Uri.EscapeDataString(path));
-        await page.FillAsync("#token", token);
-        await page.ClickAsync("#signin");
-        await page.WaitForURLAsync(_server.Url + path);
-
-        // Interactive once the circuit is up (the layout then renders #live): the buttons work from then on.
-        await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached, Timeout = 15000 });
-        return page;
+        await DashboardBrowser.ScreenshotAsync(page, "events");
     }
 
     private async Task<ProposalDto> WaitForEndAsync(string proposal)
     {
-        await foreach (var _ in _client.StreamOutputAsync(proposal, Ct))
+        await foreach (var _ in _dashboard.Client.StreamOutputAsync(proposal, Ct))
         {
         }
 
-        return await _client.GetProposalAsync(proposal, Ct);
+        return await _dashboard.Client.GetProposalAsync(proposal, Ct);
     }
 }

@@ -52,17 +52,34 @@ public abstract class LivePage : ComponentBase, IDisposable
         var user = (await Authentication.GetAuthenticationStateAsync()).User;
         CanChange = user.IsInRole(DashboardSetup.OperatorRole);
         Who = user.Identity?.Name ?? "";
-        await LoadAsync();
-        if (RendererInfo.IsInteractive)
+        if (!RendererInfo.IsInteractive)
         {
-            _listening = Feed.Listen(e =>
+            await LoadAsync();
+            return;
+        }
+
+        // Listening starts before the first load, so nothing appended meanwhile is missed; refreshes wait for it.
+        Volatile.Write(ref _loading, 1);
+        _listening = Feed.Listen(e =>
+        {
+            if (Matters(e))
             {
-                if (Matters(e))
-                {
-                    Interlocked.Exchange(ref _dirty, 1);
-                    _ = InvokeAsync(RefreshAsync);
-                }
-            });
+                Interlocked.Exchange(ref _dirty, 1);
+                _ = InvokeAsync(RefreshAsync);
+            }
+        });
+        try
+        {
+            await LoadAsync();
+        }
+        finally
+        {
+            Volatile.Write(ref _loading, 0);
+        }
+
+        if (Volatile.Read(ref _dirty) == 1)
+        {
+            _ = InvokeAsync(RefreshAsync);
         }
     }
 

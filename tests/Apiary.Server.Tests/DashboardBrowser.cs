@@ -1,0 +1,108 @@
+using Apiary.Client;
+using Apiary.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// What every dashboard browser test needs: a real server on a loopback port (real sandboxes, the sample home and
+/// policies, a scripted model), an API client with the operator token, and Debian's chromium driven by Playwright
+/// (no browser download). Pages refuse to load anything from outside Apiary. Dispose it at the end of the test class.
+/// </summary>
+internal sealed class DashboardBrowser : IAsyncDisposable
+{
+    public const string Chromium = "/usr/bin/chromium";
+
+    private readonly TempDirectory _root;
+    private readonly HttpClient _http;
+    private readonly IPlaywright _playwright;
+
+    private DashboardBrowser(TempDirectory root, ApiaryServer server, HttpClient http, ApiaryClient client, IPlaywright playwright, IBrowser browser, ScriptedChatClient model)
+    {
+        _root = root;
+        Server = server;
+        _http = http;
+        Client = client;
+        _playwright = playwright;
+        Browser = browser;
+        Model = model;
+    }
+
+    public ApiaryServer Server { get; }
+
+    public ApiaryClient Client { get; }
+
+    public IBrowser Browser { get; }
+
+    /// <summary>The model every agent run calls.</summary>
+    public ScriptedChatClient Model { get; }
+
+    public ServerRuntime Runtime => Server.App.Services.GetRequiredService<ServerRuntime>();
+
+    public string Url => Server.Url;
+
+    public string Home => _root["home"];
+
+    public string ReadOnlyToken => File.ReadAllText(Path.Combine(Home, "keys", "readonly.token")).Trim();
+
+    /// <summary>Where screenshots go: <c>screenshots/</c> beside the test binary (kept as test artifacts).</summary>
+    public static string Screenshots => Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
+
+    public static async Task<DashboardBrowser> StartAsync(string name, CancellationToken cancellationToken)
+    {
+        Assert.True(File.Exists(Chromium), $"the browser tests drive Debian's chromium at {Chromium}: apt-get install chromium (.ci/run does)");
+        var root = new TempDirectory(name);
+        var model = new ScriptedChatClient();
+        var server = await ApiaryServer.StartAsync(
+            new ServerOptions { Home = root["home"], Urls = "http://127.0.0.1:0", UserHome = root.Path, Warnings = TextWriter.Null, Models = new ScriptedModelCatalog(model) },
+            cancellationToken);
+        var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        var playwright = await Playwright.CreateAsync();
+        var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+        return new DashboardBrowser(root, server, http, new ApiaryClient(http, server.OperatorToken), playwright, browser, model);
+    }
+
+    /// <summary>A new page at laptop width that fails the test if it requests anything outside Apiary.</summary>
+    public async Task<IPage> NewPageAsync()
+    {
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
+        var elsewhere = new List<string>();
+        page.Request += (_, request) =>
+        {
+            if (!request.Url.StartsWith(Url, StringComparison.Ordinal) && !request.Url.StartsWith("data:", StringComparison.Ordinal))
+            {
+                elsewhere.Add(request.Url);
+            }
+        };
+        page.Close += (_, _) => Assert.Empty(elsewhere);
+        return page;
+    }
+
+    /// <summary>A page signed in with <paramref name="token"/> (the operator's by default) at <paramref name="path"/>, live over its circuit.</summary>
+    public async Task<IPage> SignedInPageAsync(string path, string? token = null)
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(Url + "/signin?return_url=" + Uri.EscapeDataString(path));
+        await page.FillAsync("#token", token ?? Server.OperatorToken);
+        await page.ClickAsync("#signin");
+        await page.WaitForURLAsync(Url + path);
+
+        // Interactive once the circuit is up (the layout then renders #live): the buttons work from then on.
+        await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached, Timeout = 15000 });
+        return page;
+    }
+
+    public static Task ScreenshotAsync(IPage page, string name) =>
+        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+
+    public async ValueTask DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        _playwright.Dispose();
+        Client.Dispose();
+        _http.Dispose();
+        await Server.DisposeAsync();
+        _root.Dispose();
+    }
+}
