@@ -172,6 +172,40 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await DashboardBrowser.ScreenshotAsync(page, "events");
     }
 
+    [Fact]
+    public async Task TheOverview_With200AgentsAnd10000Events_LoadsWithinASecond()
+    {
+        var agents = Path.Combine(_dashboard.Home, "agents");
+        for (var i = 1; i <= 198; i++)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(agents, $"worker-{i:D3}")).FullName;
+            await File.WriteAllTextAsync(Path.Combine(folder, "AGENTS.md"), $"---\ndescription: Worker {i}\nrole: worker\n---\n# Worker {i}\n", Ct);
+            await File.WriteAllTextAsync(Path.Combine(folder, "SOUL.md"), "You work.\n", Ct);
+        }
+
+        for (var batch = 0; batch < 100; batch++)
+        {
+            var events = Enumerable.Range(0, 100).Select(i => new EventData("test.filler", System.Text.Encoding.UTF8.GetBytes($"{{\"i\":{(batch * 100) + i}}}"))).ToList();
+            await Runtime.Store.AppendAsync("dashboard-load", ExpectedVersion.Any, events, Ct);
+        }
+
+        Assert.True(Runtime.Feed.LastPosition >= 10_000 || await Runtime.Store.LastPositionAsync(Ct) >= 10_000);
+        var page = await _dashboard.SignedInPageAsync("/approvals");
+        var timings = new List<long>();
+        for (var i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            await page.GotoAsync(_dashboard.Url + "/");
+            await Assertions.Expect(page.Locator("#agents tbody tr")).ToHaveCountAsync(200);
+            await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
+            timings.Add(clock.ElapsedMilliseconds);
+        }
+
+        timings.Sort();
+        TestContext.Current.TestOutputHelper?.WriteLine($"overview with 200 agents and 10,000 events, load to live: {string.Join(", ", timings)} ms");
+        Assert.True(timings[2] <= 1000, $"median load {timings[2]} ms (target 1 s): {string.Join(", ", timings)}");
+    }
+
     private async Task<ProposalDto> WaitForEndAsync(string proposal)
     {
         await foreach (var _ in _dashboard.Client.StreamOutputAsync(proposal, Ct))
