@@ -43,6 +43,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("tr[data-agent=coder] .state")).ToHaveTextAsync("stopped");
         await Assertions.Expect(page.Locator("tr[data-agent=manager]")).ToContainTextAsync("manager");
         await Assertions.Expect(page.Locator("#sandbox")).ToHaveTextAsync("bubblewrap");
+        await Assertions.Expect(page.Locator("#sandbox-checks")).ToContainTextAsync(" ok");
         await Assertions.Expect(page.Locator("#who")).ToHaveTextAsync("operator");
         await DashboardBrowser.ScreenshotAsync(page, "overview");
     }

@@ -47,6 +47,7 @@ internal static class DashboardSetup
 
         services.AddDataProtection().SetApplicationName("apiary").PersistKeysToFileSystem(keys);
         services.AddSingleton<DashboardFeed>();
+        services.AddSingleton<SandboxSummary>();
     }
 
     public static void MapDashboard(this WebApplication app)
