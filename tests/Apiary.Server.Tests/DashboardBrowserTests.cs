@@ -144,6 +144,14 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     public async Task NewEvents_ShowInTheEventsPage_Within500MillisecondsAtP95()
     {
         var page = await _dashboard.SignedInPageAsync("/events");
+
+        // Warmed up first (the first events through a new circuit also pay for compiling its code): the figure is the steady state.
+        for (var i = 0; i < 5; i++)
+        {
+            var warm = await Runtime.RecordAsync("dashboard-latency", new EventData("test.warm-up", System.Text.Encoding.UTF8.GetBytes("{}")), Ct);
+            await Assertions.Expect(page.Locator($"#events tr[data-position='{warm.LastPosition}']")).ToBeVisibleAsync();
+        }
+
         await page.EvaluateAsync("""
             () => {
               window.__seen = {};
@@ -152,7 +160,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
                   const p = row.dataset.position;
                   if (!(p in window.__seen)) window.__seen[p] = Date.now();
                 }
-              }).observe(document.querySelector('#events'), { childList: true, subtree: true });
+              }).observe(document.querySelector('#events'), { childList: true, subtree: true, attributes: true, attributeFilter: ['data-position'] });
             }
             """);
 

@@ -160,11 +160,6 @@ internal static class ApprovalsCommand
             : throw CliException.BadInput($"'{text}' is not a ticket id (32 hex digits, as 'apiary approvals list' shows)");
 
     /// <summary>The command line a person approves: the program as proposed, then the argument line policies matched.</summary>
-    internal static string CommandLineOf(Proposal proposal) =>
-        proposal.Arguments.Command is { } program
-            ? (proposal.ArgumentLine.Length == 0 ? program : program + " " + proposal.ArgumentLine)
-            : proposal.Arguments.Path ?? string.Join(", ", proposal.Arguments.Recipients);
-
     private static TimeSpan Whole(TimeSpan span) => span < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(span.TotalSeconds));
 
     private static Markup Cell(string text) => new(Markup.Escape(text));

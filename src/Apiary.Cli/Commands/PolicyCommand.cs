@@ -16,10 +16,6 @@ namespace Apiary.Cli.Commands;
 /// </summary>
 internal static class PolicyCommand
 {
-    /// <summary>What the output says about evaluators, which a replay does not run again.</summary>
-    public const string EvaluatorNote =
-        "evaluators are not replayed: only the rules and conditions of the candidate decide; a verdict an evaluator recorded (deny, escalate) is applied again where it ran";
-
     public static Command Create(CliContext context)
     {
         var candidate = new Argument<string>("candidate") { Description = "A policy file (.yaml), or a folder of them, to try in place of policies/." };
@@ -40,7 +36,7 @@ internal static class PolicyCommand
                     $"there is no event log at {storePath} ({CommonOptions.Describe(home.Source)}); nothing was recorded to replay");
             }
 
-            var report = await ReplayAsync(storePath, new PolicyEngine(policy), cancellationToken).ConfigureAwait(false);
+            var report = await ReplayAsync(storePath, policy, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 await JsonOutput.WriteAsync(context.Out, report, CliJsonContext.Default.PolicyTestJson).ConfigureAwait(false);
@@ -59,7 +55,7 @@ internal static class PolicyCommand
             }
 
             await context.Out.WriteLineAsync($"{report.Replayed} proposals replayed, {report.Different} would be decided differently").ConfigureAwait(false);
-            await context.Out.WriteLineAsync($"note: {EvaluatorNote}").ConfigureAwait(false);
+            await context.Out.WriteLineAsync($"note: {PolicyReplay.EvaluatorNote}").ConfigureAwait(false);
             return ExitCodes.Success;
         });
 
@@ -90,139 +86,22 @@ internal static class PolicyCommand
         return loaded.Policy ?? throw CliException.BadInput($"the candidate policy {raw} cannot be loaded (above)");
     }
 
-    private static async Task<PolicyTestJson> ReplayAsync(string storePath, PolicyEngine engine, CancellationToken cancellationToken)
+    private static async Task<PolicyTestJson> ReplayAsync(string storePath, Policy candidate, CancellationToken cancellationToken)
     {
-        // The latest record of each proposal, in the order proposals were first decided.
-        var latest = new Dictionary<string, DecisionRecord>(StringComparer.Ordinal);
-        var order = new List<string>();
+        PolicyReplayReport report;
         await using (var store = await SqliteEventStore.OpenAsync(storePath, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var e in store.ReadAllAsync(1, cancellationToken).ConfigureAwait(false))
-            {
-                if (e.Type != PipelineEventTypes.ProposalDecided)
-                {
-                    continue;
-                }
-
-                var record = PipelineRecords.ReadDecision(e);
-                if (!latest.ContainsKey(record.ProposalId))
-                {
-                    order.Add(record.ProposalId);
-                }
-
-                latest[record.ProposalId] = record;
-            }
+            report = await PolicyReplay.ReplayAsync(store, candidate, cancellationToken).ConfigureAwait(false);
         }
 
-        var differences = new List<PolicyTestDifferenceJson>();
-        var skipped = new List<PolicyTestSkippedJson>();
-        var replayed = 0;
-        foreach (var id in order)
-        {
-            var record = latest[id];
-            if (record.Stage == "kill_switch")
-            {
-                skipped.Add(new PolicyTestSkippedJson(id, "a kill switch decided it before the policy ran"));
-                continue;
-            }
-
-            if (Rebuild(record, out var error) is not { } proposal)
-            {
-                skipped.Add(new PolicyTestSkippedJson(id, error!));
-                continue;
-            }
-
-            var context = new PolicyContext(record.Inputs.Now, record.Inputs.SessionProposalCount);
-            var decided = engine.Decide(proposal, context);
-            var (newDecision, newRule) = WithRecordedVerdicts(Lower(decided.Kind), decided.Rule, record.Evaluators);
-            var recordedDecision = PolicyDecisionOf(record);
-            replayed++;
-            if (newDecision != recordedDecision)
-            {
-                differences.Add(new PolicyTestDifferenceJson(
-                    id,
-                    record.Inputs.Kind,
-                    ApprovalsCommand.CommandLineOf(proposal),
-                    recordedDecision,
-                    record.Rule,
-                    newDecision,
-                    newRule,
-                    decided.Reason));
-            }
-        }
-
-        return new PolicyTestJson(replayed, differences.Count, false, EvaluatorNote, differences, skipped);
+        return new PolicyTestJson(
+            report.Replayed,
+            report.Changes.Count,
+            false,
+            PolicyReplay.EvaluatorNote,
+            [.. report.Changes.Select(c => new PolicyTestDifferenceJson(c.Proposal, c.Kind, c.CommandLine, c.Before, c.BeforeRule, c.After, c.AfterRule, c.AfterReason))],
+            [.. report.Skipped.Select(s => new PolicyTestSkippedJson(s.Proposal, s.Reason))]);
     }
-
-    // The proposal exactly as recorded; null (with why) when the record cannot give it back.
-    private static Proposal? Rebuild(DecisionRecord record, out string? error)
-    {
-        var s = record.Inputs;
-        error = null;
-        if (!ProposalKinds.TryParse(s.Kind, out var kind))
-        {
-            error = $"the recorded kind '{s.Kind}' is unknown";
-            return null;
-        }
-
-        if (!Guid.TryParseExact(record.ProposalId, "N", out var guid))
-        {
-            error = $"the recorded id '{record.ProposalId}' is not a proposal id";
-            return null;
-        }
-
-        try
-        {
-            var principal = new Principal(AgentName.Parse(s.Agent), s.Role == "manager" ? AgentRole.Manager : AgentRole.Worker, s.Session);
-            var arguments = new ProposalArguments { Command = s.Command, Args = s.Args, Path = s.Path, Recipients = s.Recipients, Other = s.Other };
-            var proposal = Proposal.Create(principal, kind, s.Workspace, arguments, new ProposalId(guid));
-            if (proposal.Hash != record.Hash)
-            {
-                error = $"the rebuilt proposal does not match the recorded hash {record.Hash}";
-                return null;
-            }
-
-            return proposal;
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidAgentNameException)
-        {
-            error = $"the recorded inputs do not make a proposal ({ex.Message})";
-            return null;
-        }
-    }
-
-    // What the policy (rules, conditions, evaluators) said, before the approval, budget and lock stages had their say.
-    private static string PolicyDecisionOf(DecisionRecord record) => record.Stage switch
-    {
-        "policy" => record.Decision,
-        "approval" => "pending",
-        _ => record.TicketId is not null || record.StandingTicketId is not null ? "pending" : "allow",
-    };
-
-    // The evaluators are not run again; what they recorded applies as DecideAsync would apply it.
-    private static (string Decision, string Rule) WithRecordedVerdicts(string decision, string rule, IReadOnlyList<RecordedVerdict> verdicts)
-    {
-        if (decision is not ("allow" or "pending"))
-        {
-            return (decision, rule);
-        }
-
-        if (verdicts.FirstOrDefault(v => v.Verdict == "deny") is { } denied)
-        {
-            return ("deny", $"{rule}, evaluator {denied.Evaluator}");
-        }
-
-        if (decision == "allow" && verdicts.FirstOrDefault(v => v.Verdict == "escalate") is { } escalated)
-        {
-            return ("pending", $"{rule}, evaluator {escalated.Evaluator}");
-        }
-
-        return (decision, rule);
-    }
-
-#pragma warning disable CA1308 // Decisions are spelt in lower case, as in the event log.
-    private static string Lower(DecisionKind kind) => kind.ToString().ToLowerInvariant();
-#pragma warning restore CA1308
 }
 
 /// <summary>What <c>apiary policy test --json</c> prints.</summary>

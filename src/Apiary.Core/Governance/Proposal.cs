@@ -87,6 +87,12 @@ public sealed class Proposal
     /// <summary>The arguments joined by single spaces, each one that is empty or holds a space or quote in single quotes.</summary>
     public string ArgumentLine { get; }
 
+    /// <summary>What the proposal asks for, in one line for people: the command and its arguments, else the path, else the recipients.</summary>
+    public string CommandLine =>
+        Arguments.Command is { } program
+            ? (ArgumentLine.Length == 0 ? program : program + " " + ArgumentLine)
+            : Arguments.Path ?? string.Join(", ", Arguments.Recipients);
+
     /// <summary>The absolute path the proposal touches, with <c>.</c> and <c>..</c> resolved lexically; null without a path.</summary>
     public string? FullPath { get; }
 

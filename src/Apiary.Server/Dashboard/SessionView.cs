@@ -1,0 +1,252 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Apiary.Client;
+using Apiary.Events;
+using Apiary.Governance.Pipeline;
+using Apiary.Server.Messaging;
+
+namespace Apiary.Server.Dashboard;
+
+/// <summary>One session as the sessions list shows it.</summary>
+internal sealed record SessionRow(string Id, string Agent, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt, int Proposals)
+{
+    public bool IsOpen => ClosedAt is null;
+}
+
+/// <summary>
+/// One proposal of a session as the session page shows it: what was asked, the decision record (rule, reason, what
+/// decided and why), where it stands and how it ended. <see cref="Run"/> is its live output when this server runs it.
+/// </summary>
+internal sealed record ProposalRow(
+    string Id,
+    string Kind,
+    string What,
+    string Decision,
+    string Stage,
+    string Rule,
+    string Risk,
+    string? Reason,
+    string Explanation,
+    string Status,
+    string? Result,
+    string? RecordedOutput,
+    ProposalRun? Run);
+
+/// <summary>A message to or from a session's agent: <c>in</c> (its inbox) or <c>out</c> (sent from this session).</summary>
+internal sealed record MessageRow(string Id, string Direction, string From, string To, string Thread, string? Body, DateTimeOffset At, string? Refused = null);
+
+/// <summary>A session's page: the session, its proposals in order and its agent's messages.</summary>
+internal sealed record SessionView(SessionRow Session, IReadOnlyList<ProposalRow> Proposals, IReadOnlyList<MessageRow> Messages);
+
+/// <summary>
+/// Reads what the dashboard shows of sessions from the runtime and the log: the session's stream
+/// (<c>session-&lt;id&gt;</c>: opened, decided, completed, closed, refused messages) and the inboxes. The live parts
+/// (a running command's output, a proposal's status) come from the runtime's own objects, as the API's do.
+/// </summary>
+internal static class SessionViews
+{
+    /// <summary>The most inbox messages a session page shows: the newest.</summary>
+    public const int MaxMessages = 200;
+
+    /// <summary>This server's sessions, open ones first (newest first), then the closed ones, newest first.</summary>
+    public static async Task<IReadOnlyList<SessionRow>> ListAsync(ServerRuntime runtime, CancellationToken cancellationToken = default)
+    {
+        var rows = new List<SessionRow>();
+        foreach (var s in runtime.Sessions)
+        {
+            rows.Add(new SessionRow(s.Id, s.AgentName, s.OpenedAt, s.ClosedAt, await CountProposalsAsync(runtime, s.Id, cancellationToken)));
+        }
+
+        return rows.OrderBy(r => r.IsOpen ? 0 : 1).ThenByDescending(r => r.ClosedAt ?? r.OpenedAt).ToList();
+    }
+
+    /// <summary>The session <paramref name="id"/>, of this server or (closed) from the log; null when there is none.</summary>
+    public static async Task<SessionView?> LoadAsync(ServerRuntime runtime, string id, CancellationToken cancellationToken = default)
+    {
+        var live = runtime.FindSession(id);
+        string? agent = live?.AgentName;
+        DateTimeOffset? openedAt = live?.OpenedAt, closedAt = live?.ClosedAt;
+        var decided = new Dictionary<string, DecisionRecord>(StringComparer.Ordinal);
+        var order = new List<string>();
+        var completed = new Dictionary<string, (string Result, string? Output)>(StringComparer.Ordinal);
+        var refused = new List<MessageRow>();
+        await foreach (var e in runtime.Store.ReadStreamAsync("session-" + id, 1, cancellationToken))
+        {
+            switch (e.Type)
+            {
+                case ServerEventTypes.SessionOpened when live is null:
+                    var opened = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData);
+                    (agent, openedAt) = (opened?.Agent, opened?.At);
+                    break;
+                case ServerEventTypes.SessionClosed when live is null:
+                    closedAt = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData)?.At;
+                    break;
+                case PipelineEventTypes.ProposalDecided:
+                    var record = PipelineRecords.ReadDecision(e);
+                    if (!decided.ContainsKey(record.ProposalId))
+                    {
+                        order.Add(record.ProposalId);
+                    }
+
+                    // A proposal that waited for a person has a second decision once answered: the latest is how it stands.
+                    decided[record.ProposalId] = record;
+                    break;
+                case PipelineEventTypes.ProposalCompleted:
+                    var (proposal, result) = ReadCompletion(e);
+                    if (proposal is not null)
+                    {
+                        completed[proposal] = (result, e.Body is { } body ? Encoding.UTF8.GetString(body.Span) : null);
+                    }
+
+                    break;
+                case MessageEventTypes.MessageRefused:
+                    if (JsonSerializer.Deserialize(e.Data.Span, MessageEventJsonContext.Default.MessageRefusedData) is { } no)
+                    {
+                        refused.Add(new MessageRow("refused-" + e.Position.ToString(CultureInfo.InvariantCulture), "out", no.From, no.To, "", null, no.At, $"{no.Rule}: {no.Reason}"));
+                    }
+
+                    break;
+            }
+        }
+
+        if (agent is null || openedAt is null)
+        {
+            return null;
+        }
+
+        var proposals = order.Select(p => Row(decided[p], completed.GetValueOrDefault(p), runtime.FindRun(p))).ToList();
+        var messages = new List<MessageRow>(refused);
+        var inbox = await runtime.Messages.ReadAsync(agent, 0, TimeSpan.Zero, ServerRuntime.MaxMessagesPerRead, cancellationToken);
+        messages.AddRange(inbox.Messages.TakeLast(MaxMessages).Select(m => new MessageRow(m.Id, "in", m.From, m.To, m.Thread, m.Body, m.At)));
+
+        // What the agent sent from this session: each send is a send_message proposal naming its message and recipient.
+        foreach (var d in decided.Values.Where(d => d.Inputs.Kind == "send_message" && d.Decision == "allow"))
+        {
+            if (d.Inputs.Other.GetValueOrDefault("message") is { } messageId && d.Inputs.Recipients is [var to, ..]
+                && await runtime.Messages.FindAsync(to, messageId, cancellationToken) is { } sent)
+            {
+                messages.Add(new MessageRow(sent.Id, "out", sent.From, sent.To, sent.Thread, sent.Body, sent.At));
+            }
+        }
+
+        var session = new SessionRow(id, agent, openedAt.Value, closedAt, proposals.Count);
+        return new SessionView(session, proposals, messages.OrderBy(m => m.At).ToList());
+    }
+
+    /// <summary>Whether a <c>message.sent</c> event concerns <paramref name="agent"/>'s session <paramref name="session"/>: to the agent, or sent from the session.</summary>
+    public static bool Concerns(RecordedEvent e, string session, string agent)
+    {
+        if (e.Stream == MessageEventTypes.InboxStream(agent))
+        {
+            return true;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(e.Data.Span, MessageEventJsonContext.Default.MessageSentData)?.Session == session;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<int> CountProposalsAsync(ServerRuntime runtime, string session, CancellationToken cancellationToken)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var e in runtime.Store.ReadStreamAsync("session-" + session, 1, cancellationToken))
+        {
+            if (e.Type == PipelineEventTypes.ProposalDecided)
+            {
+                ids.Add(PipelineRecords.ReadDecision(e).ProposalId);
+            }
+        }
+
+        return ids.Count;
+    }
+
+    private static ProposalRow Row(DecisionRecord d, (string Result, string? Output) completed, ProposalRun? run)
+    {
+        var inputs = d.Inputs;
+        var what = inputs.Kind switch
+        {
+            "exec" => string.Join(' ', inputs.Args.Select(Quote).Prepend(inputs.Command ?? "")),
+            "send_message" => $"send_message to {string.Join(", ", inputs.Recipients)}",
+            _ => $"{inputs.Kind} {inputs.Path}".TrimEnd(),
+        };
+        var explanation = $"decided by the {d.Stage.Replace('_', ' ')} stage ({d.Source} {d.DecidedBy}){(string.IsNullOrEmpty(d.Detail) || d.Detail == d.Reason ? "" : ": " + d.Detail)}";
+        if (d.Evaluators.Where(v => v.Verdict != "pass").Select(v => $"{v.Evaluator}: {v.Verdict}{(v.Reason is null ? "" : " (" + v.Reason + ")")}").ToList() is { Count: > 0 } verdicts)
+        {
+            explanation += "; evaluators: " + string.Join("; ", verdicts);
+        }
+
+        string status;
+        string? result;
+        var decision = d.Decision;
+        var reason = d.Reason;
+        // A run just submitted learns its decision a moment after the log records it: until then the log says more.
+        if (run is not null && run.Status != "submitted")
+        {
+            var dto = run.ToDto();
+            status = dto.Status;
+            result = dto.Result is { } r ? Describe(r) : completed.Result;
+
+            // The run knows of a denial by a person (or the session closing) before the log's next decision is read.
+            if (dto.Status == "denied" && dto.Decision.Decision == "deny")
+            {
+                (decision, reason) = ("deny", dto.Decision.Reason ?? reason);
+            }
+        }
+        else
+        {
+            status = completed.Result is not null ? "completed" : d.Decision switch
+            {
+                "allow" => "running",
+                "pending" => "pending_approval",
+                "steer" => "steered",
+                _ => "denied",
+            };
+            result = completed.Result;
+        }
+
+        return new ProposalRow(d.ProposalId, inputs.Kind, what, decision, d.Stage, d.Rule, d.Risk, reason, explanation, status, result, completed.Output, run);
+    }
+
+    private static string Describe(ResultDto r)
+    {
+        var parts = new List<string> { r.ExitCode is { } code ? $"exit code {code.ToString(CultureInfo.InvariantCulture)}" : r.Reason.Replace('_', ' ') };
+        if (r.ExitCode is not null && r.Reason != "exited")
+        {
+            parts.Add(r.Reason.Replace('_', ' '));
+        }
+
+        parts.Add($"{r.DurationMs.ToString(CultureInfo.InvariantCulture)} ms");
+        if (r.Truncated)
+        {
+            parts.Add("output truncated");
+        }
+
+        if (r.Error is { } error)
+        {
+            parts.Add(error);
+        }
+
+        return string.Join(", ", parts);
+    }
+
+    private static (string? Proposal, string Result) ReadCompletion(RecordedEvent e)
+    {
+        // proposal.completed's record type is the pipeline's own; its snake_case fields are its wire format.
+        using var json = JsonDocument.Parse(e.Data);
+        var root = json.RootElement;
+        var proposal = root.TryGetProperty("proposal_id", out var p) ? p.GetString() : null;
+        int? exit = root.TryGetProperty("exit_code", out var x) && x.ValueKind == JsonValueKind.Number ? x.GetInt32() : null;
+        var reason = root.TryGetProperty("reason", out var r) ? r.GetString() ?? "" : "";
+        var duration = root.TryGetProperty("duration_ms", out var ms) && ms.ValueKind == JsonValueKind.Number ? ms.GetInt64() : 0;
+        return (proposal, Describe(new ResultDto(exit, reason, duration)));
+    }
+
+    private static string Quote(string arg) =>
+        arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./=:,+@%".Contains(c, StringComparison.Ordinal)) ? arg : "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}

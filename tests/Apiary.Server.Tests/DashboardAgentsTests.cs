@@ -1,0 +1,110 @@
+using Apiary.Client;
+using Microsoft.Playwright;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// The dashboard's agent views in a real browser against a real server (the sample home, real sandboxes, a scripted
+/// model): the list of agents, and one agent's definition with each setting's source, its composed prompt, its memory
+/// and the charts of its turns, which grow while the page is open as runs complete.
+/// </summary>
+public sealed class DashboardAgentsTests : IAsyncLifetime
+{
+    private DashboardBrowser _dashboard = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard-agents", Ct);
+
+    public async ValueTask DisposeAsync() => await _dashboard.DisposeAsync();
+
+    [Fact]
+    public async Task Agents_SampleHome_ListsEachAgentWithRoleStateAndModelLinkingToItsPage()
+    {
+        var page = await _dashboard.SignedInPageAsync("/agents");
+
+        var coder = page.Locator("tr[data-agent=coder]");
+        await Assertions.Expect(coder.Locator(".role")).ToHaveTextAsync("worker");
+        await Assertions.Expect(coder.Locator(".state")).ToHaveTextAsync("stopped");
+        await Assertions.Expect(coder.Locator(".model")).ToHaveTextAsync("local/qwen2.5-coder");
+        await Assertions.Expect(page.Locator("tr[data-agent=manager] .role")).ToHaveTextAsync("manager");
+        await DashboardBrowser.ScreenshotAsync(page, "agents");
+
+        await coder.Locator("a").ClickAsync();
+        await page.WaitForURLAsync(_dashboard.Url + "/agents/coder");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("coder");
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Agent_AfterARun_ShowsDefinitionPromptMemoryAndChartsThatGrowLive()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dashboard.Home, "agents", "coder", "MEMORY.md"), "The tests run with 'make check'.\n", Ct);
+        await RunAsync("say hello", "hello");
+
+        var page = await _dashboard.SignedInPageAsync("/agents/coder");
+
+        // Definition: the frontmatter as written, and each setting in force with where it came from.
+        await Assertions.Expect(page.Locator("tr[data-field=description] td")).ToHaveTextAsync("Writes and tests code in its workspace");
+        await Assertions.Expect(page.Locator("tr[data-field=budget] td")).ToHaveTextAsync("commands 200, wall_time 30m, tokens 300000, cost_usd 1.50");
+        await Assertions.Expect(page.Locator("tr[data-field=workspace] td")).ToHaveTextAsync("not set");
+        await Assertions.Expect(page.Locator("tr[data-setting=model] .value")).ToHaveTextAsync("local/qwen2.5-coder");
+        await Assertions.Expect(page.Locator("tr[data-setting=model] .source")).ToHaveTextAsync("frontmatter");
+        await Assertions.Expect(page.Locator("tr[data-setting='budget.cost_usd'] .value")).ToHaveTextAsync("$1.50");
+        await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("stopped");
+
+        // The composed prompt, with the files it left out and why; the memory is in it and shown on its own.
+        await Assertions.Expect(page.Locator("tr[data-file='MEMORY.md']")).ToHaveAttributeAsync("data-status", "included");
+        await Assertions.Expect(page.Locator("tr[data-file='USER.md']")).ToHaveAttributeAsync("data-status", "skipped");
+        await Assertions.Expect(page.Locator("tr[data-file='USER.md'] .reason")).Not.ToBeEmptyAsync();
+        await Assertions.Expect(page.Locator("#prompt")).ToContainTextAsync("=== MEMORY ===");
+        await Assertions.Expect(page.Locator("#prompt")).ToContainTextAsync("make check");
+        await Assertions.Expect(page.Locator("#memory")).ToHaveTextAsync("The tests run with 'make check'.\n");
+
+        // The run's two turns (the exec, then the answer) in every chart and the totals.
+        await Assertions.Expect(page.Locator("#turns")).ToHaveTextAsync("2");
+        await Assertions.Expect(page.Locator("#tool-calls")).ToHaveTextAsync("1 (exec 1)");
+        await Assertions.Expect(page.Locator("#tokens")).ToHaveTextAsync("200 / 20");
+        foreach (var chart in new[] { "#chart-tokens", "#chart-cost", "#chart-duration", "#chart-tools" })
+        {
+            await Assertions.Expect(page.Locator(chart)).ToHaveAttributeAsync("data-points", "2");
+        }
+
+        await Assertions.Expect(page.Locator("#chart-tokens circle.point")).ToHaveCountAsync(4);
+        await DashboardBrowser.ScreenshotAsync(page, "agent");
+
+        // Another run completes while the page is open: its turns join the charts without a reload.
+        await RunAsync("once more", "again");
+        await Assertions.Expect(page.Locator("#chart-tokens")).ToHaveAttributeAsync("data-points", "4");
+        await Assertions.Expect(page.Locator("#runs")).ToHaveTextAsync("2");
+        await Assertions.Expect(page.Locator("#chart-tools circle.point")).ToHaveCountAsync(8);
+
+        // A narrower window still holds them: they all ended within the hour.
+        await page.SelectOptionAsync("#window", "1h");
+        await Assertions.Expect(page.Locator("#chart-duration")).ToHaveAttributeAsync("data-points", "4");
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Agent_Unknown_SaysSo()
+    {
+        var page = await _dashboard.SignedInPageAsync("/agents/nobody");
+
+        await Assertions.Expect(page.Locator("#unknown")).ToContainTextAsync("no agent 'nobody'");
+        await page.CloseAsync();
+    }
+
+    /// <summary>Runs agent coder to its end: one exec, then an answer.</summary>
+    private async Task RunAsync(string task, string word)
+    {
+        _dashboard.Model.Exec("echo", word).Answer("done: " + word);
+        var run = await _dashboard.Client.StartRunAsync("coder", new StartRunRequest(task), Ct);
+        var steps = new List<RunProgressDto>();
+        await foreach (var step in _dashboard.Client.StreamRunProgressAsync(run.Id, Ct))
+        {
+            steps.Add(step);
+        }
+
+        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+    }
+}
