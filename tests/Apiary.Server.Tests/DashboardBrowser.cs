@@ -18,6 +18,10 @@ internal sealed class DashboardBrowser : IAsyncDisposable
     private readonly HttpClient _http;
     private readonly IPlaywright _playwright;
 
+    // Requests any page made outside Apiary, checked when the fixture is disposed (not in Playwright's event handler,
+    // whose thread must never throw).
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _elsewhere = new();
+
     private DashboardBrowser(TempDirectory root, ApiaryServer server, HttpClient http, ApiaryClient client, IPlaywright playwright, IBrowser browser, ScriptedChatClient model)
     {
         _root = root;
@@ -63,19 +67,17 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         return new DashboardBrowser(root, server, http, new ApiaryClient(http, server.OperatorToken), playwright, browser, model);
     }
 
-    /// <summary>A new page at laptop width that fails the test if it requests anything outside Apiary.</summary>
+    /// <summary>A new page at laptop width; a request it makes outside Apiary fails the test when the fixture is disposed.</summary>
     public async Task<IPage> NewPageAsync()
     {
         var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-        var elsewhere = new List<string>();
         page.Request += (_, request) =>
         {
             if (!request.Url.StartsWith(Url, StringComparison.Ordinal) && !request.Url.StartsWith("data:", StringComparison.Ordinal))
             {
-                elsewhere.Add(request.Url);
+                _elsewhere.Enqueue(request.Url);
             }
         };
-        page.Close += (_, _) => Assert.Empty(elsewhere);
         return page;
     }
 
@@ -104,5 +106,6 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         _http.Dispose();
         await Server.DisposeAsync();
         _root.Dispose();
+        Assert.Empty(_elsewhere);
     }
 }
