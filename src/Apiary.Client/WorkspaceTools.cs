@@ -171,6 +171,14 @@ public sealed class ToolArguments(IReadOnlyDictionary<string, JsonElement> value
         _ => throw new ArgumentException($"'{key}' must be a whole number of seconds, 1 or more"),
     };
 
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or <paramref name="fallback"/> when absent.</summary>
+    public int WholeNumber(string key, int fallback, int min, int max) => Get(key) switch
+    {
+        null => fallback,
+        { ValueKind: JsonValueKind.Number } v when v.TryGetInt32(out var n) && n >= min && n <= max => n,
+        _ => throw new ArgumentException($"'{key}' must be a whole number from {min} to {max}"),
+    };
+
     /// <summary>Refuses the arguments no read asked for, naming them.</summary>
     public void RejectUnknown(string tool)
     {

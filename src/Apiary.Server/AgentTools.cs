@@ -73,6 +73,28 @@ internal static class AgentTools
     internal static AIFunctionDeclaration Declare(string name, string description, JsonElement schema) =>
         AIFunctionFactory.CreateDeclaration(name, description, schema);
 
+    /// <summary>A tool the model is told of, its schema given as JSON text.</summary>
+    internal static AIFunctionDeclaration Declare(string name, string description, string schema)
+    {
+        using var document = JsonDocument.Parse(schema);
+        return Declare(name, description, document.RootElement.Clone());
+    }
+
+    /// <summary>
+    /// The arguments of a call of one of the tools the server carries out itself (messaging, <c>remember</c>, the
+    /// manager's), read with the same <see cref="ToolArguments"/> as the workspace tools. An argument outside
+    /// <paramref name="known"/> is refused before anything runs: a model cannot name a sender, an agent or anything
+    /// else the schema does not offer.
+    /// </summary>
+    internal static ToolArguments Arguments(FunctionCallContent call, params string[] known)
+    {
+        var values = (call.Arguments ?? new Dictionary<string, object?>()).ToDictionary(p => p.Key, p => ToElement(p.Value), StringComparer.Ordinal);
+        var unknown = values.Keys.Where(k => !known.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        return unknown.Count == 0
+            ? new ToolArguments(values)
+            : throw new ArgumentException($"{call.Name} has no argument {string.Join(", ", unknown.Select(k => $"'{k}'"))}; see its input schema");
+    }
+
     // Providers hand arguments over as parsed JSON; anything else (a test's strings and arrays) is serialized the way
     // Microsoft.Extensions.AI itself would.
     private static JsonElement ToElement(object? value) => value switch

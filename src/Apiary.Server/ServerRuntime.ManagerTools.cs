@@ -58,29 +58,29 @@ internal sealed partial class ServerRuntime
             {
                 case ManagerTools.RequestSpawn:
                 {
-                    var args = new MessagingTools.Arguments(call, "name", "from_draft");
-                    return await RequestSpawnAsync(run, args.Required("name"), args.Required("from_draft"), cancellationToken).ConfigureAwait(false);
+                    var args = AgentTools.Arguments(call, "name", "from_draft");
+                    return await RequestSpawnAsync(run, args.RequiredString("name"), args.RequiredString("from_draft"), cancellationToken).ConfigureAwait(false);
                 }
 
                 case ManagerTools.Start:
                 {
-                    var args = new MessagingTools.Arguments(call, "agent", "task");
-                    return await StartManagedAsync(run, args.Required("agent"), args.Required("task"), cancellationToken).ConfigureAwait(false);
+                    var args = AgentTools.Arguments(call, "agent", "task");
+                    return await StartManagedAsync(run, args.RequiredString("agent"), args.RequiredString("task"), cancellationToken).ConfigureAwait(false);
                 }
 
                 case ManagerTools.Stop:
                 {
-                    var args = new MessagingTools.Arguments(call, "agent");
-                    var agent = await CheckManagedAsync(run, args.Required("agent"), cancellationToken).ConfigureAwait(false);
+                    var args = AgentTools.Arguments(call, "agent");
+                    var agent = await CheckManagedAsync(run, args.RequiredString("agent"), cancellationToken).ConfigureAwait(false);
                     var stopped = await StopManagedAsync(run, agent).ConfigureAwait(false);
                     return stopped == 0 ? $"agent '{agent}' has no run to stop" : $"stopped {stopped} run(s) of agent '{agent}'";
                 }
 
                 case ManagerTools.Restart:
                 {
-                    var args = new MessagingTools.Arguments(call, "agent", "task");
-                    var agent = await CheckManagedAsync(run, args.Required("agent"), cancellationToken).ConfigureAwait(false);
-                    var task = args.String("task") is { Length: > 0 } given ? given
+                    var args = AgentTools.Arguments(call, "agent", "task");
+                    var agent = await CheckManagedAsync(run, args.RequiredString("agent"), cancellationToken).ConfigureAwait(false);
+                    var task = args.OptionalString("task") is { Length: > 0 } given ? given
                         : _lastTasks.GetValueOrDefault(agent) ?? throw new ArgumentException($"there is no earlier task of agent '{agent}' to restart it with; give 'task'");
                     var stopped = await StopManagedAsync(run, agent).ConfigureAwait(false);
                     var started = await StartManagedAsync(run, agent, task, cancellationToken).ConfigureAwait(false);
@@ -89,8 +89,8 @@ internal sealed partial class ServerRuntime
 
                 default:
                 {
-                    var args = new MessagingTools.Arguments(call, "agent");
-                    var agent = await CheckManagedAsync(run, args.Required("agent"), cancellationToken).ConfigureAwait(false);
+                    var args = AgentTools.Arguments(call, "agent");
+                    var agent = await CheckManagedAsync(run, args.RequiredString("agent"), cancellationToken).ConfigureAwait(false);
                     return await UpdateAgentAsync(agent, $"agent {run.Agent} (run {run.Id})", cancellationToken).ConfigureAwait(false);
                 }
             }

@@ -40,7 +40,7 @@ internal sealed partial class ServerRuntime
         string text;
         try
         {
-            text = new MessagingTools.Arguments(call, "text").Required("text");
+            text = AgentTools.Arguments(call, "text").RequiredString("text");
         }
         catch (ArgumentException ex)
         {

@@ -25,16 +25,16 @@ internal sealed partial class ServerRuntime
             {
                 case MessagingTools.Send:
                 {
-                    var args = new MessagingTools.Arguments(call, "to", "body", "thread", "reply_to");
-                    var request = new SendMessageRequest(args.Required("to"), args.Required("body"), args.String("thread"), args.String("reply_to"));
+                    var args = AgentTools.Arguments(call, "to", "body", "thread", "reply_to");
+                    var request = new SendMessageRequest(args.RequiredString("to"), args.RequiredString("body"), args.OptionalString("thread"), args.OptionalString("reply_to"));
                     return Describe(await WaitIfPendingAsync(run, await SendMessageAsync(sender, request, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
                 }
 
                 case MessagingTools.Recv:
                 {
-                    var args = new MessagingTools.Arguments(call, "wait_seconds", "max");
-                    var wait = TimeSpan.FromSeconds(args.Int("wait_seconds", 0, 0, MessagingTools.MaxWaitSeconds));
-                    var max = args.Int("max", 20, 1, 100);
+                    var args = AgentTools.Arguments(call, "wait_seconds", "max");
+                    var wait = TimeSpan.FromSeconds(args.WholeNumber("wait_seconds", 0, 0, MessagingTools.MaxWaitSeconds));
+                    var max = args.WholeNumber("max", 20, 1, 100);
                     var inbox = await Messages.ReadAsync(run.Agent, null, TimeSpan.Zero, max, cancellationToken).ConfigureAwait(false);
                     if (inbox.Messages.Count == 0 && wait > TimeSpan.Zero)
                     {
@@ -60,9 +60,9 @@ internal sealed partial class ServerRuntime
 
                 case MessagingTools.Ask:
                 {
-                    var args = new MessagingTools.Arguments(call, "to", "question", "thread", "deadline_seconds");
-                    var deadline = TimeSpan.FromSeconds(args.Int("deadline_seconds", 60, 1, MessagingTools.MaxWaitSeconds));
-                    var (question, answer) = await AskAsync(sender, new SendMessageRequest(args.Required("to"), args.Required("question"), args.String("thread")), deadline, cancellationToken).ConfigureAwait(false);
+                    var args = AgentTools.Arguments(call, "to", "question", "thread", "deadline_seconds");
+                    var deadline = TimeSpan.FromSeconds(args.WholeNumber("deadline_seconds", 60, 1, MessagingTools.MaxWaitSeconds));
+                    var (question, answer) = await AskAsync(sender, new SendMessageRequest(args.RequiredString("to"), args.RequiredString("question"), args.OptionalString("thread")), deadline, cancellationToken).ConfigureAwait(false);
                     run.Tally?.Send(question);
                     run.Tally?.Received(answer is null ? 0 : 1);
                     if (question.Message is null)
@@ -77,15 +77,15 @@ internal sealed partial class ServerRuntime
 
                 default:
                 {
-                    var args = new MessagingTools.Arguments(call, "message_id", "body");
-                    var id = args.Required("message_id");
+                    var args = AgentTools.Arguments(call, "message_id", "body");
+                    var id = args.RequiredString("message_id");
                     var question = await Messages.FindAsync(run.Agent, id, cancellationToken).ConfigureAwait(false);
                     if (question is null)
                     {
                         return $"error: there is no message '{id}' in your inbox; recv shows the ids; nothing was sent";
                     }
 
-                    var reply = new SendMessageRequest(question.From, args.Required("body"), question.Thread, question.Id);
+                    var reply = new SendMessageRequest(question.From, args.RequiredString("body"), question.Thread, question.Id);
                     return Describe(await WaitIfPendingAsync(run, await SendMessageAsync(sender, reply, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
                 }
             }

@@ -18,26 +18,18 @@ public sealed class AgentRunTests : IAsyncLifetime
 {
     private readonly TempDirectory _root = new("apiary-runs");
     private readonly ScriptedChatClient _model = new();
-    private ApiaryServer _server = null!;
-    private HttpClient _http = null!;
-    private ApiaryClient _client = null!;
+    private InMemoryServer _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer(), Models = new ScriptedModelCatalog(_model) },
-            Ct);
-        _http = _server.App.GetTestClient();
-        _client = new ApiaryClient(_http, _server.OperatorToken);
+        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model));
     }
 
     public async ValueTask DisposeAsync()
     {
-        _client.Dispose();
-        _http.Dispose();
-        await _server.DisposeAsync();
+        await _host.DisposeAsync();
         _root.Dispose();
     }
 
@@ -46,11 +38,11 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.CallTool("send", new Dictionary<string, object?> { ["to"] = "manager", ["body"] = "tests pass" }).Answer("reported");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("report to your manager"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("report to your manager"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
-        var inbox = await _client.ReadInboxAsync("manager", cancellationToken: Ct);
+        var inbox = await _host.Client.ReadInboxAsync("manager", cancellationToken: Ct);
         var message = Assert.Single(inbox.Messages);
         Assert.Equal("coder", message.From);
         Assert.Equal("agent", message.Role);
@@ -62,7 +54,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.Exec("echo", "hello from the sandbox").Answer("the sandbox said hello");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("running", run.Status);
@@ -76,9 +68,9 @@ public sealed class AgentRunTests : IAsyncLifetime
         Assert.Equal(ChatRole.System, first[0].Role);
         Assert.Contains(PromptComposer.SectionMarker("SOUL.md"), first[0].Text, StringComparison.Ordinal);
         Assert.Equal("say hello", first[1].Text);
-        var final = await _client.GetRunAsync(run.Id, Ct);
+        var final = await _host.Client.GetRunAsync(run.Id, Ct);
         Assert.Equal(("finished", "the sandbox said hello", 2), (final.Status, final.Answer, final.Turns));
-        Assert.Equal("closed", (await _client.GetSessionAsync(run.Session, Ct)).State);
+        Assert.Equal("closed", (await _host.Client.GetSessionAsync(run.Session, Ct)).State);
     }
 
     [Fact]
@@ -86,7 +78,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.Exec("rm", "-rf", "/").Answer("I may not delete the root folder");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("clean up"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("clean up"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
@@ -102,7 +94,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.Exec("sudo", "ls").Answer("ran it without sudo");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("list"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("list"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
@@ -116,17 +108,17 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.CallTool("write_file", new Dictionary<string, object?> { ["path"] = "NOTES.md", ["content"] = "approved note" }).Answer("wrote the note");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
         var steps = new List<RunProgressDto>();
         string? ticket = null;
-        await foreach (var step in _client.StreamRunProgressAsync(run.Id, Ct))
+        await foreach (var step in _host.Client.StreamRunProgressAsync(run.Id, Ct))
         {
             steps.Add(step);
             if (step is { Type: "decision", Decision: "pending" })
             {
                 ticket = step.TicketId;
-                Assert.Equal("waiting_approval", (await _client.GetRunAsync(run.Id, Ct)).Status);
-                Assert.Equal("granted", (await _client.ApproveAsync(ticket!, cancellationToken: Ct)).State);
+                Assert.Equal("waiting_approval", (await _host.Client.GetRunAsync(run.Id, Ct)).Status);
+                Assert.Equal("granted", (await _host.Client.ApproveAsync(ticket!, cancellationToken: Ct)).State);
             }
         }
 
@@ -144,7 +136,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.CallTool("exec", new Dictionary<string, object?> { ["command"] = "echo", ["args"] = new List<string> { "x" } }, inputTokens: 299_000, outputTokens: 500)
             .Answer("never reached");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("spend"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("spend"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         var end = steps[^1];
@@ -159,15 +151,15 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.Exec("echo", "one").Block();
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("work forever"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("work forever"), Ct);
         await _model.Blocked.WaitAsync(TimeSpan.FromSeconds(60), Ct);
-        await _client.EngageKillSwitchAsync(new KillSwitchRequest("session", run.Session, "runaway agent"), Ct);
+        await _host.Client.EngageKillSwitchAsync(new KillSwitchRequest("session", run.Session, "runaway agent"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         var end = steps[^1];
         Assert.Equal("killed", end.Status);
         Assert.Contains("runaway agent", end.Error, StringComparison.Ordinal);
-        Assert.Equal("killed", (await _client.GetRunAsync(run.Id, Ct)).Status);
+        Assert.Equal("killed", (await _host.Client.GetRunAsync(run.Id, Ct)).Status);
     }
 
     [Fact]
@@ -175,7 +167,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.Exec("echo", "1").Exec("echo", "2").Exec("echo", "3");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("loop", MaxTurns: 2), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("loop", MaxTurns: 2), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         var end = steps[^1];
@@ -189,10 +181,10 @@ public sealed class AgentRunTests : IAsyncLifetime
     {
         _model.Exec("echo", "hi").Answer("done");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("record it"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("record it"), Ct);
         await ReadToEndAsync(run.Id);
 
-        var events = await _client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
+        var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
         var types = events.Select(e => e.Type).ToList();
         Assert.Equal("run.started", types[1]);
         Assert.Equal(2, types.Count(t => t == "model.called"));
@@ -206,7 +198,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         Assert.Equal(10, model.Data.GetProperty("output_tokens").GetInt64());
         Assert.True(model.Data.TryGetProperty("duration_ms", out _));
         Assert.Equal("finished", events.Single(e => e.Type == "run.ended").Data.GetProperty("status").GetString());
-        var coder = await _client.GetAgentAsync("coder", Ct);
+        var coder = await _host.Client.GetAgentAsync("coder", Ct);
         Assert.True(coder.Bootstrap!.Consumed);
         Assert.Equal(run.Session, coder.Bootstrap.SessionId);
     }
@@ -214,7 +206,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     [Fact]
     public async Task Run_UnknownAgent_404()
     {
-        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _client.StartRunAsync("nobody", new StartRunRequest("x"), Ct));
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _host.Client.StartRunAsync("nobody", new StartRunRequest("x"), Ct));
 
         Assert.Equal(HttpStatusCode.NotFound, error.Status);
     }
@@ -222,8 +214,8 @@ public sealed class AgentRunTests : IAsyncLifetime
     [Fact]
     public async Task Run_SessionToken_Forbidden()
     {
-        var opened = await _client.OpenSessionAsync("coder", Ct);
-        using var http = _server.App.GetTestClient();
+        var opened = await _host.Client.OpenSessionAsync("coder", Ct);
+        using var http = _host.Server.App.GetTestClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", opened.Token);
 
         var response = await http.PostAsJsonAsync("/api/agents/coder/runs", new StartRunRequest("x"), ApiJsonContext.Default.StartRunRequest, Ct);
@@ -234,7 +226,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
     {
         var steps = new List<RunProgressDto>();
-        await foreach (var step in _client.StreamRunProgressAsync(runId, Ct))
+        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
         {
             steps.Add(step);
         }

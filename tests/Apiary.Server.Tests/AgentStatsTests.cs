@@ -16,33 +16,25 @@ public sealed class AgentStatsTests : IAsyncLifetime
 {
     private readonly TempDirectory _root = new("apiary-stats");
     private readonly ScriptedChatClient _model = new();
-    private ApiaryServer _server = null!;
-    private HttpClient _http = null!;
-    private ApiaryClient _client = null!;
+    private InMemoryServer _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer(), Models = new ScriptedModelCatalog(_model) },
-            Ct);
-        _http = _server.App.GetTestClient();
-        _client = new ApiaryClient(_http, _server.OperatorToken);
+        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model));
     }
 
     public async ValueTask DisposeAsync()
     {
-        _client.Dispose();
-        _http.Dispose();
-        await _server.DisposeAsync();
+        await _host.DisposeAsync();
         _root.Dispose();
     }
 
     [Fact]
     public async Task TurnCompleted_ExecsDenialSendAndAnswer_CarriesEachTurnsFigures()
     {
-        await _client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
+        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
         var run = await RunAsync();
 
         var turns = await TurnEventsAsync(run);
@@ -73,9 +65,9 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task TurnCompleted_RecvTakesTheWaitingMessage_CountsItReceivedAndTheInboxEmpty()
     {
-        await _client.SendMessageAsync(new SendMessageRequest("coder", "please report"), Ct);
+        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "please report"), Ct);
         _model.CallTool("recv", new Dictionary<string, object?>()).Answer("read it");
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("read your inbox"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("read your inbox"), Ct);
         Assert.Equal("finished", (await ReadToEndAsync(run.Id))[^1].Status);
 
         var turns = await TurnEventsAsync(run);
@@ -83,7 +75,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
         Assert.Equal(1, turns[0].GetProperty("tool_calls").GetProperty("recv").GetInt32());
         Assert.Equal(1, turns[0].GetProperty("messages_received").GetInt32());
         Assert.Equal([0, 0], turns.Select(t => t.GetProperty("inbox_depth").GetInt64()));
-        var stats = await _client.GetAgentStatsAsync("coder", cancellationToken: Ct);
+        var stats = await _host.Client.GetAgentStatsAsync("coder", cancellationToken: Ct);
         Assert.Equal((0, 1), (stats.Totals.MessagesSent, stats.Totals.MessagesReceived));
         Assert.Equal(0, stats.InboxDepth);
     }
@@ -91,10 +83,10 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task Stats_OneRun_ReturnsTotalsSpreadAndSeries()
     {
-        await _client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
+        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
         var run = await RunAsync();
 
-        var stats = await _client.GetAgentStatsAsync("coder", cancellationToken: Ct);
+        var stats = await _host.Client.GetAgentStatsAsync("coder", cancellationToken: Ct);
 
         Assert.Equal("coder", stats.Agent);
         Assert.Equal((1, 4), (stats.Runs, stats.Turns));
@@ -126,13 +118,13 @@ public sealed class AgentStatsTests : IAsyncLifetime
     {
         await RunAsync();
         _model.Exec("echo", "again").Answer("done again");
-        var second = await _client.StartRunAsync("coder", new StartRunRequest("once more"), Ct);
+        var second = await _host.Client.StartRunAsync("coder", new StartRunRequest("once more"), Ct);
         await ReadToEndAsync(second.Id);
-        var events = await _client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + second.Session), cancellationToken: Ct);
+        var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + second.Session), cancellationToken: Ct);
         var started = events.Single(e => e.Type == "run.started").Data.GetProperty("at").GetDateTimeOffset();
 
-        var recent = await _client.GetAgentStatsAsync("coder", started.ToString("O", CultureInfo.InvariantCulture), Ct);
-        var all = await _client.GetAgentStatsAsync("coder", "1h", Ct);
+        var recent = await _host.Client.GetAgentStatsAsync("coder", started.ToString("O", CultureInfo.InvariantCulture), Ct);
+        var all = await _host.Client.GetAgentStatsAsync("coder", "1h", Ct);
 
         Assert.Equal((1, 2), (recent.Runs, recent.Turns));
         Assert.All(recent.Series, p => Assert.Equal(second.Id, p.Run));
@@ -147,7 +139,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [InlineData("-1h")]
     public async Task Stats_BadSince_400SaysWhatIsAccepted(string since)
     {
-        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _client.GetAgentStatsAsync("coder", since, Ct));
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _host.Client.GetAgentStatsAsync("coder", since, Ct));
 
         Assert.Equal(HttpStatusCode.BadRequest, error.Status);
         Assert.Contains("ISO-8601", error.Detail, StringComparison.Ordinal);
@@ -157,7 +149,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task Stats_UnknownAgent_404()
     {
-        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _client.GetAgentStatsAsync("nobody", cancellationToken: Ct));
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _host.Client.GetAgentStatsAsync("nobody", cancellationToken: Ct));
 
         Assert.Equal(HttpStatusCode.NotFound, error.Status);
     }
@@ -165,7 +157,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task Stats_NoTurns_ZerosAndAnEmptySeries()
     {
-        var stats = await _client.GetAgentStatsAsync("coder", "15m", Ct);
+        var stats = await _host.Client.GetAgentStatsAsync("coder", "15m", Ct);
 
         Assert.Equal((0, 0), (stats.Runs, stats.Turns));
         Assert.Equal(new SpreadDto(0, 0, 0), stats.DurationMs);
@@ -180,7 +172,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
             .Exec("rm", "-rf", "/")
             .CallTool("send", new Dictionary<string, object?> { ["to"] = "manager", ["body"] = "tests pass" })
             .Answer("reported");
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("work and report"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("work and report"), Ct);
         var steps = await ReadToEndAsync(run.Id);
         Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
         return run;
@@ -188,14 +180,14 @@ public sealed class AgentStatsTests : IAsyncLifetime
 
     private async Task<List<JsonElement>> TurnEventsAsync(RunDto run)
     {
-        var events = await _client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
+        var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
         return [.. events.Where(e => e.Type == "turn.completed").Select(e => e.Data)];
     }
 
     private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
     {
         var steps = new List<RunProgressDto>();
-        await foreach (var step in _client.StreamRunProgressAsync(runId, Ct))
+        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
         {
             steps.Add(step);
         }

@@ -21,9 +21,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
     private readonly TempDirectory _root = new("apiary-manager");
     private readonly ScriptedChatClient _manager = new();
     private readonly ScriptedChatClient _child = new();
-    private ApiaryServer _server = null!;
-    private HttpClient _http = null!;
-    private ApiaryClient _client = null!;
+    private InMemoryServer _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -31,18 +29,12 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer(), Models = new RoutedModelCatalog(_manager, _child) },
-            Ct);
-        _http = _server.App.GetTestClient();
-        _client = new ApiaryClient(_http, _server.OperatorToken);
+        _host = await InMemoryServer.StartAsync(_root, new RoutedModelCatalog(_manager, _child));
     }
 
     public async ValueTask DisposeAsync()
     {
-        _client.Dispose();
-        _http.Dispose();
-        await _server.DisposeAsync();
+        await _host.DisposeAsync();
         _root.Dispose();
     }
 
@@ -56,16 +48,16 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .Answer("delegated to helper");
         _child.Answer("hello from helper");
 
-        var run = await _client.StartRunAsync("manager", new StartRunRequest("get a helper to say hello"), Ct);
+        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("get a helper to say hello"), Ct);
         var steps = new List<RunProgressDto>();
         TicketDto? ticket = null;
-        await foreach (var step in _client.StreamRunProgressAsync(run.Id, Ct))
+        await foreach (var step in _host.Client.StreamRunProgressAsync(run.Id, Ct))
         {
             steps.Add(step);
             if (step is { Type: "decision", Decision: "pending", Tool: "request_spawn" })
             {
-                ticket = Assert.Single(await _client.ListApprovalsAsync(Ct));
-                Assert.Equal("granted", (await _client.ApproveAsync(ticket.Ticket, cancellationToken: Ct)).State);
+                ticket = Assert.Single(await _host.Client.ListApprovalsAsync(Ct));
+                Assert.Equal("granted", (await _host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct)).State);
             }
         }
 
@@ -78,19 +70,19 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.Contains("+++ b/agents/helper/SOUL.md\n", ticket.Diff, StringComparison.Ordinal);
 
         // apiary explain shows the same diff among the proposal's inputs.
-        var explained = await _client.ExplainAsync(ticket.Proposal, Ct);
+        var explained = await _host.Client.ExplainAsync(ticket.Proposal, Ct);
         Assert.Equal(ticket.Diff, explained.GetProperty("inputs").GetProperty("other").GetProperty("diff").GetString());
 
         var told = _manager.ToolResults();
         Assert.StartsWith("spawned: agent 'helper' (created, depth 1)", told[0], StringComparison.Ordinal);
-        Assert.Contains(await _client.ListAgentsAsync(Ct), a => a.Name == "helper" && a.Role == "worker" && a.Status == "ok" && a.Model == ChildModel);
+        Assert.Contains(await _host.Client.ListAgentsAsync(Ct), a => a.Name == "helper" && a.Role == "worker" && a.Status == "ok" && a.Model == ChildModel);
         Assert.Equal("You help.\n", await File.ReadAllTextAsync(Path.Combine(_root["home"], "agents", "helper", "SOUL.md"), Ct));
 
         var childRun = StartedRun().Match(told[1]);
         Assert.True(childRun.Success, told[1]);
         var childSteps = await ReadToEndAsync(childRun.Groups["id"].Value);
         Assert.Equal(("finished", "hello from helper"), (childSteps[^1].Status, childSteps[^1].Answer));
-        var final = await _client.GetRunAsync(childRun.Groups["id"].Value, Ct);
+        var final = await _host.Client.GetRunAsync(childRun.Groups["id"].Value, Ct);
         Assert.Equal(("helper", "finished"), (final.Agent, final.Status));
 
         var spawned = Assert.Single((await Runtime.SpawnsAsync(Ct)).Values);
@@ -107,7 +99,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "wide-budget", ["from_draft"] = "drafts/wide-budget" })
             .Answer("could not spawn");
 
-        var run = await _client.StartRunAsync("manager", new StartRunRequest("spawn two helpers"), Ct);
+        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("spawn two helpers"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
@@ -115,8 +107,8 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.StartsWith("refused: the draft widens its policies: default is not among the manager's (manager)", told[0], StringComparison.Ordinal);
         Assert.StartsWith("refused: the draft widens its budget: tokens 900000 > ", told[1], StringComparison.Ordinal);
         Assert.Contains("at most 50%", told[1], StringComparison.Ordinal);
-        Assert.Empty(await _client.ListApprovalsAsync(Ct));
-        Assert.DoesNotContain(await _client.ListAgentsAsync(Ct), a => a.Name.StartsWith("wide-", StringComparison.Ordinal));
+        Assert.Empty(await _host.Client.ListApprovalsAsync(Ct));
+        Assert.DoesNotContain(await _host.Client.ListAgentsAsync(Ct), a => a.Name.StartsWith("wide-", StringComparison.Ordinal));
         Assert.Empty(await Runtime.SpawnsAsync(Ct));
     }
 
@@ -134,7 +126,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "deep", ["from_draft"] = "drafts/deep" })
             .Answer("too deep");
 
-        var run = await _client.StartRunAsync("manager", new StartRunRequest("spawn"), Ct);
+        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("spawn"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
@@ -152,7 +144,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("start", new Dictionary<string, object?> { ["agent"] = "manager", ["task"] = "work for me" })
             .Answer("I may not");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("spawn a helper"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("spawn a helper"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
@@ -160,7 +152,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.StartsWith("not allowed: request_spawn is a manager's tool and agent 'coder' is a worker", told[0], StringComparison.Ordinal);
         Assert.StartsWith("not allowed: start is a manager's tool", told[1], StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_root["home"], "agents", "mine")));
-        Assert.Empty(await _client.ListApprovalsAsync(Ct));
+        Assert.Empty(await _host.Client.ListApprovalsAsync(Ct));
     }
 
     [Fact]
@@ -172,7 +164,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("stop", new Dictionary<string, object?> { ["agent"] = "coder" })
             .Answer("reloaded");
 
-        var run = await _client.StartRunAsync("manager", new StartRunRequest("reload the coder"), Ct);
+        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("reload the coder"), Ct);
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
@@ -188,7 +180,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             "coder stopped after its second rebuild");
     }
 
-    private ServerRuntime Runtime => _server.App.Services.GetRequiredService<ServerRuntime>();
+    private ServerRuntime Runtime => _host.Runtime;
 
     private void WriteDraft(string draft, string budget, string policies = "[manager]")
     {
@@ -216,7 +208,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
     private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
     {
         var steps = new List<RunProgressDto>();
-        await foreach (var step in _client.StreamRunProgressAsync(runId, Ct))
+        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
         {
             steps.Add(step);
         }

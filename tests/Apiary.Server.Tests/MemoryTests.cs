@@ -26,9 +26,10 @@ public sealed partial class MemoryTests : IAsyncLifetime
 
     private readonly TempDirectory _root = new("apiary-memory");
     private readonly ScriptedChatClient _model = new();
-    private ApiaryServer? _server;
-    private HttpClient? _http;
-    private ApiaryClient _client = null!;
+    private InMemoryServer? _host;
+
+    /// <summary>The server each test starts with the policy it needs (<see cref="StartAsync"/>).</summary>
+    private InMemoryServer Host => _host ?? throw new InvalidOperationException("start the server first (StartAsync)");
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -40,11 +41,9 @@ public sealed partial class MemoryTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        _client?.Dispose();
-        _http?.Dispose();
-        if (_server is not null)
+        if (_host is not null)
         {
-            await _server.DisposeAsync();
+            await _host.DisposeAsync();
         }
 
         _root.Dispose();
@@ -102,25 +101,25 @@ public sealed partial class MemoryTests : IAsyncLifetime
         await StartAsync();
         _model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "the operator prefers small commits" }).Answer("noted");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("remember a preference"), Ct);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("remember a preference"), Ct);
         TicketDto? ticket = null;
         var steps = new List<RunProgressDto>();
-        await foreach (var step in _client.StreamRunProgressAsync(run.Id, Ct))
+        await foreach (var step in Host.Client.StreamRunProgressAsync(run.Id, Ct))
         {
             steps.Add(step);
             if (step is { Type: "decision", Decision: "pending", Tool: "remember" })
             {
                 Assert.False(File.Exists(MemoryPath));
-                Assert.Equal("waiting_approval", (await _client.GetRunAsync(run.Id, Ct)).Status);
-                ticket = Assert.Single(await _client.ListApprovalsAsync(Ct));
-                Assert.Equal("granted", (await _client.ApproveAsync(ticket.Ticket, cancellationToken: Ct)).State);
+                Assert.Equal("waiting_approval", (await Host.Client.GetRunAsync(run.Id, Ct)).Status);
+                ticket = Assert.Single(await Host.Client.ListApprovalsAsync(Ct));
+                Assert.Equal("granted", (await Host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct)).State);
             }
         }
 
         Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
         Assert.NotNull(ticket);
         Assert.Equal(("write_file", "coder-writes-workspace", "write_file MEMORY.md"), (ticket.Kind, ticket.Rule, ticket.CommandLine));
-        var other = (await _client.ExplainAsync(ticket.Proposal, Ct)).GetProperty("inputs").GetProperty("other");
+        var other = (await Host.Client.ExplainAsync(ticket.Proposal, Ct)).GetProperty("inputs").GetProperty("other");
         Assert.Equal(("memory", "the operator prefers small commits"), (other.GetProperty("target").GetString(), other.GetProperty("content").GetString()));
         Assert.Contains("] the operator prefers small commits\n", await File.ReadAllTextAsync(MemoryPath, Ct), StringComparison.Ordinal);
         Assert.StartsWith("remembered:", Assert.Single(_model.ToolResults()), StringComparison.Ordinal);
@@ -193,7 +192,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
         Assert.DoesNotContain(events, e => e.Type == "memory.compaction_failed");
 
         // The kept version is the agent's state, not its definition: the agent still loads and its prompt has only the new memory.
-        Assert.Equal("ok", (await _client.GetAgentAsync("coder", Ct)).Agent.Status);
+        Assert.Equal("ok", (await Host.Client.GetAgentAsync("coder", Ct)).Agent.Status);
         _model.Answer("ok");
         await RunToEndAsync("go on");
         var prompt = _model.Calls[^1][0].Text;
@@ -247,18 +246,14 @@ public sealed partial class MemoryTests : IAsyncLifetime
             await File.AppendAllTextAsync(home.ConfigFile, $"\nmemory:\n  compact_at: {chars}\n", Ct);
         }
 
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer(), Models = new ScriptedModelCatalog(_model) },
-            Ct);
-        _http = _server.App.GetTestClient();
-        _client = new ApiaryClient(_http, _server.OperatorToken);
+        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model));
     }
 
     private async Task<RunDto> RunToEndAsync(string task)
     {
-        var run = await _client.StartRunAsync("coder", new StartRunRequest(task), Ct);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest(task), Ct);
         var steps = new List<RunProgressDto>();
-        await foreach (var step in _client.StreamRunProgressAsync(run.Id, Ct))
+        await foreach (var step in Host.Client.StreamRunProgressAsync(run.Id, Ct))
         {
             steps.Add(step);
         }
@@ -268,5 +263,5 @@ public sealed partial class MemoryTests : IAsyncLifetime
     }
 
     private async Task<IReadOnlyList<EventDto>> EventsAsync(RunDto run) =>
-        await _client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
+        await Host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
 }

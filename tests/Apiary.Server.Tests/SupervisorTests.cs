@@ -18,13 +18,11 @@ public sealed class SupervisorTests : IAsyncLifetime
     private readonly TempDirectory _root = new("apiary-supervisor");
     private readonly ScriptedChatClient _model = new();
     private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
-    private ApiaryServer _server = null!;
-    private HttpClient _http = null!;
-    private ApiaryClient _client = null!;
+    private InMemoryServer _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private ServerRuntime Runtime => _server.App.Services.GetRequiredService<ServerRuntime>();
+    private ServerRuntime Runtime => _host.Runtime;
 
     public async ValueTask InitializeAsync() => await StartAsync(new SupervisorOptions());
 
@@ -39,7 +37,7 @@ public sealed class SupervisorTests : IAsyncLifetime
     {
         _model.Fail().Answer("done after the restart");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Crashed), ("run", run.Id));
         var scheduled = await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
         Assert.Equal(("1", "3", "2000"), (LogWaiter.Field(scheduled, "attempt"), LogWaiter.Field(scheduled, "max_restarts"), LogWaiter.Field(scheduled, "delay_ms")));
@@ -74,7 +72,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         await StartAsync(new SupervisorOptions { MaxRestarts = 2, Backoff = TimeSpan.FromSeconds(1) });
         _model.Fail().Fail().Fail();
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
         _clock.Advance(TimeSpan.FromSeconds(1));
         var second = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id)), "run")!;
@@ -103,14 +101,14 @@ public sealed class SupervisorTests : IAsyncLifetime
             .CallTool("recv", new Dictionary<string, object?> { ["wait_seconds"] = 600 })
             .Answer("read it");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("wait for a message"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("wait for a message"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Idle));
 
         var soul = Path.Combine(_root["home"], "agents", "coder", "SOUL.md");
         await File.AppendAllTextAsync(soul, "\nAlways answer in haiku.\n", Ct);
         var changed = await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.NeedsUpdate));
         Assert.Equal("changed: SOUL.md", LogWaiter.Field(changed, "reason"));
-        Assert.Equal(LifecycleState.NeedsUpdate, (await _client.GetAgentAsync("coder", cancellationToken: Ct)).Agent.State);
+        Assert.Equal(LifecycleState.NeedsUpdate, (await _host.Client.GetAgentAsync("coder", cancellationToken: Ct)).Agent.State);
         var told = await NextSystemMessageAsync("manager");
         Assert.Equal("needs_update: agent 'coder''s files changed since its run started (changed: SOUL.md); call update to reload its definition", told.Body);
 
@@ -120,7 +118,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("from", LifecycleState.Rebuilding), ("to", LifecycleState.Idle));
         Assert.StartsWith("rebuilt: agent 'coder' reloaded its definition (worker", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
 
-        await _client.SendMessageAsync(new SendMessageRequest("coder", "here it is"), Ct);
+        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "here it is"), Ct);
         Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
         Assert.DoesNotContain("Always answer in haiku.", _model.Calls[0][0].Text, StringComparison.Ordinal);
         Assert.Contains("Always answer in haiku.", _model.Calls[1][0].Text, StringComparison.Ordinal);
@@ -133,10 +131,10 @@ public sealed class SupervisorTests : IAsyncLifetime
             .CallTool("write_file", new Dictionary<string, object?> { ["path"] = "notes.txt", ["content"] = "hello" })
             .Answer("written");
 
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Idle));
-        var ticket = Assert.Single(await _client.ListApprovalsAsync(Ct));
-        await _client.ApproveAsync(ticket.Ticket, cancellationToken: Ct);
+        var ticket = Assert.Single(await _host.Client.ListApprovalsAsync(Ct));
+        await _host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct);
 
         Assert.Equal($"approval_resolved: agent 'coder''s write_file (approval ticket {ticket.Ticket}) was granted by operator", (await NextSystemMessageAsync("manager")).Body);
         Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
@@ -148,7 +146,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         await StopAsync();
         await StartAsync(new SupervisorOptions { MaxRestarts = 0 });
         _model.Fail().Answer("done by the next server");
-        var run = await _client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Crashed));
         Assert.EndsWith("it is not restarted again (0 restarts in a row crashed); start it yourself once the cause is fixed", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
         await StopAsync();
@@ -165,42 +163,23 @@ public sealed class SupervisorTests : IAsyncLifetime
         _clock.Advance(TimeSpan.FromSeconds(2));
         var restarted = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id)), "run")!;
         Assert.Equal("finished", LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunEnded, ("run", restarted)), "status"));
-        var inbox = await _client.ReadInboxAsync("manager", cancellationToken: Ct);
+        var inbox = await _host.Client.ReadInboxAsync("manager", cancellationToken: Ct);
         Assert.DoesNotContain(inbox.Messages, m => m.Role == "system" && m.Body!.StartsWith("crashed:", StringComparison.Ordinal));
     }
 
-    private async Task StartAsync(SupervisorOptions supervisor)
-    {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions
-            {
-                Home = _root["home"],
-                UserHome = _root.Path,
-                ConfigureWebHost = web => web.UseTestServer(),
-                Models = new ScriptedModelCatalog(_model),
-                Supervisor = supervisor,
-                SupervisorClock = _clock,
-            },
-            Ct);
-        _http = _server.App.GetTestClient();
-        _client = new ApiaryClient(_http, _server.OperatorToken);
-    }
+    private async Task StartAsync(SupervisorOptions supervisor) =>
+        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model), supervisor, _clock);
 
-    private async Task StopAsync()
-    {
-        _client.Dispose();
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
+    private async Task StopAsync() => await _host.DisposeAsync();
 
     /// <summary>The next system message of <paramref name="agent"/>'s inbox (acknowledged, so the next call gets the one after).</summary>
     private async Task<MessageDto> NextSystemMessageAsync(string agent)
     {
         while (true)
         {
-            var inbox = await _client.ReadInboxAsync(agent, waitSeconds: 30, max: 1, cancellationToken: Ct);
+            var inbox = await _host.Client.ReadInboxAsync(agent, waitSeconds: 30, max: 1, cancellationToken: Ct);
             var message = Assert.Single(inbox.Messages);
-            await _client.AckInboxAsync(agent, message.Seq, Ct);
+            await _host.Client.AckInboxAsync(agent, message.Seq, Ct);
             if (message.Role == "system")
             {
                 return message;
@@ -211,7 +190,7 @@ public sealed class SupervisorTests : IAsyncLifetime
     private async Task<RunProgressDto> WaitForEndAsync(string run)
     {
         RunProgressDto? last = null;
-        await foreach (var step in _client.StreamRunProgressAsync(run, Ct))
+        await foreach (var step in _host.Client.StreamRunProgressAsync(run, Ct))
         {
             last = step;
         }

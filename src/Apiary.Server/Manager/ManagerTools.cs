@@ -22,7 +22,7 @@ internal static class ManagerTools
     /// <summary>The declarations the model is given.</summary>
     public static IList<AITool> Declarations { get; } =
     [
-        Declare(
+        AgentTools.Declare(
             RequestSpawn,
             "Managers only. Ask for a new agent (or a change to one you spawned) from a draft folder you prepared in your workspace: AGENTS.md with frontmatter, SOUL.md and any other files. " +
             "The draft may not widen what you have: its policies must be among yours, its allowed_recipients among yours (or you), its budget within a share of what your session has left, " +
@@ -38,7 +38,7 @@ internal static class ManagerTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Start,
             "Managers only. Start a run of an agent you manage on a task; returns the run's id at once (the agent works in its own session). Use send/recv to talk to it.",
             """
@@ -52,7 +52,7 @@ internal static class ManagerTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Stop,
             "Managers only. Stop every run of an agent you manage: the kill switch of each run's session is engaged, so a model call or a waiting approval ends at once.",
             """
@@ -65,7 +65,7 @@ internal static class ManagerTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Restart,
             "Managers only. Stop an agent's runs and start it again on the task of its last start (or the task given).",
             """
@@ -79,7 +79,7 @@ internal static class ManagerTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Update,
             "Managers only. Reload an agent's definition from its files (after they changed): checks that it loads and its prompt composes; its next run uses it. Idempotent; " +
             "the agent shows 'rebuilding' while it runs.",
@@ -94,10 +94,4 @@ internal static class ManagerTools
             }
             """),
     ];
-
-    private static AIFunctionDeclaration Declare(string name, string description, string schema)
-    {
-        using var document = JsonDocument.Parse(schema);
-        return AIFunctionFactory.CreateDeclaration(name, description, document.RootElement.Clone());
-    }
 }

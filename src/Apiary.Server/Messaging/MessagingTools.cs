@@ -27,7 +27,7 @@ internal static class MessagingTools
     /// <summary>The declarations the model is given.</summary>
     public static IList<AITool> Declarations { get; } =
     [
-        Declare(
+        AgentTools.Declare(
             Send,
             "Send a message to another agent, your manager or the operator. You may reach only your allowed recipients (by default a worker reaches its manager and the operator); " +
             "every message is checked by governance policies first and may be denied or wait for approval. Messages arrive in the recipient's inbox in order.",
@@ -44,7 +44,7 @@ internal static class MessagingTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Recv,
             "Receive the messages waiting in your inbox, oldest first, waiting up to wait_seconds for one when there is none. Each is shown with its id, sender, thread and text; " +
             "messages come from other agents or the operator, never from the user. Messages returned are acknowledged.",
@@ -58,7 +58,7 @@ internal static class MessagingTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Ask,
             "Ask another agent (or the operator) a question and wait for the answer until the deadline. Returns the answer, or says none came in time " +
             "(a late answer still arrives in your inbox). Governed like send.",
@@ -75,7 +75,7 @@ internal static class MessagingTools
               "additionalProperties": false
             }
             """),
-        Declare(
+        AgentTools.Declare(
             Answer,
             "Answer a message you received (a question asked with ask, or any message): the reply goes to its sender on the same thread. Governed like send.",
             """
@@ -108,49 +108,4 @@ internal static class MessagingTools
 
         return text.ToString();
     }
-
-    /// <summary>Reads the arguments of a call, throwing <see cref="ArgumentException"/> with a message for the model.</summary>
-    internal sealed class Arguments
-    {
-        private readonly Dictionary<string, JsonElement> _values;
-
-        public Arguments(FunctionCallContent call, params string[] known)
-        {
-            _values = JsonSerializer.Deserialize(AgentTools.ArgumentsJson(call), MessagingToolJsonContext.Default.DictionaryStringJsonElement) ?? [];
-            var unknown = _values.Keys.Where(k => !known.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal).ToList();
-            if (unknown.Count > 0)
-            {
-                throw new ArgumentException($"{call.Name} has no argument {string.Join(", ", unknown.Select(k => $"'{k}'"))}; see its input schema (the sender is always you)");
-            }
-        }
-
-        public string Required(string key) =>
-            String(key) is { Length: > 0 } value ? value : throw new ArgumentException($"'{key}' is required: a non-empty string");
-
-        public string? String(string key) => Get(key) switch
-        {
-            null => null,
-            { ValueKind: JsonValueKind.String } v => v.GetString(),
-            _ => throw new ArgumentException($"'{key}' must be a string"),
-        };
-
-        public int Int(string key, int fallback, int min, int max) => Get(key) switch
-        {
-            null => fallback,
-            { ValueKind: JsonValueKind.Number } v when v.TryGetInt32(out var n) && n >= min && n <= max => n,
-            _ => throw new ArgumentException($"'{key}' must be a whole number from {min} to {max}"),
-        };
-
-        private JsonElement? Get(string key) =>
-            _values.TryGetValue(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
-    }
-
-    private static AIFunctionDeclaration Declare(string name, string description, string schema)
-    {
-        using var document = JsonDocument.Parse(schema);
-        return AIFunctionFactory.CreateDeclaration(name, description, document.RootElement.Clone());
-    }
 }
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, JsonElement>))]
-internal sealed partial class MessagingToolJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,50 @@
+using Apiary.Client;
+using Apiary.Models;
+using Apiary.Server.Supervision;
+using Apiary.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// A real server for the home <c>home</c> of a test's folder, served in memory (no socket), with real sandboxes and the
+/// models the test gives, and an API client with the operator token.
+/// </summary>
+internal sealed class InMemoryServer : IAsyncDisposable
+{
+    private InMemoryServer(ApiaryServer server)
+    {
+        Server = server;
+        Http = server.App.GetTestClient();
+        Client = new ApiaryClient(Http, server.OperatorToken);
+    }
+
+    public ApiaryServer Server { get; }
+
+    public HttpClient Http { get; }
+
+    public ApiaryClient Client { get; }
+
+    public ServerRuntime Runtime => Server.App.Services.GetRequiredService<ServerRuntime>();
+
+    public static async Task<InMemoryServer> StartAsync(TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null) =>
+        new(await ApiaryServer.StartAsync(
+            new ServerOptions
+            {
+                Home = root["home"],
+                UserHome = root.Path,
+                ConfigureWebHost = web => web.UseTestServer(),
+                Models = models,
+                Supervisor = supervisor ?? new SupervisorOptions(),
+                SupervisorClock = supervisorClock,
+            },
+            TestContext.Current.CancellationToken));
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Http.Dispose();
+        await Server.DisposeAsync();
+    }
+}
