@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Apiary.Server.Dashboard;
@@ -65,10 +65,20 @@ internal static class DashboardSetup
 
     /// <summary>
     /// Signs in with a token: the operator token signs in an operator, the read-only token a reader; a session token
-    /// (an agent's) does not sign in to the dashboard. The form carries an antiforgery token, checked before this runs.
+    /// (an agent's) does not sign in to the dashboard. The form must carry the sign-in page's antiforgery token.
     /// </summary>
-    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, [FromForm] string? token, [FromForm(Name = "return_url")] string? returnUrl)
+    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery)
     {
+        // Checked here rather than through form-bound parameters, whose generated binding fails with a 500 instead of
+        // refusing a form that lacks its token.
+        if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false))
+        {
+            return Problems.BadRequest("the sign-in form's antiforgery token is missing or wrong: sign in from the sign-in page");
+        }
+
+        var form = await context.Request.ReadFormAsync().ConfigureAwait(false);
+        var token = form["token"].ToString();
+        var returnUrl = form["return_url"].ToString();
         var back = returnUrl is { Length: > 0 } && returnUrl.StartsWith('/') && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.StartsWith("/\\", StringComparison.Ordinal) ? returnUrl : "/";
         var grant = string.IsNullOrWhiteSpace(token) ? null : runtime.Tokens.Find(token.Trim());
         var role = grant?.Kind switch

@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Apiary.Testing;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// The dashboard's sign-in, attacked over HTTP: pages and the circuit's hub without a sign-in, a sign-in form posted
+/// without its antiforgery token, an agent's session token, a wrong token, and a return address that leads elsewhere.
+/// </summary>
+public sealed partial class DashboardAuthTests : IAsyncLifetime
+{
+    private readonly TempDirectory _root = new("apiary-dashboard-auth");
+    private InMemoryServer _host = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(new ScriptedChatClient()));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        _root.Dispose();
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/approvals")]
+    [InlineData("/sessions")]
+    [InlineData("/policies")]
+    public async Task APage_WithoutASignIn_RedirectsToTheSignInPage(string path)
+    {
+        using var response = await _host.Http.GetAsync(path, Ct);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/signin?return_url=" + Uri.EscapeDataString(path), response.Headers.Location!.PathAndQuery);
+    }
+
+    [Fact]
+    public async Task TheCircuitHub_WithoutASignIn_IsRefused()
+    {
+        using var response = await _host.Http.PostAsync("/_blazor/negotiate?negotiateVersion=1", null, Ct);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ASignInPostedWithoutItsAntiforgeryToken_IsRefused_EvenWithTheOperatorToken()
+    {
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = _host.Server.OperatorToken, ["return_url"] = "/" });
+        using var response = await _host.Http.PostAsync("/auth/signin", form, Ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.False(response.Headers.Contains("Set-Cookie") && response.Headers.GetValues("Set-Cookie").Any(c => c.StartsWith("apiary.dashboard=", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ASessionToken_AndAWrongToken_DoNotSignIn_AndAreRecorded()
+    {
+        var session = await _host.Client.OpenSessionAsync(new Apiary.Client.OpenSessionRequest("coder"), Ct);
+
+        using var asAgent = await SignInAsync(session.Token, "/");
+        Assert.Equal("/signin?error=session&return_url=%2F", asAgent.Headers.Location!.OriginalString);
+        Assert.DoesNotContain(Cookies(asAgent), c => c.StartsWith("apiary.dashboard=", StringComparison.Ordinal));
+
+        using var wrong = await SignInAsync("not-a-token", "/");
+        Assert.Equal("/signin?error=unknown&return_url=%2F", wrong.Headers.Location!.OriginalString);
+        Assert.DoesNotContain(Cookies(wrong), c => c.StartsWith("apiary.dashboard=", StringComparison.Ordinal));
+
+        var rejected = await _host.Runtime.EventsAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "path") == "/auth/signin");
+        Assert.Equal(["a session token cannot sign in to the dashboard", "unknown token"], rejected.Select(e => LogWaiter.Field(e, "reason")));
+        Assert.DoesNotContain(rejected, e => System.Text.Encoding.UTF8.GetString(e.Data.Span).Contains(session.Token, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("//evil.example/x")]
+    [InlineData("https://evil.example/")]
+    [InlineData("/\\evil.example")]
+    public async Task ASignIn_NeverRedirectsOutsideTheDashboard(string returnUrl)
+    {
+        using var response = await SignInAsync(_host.Server.OperatorToken, returnUrl);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/", response.Headers.Location!.OriginalString);
+        Assert.Contains(Cookies(response), c => c.StartsWith("apiary.dashboard=", StringComparison.Ordinal));
+    }
+
+    /// <summary>Signs in as a browser would: the form's antiforgery token and cookie from the sign-in page, then the post.</summary>
+    private async Task<HttpResponseMessage> SignInAsync(string token, string returnUrl)
+    {
+        using var page = await _host.Http.GetAsync("/signin", Ct);
+        var html = await page.Content.ReadAsStringAsync(Ct);
+        var antiforgery = AntiforgeryField().Match(html).Groups["value"].Value;
+        Assert.NotEmpty(antiforgery);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/auth/signin")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = antiforgery, ["token"] = token, ["return_url"] = returnUrl }),
+        };
+        request.Headers.Add("Cookie", string.Join("; ", Cookies(page).Select(c => c.Split(';')[0])));
+        return await _host.Http.SendAsync(request, Ct);
+    }
+
+    private static IEnumerable<string> Cookies(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("Set-Cookie", out var cookies) ? cookies : [];
+
+    [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"(?<value>[^\"]+)\"")]
+    private static partial Regex AntiforgeryField();
+}
