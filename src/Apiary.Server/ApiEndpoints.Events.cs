@@ -103,20 +103,44 @@ internal static partial class ApiEndpoints
             return;
         }
 
+        await StreamReplayAsync(
+            context,
+            runtime,
+            run.ReadOutputAsync,
+            chunk => ("output", JsonSerializer.Serialize(chunk, ServerJsonContext.Default.OutputChunk)),
+            () =>
+            {
+                var dto = run.ToDto();
+                var result = dto.Result ?? new ResultDto(null, "denied", 0, Error: dto.Decision.Reason);
+                return ("complete", JsonSerializer.Serialize(result, ApiJsonContext.Default.ResultDto));
+            }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Streams a replay log (a run's steps, a proposal's output) as server-sent events: every item from the start,
+    /// numbered, live until the log closes, then <paramref name="last"/> when given, until the client leaves or the
+    /// server stops.
+    /// </summary>
+    private static async Task StreamReplayAsync<T>(
+        HttpContext context, ServerRuntime runtime, Func<CancellationToken, IAsyncEnumerable<T>> read, Func<T, (string Type, string Data)> render, Func<(string Type, string Data)>? last = null)
+    {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, runtime.Stopping);
         StartEventStream(context);
         try
         {
             await context.Response.Body.FlushAsync(stop.Token).ConfigureAwait(false);
             var n = 0;
-            await foreach (var chunk in run.ReadOutputAsync(stop.Token).ConfigureAwait(false))
+            await foreach (var item in read(stop.Token).ConfigureAwait(false))
             {
-                await WriteEventAsync(context.Response, (++n).ToString(CultureInfo.InvariantCulture), "output", JsonSerializer.Serialize(chunk, ServerJsonContext.Default.OutputChunk), stop.Token).ConfigureAwait(false);
+                var (type, data) = render(item);
+                await WriteEventAsync(context.Response, (++n).ToString(CultureInfo.InvariantCulture), type, data, stop.Token).ConfigureAwait(false);
             }
 
-            var dto = run.ToDto();
-            var result = dto.Result ?? new ResultDto(null, "denied", 0, Error: dto.Decision.Reason);
-            await WriteEventAsync(context.Response, null, "complete", JsonSerializer.Serialize(result, ApiJsonContext.Default.ResultDto), stop.Token).ConfigureAwait(false);
+            if (last is not null)
+            {
+                var (type, data) = last();
+                await WriteEventAsync(context.Response, null, type, data, stop.Token).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {

@@ -43,21 +43,7 @@ internal static partial class ApiEndpoints
             return;
         }
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, runtime.Stopping);
-        StartEventStream(context);
-        try
-        {
-            await context.Response.Body.FlushAsync(stop.Token).ConfigureAwait(false);
-            var n = 0;
-            await foreach (var step in run.ReadProgressAsync(stop.Token).ConfigureAwait(false))
-            {
-                await WriteEventAsync(context.Response, (++n).ToString(CultureInfo.InvariantCulture), step.Type, JsonSerializer.Serialize(step, ApiJsonContext.Default.RunProgressDto), stop.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException)
-        {
-            // The client left or the server stops.
-        }
+        await StreamReplayAsync(context, runtime, run.ReadProgressAsync, step => (step.Type, JsonSerializer.Serialize(step, ApiJsonContext.Default.RunProgressDto))).ConfigureAwait(false);
     }
 
     private static IResult UnknownRun(string id) =>

@@ -94,6 +94,33 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheKeyboardAlone_SkipsToTheContent_AndApprovesATicket()
+    {
+        var page = await _dashboard.SignedInPageAsync("/approvals");
+        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "CHANGELOG", Content: "x"), wait: true, cancellationToken: Ct);
+        await Assertions.Expect(page.Locator(".ticket")).ToHaveCountAsync(1);
+
+        // From the top of the page, the first Tab stop is the skip link.
+        await page.EvaluateAsync("() => { document.body.setAttribute('tabindex', '-1'); document.body.focus(); document.body.removeAttribute('tabindex'); }");
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal("Skip to content", await page.EvaluateAsync<string>("() => document.activeElement.textContent"));
+
+        // Tab until the ticket's "Approve once" button has the focus, then Enter.
+        for (var i = 0; i < 30 && await page.EvaluateAsync<string>("() => document.activeElement.className") != "approve"; i++)
+        {
+            await page.Keyboard.PressAsync("Tab");
+        }
+
+        Assert.Equal("Approve once", await page.EvaluateAsync<string>("() => document.activeElement.textContent"));
+        await page.Keyboard.PressAsync("Enter");
+        Assert.Equal("completed", (await waiting.WaitAsync(TimeSpan.FromSeconds(30), Ct)).Status);
+
+        // Every input of the page has a label.
+        Assert.Equal(0, await page.EvaluateAsync<int>("() => [...document.querySelectorAll('input:not([type=hidden])')].filter(i => !(i.labels && i.labels.length) && !i.getAttribute('aria-label')).length"));
+    }
+
+    [Fact]
     public async Task TheReadOnlyToken_SeesTheQueue_ButCannotApprove()
     {
         var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
