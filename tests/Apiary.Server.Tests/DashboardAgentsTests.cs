@@ -8,6 +8,7 @@ namespace Apiary.Server.Tests;
 /// model): the list of agents, and one agent's definition with each setting's source, its composed prompt, its memory
 /// and the charts of its turns, which grow while the page is open as runs complete.
 /// </summary>
+[Collection(DashboardBrowser.Collection)]
 public sealed class DashboardAgentsTests : IAsyncLifetime
 {
     private DashboardBrowser _dashboard = null!;

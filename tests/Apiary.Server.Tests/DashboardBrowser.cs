@@ -14,6 +14,12 @@ internal sealed class DashboardBrowser : IAsyncDisposable
 {
     public const string Chromium = "/usr/bin/chromium";
 
+    /// <summary>
+    /// The collection of the browser test classes: they run one class at a time, not beside each other (each has a
+    /// server and a chromium of its own; several at once on a small machine measure the machine, not the dashboard).
+    /// </summary>
+    public const string Collection = "dashboard browser";
+
     private readonly TempDirectory _root;
     private readonly HttpClient _http;
     private readonly IPlaywright _playwright;

@@ -9,6 +9,7 @@ namespace Apiary.Server.Tests;
 /// policies): filters narrow the log, pages reach past the newest 100, the hash chain verifies on demand, the active
 /// rules are listed, and a candidate policy's dry run shows the recorded decisions it would change.
 /// </summary>
+[Collection(DashboardBrowser.Collection)]
 public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
 {
     private const string DenyCoderWrites = """

@@ -8,6 +8,7 @@ namespace Apiary.Server.Tests;
 /// command's output live as it streams, stdout and stderr told apart; a denied proposal's rule and reason; and the
 /// messages to the session's agent. Screenshots go to <c>screenshots/</c> beside the test binary.
 /// </summary>
+[Collection(DashboardBrowser.Collection)]
 public sealed class DashboardSessionsTests : IAsyncLifetime
 {
     // The sample policies allow the coder 'make' (coder-runs-tests) but no shell, so the script is a Makefile's recipe
