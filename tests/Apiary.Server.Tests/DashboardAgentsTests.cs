@@ -71,14 +71,19 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
             await Assertions.Expect(page.Locator(chart)).ToHaveAttributeAsync("data-points", "2");
         }
 
-        await Assertions.Expect(page.Locator("#chart-tokens circle.point")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator("#chart-tokens .rz-line-series .rz-marker")).ToHaveCountAsync(4);
+
+        // The chart library's script is at work in the browser: pointing at a turn shows its tooltip.
+        await page.Locator("#chart-tokens .rz-series-0 .rz-marker").Last.HoverAsync();
+        await Assertions.Expect(page.Locator(".chart-tooltip")).ToContainTextAsync("input 100");
+        await Assertions.Expect(page.Locator(".chart-tooltip")).ToContainTextAsync("turn 2");
         await DashboardBrowser.ScreenshotAsync(page, "agent");
 
         // Another run completes while the page is open: its turns join the charts without a reload.
         await RunAsync("once more", "again");
         await Assertions.Expect(page.Locator("#chart-tokens")).ToHaveAttributeAsync("data-points", "4");
         await Assertions.Expect(page.Locator("#runs")).ToHaveTextAsync("2");
-        await Assertions.Expect(page.Locator("#chart-tools circle.point")).ToHaveCountAsync(8);
+        await Assertions.Expect(page.Locator("#chart-tools .rz-line-series .rz-marker")).ToHaveCountAsync(8);
 
         // A narrower window still holds them: they all ended within the hour.
         await page.SelectOptionAsync("#window", "1h");

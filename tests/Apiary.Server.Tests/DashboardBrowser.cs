@@ -28,6 +28,9 @@ internal sealed class DashboardBrowser : IAsyncDisposable
     // whose thread must never throw).
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _elsewhere = new();
 
+    // Requests to Apiary that failed (a missing asset, such as a font a stylesheet names), checked the same way.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _failed = new();
+
     private DashboardBrowser(TempDirectory root, ApiaryServer server, HttpClient http, ApiaryClient client, IPlaywright playwright, IBrowser browser, ScriptedChatClient model)
     {
         _root = root;
@@ -73,7 +76,10 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         return new DashboardBrowser(root, server, http, new ApiaryClient(http, server.OperatorToken), playwright, browser, model);
     }
 
-    /// <summary>A new page at laptop width; a request it makes outside Apiary fails the test when the fixture is disposed.</summary>
+    /// <summary>
+    /// A new page at laptop width; a request it makes outside Apiary, or one that fails, fails the test when the fixture is
+    /// disposed.
+    /// </summary>
     public async Task<IPage> NewPageAsync()
     {
         var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
@@ -82,6 +88,21 @@ internal sealed class DashboardBrowser : IAsyncDisposable
             if (!request.Url.StartsWith(Url, StringComparison.Ordinal) && !request.Url.StartsWith("data:", StringComparison.Ordinal))
             {
                 _elsewhere.Enqueue(request.Url);
+            }
+        };
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400)
+            {
+                _failed.Enqueue($"{response.Status} {response.Url}");
+            }
+        };
+        page.RequestFailed += (_, request) =>
+        {
+            // An aborted request is the page moving on (a navigation, a closed page), not a failure of Apiary's.
+            if (request.Failure != "net::ERR_ABORTED")
+            {
+                _failed.Enqueue($"{request.Failure} {request.Url}");
             }
         };
         return page;
@@ -113,5 +134,6 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         await Server.DisposeAsync();
         _root.Dispose();
         Assert.Empty(_elsewhere);
+        Assert.Empty(_failed);
     }
 }

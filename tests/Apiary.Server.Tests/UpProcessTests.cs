@@ -10,7 +10,7 @@ namespace Apiary.Server.Tests;
 public sealed class UpProcessTests
 {
     [Fact]
-    public async Task ApiaryUp_RealProcess_ServesThenStopsCleanlyOnSigint()
+    public async Task ApiaryUp_RealProcess_ServesThenStopsCleanlyOnSigterm()
     {
         var ct = TestContext.Current.CancellationToken;
         using var root = new TempDirectory("apiary-up");
@@ -44,7 +44,9 @@ public sealed class UpProcessTests
             var agents = await http.GetFromJsonAsync("/api/agents", ApiJsonContext.Default.IReadOnlyListAgentDto, ct);
             Assert.Contains(agents!, a => a.Name == "coder");
 
-            using (var signal = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            // SIGTERM, as a service manager stops it; Ctrl-C's SIGINT takes the same path (both cancel the command). SIGINT
+            // cannot be the signal here: a test run started in the background inherits SIGINT ignored, and so would apiary.
+            using (var signal = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
                 await signal.WaitForExitAsync(ct);
             }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.Extensions.DependencyInjection;
+using Radzen;
 
 namespace Apiary.Server.Dashboard;
 
@@ -25,6 +26,7 @@ internal static class DashboardSetup
     public static void AddDashboard(this IServiceCollection services, ServerRuntime runtime)
     {
         services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddRadzenComponents();
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
             .AddCookie(cookie =>
             {
