@@ -4,7 +4,8 @@ namespace Apiary.Server.Dashboard;
 
 /// <summary>
 /// The log as the dashboard's pages follow it: one subscription to the server's live feed, handed to every open page.
-/// A page refreshes what it shows when an event it cares about arrives (see <see cref="LivePage"/>).
+/// A page refreshes what it shows when an event it cares about arrives (see <see cref="LivePage"/>). The subscription
+/// starts at the log's beginning to fold it into <see cref="Sessions"/>; pages hear only what is appended after start.
 /// </summary>
 internal sealed class DashboardFeed : IDisposable
 {
@@ -18,6 +19,9 @@ internal sealed class DashboardFeed : IDisposable
         _runtime = runtime;
         _ = Task.Run(FollowAsync, CancellationToken.None);
     }
+
+    /// <summary>Every session in the log, kept up to date before pages hear of an event.</summary>
+    public SessionDirectory Sessions { get; } = new();
 
     /// <summary>Calls <paramref name="listener"/> with each new event (on the feed's thread) until the returned handle is disposed.</summary>
     public IDisposable Listen(Action<RecordedEvent> listener)
@@ -38,7 +42,13 @@ internal sealed class DashboardFeed : IDisposable
 
     private async Task FollowAsync()
     {
-        var next = _runtime.Feed.LastPosition + 1;
+        var start = _runtime.Feed.LastPosition;
+        if (start == 0)
+        {
+            Sessions.MarkReady();
+        }
+
+        var next = 1L;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, _runtime.Stopping);
         while (!stop.IsCancellationRequested)
         {
@@ -48,6 +58,17 @@ internal sealed class DashboardFeed : IDisposable
                 await foreach (var e in subscription.ReadAllAsync(stop.Token).ConfigureAwait(false))
                 {
                     next = e.Position + 1;
+                    Sessions.Apply(e);
+                    if (e.Position <= start)
+                    {
+                        if (e.Position == start)
+                        {
+                            Sessions.MarkReady();
+                        }
+
+                        continue;
+                    }
+
                     Action<RecordedEvent>[] listeners;
                     lock (_gate)
                     {

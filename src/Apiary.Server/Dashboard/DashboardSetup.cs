@@ -59,6 +59,9 @@ internal static class DashboardSetup
         app.UseAntiforgery();
         DashboardAssets.Map(app);
 
+        // The feed starts with the server, not with the first page: it folds the log into the sessions list meanwhile.
+        _ = app.Services.GetRequiredService<DashboardFeed>();
+
         // Every page and the circuit's hub need a signed-in user; the sign-in page allows anyone.
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode().RequireAuthorization();
         app.MapPost("/auth/signin", SignInAsync).AllowAnonymous().ExcludeFromDescription();

@@ -8,10 +8,19 @@ using Apiary.Server.Messaging;
 
 namespace Apiary.Server.Dashboard;
 
-/// <summary>One session as the sessions list shows it.</summary>
-internal sealed record SessionRow(string Id, string Agent, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt, int Proposals)
+/// <summary>
+/// One session as the sessions list shows it. <see cref="Orphaned"/>: it was never closed, and no server has it open (the
+/// server it was opened on stopped without closing it).
+/// </summary>
+internal sealed record SessionRow(string Id, string Agent, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt, int Proposals, bool Orphaned = false)
 {
-    public bool IsOpen => ClosedAt is null;
+    public bool IsOpen => ClosedAt is null && !Orphaned;
+
+    /// <summary>Where it stands, in words: open, closed when, or never closed.</summary>
+    public string Status =>
+        IsOpen ? "open"
+        : ClosedAt is { } closed ? "closed " + closed.ToString("u", System.Globalization.CultureInfo.InvariantCulture)
+        : "not closed: its server stopped";
 }
 
 /// <summary>
@@ -48,18 +57,6 @@ internal static class SessionViews
 {
     /// <summary>The most inbox messages a session page shows: the newest.</summary>
     public const int MaxMessages = 200;
-
-    /// <summary>This server's sessions, open ones first (newest first), then the closed ones, newest first.</summary>
-    public static async Task<IReadOnlyList<SessionRow>> ListAsync(ServerRuntime runtime, CancellationToken cancellationToken = default)
-    {
-        var rows = new List<SessionRow>();
-        foreach (var s in runtime.Sessions)
-        {
-            rows.Add(new SessionRow(s.Id, s.AgentName, s.OpenedAt, s.ClosedAt, await CountProposalsAsync(runtime, s.Id, cancellationToken)));
-        }
-
-        return rows.OrderBy(r => r.IsOpen ? 0 : 1).ThenByDescending(r => r.ClosedAt ?? r.OpenedAt).ToList();
-    }
 
     /// <summary>The session <paramref name="id"/>, of this server or (closed) from the log; null when there is none.</summary>
     public static async Task<SessionView?> LoadAsync(ServerRuntime runtime, string id, CancellationToken cancellationToken = default)
@@ -130,7 +127,7 @@ internal static class SessionViews
             }
         }
 
-        var session = new SessionRow(id, agent, openedAt.Value, closedAt, proposals.Count);
+        var session = new SessionRow(id, agent, openedAt.Value, closedAt, proposals.Count, Orphaned: live is null && closedAt is null);
         return new SessionView(session, proposals, messages.OrderBy(m => m.At).ToList());
     }
 
@@ -150,20 +147,6 @@ internal static class SessionViews
         {
             return false;
         }
-    }
-
-    private static async Task<int> CountProposalsAsync(ServerRuntime runtime, string session, CancellationToken cancellationToken)
-    {
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var e in runtime.Store.ReadStreamAsync("session-" + session, 1, cancellationToken))
-        {
-            if (e.Type == PipelineEventTypes.ProposalDecided)
-            {
-                ids.Add(PipelineRecords.ReadDecision(e).ProposalId);
-            }
-        }
-
-        return ids.Count;
     }
 
     private static ProposalRow Row(DecisionRecord d, (string Result, string? Output) completed, ProposalRun? run)

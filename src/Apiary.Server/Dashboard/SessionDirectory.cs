@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Apiary.Events;
+using Apiary.Governance.Pipeline;
+
+namespace Apiary.Server.Dashboard;
+
+/// <summary>
+/// Every session in the log, this server's and earlier ones', as the sessions list shows them: when each opened and
+/// closed, for which agent, and how many proposals it made. <see cref="DashboardFeed"/> folds the whole log into it once
+/// at start, then each new event before any page hears of it, so a page that reloads on an event finds it here.
+/// </summary>
+internal sealed class SessionDirectory
+{
+    private const string StreamPrefix = "session-";
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Entry> _sessions = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the log as it was at start is folded in.</summary>
+    public Task Ready => _ready.Task;
+
+    /// <summary>How many sessions the log holds.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sessions.Count;
+            }
+        }
+    }
+
+    /// <summary>Folds <paramref name="e"/> in; events of other streams are passed over.</summary>
+    public void Apply(RecordedEvent e)
+    {
+        if (!e.Stream.StartsWith(StreamPrefix, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var id = e.Stream[StreamPrefix.Length..];
+        lock (_gate)
+        {
+            try
+            {
+                Fold(id, e);
+            }
+            catch (JsonException)
+            {
+                // An event this server cannot read (written by another version) leaves the list as it was, and the
+                // feed every page follows goes on.
+            }
+        }
+    }
+
+    /// <summary>Marks the log as it was at start folded in.</summary>
+    public void MarkReady() => _ready.TrySetResult();
+
+    private void Fold(string id, RecordedEvent e)
+    {
+        switch (e.Type)
+        {
+            case ServerEventTypes.SessionOpened when JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData) is { } opened:
+                _sessions[id] = new Entry(opened.Agent, opened.At);
+                break;
+            case ServerEventTypes.SessionClosed when _sessions.TryGetValue(id, out var entry):
+                entry.ClosedAt = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData)?.At;
+                break;
+            case PipelineEventTypes.ProposalDecided when _sessions.TryGetValue(id, out var entry):
+                // A proposal that waited for a person is decided twice: it counts once.
+                entry.Proposals.Add(PipelineRecords.ReadDecision(e).ProposalId);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The newest <paramref name="limit"/> sessions: open ones first (newest first), then the others by when they
+    /// ended or opened, newest first. <paramref name="isLive"/> says whether a session is one of this server's.
+    /// </summary>
+    public IReadOnlyList<SessionRow> List(Func<string, bool> isLive, int limit)
+    {
+        lock (_gate)
+        {
+            return _sessions
+                .Select(p => new SessionRow(p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals.Count, p.Value.ClosedAt is null && !isLive(p.Key)))
+                .OrderBy(r => r.IsOpen ? 0 : 1)
+                .ThenByDescending(r => r.ClosedAt ?? r.OpenedAt)
+                .Take(limit)
+                .ToList();
+        }
+    }
+
+    private sealed class Entry(string agent, DateTimeOffset openedAt)
+    {
+        public string Agent { get; } = agent;
+
+        public DateTimeOffset OpenedAt { get; } = openedAt;
+
+        public DateTimeOffset? ClosedAt { get; set; }
+
+        public HashSet<string> Proposals { get; } = new(StringComparer.Ordinal);
+    }
+}
