@@ -42,6 +42,21 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
     /// <summary>Completes when the run has ended and its <c>end</c> step is added.</summary>
     public Task Ended => _steps.Closed;
 
+    /// <summary>
+    /// Whether the run is over: it has ended, or its end is decided and being recorded (its <c>run.ended</c> event is
+    /// appended before <see cref="Ended"/> completes, so a page reloading on that event already sees the run over).
+    /// </summary>
+    public bool IsOver
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Ended.IsCompleted || _status is RunStatus.Finished or RunStatus.BudgetExhausted or RunStatus.Killed or RunStatus.Failed;
+            }
+        }
+    }
+
     public void SetTurn(int turn)
     {
         lock (_gate)

@@ -432,6 +432,7 @@ internal sealed partial class ServerRuntime
                 }
             }
 
+            run.SetStatus(outcome.Status);
             var dto = run.ToDto();
             await RecordAsync(stream, ServerEventJsonContext.Event(
                 ServerEventTypes.RunEnded,

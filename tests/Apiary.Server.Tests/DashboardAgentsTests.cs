@@ -92,6 +92,62 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Agent_FromThePage_StartsARunMessagesTheAgentAndStopsTheRun()
+    {
+        // The run's first model call waits until the run is stopped.
+        _dashboard.Model.Block();
+        var page = await _dashboard.SignedInPageAsync("/agents/coder");
+        await Assertions.Expect(page.Locator("#no-runs")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#run-start")).ToBeDisabledAsync();
+
+        await page.FillAsync("#run-task", "fix the build");
+        await page.ClickAsync("#run-start");
+        await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("started with");
+        var row = page.Locator("#runs-now tr[data-run]");
+        await Assertions.Expect(row).ToHaveCountAsync(1);
+        await _dashboard.Model.Blocked.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var runId = (await row.GetAttributeAsync("data-run"))!;
+        var run = await _dashboard.Client.GetRunAsync(runId, Ct);
+        Assert.Equal(("coder", "running"), (run.Agent, run.Status));
+        await Assertions.Expect(row.Locator("a")).ToHaveAttributeAsync("href", "/sessions/" + run.Session);
+
+        // A message from the operator lands in the agent's inbox.
+        await page.FillAsync("#message-body", "the build is red on main");
+        await page.FillAsync("#message-thread", "build");
+        await page.ClickAsync("#message-send");
+        await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("Sent to coder");
+        var inbox = await _dashboard.Client.ReadInboxAsync("coder", cancellationToken: Ct);
+        var message = Assert.Single(inbox.Messages);
+        Assert.Equal(("operator", "build", "the build is red on main"), (message.From, message.Thread, message.Body));
+        await DashboardBrowser.ScreenshotAsync(page, "agent-steer");
+
+        // Stop: the run's session kill switch ends it, and the page's list empties without a reload.
+        await row.Locator("button.stop").ClickAsync();
+        await Assertions.Expect(row).ToHaveCountAsync(0);
+        Assert.Equal("killed", (await _dashboard.Client.GetRunAsync(runId, Ct)).Status);
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Agent_ReadOnly_CannotStartMessageOrStop()
+    {
+        var page = await _dashboard.SignedInPageAsync("/agents/coder", _dashboard.ReadOnlyToken);
+
+        await Assertions.Expect(page.Locator("#read-only")).ToBeVisibleAsync();
+        await page.FillAsync("#run-task", "anything");
+        await page.FillAsync("#message-body", "anything");
+        await Assertions.Expect(page.Locator("#run-start")).ToBeDisabledAsync();
+        await Assertions.Expect(page.Locator("#message-send")).ToBeDisabledAsync();
+
+        // A form submitted anyway (the button enabled by hand) changes nothing.
+        await page.EvalOnSelectorAsync("#run-start", "b => b.disabled = false");
+        await page.ClickAsync("#run-start");
+        await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("read-only");
+        Assert.Empty(_dashboard.Runtime.AgentRuns);
+        await page.CloseAsync();
+    }
+
+    [Fact]
     public async Task Agent_Unknown_SaysSo()
     {
         var page = await _dashboard.SignedInPageAsync("/agents/nobody");
