@@ -12,7 +12,8 @@ namespace Apiary.Server.Tests;
 [Collection(DashboardBrowser.Collection)]
 public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
 {
-    private const string DenyCoderWrites = """
+    /// <summary>A candidate policy whose dry run changes the coder's recorded writes.</summary>
+    internal const string DenyCoderWrites = """
         rules:
           - name: deny-coder-writes
             priority: 100
