@@ -165,6 +165,25 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
         Assert.Equal(events, await _dashboard.Runtime.Store.LastPositionAsync(Ct));
     }
 
+    [Fact]
+    public async Task PoliciesPage_AfterTheFilesChange_StillListsTheRulesTheServerApplies_AndSaysSo()
+    {
+        var page = await _dashboard.SignedInPageAsync("/policies");
+        await Assertions.Expect(page.Locator("#rules tr[data-rule=coder-writes-workspace]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#policies-changed")).ToHaveCountAsync(0);
+        await page.CloseAsync();
+
+        await File.WriteAllTextAsync(Path.Combine(_dashboard.Home, "policies", "zz-review.yaml"), DenyCoderWrites, Ct);
+        page = await _dashboard.SignedInPageAsync("/policies");
+        await Assertions.Expect(page.Locator("#policies-changed")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#rules tr[data-rule=deny-coder-writes]")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#rules tr[data-rule=coder-writes-workspace]")).ToHaveCountAsync(1);
+
+        // The server indeed still applies what it loaded: the coder's write is allowed, not denied by the new file.
+        await WriteAsCoderAsync("src/still-allowed.txt");
+        await page.CloseAsync();
+    }
+
     private static string Position(long position) => position.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     // A write inside src/ by the coder: allowed by coder-writes-workspace's auto_approve, and run.

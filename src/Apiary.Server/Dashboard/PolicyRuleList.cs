@@ -143,7 +143,20 @@ internal static class PolicyRuleList
 /// <param name="Loaded">Whether the folder loads as a policy now.</param>
 /// <param name="Rules">The rules, in the order the engine tries them (file order when the folder does not load).</param>
 /// <param name="Diagnostics">Every warning and error of the load.</param>
-internal sealed record PolicyListing(bool Loaded, IReadOnlyList<PolicyRuleRow> Rules, IReadOnlyList<AgentDiagnostic> Diagnostics);
+internal sealed record PolicyListing(bool Loaded, IReadOnlyList<PolicyRuleRow> Rules, IReadOnlyList<AgentDiagnostic> Diagnostics)
+{
+    /// <summary>Whether <paramref name="other"/> lists the same rules, as written, and the same problems.</summary>
+    public bool SameAs(PolicyListing other) =>
+        Loaded == other.Loaded
+        && Rules.SequenceEqual(other.Rules)
+        && Diagnostics.Select(d => d.ToString()).SequenceEqual(other.Diagnostics.Select(d => d.ToString()), StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The rules the server applies: <c>policies/</c> as read when it started (it loads them once). The policies page shows
+/// these, and says so when the files have changed since.
+/// </summary>
+internal sealed record ActivePolicies(PolicyListing Listing, DateTimeOffset ReadAt);
 
 /// <summary>One rule as written.</summary>
 /// <param name="Name">Its name.</param>
