@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.IO.Compression;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -10,7 +11,7 @@ namespace Apiary.Server.Dashboard;
 /// <summary>
 /// The dashboard's browser assets, embedded in this assembly and served under <c>/dashboard/…</c> (Blazor's script also
 /// under <c>/_framework/blazor.web.js</c>, where Blazor looks for it): with an ETag, and cached for good when the URL
-/// carries the content's hash (<see cref="Url"/>).
+/// carries the content's hash (<see cref="Url"/>), gzipped for a browser that accepts it.
 /// </summary>
 internal static class DashboardAssets
 {
@@ -36,11 +37,40 @@ internal static class DashboardAssets
     private static IResult Serve(HttpContext context, Asset asset)
     {
         var headers = context.Response.Headers;
-        headers.ETag = asset.ETag;
+        var gzip = AcceptsGzip(context.Request);
+
+        // Each encoding is its own representation, with its own tag.
+        var etag = gzip ? $"\"{asset.Hash}-gzip\"" : asset.ETag;
+        headers.ETag = etag;
         headers.CacheControl = context.Request.Query.ContainsKey("v") ? "public, max-age=31536000, immutable" : "no-cache";
-        return context.Request.Headers.IfNoneMatch == asset.ETag
-            ? Results.StatusCode(StatusCodes.Status304NotModified)
-            : Results.Bytes(asset.Content, asset.ContentType);
+        headers.Vary = "Accept-Encoding";
+        if (context.Request.Headers.IfNoneMatch == etag)
+        {
+            return Results.StatusCode(StatusCodes.Status304NotModified);
+        }
+
+        if (gzip)
+        {
+            headers.ContentEncoding = "gzip";
+            return Results.Bytes(asset.Gzipped.Value, asset.ContentType);
+        }
+
+        return Results.Bytes(asset.Content, asset.ContentType);
+    }
+
+    private static bool AcceptsGzip(HttpRequest request) =>
+        request.GetTypedHeaders().AcceptEncoding.Any(e => e.Value.Equals("gzip", StringComparison.OrdinalIgnoreCase) && (e.Quality ?? 1) > 0);
+
+    // Compressed once, when first asked for: the chart library's stylesheet shrinks from 755 KB to about a tenth.
+    private static byte[] Gzip(byte[] content)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Optimal))
+        {
+            gzip.Write(content);
+        }
+
+        return output.ToArray();
     }
 
     private static FrozenDictionary<string, Asset> Load()
@@ -61,5 +91,8 @@ internal static class DashboardAssets
         return assets.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
-    private sealed record Asset(byte[] Content, string ContentType, string ETag, string Hash);
+    private sealed record Asset(byte[] Content, string ContentType, string ETag, string Hash)
+    {
+        public Lazy<byte[]> Gzipped { get; } = new(() => Gzip(Content));
+    }
 }
