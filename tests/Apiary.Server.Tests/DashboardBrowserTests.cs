@@ -36,6 +36,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await page.FillAsync("#token", "not-a-token");
         await page.ClickAsync("#signin");
         await Assertions.Expect(page.Locator("#signin-error")).ToContainTextAsync("not one of this home's");
+        await DashboardBrowser.ScreenshotAsync(page, "signin");
 
         await page.FillAsync("#token", _dashboard.Server.OperatorToken);
         await page.ClickAsync("#signin");
