@@ -96,13 +96,16 @@ public sealed record HomeConfig
                         config = config with { Defaults = reader.ReadMap(defaults, DefaultFields) };
                         break;
                     case "prompt" when value is YamlMappingNode prompt:
-                        config = ReadPrompt(reader, prompt, config);
+                        config = ReadSection(reader, prompt, key, PromptFields, config, (c, field, v) => field == "prompt.section_chars"
+                            ? c with { SectionChars = Cap(reader, v, field) }
+                            : c with { TotalChars = Cap(reader, v, field) });
                         break;
                     case "retention" when value is YamlMappingNode retention:
-                        config = ReadRetention(reader, retention, config);
+                        config = ReadSection(reader, retention, key, RetentionFields, config, (c, field, v) => c with { RetainBodies = Age(reader, v, field) });
                         break;
                     case "memory" when value is YamlMappingNode memory:
-                        config = ReadMemory(reader, memory, config);
+                        config = ReadSection(reader, memory, key, MemoryFields, config, (c, field, v) =>
+                            c with { MemoryCompactAt = (int?)reader.Yaml.WholeNumber(v, field, MinMemoryCompactAt, MaxMemoryCompactAt) });
                         break;
                     case "defaults" or "prompt" or "retention" or "memory":
                         if (!YamlReader.IsNull(value))
@@ -125,66 +128,25 @@ public sealed record HomeConfig
         return (reader.HasErrors ? null : config, reader.Diagnostics);
     }
 
-    private static HomeConfig ReadPrompt(ManifestReader reader, YamlMappingNode prompt, HomeConfig config)
+    // One section's fields: an unknown one is warned about, an empty one is warned about and left out, and each other
+    // is read by the section's own reader.
+    private static HomeConfig ReadSection(
+        ManifestReader reader, YamlMappingNode section, string name, IReadOnlyList<string> fields, HomeConfig config, Func<HomeConfig, string, YamlNode, HomeConfig> read)
     {
-        foreach (var (keyNode, value) in prompt.Children)
+        foreach (var (keyNode, value) in section.Children)
         {
             var key = YamlReader.KeyOf(keyNode);
-            switch (key)
+            if (!fields.Contains(key))
             {
-                case "section_chars":
-                    config = config with { SectionChars = Cap(reader, value, "prompt.section_chars") };
-                    break;
-                case "total_chars":
-                    config = config with { TotalChars = Cap(reader, value, "prompt.total_chars") };
-                    break;
-                default:
-                    reader.Yaml.WarnUnknown(keyNode, key, PromptFields, "prompt.");
-                    break;
+                reader.Yaml.WarnUnknown(keyNode, key, fields, name + ".");
             }
-        }
-
-        return config;
-    }
-
-    private static HomeConfig ReadRetention(ManifestReader reader, YamlMappingNode retention, HomeConfig config)
-    {
-        foreach (var (keyNode, value) in retention.Children)
-        {
-            var key = YamlReader.KeyOf(keyNode);
-            switch (key)
+            else if (YamlReader.IsNull(value))
             {
-                case "bodies" when YamlReader.IsNull(value):
-                    reader.Yaml.WarnEmpty(keyNode, "retention.bodies");
-                    break;
-                case "bodies":
-                    config = config with { RetainBodies = Age(reader, value, "retention.bodies") };
-                    break;
-                default:
-                    reader.Yaml.WarnUnknown(keyNode, key, RetentionFields, "retention.");
-                    break;
+                reader.Yaml.WarnEmpty(keyNode, $"{name}.{key}");
             }
-        }
-
-        return config;
-    }
-
-    private static HomeConfig ReadMemory(ManifestReader reader, YamlMappingNode memory, HomeConfig config)
-    {
-        foreach (var (keyNode, value) in memory.Children)
-        {
-            var key = YamlReader.KeyOf(keyNode);
-            switch (key)
+            else
             {
-                case "compact_at" when YamlReader.IsNull(value):
-                    reader.Yaml.WarnEmpty(keyNode, "memory.compact_at");
-                    break;
-                case "compact_at":
-                    config = config with { MemoryCompactAt = (int?)reader.Yaml.WholeNumber(value, "memory.compact_at", MinMemoryCompactAt, MaxMemoryCompactAt) };
-                    break;
-                default:
-                    reader.Yaml.WarnUnknown(keyNode, key, MemoryFields, "memory.");
-                    break;
+                config = read(config, $"{name}.{key}", value);
             }
         }
 

@@ -39,14 +39,18 @@ public sealed class HomeConfigTests
         Assert.Null(config!.RetainBodies);
     }
 
-    [Fact]
-    public void Parse_RetentionBodiesEmpty_WarnsAndKeepsBodiesForever()
+    [Theory]
+    [InlineData("retention:\n  bodies:\n", "retention.bodies")]
+    [InlineData("memory:\n  compact_at:\n", "memory.compact_at")]
+    [InlineData("prompt:\n  section_chars:\n", "prompt.section_chars")]
+    [InlineData("prompt:\n  total_chars:\n", "prompt.total_chars")]
+    public void Parse_AFieldLeftEmpty_WarnsAndKeepsTheDefault(string yaml, string field)
     {
-        var (config, diagnostics) = HomeConfig.Parse("retention:\n  bodies:\n", File);
-        Assert.Null(config!.RetainBodies);
+        var (config, diagnostics) = HomeConfig.Parse(yaml, File);
+        Assert.Equal(HomeConfig.Empty, config);
         var warning = Assert.Single(diagnostics);
         Assert.Equal((DiagnosticSeverity.Warning, 2, 3), (warning.Severity, warning.Line, warning.Column));
-        Assert.Contains("'retention.bodies' has no value", warning.Message, StringComparison.Ordinal);
+        Assert.Contains($"'{field}' has no value", warning.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -87,16 +91,6 @@ public sealed class HomeConfigTests
         var (config, diagnostics) = HomeConfig.Parse(yaml, File);
         Assert.Empty(diagnostics);
         Assert.Null(config!.MemoryCompactAt);
-    }
-
-    [Fact]
-    public void Parse_MemoryCompactAtEmpty_WarnsAndKeepsTheDefault()
-    {
-        var (config, diagnostics) = HomeConfig.Parse("memory:\n  compact_at:\n", File);
-        Assert.Null(config!.MemoryCompactAt);
-        var warning = Assert.Single(diagnostics);
-        Assert.Equal((DiagnosticSeverity.Warning, 2, 3), (warning.Severity, warning.Line, warning.Column));
-        Assert.Contains("'memory.compact_at' has no value", warning.Message, StringComparison.Ordinal);
     }
 
     [Fact]
