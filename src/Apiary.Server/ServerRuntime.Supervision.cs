@@ -77,6 +77,13 @@ internal sealed partial class ServerRuntime
             throw new ApiProblemException(409, "Model not configured", ex.Message);
         }
 
+        // The restart reopens the crashed run's session. When that run was this server's, its end (recorded, then its
+        // session closed) may still be under way as a short backoff falls due: wait for it, or the session is still held.
+        if (FindAgentRun(crashed.Run) is { } previous)
+        {
+            await previous.Ended.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var by = $"apiary supervisor (restart {attempt} of {maxRestarts} after run {crashed.Run} crashed)";
         var opened = await OpenSessionAsync(new OpenSessionRequest(agent.Name.Value), by, crashed.Session, cancellationToken).ConfigureAwait(false);
         var session = FindSession(opened.Session.Id)!;

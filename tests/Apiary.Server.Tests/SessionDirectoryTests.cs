@@ -76,6 +76,26 @@ public sealed class SessionDirectoryTests : IDisposable
         Assert.Equal(0, directory.Count);
     }
 
+    [Fact]
+    public void List_ASessionOpenedSinceStart_IsOpenEvenBeforeTheServerHoldsIt_OneFromBeforeIsOrphaned()
+    {
+        // The server records session.opened before it keeps the session, so a page hearing the event may not find it yet.
+        var directory = new SessionDirectory();
+        directory.Apply(Event(1, "session-old", "session.opened", Opened("old")));
+        directory.MarkReady(1);
+        directory.Apply(Event(2, "session-new", "session.opened", Opened("new")));
+
+        var rows = directory.List(_ => false, 10).ToDictionary(r => r.Id);
+        Assert.Equal((true, false), (rows["new"].IsOpen, rows["new"].Orphaned));
+        Assert.Equal((false, true), (rows["old"].IsOpen, rows["old"].Orphaned));
+
+        // One from before that this server took up again (a resumed run's) is open.
+        Assert.True(directory.List(id => id == "old", 10).Single(r => r.Id == "old").IsOpen);
+    }
+
+    private static string Opened(string session) =>
+        $$"""{"session":"{{session}}","agent":"coder","by":"operator","at":"2026-11-21T00:00:00Z"}""";
+
     private static RecordedEvent Event(long position, string stream, string type, string data) =>
         new(position, stream, 1, type, DateTimeOffset.UnixEpoch, System.Text.Encoding.UTF8.GetBytes(data), null, new byte[32], new byte[32], new byte[32]);
 }

@@ -45,7 +45,7 @@ internal sealed class DashboardFeed : IDisposable
         var start = _runtime.Feed.LastPosition;
         if (start == 0)
         {
-            Sessions.MarkReady();
+            Sessions.MarkReady(start);
         }
 
         var next = 1L;
@@ -63,7 +63,7 @@ internal sealed class DashboardFeed : IDisposable
                     {
                         if (e.Position == start)
                         {
-                            Sessions.MarkReady();
+                            Sessions.MarkReady(start);
                         }
 
                         continue;

@@ -16,6 +16,7 @@ internal sealed class SessionDirectory
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _sessions = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _startedAt = long.MaxValue;
 
     /// <summary>Completes once the log as it was at start is folded in.</summary>
     public Task Ready => _ready.Task;
@@ -55,15 +56,26 @@ internal sealed class SessionDirectory
         }
     }
 
-    /// <summary>Marks the log as it was at start folded in.</summary>
-    public void MarkReady() => _ready.TrySetResult();
+    /// <summary>
+    /// Marks the log as it was at start folded in: up to <paramref name="startPosition"/>, the last event before this
+    /// server started. A session opened after it is this server's.
+    /// </summary>
+    public void MarkReady(long startPosition)
+    {
+        lock (_gate)
+        {
+            _startedAt = startPosition;
+        }
+
+        _ready.TrySetResult();
+    }
 
     private void Fold(string id, RecordedEvent e)
     {
         switch (e.Type)
         {
             case ServerEventTypes.SessionOpened when JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData) is { } opened:
-                _sessions[id] = new Entry(opened.Agent, opened.At);
+                _sessions[id] = new Entry(opened.Agent, opened.At, e.Position);
                 break;
             case ServerEventTypes.SessionClosed when _sessions.TryGetValue(id, out var entry):
                 entry.ClosedAt = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData)?.At;
@@ -77,14 +89,17 @@ internal sealed class SessionDirectory
 
     /// <summary>
     /// The newest <paramref name="limit"/> sessions: open ones first (newest first), then the others by when they
-    /// ended or opened, newest first. <paramref name="isLive"/> says whether a session is one of this server's.
+    /// ended or opened, newest first. A session opened before this server started and never closed is orphaned unless
+    /// <paramref name="isLive"/> says this server took it up again (a resumed run's).
     /// </summary>
     public IReadOnlyList<SessionRow> List(Func<string, bool> isLive, int limit)
     {
         lock (_gate)
         {
             return _sessions
-                .Select(p => new SessionRow(p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals.Count, p.Value.ClosedAt is null && !isLive(p.Key)))
+                .Select(p => new SessionRow(
+                    p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals.Count,
+                    Orphaned: p.Value.ClosedAt is null && p.Value.OpenedPosition <= _startedAt && !isLive(p.Key)))
                 .OrderBy(r => r.IsOpen ? 0 : 1)
                 .ThenByDescending(r => r.ClosedAt ?? r.OpenedAt)
                 .Take(limit)
@@ -92,8 +107,10 @@ internal sealed class SessionDirectory
         }
     }
 
-    private sealed class Entry(string agent, DateTimeOffset openedAt)
+    private sealed class Entry(string agent, DateTimeOffset openedAt, long openedPosition)
     {
+        public long OpenedPosition { get; } = openedPosition;
+
         public string Agent { get; } = agent;
 
         public DateTimeOffset OpenedAt { get; } = openedAt;
