@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Apiary.Client;
+using Apiary.Events;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Apiary.Server.Tests;
 
@@ -175,19 +177,24 @@ public sealed class ServerApiTests
         var net = socket.GetStream();
         await net.WriteAsync(Encoding.ASCII.GetBytes($"GET /api/events/stream?from=1 HTTP/1.1\r\nHost: {uri.Authority}\r\nAuthorization: Bearer {t.Server.OperatorToken}\r\n\r\n"), Ct);
 
-        // The client reads nothing while events pile up (each refused request records one).
-        using (var anonymous = t.Client(null))
+        // The client reads nothing while events pile up: 16 MiB of them, more than the kernel's socket buffers can hold
+        // between the two ends (a few MiB at most on loopback), so the server's writes block and its queue for this
+        // client (16 events) overflows. Fewer bytes could all fit in the buffers, and the client would never be behind.
+        var store = t.Server.App.Services.GetRequiredService<ServerRuntime>().Store;
+        var body = new string('x', 64 * 1024);
+        for (var batch = 0; batch < 16; batch++)
         {
-            for (var i = 0; i < 3000; i++)
-            {
-                await anonymous.GetAsync("/api/agents", Ct);
-            }
+            var events = Enumerable.Range(0, 16).Select(_ => new EventData("test.bulk", JsonSerializer.SerializeToUtf8Bytes(new { body }))).ToList();
+            await store.AppendAsync("test-bulk", ExpectedVersion.Any, events, Ct);
         }
 
+        // A stream that never drops would leave this read waiting: a minute is the limit, so that it fails instead.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromMinutes(1));
         var reader = new StreamReader(net);
         var ids = new List<long>();
         string? dropped = null;
-        while (await reader.ReadLineAsync(Ct) is { } line)
+        while (await reader.ReadLineAsync(deadline.Token) is { } line)
         {
             if (line.StartsWith("id: ", StringComparison.Ordinal))
             {
@@ -195,7 +202,7 @@ public sealed class ServerApiTests
             }
             else if (line == "event: dropped")
             {
-                dropped = await reader.ReadLineAsync(Ct);
+                dropped = await reader.ReadLineAsync(deadline.Token);
                 break;
             }
         }
