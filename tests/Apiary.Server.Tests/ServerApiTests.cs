@@ -171,15 +171,27 @@ public sealed class ServerApiTests
     public async Task EventsStream_SlowClient_IsDroppedWithAFinalEventAndLosesNothingBeforeIt()
     {
         await using var t = await TestServer.StartAsync(streamClientBuffer: 16);
-        using var socket = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 1024 };
+        using var socket = new System.Net.Sockets.TcpClient();
         var uri = new Uri(t.Server.Url);
         await socket.ConnectAsync(uri.Host, uri.Port, Ct);
         var net = socket.GetStream();
         await net.WriteAsync(Encoding.ASCII.GetBytes($"GET /api/events/stream?from=1 HTTP/1.1\r\nHost: {uri.Authority}\r\nAuthorization: Bearer {t.Server.OperatorToken}\r\n\r\n"), Ct);
 
-        // The client reads nothing while events pile up: 16 MiB of them, more than the kernel's socket buffers can hold
-        // between the two ends (a few MiB at most on loopback), so the server's writes block and its queue for this
+        // The stream has begun once its headers arrive: the server joined this client to its feed before sending them.
+        // Events appended before that would be read back from the store instead, through no queue, and never overflow it.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromMinutes(1));
+        var reader = new StreamReader(net);
+        Assert.StartsWith("HTTP/1.1 200", await reader.ReadLineAsync(deadline.Token), StringComparison.Ordinal);
+        while (await reader.ReadLineAsync(deadline.Token) is { Length: > 0 })
+        {
+        }
+
+        // Then the client reads nothing while events pile up: 16 MiB of them, more than the kernel's socket buffers can
+        // hold between the two ends (a few MiB at most on loopback), so the server's writes block and its queue for this
         // client (16 events) overflows. Fewer bytes could all fit in the buffers, and the client would never be behind.
+        // The client's receive buffer keeps its default size: a tiny one leaves the sender probing a zero window with
+        // growing pauses, and the stream crawls once the client reads.
         var store = t.Server.App.Services.GetRequiredService<ServerRuntime>().Store;
         var body = new string('x', 64 * 1024);
         for (var batch = 0; batch < 16; batch++)
@@ -189,9 +201,6 @@ public sealed class ServerApiTests
         }
 
         // A stream that never drops would leave this read waiting: a minute is the limit, so that it fails instead.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        deadline.CancelAfter(TimeSpan.FromMinutes(1));
-        var reader = new StreamReader(net);
         var ids = new List<long>();
         string? dropped = null;
         while (await reader.ReadLineAsync(deadline.Token) is { } line)
