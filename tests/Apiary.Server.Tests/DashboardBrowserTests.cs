@@ -41,6 +41,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await page.FillAsync("#token", _dashboard.Server.OperatorToken);
         await page.ClickAsync("#signin");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Approvals");
+
+        // Live first: a click while Blazor's script starts the page's circuit can be lost (the page stays where it was).
+        await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached, Timeout = 15000 });
         await page.ClickAsync("text=Overview");
         await Assertions.Expect(page.Locator("tr[data-agent=coder] .state")).ToHaveTextAsync("stopped");
         await Assertions.Expect(page.Locator("tr[data-agent=manager]")).ToContainTextAsync("manager");
