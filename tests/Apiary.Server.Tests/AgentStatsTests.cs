@@ -14,7 +14,6 @@ namespace Apiary.Server.Tests;
 /// </summary>
 public sealed class AgentStatsTests : IAsyncLifetime
 {
-    private readonly TempDirectory _root = new("apiary-stats");
     private readonly ScriptedChatClient _model = new();
     private InMemoryServer _host = null!;
 
@@ -22,14 +21,10 @@ public sealed class AgentStatsTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model));
+        _host = await InMemoryServer.StartAsync("apiary-stats", new ScriptedModelCatalog(_model));
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        _root.Dispose();
-    }
+    public async ValueTask DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
     public async Task TurnCompleted_ExecsDenialSendAndAnswer_CarriesEachTurnsFigures()

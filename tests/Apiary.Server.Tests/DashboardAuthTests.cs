@@ -10,18 +10,13 @@ namespace Apiary.Server.Tests;
 /// </summary>
 public sealed partial class DashboardAuthTests : IAsyncLifetime
 {
-    private readonly TempDirectory _root = new("apiary-dashboard-auth");
     private InMemoryServer _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync() => _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(new ScriptedChatClient()));
+    public async ValueTask InitializeAsync() => _host = await InMemoryServer.StartAsync("apiary-dashboard-auth", new ScriptedModelCatalog(new ScriptedChatClient()));
 
-    public async ValueTask DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        _root.Dispose();
-    }
+    public async ValueTask DisposeAsync() => await _host.DisposeAsync();
 
     [Theory]
     [InlineData("/")]

@@ -13,6 +13,8 @@ namespace Apiary.Server.Tests;
 /// </summary>
 internal sealed class InMemoryServer : IAsyncDisposable
 {
+    private TempDirectory? _ownRoot;
+
     private InMemoryServer(ApiaryServer server)
     {
         Server = server;
@@ -41,10 +43,28 @@ internal sealed class InMemoryServer : IAsyncDisposable
             },
             TestContext.Current.CancellationToken));
 
+    /// <summary>A server for the sample home in a new temporary folder of its own, removed when the server is disposed.</summary>
+    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models)
+    {
+        var root = new TempDirectory(name);
+        try
+        {
+            var host = await StartAsync(root, models);
+            host._ownRoot = root;
+            return host;
+        }
+        catch
+        {
+            root.Dispose();
+            throw;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
         Http.Dispose();
         await Server.DisposeAsync();
+        _ownRoot?.Dispose();
     }
 }
