@@ -27,8 +27,11 @@ public class SandboxStartBenchmarks
         _backend = BubblewrapBackend.Create();
         _workspace = Directory.CreateTempSubdirectory("apiary-bench-").FullName;
         _runtime = Directory.CreateTempSubdirectory("apiary-bench-rt-").FullName;
-        BubblewrapLauncher.WriteIdentityFiles(_runtime);
-        _bareArgs = [.. BubblewrapLauncher.SystemArguments(_runtime), "--bind", _workspace, "/workspace", "--chdir", "/workspace", "--", "true"];
+        var user = SandboxUser.ForThisProcess();
+        BubblewrapLauncher.WriteIdentityFiles(_runtime, user);
+
+        // The same namespaces and mounts, run bare: no seccomp filter, no drop to the sandbox user, no starter.
+        _bareArgs = [.. BubblewrapLauncher.SystemArguments(_runtime, user), "--bind", _workspace, "/workspace", "--chdir", "/", "--", "/usr/bin/true"];
         _session = _backend.OpenSessionAsync(new SandboxSessionOptions { Workspace = _workspace }).GetAwaiter().GetResult();
     }
 

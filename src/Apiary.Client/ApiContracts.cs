@@ -177,7 +177,7 @@ public sealed record DecisionDto(string Decision, string Stage, string Rule, str
 
 /// <summary>How an allowed proposal ended.</summary>
 /// <param name="ExitCode">The command's exit code; null when it was killed or for file tools.</param>
-/// <param name="Reason"><c>exited</c>, <c>timed_out</c>, <c>cancelled</c>, <c>output_limit</c>, <c>error</c>, <c>done</c>.</param>
+/// <param name="Reason"><c>exited</c>, <c>timed_out</c>, <c>cancelled</c>, <c>output_limit</c>, <c>disk_quota</c>, <c>error</c>, <c>done</c>.</param>
 /// <param name="DurationMs">How long it ran.</param>
 /// <param name="Stdout">Standard output (capped; see truncated).</param>
 /// <param name="Stderr">Standard error (capped).</param>

@@ -5,6 +5,7 @@ using Apiary.Protocol;
 using Apiary.Sandbox.Execution;
 using Apiary.Sandbox.Files;
 using Apiary.Sandbox.Templates;
+using Apiary.Text;
 
 namespace Apiary.Sandbox;
 
@@ -27,6 +28,7 @@ internal sealed class SandboxSession : ISandboxSession
     private readonly SandboxSessionOptions _options;
     private readonly ConcurrentDictionary<string, RunningExec> _running = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _closed = new();
+    private readonly WorkspaceQuota _quota;
     private long _sequence;
 
     public SandboxSession(ICommandLauncher launcher, SandboxSessionOptions options)
@@ -35,6 +37,7 @@ internal sealed class SandboxSession : ISandboxSession
         _options = options;
         Id = options.Id ?? Guid.NewGuid().ToString("N")[..12];
         Workspace = PathResolver.Resolve(Path.GetFullPath(options.Workspace));
+        _quota = new WorkspaceQuota(Workspace, (long)options.Template.DiskMb * 1024 * 1024);
     }
 
     public string Id { get; }
@@ -75,7 +78,7 @@ internal sealed class SandboxSession : ISandboxSession
                 yield return Numbered(await WorkspaceFiles.ReadAsync(Workspace, read, cancellationToken).ConfigureAwait(false));
                 break;
             case WriteFileCommand write:
-                yield return Numbered(await WorkspaceFiles.WriteAsync(Workspace, write, cancellationToken).ConfigureAwait(false));
+                yield return Numbered(await WorkspaceFiles.WriteAsync(Workspace, write, _launcher.FileOwner, _quota, cancellationToken).ConfigureAwait(false));
                 break;
             case ListDirCommand list:
                 yield return Numbered(WorkspaceFiles.List(Workspace, list));
@@ -130,6 +133,7 @@ internal sealed class SandboxSession : ISandboxSession
             _launcher.Prepare(spec!, Workspace),
             exec,
             _launcher.IsConfined,
+            _quota,
             exec.OutputLimitBytes ?? template.OutputLimitBytes,
             exec.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : template.Timeout,
             _options.KillGrace,
@@ -166,6 +170,11 @@ internal sealed class SandboxSession : ISandboxSession
             return (null, null, Fail("invalid_command", "the command is empty"));
         }
 
+        if (InvalidValue(exec) is { } invalid)
+        {
+            return (null, null, Fail("invalid_argument", invalid));
+        }
+
         var workdir = WorkspaceFiles.Relative(exec.Workdir ?? _options.Workdir);
         if (workdir is null || !IsInsideWorkspace(workdir))
         {
@@ -186,11 +195,17 @@ internal sealed class SandboxSession : ISandboxSession
             }
         }
 
-        var wanted = _options.Template.Secrets.Concat(exec.Secrets.Select(n => new TemplateSecret(n))).DistinctBy(s => s.Name).ToList();
+        // A command gets exactly the secrets it names, and only ones its template declares: giving a secret is part of
+        // what was decided about the command, never a side effect of the template.
         var values = new List<KeyValuePair<string, string>>();
         var files = new List<KeyValuePair<string, string>>();
-        foreach (var secret in wanted)
+        foreach (var name in exec.Secrets.Distinct(StringComparer.Ordinal))
         {
+            if (_options.Template.Secrets.FirstOrDefault(s => s.Name == name) is not { } secret)
+            {
+                return (null, null, Fail("undeclared_secret", $"the secret '{name}' is not declared by the sandbox template '{_options.Template.Name}'; add it to the template's 'secrets' to let its commands ask for it"));
+            }
+
             var value = _options.Secrets is null ? null : await _options.Secrets.GetAsync(secret.Name, cancellationToken).ConfigureAwait(false);
             if (value is null)
             {
@@ -208,8 +223,34 @@ internal sealed class SandboxSession : ISandboxSession
             }
         }
 
-        var spec = new CommandSpec(Guid.NewGuid().ToString("N")[..16], exec.Command, exec.Args, workdir, env, files, _options.Template);
+        var fileSize = _quota.FileSizeLimit((long)_options.Template.FileSizeMb * 1024 * 1024);
+        var spec = new CommandSpec(Guid.NewGuid().ToString("N")[..16], exec.Command, exec.Args, workdir, env, files, _options.Template, fileSize);
         return (spec, new SecretScrubber(values), null);
+    }
+
+    /// <summary>The first value of <paramref name="exec"/> that cannot become part of a process, described; null when all can.</summary>
+    private static string? InvalidValue(ExecCommand exec)
+    {
+        static string? Check(string field, string? value, bool lineBreaks) =>
+            value is not null && ProcessText.Problem(value, lineBreaks) is { } problem ? $"{field} {problem}" : null;
+
+        var problem = Check("command", exec.Command, lineBreaks: false) ?? Check("workdir", exec.Workdir, lineBreaks: false);
+        for (var i = 0; problem is null && i < exec.Args.Count; i++)
+        {
+            problem = Check($"args[{i}]", exec.Args[i], lineBreaks: true);
+        }
+
+        foreach (var (name, value) in exec.Env)
+        {
+            problem ??= Check("an env name", name, lineBreaks: false) ?? Check($"env {name}", value, lineBreaks: true);
+        }
+
+        foreach (var name in exec.Secrets)
+        {
+            problem ??= Check("a secret name", name, lineBreaks: false);
+        }
+
+        return problem;
     }
 
     private bool IsInsideWorkspace(string relative)

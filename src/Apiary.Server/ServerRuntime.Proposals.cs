@@ -273,6 +273,7 @@ internal sealed partial class ServerRuntime
         CompletionReason.Exited => "exited",
         CompletionReason.TimedOut => "timed_out",
         CompletionReason.Cancelled => "cancelled",
+        CompletionReason.DiskQuota => "disk_quota",
         _ => "output_limit",
     };
 

@@ -72,8 +72,9 @@ public sealed partial class ExecCommandTests : IAsyncLifetime
     {
         var set = await _cli.RunWithInputAsync("token-value-123\n", "secrets", "set", "API_TOKEN");
         Assert.Equal(0, set.ExitCode);
+        await File.WriteAllTextAsync(Path.Combine(_cli.HomeRoot, "templates", "keyed.yaml"), "secrets: [API_TOKEN]\n", TestContext.Current.CancellationToken);
 
-        var result = await _cli.RunAsync("exec", "--secret", "API_TOKEN", "--", "sh", "-c", "echo $API_TOKEN; [ ${#API_TOKEN} -eq 15 ] && echo length-ok");
+        var result = await _cli.RunAsync("exec", "--template", "keyed", "--secret", "API_TOKEN", "--", "sh", "-c", "echo $API_TOKEN; [ ${#API_TOKEN} -eq 15 ] && echo length-ok");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("[secret:API_TOKEN]", result.Out, StringComparison.Ordinal);
@@ -84,9 +85,23 @@ public sealed partial class ExecCommandTests : IAsyncLifetime
     [Fact]
     public async Task Exec_UnknownSecret_BadInput()
     {
-        var result = await _cli.RunAsync("exec", "--secret", "MISSING", "--", "true");
+        await File.WriteAllTextAsync(Path.Combine(_cli.HomeRoot, "templates", "keyed.yaml"), "secrets: [MISSING]\n", TestContext.Current.CancellationToken);
+        var result = await _cli.RunAsync("exec", "--template", "keyed", "--secret", "MISSING", "--", "true");
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("apiary secrets set MISSING", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Attack_SecretTheTemplateDoesNotDeclare_Refused()
+    {
+        var set = await _cli.RunWithInputAsync("token-value-123\n", "secrets", "set", "API_TOKEN");
+        Assert.Equal(0, set.ExitCode);
+
+        var result = await _cli.RunAsync("exec", "--secret", "API_TOKEN", "--", "printenv", "API_TOKEN");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("not declared", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("token-value-123", result.Out + result.Error, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -217,6 +217,9 @@ internal static class SandboxExecCommand
             case "output_limit":
                 await context.Error.WriteLineAsync($"apiary: '{program}' wrote more than its output limit and was stopped").ConfigureAwait(false);
                 return KilledExitCode;
+            case "disk_quota":
+                await context.Error.WriteLineAsync($"apiary: '{program}' took the workspace past its disk quota (the template's disk_mb) and was stopped; delete files to make room").ConfigureAwait(false);
+                return KilledExitCode;
             case "error":
                 // The sandbox could not run it: its own failure, or what was asked of it (an unknown secret, a bad workdir).
                 var error = result.Error ?? "the sandbox failed without saying why";

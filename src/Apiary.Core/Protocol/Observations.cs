@@ -81,6 +81,10 @@ public enum CompletionReason
     /// <summary>It wrote more than its output limit and was stopped.</summary>
     [JsonStringEnumMemberName("output_limit")]
     OutputLimit,
+
+    /// <summary>It took its workspace past the template's disk quota and was stopped.</summary>
+    [JsonStringEnumMemberName("disk_quota")]
+    DiskQuota,
 }
 
 /// <summary>A command ended; the last observation about it.</summary>

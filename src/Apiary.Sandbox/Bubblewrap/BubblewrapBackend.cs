@@ -1,4 +1,5 @@
 using Apiary.Sandbox.Execution;
+using Apiary.Sandbox.Files;
 
 namespace Apiary.Sandbox.Bubblewrap;
 
@@ -9,14 +10,18 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
     private readonly Cgroups _cgroups;
     private readonly string _runtime;
 
-    private BubblewrapBackend(string bwrapPath, Cgroups cgroups, string runtime)
+    private BubblewrapBackend(string bwrapPath, Cgroups cgroups, string runtime, SandboxUser user, string? seccomp)
     {
         _runtime = runtime;
         _cgroups = cgroups;
         BwrapPath = bwrapPath;
         CgroupVersion = cgroups.Version;
-        _launcher = new BubblewrapLauncher(bwrapPath, cgroups, runtime);
+        User = user;
+        _launcher = new BubblewrapLauncher(bwrapPath, cgroups, runtime, user, seccomp);
     }
+
+    /// <summary>Who commands run as.</summary>
+    public SandboxUser User { get; }
 
     /// <inheritdoc/>
     public string Name => "bubblewrap";
@@ -34,16 +39,24 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
     public static readonly IReadOnlyList<string> SearchPaths = ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"];
 
     /// <summary>Creates the backend, or explains why this machine cannot run it.</summary>
-    /// <exception cref="SandboxUnavailableException">bubblewrap is missing.</exception>
-    public static BubblewrapBackend Create(string? bwrapPath = null)
+    /// <param name="bwrapPath">The bwrap program; found in <see cref="SearchPaths"/> when null.</param>
+    /// <param name="sandboxUid">The uid commands run as (<see cref="SandboxUser.DefaultUid"/> when null).</param>
+    /// <exception cref="SandboxUnavailableException">bubblewrap or bash is missing, or the sandbox user cannot be had.</exception>
+    public static BubblewrapBackend Create(string? bwrapPath = null, int? sandboxUid = null)
     {
         var path = bwrapPath ?? SearchPaths.FirstOrDefault(File.Exists)
             ?? throw new SandboxUnavailableException("bubblewrap (bwrap) is not installed; install it with 'apt-get install bubblewrap' (run 'apiary doctor' for details)");
+        if (!File.Exists(StarterPool.Shell))
+        {
+            throw new SandboxUnavailableException($"{StarterPool.Shell} is missing; the sandbox starts every command through it (install bash)");
+        }
+
+        var user = SandboxUser.ForThisProcess(sandboxUid ?? SandboxUser.DefaultUid);
         var runtime = Directory.CreateTempSubdirectory("apiary-sandbox-").FullName;
         File.SetUnixFileMode(runtime, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        BubblewrapLauncher.WriteIdentityFiles(runtime);
+        BubblewrapLauncher.WriteIdentityFiles(runtime, user);
         OrphanReaper.Enable();
-        return new BubblewrapBackend(path, Cgroups.Detect(), runtime);
+        return new BubblewrapBackend(path, Cgroups.Detect(), runtime, user, seccomp: null);
     }
 
     /// <inheritdoc/>
@@ -58,6 +71,11 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
         if (options.Template.Egress is not Templates.EgressPolicy { } egress || egress != Templates.EgressPolicy.None)
         {
             throw new SandboxUnavailableException("egress allowlists are not supported yet: the egress proxy does not exist; use egress: none");
+        }
+
+        if (User.FileOwner is { } owner)
+        {
+            WorkspaceOwner.Give(options.Workspace, owner);
         }
 
         return Task.FromResult<ISandboxSession>(new SandboxSession(_launcher, options));

@@ -12,10 +12,12 @@ namespace Apiary.Sandbox.Bubblewrap;
 /// <summary>
 /// Pre-started, pre-placed sandbox launchers. Moving a process into a cgroup costs the kernel an RCU grace period
 /// (several milliseconds on cgroup v1, longer than starting a sandbox), so it is done ahead of time: each starter is
-/// a <c>/bin/sh</c> that has already joined its own cgroups and waits, blocked on opening a FIFO, to become
+/// a <c>/bin/bash</c> that has already joined its own cgroups and waits, blocked on opening a FIFO, to become
 /// bubblewrap with <c>--args 3</c>. Taking one writes the command's limits into its cgroups, sets its rlimits with
-/// <c>prlimit(2)</c> (it has no children yet, so nothing escapes them), then writes the bubblewrap arguments
-/// (NUL-separated, environment included) into the FIFO. The arguments never appear on a command line.
+/// <c>prlimit(2)</c> (it has no children yet, so nothing escapes them), then writes into the FIFO the command's words
+/// and the bubblewrap options (environment included), each one NUL-terminated. The starter reads the words into an
+/// array with <c>read -d ''</c> and bubblewrap reads the options itself: no value is ever parsed by a shell, so none
+/// can become a shell word, a bubblewrap option or a second argument. The options never appear on a command line.
 /// </summary>
 internal sealed class StarterPool : IDisposable
 {
@@ -30,8 +32,14 @@ internal sealed class StarterPool : IDisposable
     private int _filling;
     private bool _disposed;
 
-    public StarterPool(string bwrap, Cgroups cgroups, string runtime)
+    /// <summary>The shell each starter runs: bash, for <c>read -d ''</c> and arrays.</summary>
+    public const string Shell = "/bin/bash";
+
+    private readonly string? _seccomp;
+
+    public StarterPool(string bwrap, Cgroups cgroups, string runtime, string? seccompProgram)
     {
+        _seccomp = seccompProgram;
         _bwrap = bwrap;
         _cgroups = cgroups;
         _runtime = runtime;
@@ -39,7 +47,7 @@ internal sealed class StarterPool : IDisposable
     }
 
     /// <summary>A waiting starter with the template's limits applied, ready for <see cref="Starter.Release"/>.</summary>
-    public Starter Take(SandboxTemplate template)
+    public Starter Take(SandboxTemplate template, long fileSizeLimitBytes)
     {
         Starter? starter = null;
         while (_ready.TryDequeue(out var candidate))
@@ -62,7 +70,7 @@ internal sealed class StarterPool : IDisposable
                 _cgroups.Limit(group, template);
             }
 
-            SetRlimits(starter.Process.Id, template);
+            SetRlimits(starter.Process.Id, template, fileSizeLimitBytes);
             return starter;
         }
         catch
@@ -138,11 +146,19 @@ internal sealed class StarterPool : IDisposable
                 script.Append("echo $$ > '").Append(procs).Append("' && ");
             }
 
-            // Opening the FIFO blocks until Apiary writes to it: first one line that sets the positional parameters to
-            // '--', the program and its arguments (single-quoted, newlines spelled "$NL"), then the NUL-separated
-            // bubblewrap options, read by bubblewrap itself from fd 3.
-            script.Append("NL='\n' && exec 3< \"$1\" && read -r line <&3 && eval \"$line\" && exec \"$0\" --args 3 \"$@\"");
-            var start = new ProcessStartInfo(ShellPrelude.Shell)
+            // Opening the FIFO blocks until Apiary writes to it: first the number of words of the command, then each word,
+            // then bubblewrap's options, all NUL-terminated. The words are read into an array by 'read -d ""' (never
+            // evaluated); bubblewrap reads its options from fd 3 itself, and the seccomp program from fd 4.
+            script.Append("exec 3< \"$1\" && ");
+            if (_seccomp is not null)
+            {
+                script.Append("exec 4< \"$2\" && ");
+            }
+
+            script.Append("IFS= read -r -d '' count <&3 && [[ $count =~ ^[0-9]+$ ]] && words=() && ")
+                .Append("for ((i = 0; i < count; i++)); do IFS= read -r -d '' word <&3 || exit 125; words+=(\"$word\"); done && ")
+                .Append("exec \"$0\" --args 3 ").Append(_seccomp is null ? "" : "--seccomp 4 ").Append("-- \"${words[@]}\"");
+            var start = new ProcessStartInfo(Shell)
             {
                 RedirectStandardInput = true,
                 RedirectStandardOutput = true,
@@ -154,6 +170,7 @@ internal sealed class StarterPool : IDisposable
             start.ArgumentList.Add(script.ToString());
             start.ArgumentList.Add(_bwrap);
             start.ArgumentList.Add(fifo);
+            start.ArgumentList.Add(_seccomp ?? "");
             start.Environment.Clear();
             var process = Process.Start(start) ?? throw new InvalidOperationException("the starter did not start");
             OrphanReaper.Track(process.Id);
@@ -167,11 +184,11 @@ internal sealed class StarterPool : IDisposable
         }
     }
 
-    private static void SetRlimits(int pid, SandboxTemplate template)
+    private static void SetRlimits(int pid, SandboxTemplate template, long fileSizeLimitBytes)
     {
         Set(pid, Libc.RLIMIT_CPU, (ulong)Math.Ceiling(template.CpuTime.TotalSeconds));
         Set(pid, Libc.RLIMIT_NOFILE, (ulong)template.OpenFiles);
-        Set(pid, Libc.RLIMIT_FSIZE, (ulong)template.FileSizeMb * 1024 * 1024);
+        Set(pid, Libc.RLIMIT_FSIZE, (ulong)Math.Max(0, fileSizeLimitBytes));
         Set(pid, Libc.RLIMIT_AS, ShellPrelude.AddressSpaceBytes(template));
     }
 
@@ -196,31 +213,47 @@ internal sealed class Starter(Process process, CommandCgroup? cgroup, string fif
     /// Turns the starter into bubblewrap with <paramref name="options"/> (read through the FIFO, so never on a command
     /// line) running <paramref name="command"/>, and returns its process.
     /// </summary>
+    /// <exception cref="ArgumentException">A value holds a NUL.</exception>
     public Process Release(IReadOnlyList<string> options, IReadOnlyList<string> command)
     {
+        var frame = Frame(options, command);
         using (var stream = new FileStream(fifo, FileMode.Open, FileAccess.Write))
         {
-            var line = new StringBuilder("set -- --");
-            foreach (var word in command)
-            {
-                line.Append(' ').Append(Quote(word));
-            }
-
-            stream.Write(Encoding.UTF8.GetBytes(line.Append('\n').ToString()));
-            foreach (var argument in options)
-            {
-                stream.Write(Encoding.UTF8.GetBytes(argument));
-                stream.WriteByte(0);
-            }
+            stream.Write(frame);
         }
 
         File.Delete(fifo);
         return Process;
     }
 
-    /// <summary>Single-quotes a word for the shell; a newline becomes "$NL" so the whole command stays on one line.</summary>
-    internal static string Quote(string word) =>
-        "'" + word.Replace("'", "'\\''", StringComparison.Ordinal).Replace("\n", "'\"$NL\"'", StringComparison.Ordinal) + "'";
+    /// <summary>
+    /// What the starter reads: the number of command words, the words, then the options, each NUL-terminated. A value
+    /// with a NUL inside cannot be framed (it would split in two), so it is refused.
+    /// </summary>
+    internal static byte[] Frame(IReadOnlyList<string> options, IReadOnlyList<string> command)
+    {
+        ArgumentVector.EnsureExact(options, "a sandbox option");
+        ArgumentVector.EnsureExact(command, "the command");
+        var frame = new MemoryStream();
+        Append(frame, command.Count.ToString(CultureInfo.InvariantCulture));
+        foreach (var word in command)
+        {
+            Append(frame, word);
+        }
+
+        foreach (var option in options)
+        {
+            Append(frame, option);
+        }
+
+        return frame.ToArray();
+
+        static void Append(MemoryStream frame, string value)
+        {
+            frame.Write(Encoding.UTF8.GetBytes(value));
+            frame.WriteByte(0);
+        }
+    }
 
     /// <summary>Kills an unused starter and removes what it holds.</summary>
     public void Discard()

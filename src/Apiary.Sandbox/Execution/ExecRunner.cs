@@ -20,6 +20,7 @@ internal sealed class ExecRunner : IDisposable
     private readonly LaunchPlan _plan;
     private readonly ExecCommand _command;
     private readonly bool _confined;
+    private readonly WorkspaceQuota? _quota;
     private readonly long _outputLimit;
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _grace;
@@ -32,11 +33,12 @@ internal sealed class ExecRunner : IDisposable
     private int _reason = -1;
     private int _lastSignal;
 
-    public ExecRunner(LaunchPlan plan, ExecCommand command, bool confined, long outputLimit, TimeSpan timeout, TimeSpan grace, SecretScrubber scrubber, Func<long> nextSequence)
+    public ExecRunner(LaunchPlan plan, ExecCommand command, bool confined, WorkspaceQuota? quota, long outputLimit, TimeSpan timeout, TimeSpan grace, SecretScrubber scrubber, Func<long> nextSequence)
     {
         _plan = plan;
         _command = command;
         _confined = confined;
+        _quota = quota;
         _outputLimit = outputLimit;
         _timeout = timeout;
         _grace = grace;
@@ -95,6 +97,8 @@ internal sealed class ExecRunner : IDisposable
             var stdout = PumpAsync(process.StandardOutput.BaseStream, OutputChannel.Stdout, writer);
             var stderr = PumpAsync(process.StandardError.BaseStream, OutputChannel.Stderr, writer);
             var exited = process.WaitForExitAsync(CancellationToken.None);
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            var quota = _quota?.MonitorAsync(() => Stop(CompletionReason.DiskQuota), ended.Token) ?? Task.CompletedTask;
             var timeout = Task.Delay(_timeout, _stop.Token);
             var first = await Task.WhenAny(exited, timeout).ConfigureAwait(false);
             if (first == timeout && !timeout.IsCanceled)
@@ -114,7 +118,9 @@ internal sealed class ExecRunner : IDisposable
 
             // Whatever the command left behind (daemons, background jobs) ends with it.
             KillLeftovers(process);
-            await Task.WhenAll(stdout, stderr, stdin).ConfigureAwait(false);
+            await ended.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(stdout, stderr, stdin, quota).ConfigureAwait(false);
+            _quota?.Measure();
             var tail = _scrubber.Flush();
             if (tail.Length > 0)
             {

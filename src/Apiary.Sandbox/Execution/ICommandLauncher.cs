@@ -11,6 +11,7 @@ namespace Apiary.Sandbox.Execution;
 /// <param name="Env">The complete environment of the command.</param>
 /// <param name="SecretFiles">Secrets delivered as files: name and value.</param>
 /// <param name="Template">The template's limits and mounts.</param>
+/// <param name="FileSizeLimitBytes">The largest file the command may write: the template's limit, or less when the workspace quota leaves less room.</param>
 internal sealed record CommandSpec(
     string Id,
     string Program,
@@ -18,13 +19,20 @@ internal sealed record CommandSpec(
     string Workdir,
     IReadOnlyDictionary<string, string> Env,
     IReadOnlyList<KeyValuePair<string, string>> SecretFiles,
-    SandboxTemplate Template);
+    SandboxTemplate Template,
+    long FileSizeLimitBytes);
 
 /// <summary>How a backend turns a command into a process, and what to clean up after it.</summary>
 internal interface ICommandLauncher
 {
     /// <summary>True when the process runs in a sandbox.</summary>
     bool IsConfined { get; }
+
+    /// <summary>
+    /// The host uid that files the server writes into a workspace must be given so commands can change them, or null
+    /// when they need no change of owner.
+    /// </summary>
+    int? FileOwner => null;
 
     /// <summary>Prepares the process of <paramref name="spec"/> in <paramref name="workspace"/>.</summary>
     LaunchPlan Prepare(CommandSpec spec, string workspace);

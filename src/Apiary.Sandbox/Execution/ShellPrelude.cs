@@ -17,7 +17,7 @@ internal static class ShellPrelude
     /// The script. Its values are numbers and cgroup paths Apiary made, never input from a command; the program and
     /// its arguments follow as positional parameters and are run by <c>exec "$@"</c>.
     /// </summary>
-    public static string Script(SandboxTemplate template, CommandCgroup? cgroup)
+    public static string Script(SandboxTemplate template, long fileSizeLimitBytes, CommandCgroup? cgroup)
     {
         var script = new StringBuilder();
         foreach (var procs in cgroup?.ProcsFiles ?? [])
@@ -28,7 +28,7 @@ internal static class ShellPrelude
         // dash counts ulimit -f in 512-byte blocks and -v in KiB; -t is seconds.
         script.Append("ulimit -t ").Append(Number((long)Math.Ceiling(template.CpuTime.TotalSeconds)))
             .Append(" && ulimit -n ").Append(Number(template.OpenFiles))
-            .Append(" && ulimit -f ").Append(Number((long)template.FileSizeMb * 2048))
+            .Append(" && ulimit -f ").Append(Number(fileSizeLimitBytes / 512))
             .Append(" && ulimit -v ").Append(Number((long)(AddressSpaceBytes(template) / 1024)))
             .Append(" && exec \"$@\"");
         return script.ToString();

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Apiary.Protocol;
+using Apiary.Sandbox.Execution;
 using Apiary.Sandbox.Native;
 using Microsoft.Win32.SafeHandles;
 
@@ -24,7 +25,7 @@ internal static class WorkspaceFiles
         }
 
         using var root = OpenRoot(workspace);
-        using var handle = Open(root, path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0, out var error);
+        using var handle = Open(root, path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_CLOEXEC, 0, out var error);
         if (handle is null)
         {
             return Failure(command.RequestId, command.Path, error);
@@ -38,8 +39,12 @@ internal static class WorkspaceFiles
         return new FileContentObservation { RequestId = command.RequestId, Path = command.Path, Content = content, Size = size, Truncated = size > take };
     }
 
-    /// <summary>Writes a file, creating its folders.</summary>
-    public static async Task<Observation> WriteAsync(string workspace, WriteFileCommand command, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes a file, creating its folders, within the workspace's quota. What it creates is given to
+    /// <paramref name="owner"/> (the sandbox user, when the server is root), so the session's commands can change it; a
+    /// set-user-ID, set-group-ID or sticky bit asked for is dropped.
+    /// </summary>
+    public static async Task<Observation> WriteAsync(string workspace, WriteFileCommand command, int? owner, WorkspaceQuota? quota, CancellationToken cancellationToken)
     {
         if (Relative(command.Path) is not { } path || path.Length == 0)
         {
@@ -57,14 +62,22 @@ internal static class WorkspaceFiles
                 return Failure(command.RequestId, command.Path, dirError);
             }
 
-            if (Libc.MkdirAt((int)dir.DangerousGetHandle(), parts[i], 0x1ED) != 0 && Marshal.GetLastPInvokeError() != Libc.EEXIST)
+            if (Libc.MkdirAt((int)dir.DangerousGetHandle(), parts[i], 0x1ED) != 0)
+            {
+                if (Marshal.GetLastPInvokeError() != Libc.EEXIST)
+                {
+                    return Failure(command.RequestId, command.Path, Marshal.GetLastPInvokeError());
+                }
+            }
+            else if (owner is { } uid && Libc.FchownAt((int)dir.DangerousGetHandle(), parts[i], uid, uid, Libc.AT_SYMLINK_NOFOLLOW) != 0)
             {
                 return Failure(command.RequestId, command.Path, Marshal.GetLastPInvokeError());
             }
         }
 
-        var mode = (uint)(command.Mode ?? 0x1A4) & 0xFFF;
-        using var handle = Open(root, path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_TRUNC | Libc.O_CLOEXEC, mode, out var error);
+        // Permission bits only: a file the server writes never carries set-user-ID, set-group-ID or sticky.
+        var mode = (uint)(command.Mode ?? 0x1A4) & 0x1FF;
+        using var handle = Open(root, path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_NONBLOCK | Libc.O_CLOEXEC, mode, out var error);
         if (handle is null)
         {
             return Failure(command.RequestId, command.Path, error);
@@ -72,7 +85,24 @@ internal static class WorkspaceFiles
 
         await using (var stream = new FileStream(handle, FileAccess.Write, 1))
         {
+            var before = stream.Length;
+            if (quota is not null && command.Content.Length > before && quota.Usage + command.Content.Length - before > quota.LimitBytes)
+            {
+                return new ErrorObservation
+                {
+                    RequestId = command.RequestId,
+                    Code = "disk_quota",
+                    Message = $"writing {command.Path} ({command.Content.Length} bytes) would take the workspace past its disk quota of {quota.LimitBytes / (1024 * 1024)} MiB; delete files to make room",
+                };
+            }
+
+            stream.SetLength(0);
             await stream.WriteAsync(command.Content, cancellationToken).ConfigureAwait(false);
+            quota?.Adjust(command.Content.Length - before);
+            if (owner is { } uid && Libc.Fchown((int)handle.DangerousGetHandle(), uid, uid) != 0)
+            {
+                return Failure(command.RequestId, command.Path, Marshal.GetLastPInvokeError());
+            }
         }
 
         return new FileWrittenObservation { RequestId = command.RequestId, Path = command.Path, Bytes = command.Content.Length };

@@ -22,6 +22,9 @@ internal static partial class Libc
     public const int O_WRONLY = 1;
     public const int O_CREAT = 0x40;
     public const int O_TRUNC = 0x200;
+
+    /// <summary>Never wait on opening a FIFO a command planted where a file was expected.</summary>
+    public const int O_NONBLOCK = 0x800;
     public const int O_DIRECTORY = 0x10000;
     public const int O_NOFOLLOW = 0x20000;
     public const int O_CLOEXEC = 0x80000;
@@ -29,6 +32,12 @@ internal static partial class Libc
 
     /// <summary>Resolve the path as if the directory fd were the root: no symlink or <c>..</c> can leave it.</summary>
     public const ulong RESOLVE_IN_ROOT = 0x10;
+
+    /// <summary>Refuse any symbolic link on the way.</summary>
+    public const ulong RESOLVE_NO_SYMLINKS = 0x04;
+
+    /// <summary>Refuse to leave the directory fd (no <c>..</c> above it, no absolute paths).</summary>
+    public const ulong RESOLVE_BENEATH = 0x08;
 
     /// <summary>Refuse <c>/proc/self/fd</c>-style magic links.</summary>
     public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
@@ -75,6 +84,28 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int MkFifo(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
+
+    [LibraryImport("libc", EntryPoint = "fchown", SetLastError = true)]
+    public static partial int Fchown(int fd, int uid, int gid);
+
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+
+    [LibraryImport("libc", EntryPoint = "fchownat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int FchownAt(int dirfd, string path, int uid, int gid, int flags);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>The owner uid of <paramref name="path"/> (not following a final symbolic link), or -1 with errno set.</summary>
+    public static unsafe long OwnerOf(string path)
+    {
+        // struct statx is the same on every architecture: stx_uid is the u32 at byte 20.
+        var buffer = stackalloc byte[256];
+        return Statx(-100, path, AT_SYMLINK_NOFOLLOW, 0x8 /* STATX_UID */, buffer) == 0 ? *(uint*)(buffer + 20) : -1;
+    }
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);

@@ -73,6 +73,12 @@ public sealed record SandboxTemplate
     /// <summary>Largest file a command may write, in MiB (rlimit). Default 1024.</summary>
     public int FileSizeMb { get; init; } = 1024;
 
+    /// <summary>
+    /// The most the session's workspace may hold, in MiB: a command that takes it past this is stopped, and no file can
+    /// grow past the room left. Default 1024.
+    /// </summary>
+    public int DiskMb { get; init; } = 1024;
+
     /// <summary>Where commands may connect. Default: nowhere.</summary>
     public EgressPolicy Egress { get; init; } = EgressPolicy.None;
 

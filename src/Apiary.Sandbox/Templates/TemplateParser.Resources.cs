@@ -9,7 +9,7 @@ internal sealed partial class TemplateParser
 {
     /// <summary>The fields of <c>resources</c>.</summary>
     public static readonly IReadOnlyList<string> ResourceFields =
-        ["memory_mb", "cpus", "pids", "timeout", "output_limit", "cpu_time", "open_files", "file_size_mb"];
+        ["memory_mb", "cpus", "pids", "timeout", "output_limit", "cpu_time", "open_files", "file_size_mb", "disk_mb"];
 
     public const int MinMemoryMb = 16;
     public const int MaxMemoryMb = 1_048_576;
@@ -39,11 +39,16 @@ internal sealed partial class TemplateParser
     public const int MinFileSizeMb = 1;
     public const int MaxFileSizeMb = 1_048_576;
 
+    public const int MinDiskMb = 1;
+    public const int MaxDiskMb = 16_777_216;
+
     private static readonly Dictionary<string, string> RenamedResourceFields = new(StringComparer.Ordinal)
     {
         ["memory"] = "resources.memory_mb",
         ["processes"] = "resources.pids",
         ["file_size"] = "resources.file_size_mb",
+        ["disk"] = "resources.disk_mb",
+        ["quota"] = "resources.disk_mb",
     };
 
     private SandboxTemplate ReadResources(YamlNode node, SandboxTemplate template)
@@ -80,6 +85,7 @@ internal sealed partial class TemplateParser
                 "cpu_time" => Duration(value, field, MinCpuTime, MaxCpuTime) is { } cpu ? template with { CpuTime = cpu } : template,
                 "open_files" => _yaml.WholeNumber(value, field, MinOpenFiles, MaxOpenFiles) is { } files ? template with { OpenFiles = (int)files } : template,
                 "file_size_mb" => _yaml.WholeNumber(value, field, MinFileSizeMb, MaxFileSizeMb) is { } size ? template with { FileSizeMb = (int)size } : template,
+                "disk_mb" => _yaml.WholeNumber(value, field, MinDiskMb, MaxDiskMb) is { } disk ? template with { DiskMb = (int)disk } : template,
                 _ => template,
             };
         }

@@ -29,6 +29,7 @@ internal sealed partial class TemplateParser
         ["open_files"] = "resources.open_files",
         ["file_size"] = "resources.file_size_mb",
         ["file_size_mb"] = "resources.file_size_mb",
+        ["disk_mb"] = "resources.disk_mb",
     };
 
     private readonly string _name;

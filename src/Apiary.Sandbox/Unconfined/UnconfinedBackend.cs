@@ -62,7 +62,7 @@ public sealed class UnconfinedBackend : ISandboxBackend, IDisposable
                 WorkingDirectory = spec.Workdir.Length == 0 ? workspace : Path.Combine(workspace, spec.Workdir),
             };
             start.ArgumentList.Add("-c");
-            start.ArgumentList.Add(ShellPrelude.Script(spec.Template, cgroup));
+            start.ArgumentList.Add(ShellPrelude.Script(spec.Template, spec.FileSizeLimitBytes, cgroup));
             start.ArgumentList.Add("sh");
             start.ArgumentList.Add(spec.Program);
             foreach (var arg in spec.Args)

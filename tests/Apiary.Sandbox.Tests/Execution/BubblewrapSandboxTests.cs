@@ -140,6 +140,9 @@ public sealed class BubblewrapSandboxTests(BubblewrapFixture fixture) : IClassFi
     {
         using var shared = new TempDirectory("apiary-mount");
         await File.WriteAllTextAsync(shared["data.txt"], "original", TestContext.Current.CancellationToken);
+
+        // A mounted host folder must be readable by the sandbox user, who is never the server's root.
+        File.SetUnixFileMode(shared.Path, (UnixFileMode)0x1ED);
         var template = SandboxTemplate.Default with { Mounts = [new TemplateMount(shared.Path, "/data")] };
         await using var session = await Open(template);
 
@@ -186,7 +189,7 @@ public sealed class BubblewrapSandboxTests(BubblewrapFixture fixture) : IClassFi
     {
         await using var session = await Open();
         var outcome = await session.ShAsync("id -u; grep CapEff /proc/self/status; hostname");
-        Assert.Contains("1000", outcome.Stdout, StringComparison.Ordinal);
+        Assert.Contains(Bubblewrap.SandboxUser.DefaultUid.ToString(System.Globalization.CultureInfo.InvariantCulture), outcome.Stdout, StringComparison.Ordinal);
         Assert.Contains("CapEff:\t0000000000000000", outcome.Stdout, StringComparison.Ordinal);
         Assert.Contains("sandbox", outcome.Stdout, StringComparison.Ordinal);
     }

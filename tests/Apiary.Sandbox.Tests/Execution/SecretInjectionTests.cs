@@ -26,8 +26,14 @@ public sealed class SecretInjectionTests(BubblewrapFixture fixture) : IClassFixt
         public Task<bool> RemoveAsync(string name, CancellationToken cancellationToken = default) => Task.FromResult(false);
     }
 
+    // The template declares the secrets its commands may ask for; each command still names the ones it gets.
+    private static readonly SandboxTemplate Declaring = SandboxTemplate.Default with
+    {
+        Secrets = [new TemplateSecret("API_TOKEN"), new TemplateSecret("NOPE")],
+    };
+
     private Task<ISandboxSession> Open(SandboxTemplate? template = null) =>
-        fixture.Backend.OpenSessionAsync(SessionExtensions.Options(_workspace, template) with { Secrets = new MemoryStore() }, TestContext.Current.CancellationToken);
+        fixture.Backend.OpenSessionAsync(SessionExtensions.Options(_workspace, template ?? Declaring) with { Secrets = new MemoryStore() }, TestContext.Current.CancellationToken);
 
     [Fact]
     public async Task EnvSecret_UsableButScrubbedFromOutput()
@@ -71,12 +77,18 @@ public sealed class SecretInjectionTests(BubblewrapFixture fixture) : IClassFixt
     {
         var template = SandboxTemplate.Default with { Secrets = [new TemplateSecret("DB_PASSWORD", SecretDelivery.File)] };
         await using var session = await Open(template);
-        var outcome = await session.ShAsync("stat -c '%a' /run/secrets/DB_PASSWORD; grep -c hunter2 /run/secrets/DB_PASSWORD; awk '$2==\"/run/secrets\"{print $3}' /proc/self/mounts; env | grep -c DB_PASSWORD");
+        var outcome = await session.RunAsync(new ExecCommand
+        {
+            RequestId = SessionExtensions.NextId(),
+            Command = "/bin/sh",
+            Args = ["-c", "stat -c '%a' /run/secrets/DB_PASSWORD; grep -c hunter2 /run/secrets/DB_PASSWORD; awk '$2==\"/run/secrets\"{print $3}' /proc/self/mounts; env | grep -c DB_PASSWORD"],
+            Secrets = ["DB_PASSWORD"],
+        });
 
         var lines = outcome.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("400", lines[0]);
         Assert.Equal("1", lines[1]);
-        Assert.Equal("tmpfs", lines[2]);
+        Assert.True(lines.Length > 2 && lines[2] == "tmpfs", outcome.ToString());
         Assert.Equal("0", lines[3]);
         Assert.Empty(Directory.EnumerateFileSystemEntries(_workspace.Path, "*", SearchOption.AllDirectories));
     }
@@ -88,6 +100,23 @@ public sealed class SecretInjectionTests(BubblewrapFixture fixture) : IClassFixt
         var outcome = await session.RunAsync(new ExecCommand { RequestId = SessionExtensions.NextId(), Command = "true", Secrets = ["NOPE"] });
         Assert.Equal("unknown_secret", outcome.Error?.Code);
         Assert.Null(outcome.Complete);
+    }
+
+    [Fact]
+    public async Task Attack_SecretTheTemplateDoesNotDeclare_Refused()
+    {
+        await using var session = await Open(SandboxTemplate.Default);
+        var outcome = await session.RunAsync(new ExecCommand { RequestId = SessionExtensions.NextId(), Command = "printenv", Args = ["API_TOKEN"], Secrets = ["API_TOKEN"] });
+        Assert.Equal("undeclared_secret", outcome.Error?.Code);
+        Assert.Null(outcome.Complete);
+    }
+
+    [Fact]
+    public async Task DeclaredSecret_NotGivenToACommandThatDoesNotNameIt()
+    {
+        await using var session = await Open();
+        var outcome = await session.ShAsync("printenv API_TOKEN; echo exit=$?");
+        Assert.Equal("exit=1\n", outcome.Stdout);
     }
 
     [Fact]
