@@ -33,12 +33,16 @@ public static class SeccompFilter
     public static IReadOnlyList<RefusedCallGroup> Describe() =>
         SeccompPolicy.Groups.Select(g => new RefusedCallGroup(g.Name, g.Reason, g.Rules.Select(Describe).ToList())).ToList();
 
-    /// <summary>Writes the program for this machine to a new file readable only by its owner, and returns its path.</summary>
-    /// <param name="directory">An existing folder private to this process.</param>
+    /// <summary>
+    /// Writes the program for this machine to <c>seccomp.bpf</c> in <paramref name="directory"/>, a new file readable only
+    /// by its owner, and returns its path: the file a shell opens as bubblewrap's <c>--seccomp</c> descriptor.
+    /// </summary>
+    /// <param name="directory">An existing folder private to this process, without a <c>seccomp.bpf</c> yet.</param>
+    /// <exception cref="IOException">The file already exists.</exception>
     /// <exception cref="PlatformNotSupportedException">This is neither x86_64 nor aarch64.</exception>
     internal static string WriteProgramFile(string directory) => WriteProgramFile(directory, BuildForCurrentArchitecture());
 
-    /// <summary>Writes <paramref name="program"/> to a new file readable only by its owner, and returns its path.</summary>
+    /// <summary>Writes <paramref name="program"/> to a new <c>seccomp.bpf</c> in <paramref name="directory"/>, readable only by its owner, and returns its path.</summary>
     internal static string WriteProgramFile(string directory, byte[] program)
     {
         var path = Path.Combine(directory, "seccomp.bpf");
