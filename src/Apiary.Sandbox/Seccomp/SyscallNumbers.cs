@@ -1,0 +1,87 @@
+namespace Apiary.Sandbox.Seccomp;
+
+/// <summary>
+/// The number of every system call the seccomp policy names, on each supported architecture; null where the
+/// architecture does not have the call (aarch64 has only the <c>*at</c> forms of the path calls, and none of x86's port
+/// and legacy calls). Taken from the kernel's <c>arch/x86/entry/syscalls/syscall_64.tbl</c> and
+/// <c>include/uapi/asm-generic/unistd.h</c> (which arm64 uses); <c>SyscallNumbersTests</c> checks them against the
+/// installed kernel headers.
+/// </summary>
+internal static class SyscallNumbers
+{
+    /// <summary>Name, x86_64 number, aarch64 number.</summary>
+    public static readonly IReadOnlyList<(string Name, int? X64, int? Arm64)> All =
+    [
+        ("_sysctl", 156, null),
+        ("acct", 163, 89),
+        ("add_key", 248, 217),
+        ("adjtimex", 159, 171),
+        ("bpf", 321, 280),
+        ("chmod", 90, null),
+        ("chroot", 161, 51),
+        ("clock_adjtime", 305, 266),
+        ("clock_settime", 227, 112),
+        ("clone", 56, 220),
+        ("clone3", 435, 435),
+        ("creat", 85, null),
+        ("delete_module", 176, 106),
+        ("fchmod", 91, 52),
+        ("fchmodat", 268, 53),
+        ("fchmodat2", 452, 452),
+        ("finit_module", 313, 273),
+        ("fsconfig", 431, 431),
+        ("fsmount", 432, 432),
+        ("fsopen", 430, 430),
+        ("fspick", 433, 433),
+        ("init_module", 175, 105),
+        ("io_uring_enter", 426, 426),
+        ("io_uring_register", 427, 427),
+        ("io_uring_setup", 425, 425),
+        ("ioctl", 16, 29),
+        ("ioperm", 173, null),
+        ("iopl", 172, null),
+        ("kcmp", 312, 272),
+        ("kexec_file_load", 320, 294),
+        ("kexec_load", 246, 104),
+        ("keyctl", 250, 219),
+        ("lookup_dcookie", 212, 18),
+        ("migrate_pages", 256, 238),
+        ("mknod", 133, null),
+        ("mknodat", 259, 33),
+        ("mount", 165, 40),
+        ("mount_setattr", 442, 442),
+        ("move_mount", 429, 429),
+        ("move_pages", 279, 239),
+        ("name_to_handle_at", 303, 264),
+        ("nfsservctl", 180, 42),
+        ("open", 2, null),
+        ("open_by_handle_at", 304, 265),
+        ("open_tree", 428, 428),
+        ("open_tree_attr", 467, 467),
+        ("openat", 257, 56),
+        ("openat2", 437, 437),
+        ("perf_event_open", 298, 241),
+        ("personality", 135, 92),
+        ("pidfd_getfd", 438, 438),
+        ("pivot_root", 155, 41),
+        ("process_madvise", 440, 440),
+        ("process_vm_readv", 310, 270),
+        ("process_vm_writev", 311, 271),
+        ("ptrace", 101, 117),
+        ("quotactl", 179, 60),
+        ("quotactl_fd", 443, 443),
+        ("reboot", 169, 142),
+        ("request_key", 249, 218),
+        ("setns", 308, 268),
+        ("settimeofday", 164, 170),
+        ("socket", 41, 198),
+        ("swapoff", 168, 225),
+        ("swapon", 167, 224),
+        ("syslog", 103, 116),
+        ("umount2", 166, 39),
+        ("unshare", 272, 97),
+        ("uselib", 134, null),
+        ("userfaultfd", 323, 282),
+        ("vhangup", 153, 58),
+    ];
+}
