@@ -63,6 +63,12 @@ internal static class UpCommand
                     await context.Out.WriteLineAsync(line).ConfigureAwait(false);
                 }
 
+                // A layer of isolation this machine cannot give is said out loud, every start.
+                foreach (var check in report.Checks.Where(c => c.Status != CheckStatus.Ok))
+                {
+                    await context.Error.WriteLineAsync($"apiary: warning: {check.Name} is {check.Status.ToString().ToLowerInvariant()}: {check.Detail}; {check.Meaning}. Fix: {check.Fix}.").ConfigureAwait(false);
+                }
+
                 await context.Out.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 try
                 {

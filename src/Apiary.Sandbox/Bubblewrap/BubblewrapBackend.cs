@@ -1,5 +1,7 @@
 using Apiary.Sandbox.Execution;
+using System.Runtime.InteropServices;
 using Apiary.Sandbox.Files;
+using Apiary.Sandbox.Seccomp;
 
 namespace Apiary.Sandbox.Bubblewrap;
 
@@ -18,10 +20,17 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
         CgroupVersion = cgroups.Version;
         User = user;
         _launcher = new BubblewrapLauncher(bwrapPath, cgroups, runtime, user, seccomp);
+        Seccomp = seccomp is not null;
     }
 
     /// <summary>Who commands run as.</summary>
     public SandboxUser User { get; }
+
+    /// <summary>
+    /// True when every command runs under Apiary's seccomp filter; false only on an architecture it has no system-call
+    /// table for (<c>apiary doctor</c> warns of it).
+    /// </summary>
+    public bool Seccomp { get; private init; }
 
     /// <inheritdoc/>
     public string Name => "bubblewrap";
@@ -56,7 +65,8 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
         File.SetUnixFileMode(runtime, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         BubblewrapLauncher.WriteIdentityFiles(runtime, user);
         OrphanReaper.Enable();
-        return new BubblewrapBackend(path, Cgroups.Detect(), runtime, user, seccomp: null);
+        var seccomp = SeccompFilter.IsSupported(RuntimeInformation.ProcessArchitecture) ? SeccompFilter.WriteProgramFile(runtime) : null;
+        return new BubblewrapBackend(path, Cgroups.Detect(), runtime, user, seccomp);
     }
 
     /// <inheritdoc/>

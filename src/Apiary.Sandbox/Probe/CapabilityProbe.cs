@@ -37,7 +37,8 @@ public sealed record CapabilityReport(IReadOnlyList<CapabilityCheck> Checks)
 
 /// <summary>
 /// Finds what isolation this machine gives: bubblewrap and each namespace it needs (by starting real sandboxes),
-/// cgroup controllers for limits, rlimits, and <c>openat2</c> for confined file access.
+/// cgroup controllers for limits, rlimits, <c>openat2</c> for confined file access, and each layer of a real sandbox
+/// seen from inside it (the sandbox user, capabilities, no-new-privileges, seccomp, kernel tunables, set-ID bits).
 /// </summary>
 public static class CapabilityProbe
 {
@@ -104,6 +105,11 @@ public static class CapabilityProbe
 
         checks.Add(new CapabilityCheck("rlimits", CheckStatus.Ok, "CPU time, open files, file size and address space are set on every command"));
         checks.Add(ProbeOpenat2());
+        if (bwrap is not null && checks.All(c => c.Status != CheckStatus.Missing))
+        {
+            checks.AddRange(await SandboxLayerProbe.RunAsync(bwrap, cancellationToken).ConfigureAwait(false));
+        }
+
         checks.Add(new CapabilityCheck("kernel", CheckStatus.Ok, ReadOrEmpty("/proc/sys/kernel/osrelease").Trim()));
         return new CapabilityReport(checks);
     }

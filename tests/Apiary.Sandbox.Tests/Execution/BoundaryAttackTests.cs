@@ -163,7 +163,9 @@ public sealed class BoundaryAttackTests(BubblewrapFixture fixture) : IClassFixtu
         var copy = _workspace["id"];
         Assert.True(File.Exists(copy), outcome.ToString());
 
-        // Whatever the chmod did, the file is not root's: a host user running it cannot become root.
+        // The seccomp filter refuses the bit; and the file is not root's anyway: a host user running it cannot become root.
+        Assert.Contains("chmod=1", outcome.Stdout, StringComparison.Ordinal);
+        Assert.Equal((UnixFileMode)0, File.GetUnixFileMode(copy) & (UnixFileMode.SetUser | UnixFileMode.SetGroup));
         Assert.NotEqual(0, OwnerOf(copy));
         Assert.Equal(fixture.Backend.User.HostUid, OwnerOf(copy));
     }
@@ -178,6 +180,47 @@ public sealed class BoundaryAttackTests(BubblewrapFixture fixture) : IClassFixtu
         Assert.Contains("CapEff:\t0000000000000000", outcome.Stdout, StringComparison.Ordinal);
         Assert.Contains("CapAmb:\t0000000000000000", outcome.Stdout, StringComparison.Ordinal);
         Assert.Contains("NoNewPrivs:\t1", outcome.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Attack_KernelInterfacesFromTheSandbox_RefusedBySeccomp()
+    {
+        Assert.SkipUnless(System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64, "the calls are made by their x86_64 numbers");
+        Assert.True(fixture.Backend.Seccomp);
+        await using var session = await Open();
+
+        // Each call is made the way a program would make it; the filter answers EPERM (1) or, for clone3, ENOSYS (38).
+        var outcome = await session.RunAsync("/usr/bin/python3", "-c", """
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            def call(name, nr, *args):
+                r = libc.syscall(nr, *args)
+                print(name, r, ctypes.get_errno())
+            print('Seccomp', [l.split()[1] for l in open('/proc/self/status') if l.startswith('Seccomp:')][0])
+            call('keyctl', 250, 0, -3, 0)
+            call('add_key', 248, b'user', b'k', b'v', 1, -3)
+            call('unshare_user', 272, 0x10000000)
+            call('mount', 165, b'none', b'/tmp', b'tmpfs', 0, 0)
+            call('io_uring_setup', 425, 8, ctypes.create_string_buffer(120))
+            call('bpf', 321, 0, 0, 0)
+            call('perf_event_open', 298, 0, 0, -1, -1, 0)
+            call('userfaultfd', 323, 0)
+            call('ptrace', 101, 16, 1, 0, 0)
+            call('setns', 308, 0, 0)
+            call('init_module', 175, 0, 0, 0)
+            call('kexec_load', 246, 0, 0, 0, 0)
+            call('clone3', 435, 0, 0)
+            """);
+
+        Assert.True(outcome.ExitCode == 0, outcome.ToString());
+        var results = outcome.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToDictionary(p => p[0], p => p[^1]);
+        Assert.Equal("2", results["Seccomp"]);
+        foreach (var call in new[] { "keyctl", "add_key", "unshare_user", "mount", "io_uring_setup", "bpf", "perf_event_open", "userfaultfd", "ptrace", "setns", "init_module", "kexec_load" })
+        {
+            Assert.True(results[call] == "1", $"{call}: errno {results[call]}\n{outcome}");
+        }
+
+        Assert.Equal("38", results["clone3"]);
     }
 
     [Fact]
