@@ -226,9 +226,14 @@ public sealed record ProposalDto(string Id, string Session, string Agent, string
 /// <param name="ExpiresAt">When it expires unanswered.</param>
 /// <param name="Workspace">The workspace the proposal would act in.</param>
 /// <param name="Diff">For <c>spawn_agent</c>: the unified diff of the agent's files against what the home has now.</param>
+/// <param name="Details">
+/// For <c>exec</c> and <c>write_file</c>, the rest of what would run: the resolved program, the environment it sets, the
+/// secrets it is given (names only), its standard input or content (size, SHA-256, and the text when short), its working
+/// folder, template and time limit. <see cref="Governance.ProposalDetails.Lines"/> says them for people.
+/// </param>
 public sealed record TicketDto(
     string Ticket, string Proposal, string Agent, string Session, string Kind, string CommandLine, string Risk, string Rule, string? Reason, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt,
-    string? Workspace = null, string? Diff = null);
+    string? Workspace = null, string? Diff = null, Governance.ProposalDetails? Details = null);
 
 /// <summary><c>POST /api/approvals/{ticket}/approve</c>.</summary>
 /// <param name="ForSession">Also let through later proposals of the session that the same rule sends to approval.</param>

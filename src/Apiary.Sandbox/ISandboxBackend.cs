@@ -40,6 +40,21 @@ public interface ISandboxSession : IAsyncDisposable
 
     /// <summary>Stops every running command (TERM, grace, KILL) and ends the session.</summary>
     Task CloseAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Resolves <paramref name="command"/> to the absolute path of the program a command would run, as the sandbox sees
+    /// it: a bare name is looked up in <paramref name="searchPath"/> (the template's <c>PATH</c> when null) among what is
+    /// visible inside (the system folders, the workspace, the template's mounts); a relative path is taken from the
+    /// working folder. Governance decides on the result, and the sandbox runs exactly it.
+    /// </summary>
+    /// <param name="command">The program as given: <c>git</c>, <c>./build.sh</c>, <c>/usr/bin/env</c>.</param>
+    /// <param name="workdir">The working folder, relative to the workspace (<c>""</c> for the workspace itself).</param>
+    /// <param name="searchPath">A <c>PATH</c> the command sets itself, or null for the template's.</param>
+    /// <returns>The absolute path, or null when a bare name is found nowhere on the search path.</returns>
+    string? ResolveProgram(string command, string workdir, string? searchPath);
+
+    /// <summary>The search path bare program names are looked up in: the template's (or the session's) <c>PATH</c>.</summary>
+    string SearchPath { get; }
 }
 
 /// <summary>How to open a sandbox session.</summary>

@@ -44,6 +44,52 @@ internal sealed class SandboxSession : ISandboxSession
 
     public string Workspace { get; }
 
+    /// <inheritdoc/>
+    public string SearchPath =>
+        _options.Env.GetValueOrDefault("PATH") ?? _options.Template.Env.GetValueOrDefault("PATH") ?? BaseEnvironment["PATH"];
+
+    /// <inheritdoc/>
+    public string? ResolveProgram(string command, string workdir, string? searchPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(command);
+        if (command.Contains('/', StringComparison.Ordinal))
+        {
+            var path = command.StartsWith('/') ? command : "/workspace/" + workdir + "/" + command;
+            return Governance.Proposal.NormalizePath(path);
+        }
+
+        foreach (var folder in (searchPath ?? SearchPath).Split(':'))
+        {
+            // An empty or relative entry would mean "the working folder": never searched.
+            if (!folder.StartsWith('/'))
+            {
+                continue;
+            }
+
+            var candidate = Governance.Proposal.NormalizePath(folder + "/" + command);
+            if (_launcher.HostPathOf(candidate, Workspace, _options.Template) is { } host && IsProgram(host))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsProgram(string hostPath)
+    {
+        try
+        {
+            var info = new FileInfo(hostPath);
+            const UnixFileMode execute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+            return info.Exists && (info.UnixFileMode & execute) != 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     public async IAsyncEnumerable<Observation> ExecuteAsync(Command command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);

@@ -250,7 +250,7 @@ internal static partial class ApiEndpoints
         t.Proposal.Principal.Agent.Value,
         t.Proposal.Principal.SessionId,
         t.Proposal.Kind.Name(),
-        t.Proposal.Arguments.Command is { } command ? (t.Proposal.ArgumentLine.Length == 0 ? command : command + " " + t.Proposal.ArgumentLine)
+        t.Proposal.Arguments.Command is not null ? t.Proposal.CommandLine
             : t.Proposal.Kind == ProposalKind.SpawnAgent ? $"spawn_agent {t.Proposal.Arguments.Other.GetValueOrDefault("agent")} from {t.Proposal.Arguments.Path} (diff: apiary explain {t.Proposal.Id})"
             : $"{t.Proposal.Kind.Name()} {t.Proposal.Arguments.Path}",
         t.Risk.ToString().ToLowerInvariant(),
@@ -259,7 +259,8 @@ internal static partial class ApiEndpoints
         t.RequestedAt,
         t.ExpiresAt,
         t.Proposal.Workspace,
-        t.Proposal.Kind == ProposalKind.SpawnAgent ? t.Proposal.Arguments.Other.GetValueOrDefault("diff") : null);
+        t.Proposal.Kind == ProposalKind.SpawnAgent ? t.Proposal.Arguments.Other.GetValueOrDefault("diff") : null,
+        ProposalDetails.Of(t.Proposal));
 
     private static async Task<IResult> ApproveAsync(string ticket, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
     {

@@ -35,7 +35,7 @@ internal sealed partial class ServerRuntime
             throw new ApiProblemException(409, "Session closed", $"session {session.Id} is closed; open a new one with POST /api/sessions");
         }
 
-        var (proposal, estimate) = Build(session, request);
+        var (proposal, estimate) = ProposalBuilder.Build(session, request);
         var run = new ProposalRun(proposal, session);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         var result = await Pipeline.SubmitAsync(proposal, estimate, linked.Token).ConfigureAwait(false);
@@ -44,11 +44,11 @@ internal sealed partial class ServerRuntime
         {
             case DecisionKind.Pending when result.Ticket is { } ticket:
                 run.SetPending(ToDto(result));
-                Track(Task.Run(() => AwaitApprovalAsync(run, request, ticket, keepTicketOnStop), CancellationToken.None));
+                Track(Task.Run(() => AwaitApprovalAsync(run, ticket, keepTicketOnStop), CancellationToken.None));
                 break;
             case DecisionKind.Allow when result.Allowed is { } allowed:
                 run.SetRunning(ToDto(result));
-                var work = Task.Run(() => ExecuteAsync(run, request, allowed), CancellationToken.None);
+                var work = Task.Run(() => ExecuteAsync(run, allowed), CancellationToken.None);
                 Track(work);
                 if (proposal.Kind != ProposalKind.Exec)
                 {
@@ -64,40 +64,20 @@ internal sealed partial class ServerRuntime
         return run;
     }
 
-    private static (Proposal, BudgetEstimate) Build(ApiSession session, ProposalRequest request)
-    {
-        var principal = session.Principal;
-        var workspace = session.Workspace;
-        switch (request.Kind)
-        {
-            case "exec":
-                var timeout = request.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : session.Template.Timeout;
-                return (Proposal.Exec(principal, workspace, request.Command!, request.Args ?? []), new BudgetEstimate(1, timeout, 0, 0m));
-            case "read_file":
-                return (Proposal.ReadFile(principal, workspace, request.Path!), new BudgetEstimate(0, TimeSpan.Zero, 0, 0m));
-            case "write_file":
-                return (Proposal.WriteFile(principal, workspace, request.Path!), new BudgetEstimate(0, TimeSpan.Zero, 0, 0m));
-            case "list_dir":
-                return (Proposal.ListDir(principal, workspace, request.Path ?? "."), new BudgetEstimate(0, TimeSpan.Zero, 0, 0m));
-            default:
-                throw new ApiProblemException(400, "Unknown kind", $"kind '{request.Kind}' is not one of exec, read_file, write_file, list_dir");
-        }
-    }
-
     /// <summary>
-    /// Takes up the wait for an open approval ticket of a run's tool call after a restart: a proposal of
-    /// <paramref name="session"/> (reopened with the ticket's session id) that runs once the ticket is granted.
+    /// Takes up the wait for an open approval ticket of a run's tool call after a restart: the ticket's own proposal, in
+    /// <paramref name="session"/> (reopened with the ticket's session id), runs once the ticket is granted.
     /// </summary>
-    public ProposalRun AttachPending(ApiSession session, ProposalRequest request, ApprovalTicket ticket)
+    public ProposalRun AttachPending(ApiSession session, ApprovalTicket ticket)
     {
         var run = new ProposalRun(ticket.Proposal, session);
         run.SetPending(new DecisionDto("pending", "approval", ticket.Rule, ticket.Risk.ToString().ToLowerInvariant(), ticket.Reason, ticket.Id.ToString()));
         _runs[run.Id] = run;
-        Track(Task.Run(() => AwaitApprovalAsync(run, request, ticket, keepTicketOnStop: true), CancellationToken.None));
+        Track(Task.Run(() => AwaitApprovalAsync(run, ticket, keepTicketOnStop: true), CancellationToken.None));
         return run;
     }
 
-    private async Task AwaitApprovalAsync(ProposalRun run, ProposalRequest request, ApprovalTicket ticket, bool keepTicketOnStop)
+    private async Task AwaitApprovalAsync(ProposalRun run, ApprovalTicket ticket, bool keepTicketOnStop)
     {
         var pending = run.Decision;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, run.Session.Closing);
@@ -136,7 +116,7 @@ internal sealed partial class ServerRuntime
                     if (resumed.Decision.Kind == DecisionKind.Allow && resumed.Allowed is { } allowed)
                     {
                         run.SetRunning(ToDto(resumed) with { TicketId = ticket.Id.ToString() });
-                        await ExecuteAsync(run, request, allowed).ConfigureAwait(false);
+                        await ExecuteAsync(run, allowed).ConfigureAwait(false);
                     }
                     else
                     {
@@ -158,7 +138,7 @@ internal sealed partial class ServerRuntime
         }
     }
 
-    private async Task ExecuteAsync(ProposalRun run, ProposalRequest request, AllowedProposal allowed)
+    private async Task ExecuteAsync(ProposalRun run, AllowedProposal allowed)
     {
         var killed = Pipeline.KillTokenFor(run.Session.Principal);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, run.Session.Closing, killed);
@@ -166,7 +146,7 @@ internal sealed partial class ServerRuntime
         ResultDto result;
         try
         {
-            result = await RunAsync(run, request, stop.Token).ConfigureAwait(false);
+            result = await RunAsync(run, allowed.Proposal, stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -204,26 +184,44 @@ internal sealed partial class ServerRuntime
         }
     }
 
-    private static async Task<ResultDto> RunAsync(ProposalRun run, ProposalRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Carries out the decided proposal: the sandbox command is built from its arguments alone (the resolved program,
+    /// arguments, environment, secret names, standard input, working folder and time limit), never from the request
+    /// that asked for it.
+    /// </summary>
+    private static async Task<ResultDto> RunAsync(ProposalRun run, Proposal proposal, CancellationToken cancellationToken)
     {
         var sandbox = run.Session.Sandbox;
         var clock = Stopwatch.StartNew();
-        Protocol.Command command = request.Kind switch
+        var a = proposal.Arguments;
+        if (proposal.Kind == ProposalKind.Exec && a.Template != run.Session.Template.Name)
         {
-            "exec" => new ExecCommand
+            throw new ApiaryException($"the proposal was decided for sandbox template '{a.Template}', but its session runs '{run.Session.Template.Name}'");
+        }
+
+        if (proposal.Kind == ProposalKind.Exec && a.Program is null)
+        {
+            // Nothing is searched for after the decision: a program that was not found then is not run now.
+            run.AppendOutput("stderr", $"apiary: {a.Command}: no such program on the sandbox's search path ({sandbox.SearchPath})\n");
+            return new ResultDto(127, "exited", clock.ElapsedMilliseconds);
+        }
+
+        Protocol.Command command = proposal.Kind switch
+        {
+            ProposalKind.Exec => new ExecCommand
             {
                 RequestId = run.Id,
-                Command = request.Command!,
-                Args = request.Args ?? [],
-                Env = request.Env ?? new Dictionary<string, string>(),
-                Workdir = request.Workdir,
-                Stdin = request.Stdin is null ? null : Encoding.UTF8.GetBytes(request.Stdin),
-                TimeoutMs = request.TimeoutSeconds is { } s ? s * 1000L : null,
-                Secrets = request.Secrets ?? [],
+                Command = a.Program!,
+                Args = a.Args,
+                Env = a.Env,
+                Workdir = a.Workdir,
+                Stdin = a.Stdin is null ? null : Encoding.UTF8.GetBytes(a.Stdin),
+                TimeoutMs = a.TimeoutSeconds is { } s ? s * 1000L : null,
+                Secrets = a.Secrets,
             },
-            "read_file" => new ReadFileCommand { RequestId = run.Id, Path = request.Path! },
-            "write_file" => new WriteFileCommand { RequestId = run.Id, Path = request.Path!, Content = Encoding.UTF8.GetBytes(request.Content ?? "") },
-            _ => new ListDirCommand { RequestId = run.Id, Path = request.Path ?? "" },
+            ProposalKind.ReadFile => new ReadFileCommand { RequestId = run.Id, Path = a.Path! },
+            ProposalKind.WriteFile => new WriteFileCommand { RequestId = run.Id, Path = a.Path!, Content = Encoding.UTF8.GetBytes(a.Content ?? "") },
+            _ => new ListDirCommand { RequestId = run.Id, Path = a.Path ?? "" },
         };
 
         var stdout = Encoding.UTF8.GetDecoder();

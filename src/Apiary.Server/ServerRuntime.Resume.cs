@@ -220,14 +220,13 @@ internal sealed partial class ServerRuntime
     {
         var arguments = AgentTools.ArgumentsJson(call);
         run.Add(new RunProgressDto("tool_call", turn, Tool: call.Name, Arguments: arguments));
-        var (request, _) = AgentTools.ToProposal(call);
         var ticket = Pipeline.OpenTickets.FirstOrDefault(t => t.Id.ToString() == ticketId);
-        if (request is null || ticket is null)
+        if (ticket is null)
         {
             return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: approval ticket {ticketId} is no longer open (answered or expired while the server was stopped); it did not run").ConfigureAwait(false);
         }
 
-        var proposal = AttachPending(run.Session, request, ticket);
+        var proposal = AttachPending(run.Session, ticket);
         return await AwaitToolAsync(run, turn, call, arguments, proposal, cancellationToken).ConfigureAwait(false);
     }
 

@@ -94,7 +94,7 @@ public sealed partial class GovernedExecTests : IAsyncDisposable
             Assert.Equal(ticket, open.GetProperty("ticket").GetString());
             Assert.Equal("operator", open.GetProperty("agent").GetString());
             Assert.Equal("exec", open.GetProperty("kind").GetString());
-            Assert.Equal("curl --version", open.GetProperty("command_line").GetString());
+            Assert.Equal("/usr/bin/curl --version", open.GetProperty("command_line").GetString());
             Assert.Equal("high", open.GetProperty("risk").GetString());
             Assert.Equal("approve-network-tools", open.GetProperty("rule").GetString());
         }

@@ -59,6 +59,24 @@ public sealed class McpServerTests
         var (badError, bad) = Call(calls, "badArguments");
         Assert.True(badError, bad);
         Assert.Contains("'command' is required", bad, StringComparison.Ordinal);
+
+        // The boundary's attacks fail through MCP exactly as through the API.
+        var (nulError, nul) = Call(calls, "nulEnv");
+        Assert.True(nulError, nul);
+        Assert.Contains("env X holds a NUL character", nul, StringComparison.Ordinal);
+
+        var (hijackError, hijack) = Call(calls, "pathHijack");
+        Assert.True(hijackError, hijack);
+        Assert.Contains("denied", hijack, StringComparison.Ordinal);
+
+        var (diffError, diff) = Call(calls, "gitExternalDiff");
+        Assert.True(diffError, diff);
+        Assert.Contains("rule: risky-env", diff, StringComparison.Ordinal);
+        Assert.Contains("GIT_EXTERNAL_DIFF", diff, StringComparison.Ordinal);
+
+        var (timeoutError, timeout) = Call(calls, "raisedTimeout");
+        Assert.True(timeoutError, timeout);
+        Assert.Contains("rule: template-limits", timeout, StringComparison.Ordinal);
     }
 
     private static (bool IsError, string Text) Call(JsonElement calls, string name)

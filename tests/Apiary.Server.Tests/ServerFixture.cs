@@ -24,10 +24,17 @@ internal sealed class TestServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<TestServer> StartAsync(int streamClientBuffer = 4096)
+    /// <summary>Starts a server on a new home made from the samples; <paramref name="prepare"/> may change the home's files first.</summary>
+    public static async Task<TestServer> StartAsync(int streamClientBuffer = 4096, Func<string, Task>? prepare = null)
     {
         var root = new TempDirectory("apiary-server");
         var home = Path.Combine(root.Path, "home");
+        if (prepare is not null)
+        {
+            await new Home.ApiaryHome(home, root.Path).InitializeAsync(TestContext.Current.CancellationToken);
+            await prepare(home);
+        }
+
         var server = await ApiaryServer.StartAsync(new ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = root.Path, StreamClientBuffer = streamClientBuffer }, TestContext.Current.CancellationToken);
         return new TestServer(root, server, home);
     }

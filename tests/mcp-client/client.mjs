@@ -47,6 +47,12 @@ const report = {
     read: await call("read_file", { path: "src/hello.txt" }),
     list: await call("list_dir", { path: "src" }),
     badArguments: await call("exec", { args: ["no command"] }),
+    // Attacks: a NUL that would add bubblewrap options; a search path that swaps an allowed program for the agent's;
+    // git told to run a program of the agent's; more time than the template gives.
+    nulEnv: await call("exec", { command: "ls", args: ["/hostroot"], env: { X: "a\u0000--bind\u0000/\u0000/hostroot" } }),
+    pathHijack: await call("exec", { command: "cat", args: ["notes.txt"], env: { PATH: "/workspace/bin:/usr/bin" } }),
+    gitExternalDiff: await call("exec", { command: "git", args: ["diff"], env: { GIT_EXTERNAL_DIFF: "/workspace/evil.sh" } }),
+    raisedTimeout: await call("exec", { command: "sleep", args: ["1"], timeout_seconds: 3600 }),
   },
 };
 

@@ -39,7 +39,7 @@ internal static class ApprovalsCommand
             if (parse.GetValue(json))
             {
                 var rows = tickets.Select(t => new TicketJson(
-                    t.Ticket, t.Proposal, t.Agent, t.Session, t.Kind, t.CommandLine, t.Workspace ?? "", t.Risk, t.Rule, t.Reason, t.RequestedAt, t.ExpiresAt)).ToList();
+                    t.Ticket, t.Proposal, t.Agent, t.Session, t.Kind, t.CommandLine, t.Workspace ?? "", t.Risk, t.Rule, t.Reason, t.RequestedAt, t.ExpiresAt, t.Details)).ToList();
                 await JsonOutput.WriteAsync(context.Out, new TicketListJson(home.Root, rows), CliJsonContext.Default.TicketListJson).ConfigureAwait(false);
                 return ExitCodes.Success;
             }
@@ -54,11 +54,13 @@ internal static class ApprovalsCommand
             table.Columns[0].PadLeft(0);
             foreach (var t in tickets)
             {
+                // Under the command, everything else that changes what would run: env, secrets, stdin, workdir, template, timeout.
+                var shown = string.Join('\n', [t.CommandLine, .. (t.Details?.Lines() ?? []).Select(line => "  " + line)]);
                 table.AddRow(
                     Cell(t.Ticket),
                     Cell(t.Agent),
                     Cell(t.Kind),
-                    Cell(t.CommandLine),
+                    Cell(shown),
                     Cell(t.Risk),
                     Cell(t.Rule),
                     Cell(DurationText.Format(Whole(now - t.RequestedAt))),
@@ -178,7 +180,8 @@ internal sealed record TicketJson(
     string Rule,
     string? Reason,
     DateTimeOffset RequestedAt,
-    DateTimeOffset ExpiresAt);
+    DateTimeOffset ExpiresAt,
+    Governance.ProposalDetails? Details);
 
 /// <summary>What <c>apiary approvals list --json</c> prints.</summary>
 internal sealed record TicketListJson(string Home, IReadOnlyList<TicketJson> Tickets);

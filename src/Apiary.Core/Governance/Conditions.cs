@@ -137,5 +137,11 @@ internal sealed class PathPatterns(PatternSet? relative, PatternSet? absolute)
         && ((relative is not null && proposal.WorkspacePath is { } inside && relative.MatchesAny(inside))
             || (absolute is not null && absolute.MatchesAny(full)));
 
+    /// <summary>Whether an <c>exec</c>'s working folder matches: <c>""</c> is the workspace itself.</summary>
+    public bool MatchesWorkdir(Proposal proposal) =>
+        proposal.WorkdirPath is { } inside
+        && ((relative is not null && relative.MatchesAny(inside))
+            || (absolute is not null && absolute.MatchesAny(inside.Length == 0 ? proposal.Workspace : proposal.Workspace + "/" + inside)));
+
     public override string ToString() => string.Join(", ", new[] { relative?.ToString(), absolute?.ToString() }.Where(s => s is not null));
 }

@@ -47,7 +47,7 @@ public sealed class PolicyEngine
                 current = rule;
                 if (rule.Matches(proposal, context))
                 {
-                    return FromRule(rule, proposal, context);
+                    return Guard(rule, proposal, context) ?? FromRule(rule, proposal, context);
                 }
             }
         }
@@ -103,6 +103,42 @@ public sealed class PolicyEngine
         }
 
         return decision with { Explanation = decision.Explanation with { Evaluators = results } };
+    }
+
+    /// <summary>The built-in rule that denies an <c>exec</c> asking for more time than its template gives, unless its rule allows it.</summary>
+    public const string TemplateLimitsRule = "template-limits";
+
+    /// <summary>
+    /// What no rule gives by merely matching: a risky environment variable (<see cref="RiskyEnvironment"/>) must be
+    /// named in the deciding rule's <c>env</c>, and a time limit beyond the template's must be within its
+    /// <c>max_timeout</c>. A rule that denies or steers needs no such check.
+    /// </summary>
+    private static Decision? Guard(PolicyRule rule, Proposal proposal, PolicyContext context)
+    {
+        if (rule.Tier is not (PolicyTier.Allow or PolicyTier.Approve))
+        {
+            return null;
+        }
+
+        var arguments = proposal.Arguments;
+        foreach (var (name, value) in arguments.Env.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            if (RiskyEnvironment.IsRisky(name) && !rule.NamesEnv(name, value))
+            {
+                var reason = $"setting {name} can change which program runs or make it run other code; rule '{rule.Name}' does not allow it (a rule allows it by naming it in its env match field)";
+                return new Decision(DecisionKind.Deny, RiskyEnvironment.Rule, RiskLevel.High, reason, Explain(DecisionSource.Rule, RiskyEnvironment.Rule, reason, proposal, context));
+            }
+        }
+
+        if (arguments.TimeoutSeconds is { } asked && arguments.TemplateTimeoutSeconds is { } own && asked > own
+            && (rule.MaxTimeout is not { } max || asked > max.TotalSeconds))
+        {
+            var reason = $"a time limit of {asked}s is more than the template's {own}s; rule '{rule.Name}' " +
+                (rule.MaxTimeout is { } allowed ? $"allows at most {(long)allowed.TotalSeconds}s" : "does not allow raising it (a rule allows it with max_timeout)");
+            return new Decision(DecisionKind.Deny, TemplateLimitsRule, RiskLevel.Medium, reason, Explain(DecisionSource.Rule, TemplateLimitsRule, reason, proposal, context));
+        }
+
+        return null;
     }
 
     private static Decision FromRule(PolicyRule rule, Proposal proposal, PolicyContext context)

@@ -9,8 +9,8 @@ namespace Apiary.Governance;
 internal sealed class PolicyFileReader(string file, HashSet<string> names)
 {
     private static readonly string[] FileFields = ["rules"];
-    private static readonly string[] RuleFields = ["name", "priority", "match", "when", "auto_approve", "escalate", "risk", "tier", "message"];
-    private static readonly string[] MatchFields = ["kind", "agent", "role", "command", "args", "path", "recipients"];
+    private static readonly string[] RuleFields = ["name", "priority", "match", "when", "auto_approve", "escalate", "risk", "tier", "message", "max_timeout"];
+    private static readonly string[] MatchFields = ["kind", "agent", "role", "command", "args", "path", "recipients", "env", "secrets", "workdir"];
     private static readonly string[] ConditionFields = ["all", "any", "not", "hours", "weekdays", "session_count", "arg", "args", "arg_count", "path"];
     private static readonly string[] RangeFields = ["min", "max"];
     private static readonly string[] Risks = ["low", "medium", "high", "critical"];
@@ -87,6 +87,7 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
         string? message = null;
         YamlNode? matchNode = null, autoNode = null, escalateNode = null, tierNode = null;
         Condition? when = null, auto = null, escalate = null;
+        TimeSpan? maxTimeout = null;
         var rule = new PolicyRule { Name = "" };
         foreach (var (keyNode, value) in map.Children)
         {
@@ -122,6 +123,9 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
                     break;
                 case "message":
                     message = Yaml.Text(value, field);
+                    break;
+                case "max_timeout":
+                    maxTimeout = Yaml.Text(value, field) is { } text ? MaxTimeout(value, field, text) : null;
                     break;
                 case "match":
                     matchNode = value;
@@ -184,7 +188,7 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             return null;
         }
 
-        return new PolicyRule
+        return rule with
         {
             Name = name!,
             Priority = (int)priority,
@@ -193,16 +197,10 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             Risk = risk!.Value,
             Tier = tier!.Value,
             Message = message,
-            KindMask = rule.KindMask,
-            RoleMask = rule.RoleMask,
-            Agents = rule.Agents,
-            Commands = rule.Commands,
-            Args = rule.Args,
-            Paths = rule.Paths,
-            Recipients = rule.Recipients,
             When = when,
             AutoApprove = auto,
             Escalate = escalate,
+            MaxTimeout = maxTimeout,
         };
     }
 
@@ -229,11 +227,14 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             {
                 "kind" => WithKinds(rule, value, field),
                 "role" => WithRoles(rule, value, field),
-                "agent" => Patterns(value, field, GlobFlavor.Text) is { } agents ? Copy(rule, agents: agents) : rule,
-                "command" => Patterns(value, field, GlobFlavor.Text) is { } commands ? Copy(rule, commands: commands) : rule,
-                "args" => Patterns(value, field, GlobFlavor.Text) is { } args ? Copy(rule, args: args) : rule,
-                "recipients" => Patterns(value, field, GlobFlavor.Text) is { } recipients ? Copy(rule, recipients: recipients) : rule,
-                "path" => PathPatterns(value, field) is { } paths ? Copy(rule, paths: paths) : rule,
+                "agent" => Patterns(value, field, GlobFlavor.Text) is { } agents ? rule with { Agents = agents } : rule,
+                "command" => Patterns(value, field, GlobFlavor.Text) is { } commands ? rule with { Commands = commands } : rule,
+                "args" => Patterns(value, field, GlobFlavor.Text) is { } args ? rule with { Args = args } : rule,
+                "recipients" => Patterns(value, field, GlobFlavor.Text) is { } recipients ? rule with { Recipients = recipients } : rule,
+                "path" => PathPatterns(value, field) is { } paths ? rule with { Paths = paths } : rule,
+                "env" => Patterns(value, field, GlobFlavor.Text) is { } env ? rule with { Env = env } : rule,
+                "secrets" => Patterns(value, field, GlobFlavor.Text) is { } secrets ? rule with { Secrets = secrets } : rule,
+                "workdir" => PathPatterns(value, field) is { } workdir ? rule with { Workdir = workdir } : rule,
                 _ => Unknown(keyNode, key, MatchFields, at + ".", rule),
             };
         }
@@ -256,7 +257,7 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             }
         }
 
-        return mask == 0 ? rule : Copy(rule, kindMask: mask);
+        return mask == 0 ? rule : rule with { KindMask = mask };
     }
 
     private PolicyRule WithRoles(PolicyRule rule, YamlNode node, string field)
@@ -278,7 +279,7 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             }
         }
 
-        return mask == 0 ? rule : Copy(rule, roleMask: mask);
+        return mask == 0 ? rule : rule with { RoleMask = mask };
     }
 
     private Condition? ReadCondition(YamlNode node, string at, int depth)
@@ -527,6 +528,17 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
     }
 
     // Unknown fields in rules are errors, not the usual warnings: an ignored match field or condition would
+    private TimeSpan? MaxTimeout(YamlNode node, string field, string text)
+    {
+        if (!Text.DurationText.TryParse(text, out var duration) || duration <= TimeSpan.Zero || duration > TimeSpan.FromDays(1))
+        {
+            Yaml.Error(node.Start, $"'{field}' must be {Text.DurationText.Expected}, more than zero and at most 1d, such as 30m; not '{text}'");
+            return null;
+        }
+
+        return duration;
+    }
+
     // silently widen the rule (a misspelt 'comand' on an allow rule would allow every command).
     private void UnknownField(YamlNode keyNode, string key, string[] known, string parent) =>
         Yaml.Error(keyNode.Start, $"unknown field '{parent}{key}'; known fields: {string.Join(", ", known)}");
@@ -536,18 +548,4 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
         UnknownField(keyNode, key, known, parent);
         return result;
     }
-
-    private static PolicyRule Copy(
-        PolicyRule rule, int? kindMask = null, int? roleMask = null, PatternSet? agents = null, PatternSet? commands = null,
-        PatternSet? args = null, PathPatterns? paths = null, PatternSet? recipients = null) => new()
-        {
-            Name = rule.Name,
-            KindMask = kindMask ?? rule.KindMask,
-            RoleMask = roleMask ?? rule.RoleMask,
-            Agents = agents ?? rule.Agents,
-            Commands = commands ?? rule.Commands,
-            Args = args ?? rule.Args,
-            Paths = paths ?? rule.Paths,
-            Recipients = recipients ?? rule.Recipients,
-        };
 }

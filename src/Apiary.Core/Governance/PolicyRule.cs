@@ -4,7 +4,7 @@ namespace Apiary.Governance;
 /// One compiled policy rule. Every match field that is set must hold (fields are AND-ed); within a field, one of
 /// its patterns must match (patterns are OR-ed). A rule with no match fields matches every proposal.
 /// </summary>
-internal sealed class PolicyRule
+internal sealed record PolicyRule
 {
     /// <summary>Bit <c>1 &lt;&lt; (int)kind</c> for each kind the rule matches; every kind when not set.</summary>
     public const int AllKinds = (1 << 8) - 1;
@@ -40,6 +40,18 @@ internal sealed class PolicyRule
 
     public PatternSet? Recipients { get; init; }
 
+    /// <summary>Environment variables: a pattern with <c>=</c> matches <c>NAME=VALUE</c>, one without matches the name.</summary>
+    public PatternSet? Env { get; init; }
+
+    /// <summary>The names of the secrets an <c>exec</c> is given.</summary>
+    public PatternSet? Secrets { get; init; }
+
+    /// <summary>An <c>exec</c>'s working folder, like <see cref="Paths"/>.</summary>
+    public PathPatterns? Workdir { get; init; }
+
+    /// <summary>The longest time limit this rule lets an <c>exec</c> ask for beyond its template's; null lets none.</summary>
+    public TimeSpan? MaxTimeout { get; init; }
+
     public Condition? When { get; init; }
 
     public Condition? AutoApprove { get; init; }
@@ -58,9 +70,12 @@ internal sealed class PolicyRule
             return false;
         }
 
+        // A resolved program is matched by its name and its absolute path, never by the command as given (which a
+        // search path could have turned into another program); an unresolved one also by the command as given.
+        var given = proposal.Arguments.Program ?? proposal.Arguments.Command;
         if (Commands is not null
             && (proposal.ProgramName is not { } program
-                || !(Commands.MatchesAny(program) || (!ReferenceEquals(program, proposal.Arguments.Command) && Commands.MatchesAny(proposal.Arguments.Command!)))))
+                || !(Commands.MatchesAny(program) || (!ReferenceEquals(program, given) && Commands.MatchesAny(given!)))))
         {
             return false;
         }
@@ -75,7 +90,22 @@ internal sealed class PolicyRule
             return false;
         }
 
-        if (Recipients is not null && !RecipientsMatch(proposal.Arguments.Recipients))
+        if (Recipients is not null && !EveryOrAny(Recipients, proposal.Arguments.Recipients, emptyMatches: false))
+        {
+            return false;
+        }
+
+        if (Env is not null && !EveryOrAny(Env, [.. proposal.Arguments.Env.Select(e => e.Key + "=" + e.Value)], emptyMatches: true, EnvPattern))
+        {
+            return false;
+        }
+
+        if (Secrets is not null && !EveryOrAny(Secrets, proposal.Arguments.Secrets, emptyMatches: true))
+        {
+            return false;
+        }
+
+        if (Workdir is not null && (proposal.Kind != ProposalKind.Exec || !Workdir.MatchesWorkdir(proposal)))
         {
             return false;
         }
@@ -83,24 +113,33 @@ internal sealed class PolicyRule
         return When is null || When.Holds(proposal, context);
     }
 
-    // An allow rule grants only when every recipient is one it names; any other tier restricts, so one is enough.
-    private bool RecipientsMatch(IReadOnlyList<string> recipients)
+    /// <summary>True when this rule names <paramref name="name"/> in its <see cref="Env"/> field: it allows setting it.</summary>
+    public bool NamesEnv(string name, string value) => Env is not null && (Env.MatchesAny(name) || Env.MatchesAny(name + "=" + value));
+
+    // An allow rule grants only when every item (recipient, variable, secret) is one it names; any other tier restricts,
+    // so one is enough. A list that is empty matches only where nothing listed is also nothing to restrict (env, secrets).
+    private bool EveryOrAny(PatternSet patterns, IReadOnlyList<string> items, bool emptyMatches, Func<PatternSet, string, bool>? match = null)
     {
-        if (recipients.Count == 0)
+        if (items.Count == 0)
         {
-            return false;
+            return emptyMatches && Tier == PolicyTier.Allow;
         }
 
+        match ??= static (set, item) => set.MatchesAny(item);
         var every = Tier == PolicyTier.Allow;
-        for (var i = 0; i < recipients.Count; i++)
+        for (var i = 0; i < items.Count; i++)
         {
-            var match = Recipients!.MatchesAny(recipients[i]);
-            if (match != every)
+            var matched = match(patterns, items[i]);
+            if (matched != every)
             {
-                return match;
+                return matched;
             }
         }
 
         return every;
     }
+
+    // "NAME=VALUE" against a pattern set: a pattern naming just the variable matches it whatever its value.
+    private static bool EnvPattern(PatternSet patterns, string entry) =>
+        patterns.MatchesAny(entry) || patterns.MatchesAny(entry[..entry.IndexOf('=', StringComparison.Ordinal)]);
 }

@@ -6,15 +6,48 @@ using System.Text.Json;
 namespace Apiary.Governance;
 
 /// <summary>
-/// The arguments of a <see cref="Proposal"/>. Which fields a kind uses: <c>exec</c> a <see cref="Command"/> and
-/// <see cref="Args"/>; <c>read_file</c>, <c>write_file</c> and <c>list_dir</c> a <see cref="Path"/>;
-/// <c>send_message</c> its <see cref="Recipients"/>. Anything else (a URL, an MCP tool name, the hash of the content
-/// to write) goes into <see cref="Other"/>, which is part of the canonical hash too.
+/// The arguments of a <see cref="Proposal"/>. Which fields a kind uses: <c>exec</c> a <see cref="Command"/> resolved
+/// to its <see cref="Program"/>, its <see cref="Args"/>, and everything else that changes what runs
+/// (<see cref="Env"/>, <see cref="Secrets"/>, <see cref="Stdin"/>, <see cref="Workdir"/>, <see cref="Template"/>,
+/// <see cref="TimeoutSeconds"/>); <c>read_file</c>, <c>write_file</c> (with its <see cref="Content"/>) and
+/// <c>list_dir</c> a <see cref="Path"/>; <c>send_message</c> its <see cref="Recipients"/>. Anything else (a URL, an MCP
+/// tool name) goes into <see cref="Other"/>. Every field is part of the canonical hash, so an approval binds all of it,
+/// and the executor runs what these fields say and nothing else.
 /// </summary>
 public sealed record ProposalArguments
 {
     /// <summary>The program to run, as given (<c>ls</c>, <c>/usr/bin/git</c>, <c>./build.sh</c>).</summary>
     public string? Command { get; init; }
+
+    /// <summary>
+    /// For <c>exec</c>: <see cref="Command"/> resolved to an absolute path inside the sandbox's view, with the
+    /// template's <c>PATH</c>, before the decision. Policies match it, and the sandbox runs exactly it.
+    /// </summary>
+    public string? Program { get; init; }
+
+    /// <summary>For <c>exec</c>: environment variables the proposal sets (on top of the template's); never secret values.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>For <c>exec</c>: the names of the secrets the command is given (each declared by the template).</summary>
+    public IReadOnlyList<string> Secrets { get; init; } = [];
+
+    /// <summary>For <c>exec</c>: the text given to the program on standard input.</summary>
+    public string? Stdin { get; init; }
+
+    /// <summary>For <c>exec</c>: the working folder, relative to the workspace; null for the workspace itself.</summary>
+    public string? Workdir { get; init; }
+
+    /// <summary>For <c>exec</c>: the sandbox template the command runs with.</summary>
+    public string? Template { get; init; }
+
+    /// <summary>For <c>exec</c>: the command's wall-clock limit in seconds.</summary>
+    public int? TimeoutSeconds { get; init; }
+
+    /// <summary>For <c>exec</c>: the template's own limit, which <see cref="TimeoutSeconds"/> may exceed only where a rule allows it.</summary>
+    public int? TemplateTimeoutSeconds { get; init; }
+
+    /// <summary>For <c>write_file</c>: the whole new content.</summary>
+    public string? Content { get; init; }
 
     /// <summary>The program's arguments, without the program itself.</summary>
     public IReadOnlyList<string> Args { get; init; } = [];
@@ -46,7 +79,7 @@ public sealed class Proposal
         Kind = kind;
         Workspace = NormalizeAbsolute(workspace);
         Arguments = arguments;
-        ProgramName = arguments.Command is { } command ? ProgramNameOf(command) : null;
+        ProgramName = (arguments.Program ?? arguments.Command) is { } command ? ProgramNameOf(command) : null;
         ArgumentLine = JoinArguments(arguments.Args);
         if (arguments.Path is { } path)
         {
@@ -57,8 +90,19 @@ public sealed class Proposal
                 : null;
         }
 
+        if (kind == ProposalKind.Exec)
+        {
+            var workdir = NormalizeAbsolute(Workspace + "/" + (arguments.Workdir ?? ""));
+            WorkdirPath = workdir == Workspace ? ""
+                : workdir.StartsWith(Workspace + "/", StringComparison.Ordinal) ? workdir[(Workspace.Length + 1)..]
+                : null;
+        }
+
         Hash = CanonicalHash(principal, kind, Workspace, arguments);
     }
+
+    /// <summary>For <c>exec</c>: the working folder relative to the workspace (<c>""</c> for the workspace itself); null when it leaves it.</summary>
+    public string? WorkdirPath { get; }
 
     /// <summary>The proposal's identity.</summary>
     public ProposalId Id { get; }
@@ -81,15 +125,21 @@ public sealed class Proposal
     /// </summary>
     public string Hash { get; }
 
-    /// <summary>The program name policies match: the bare name for programs in the system folders, else the command as given.</summary>
+    /// <summary>
+    /// The program name policies match: the bare name for programs in the system folders, else the absolute path. For a
+    /// resolved <c>exec</c> it comes from <see cref="ProposalArguments.Program"/>, never from the command as given.
+    /// </summary>
     public string? ProgramName { get; }
 
     /// <summary>The arguments joined by single spaces, each one that is empty or holds a space or quote in single quotes.</summary>
     public string ArgumentLine { get; }
 
-    /// <summary>What the proposal asks for, in one line for people: the command and its arguments, else the path, else the recipients.</summary>
+    /// <summary>
+    /// What the proposal asks for, in one line for people: the program (as resolved) and its arguments, else the path,
+    /// else the recipients. <see cref="ProposalDetails"/> has the rest of what an approver must see.
+    /// </summary>
     public string CommandLine =>
-        Arguments.Command is { } program
+        (Arguments.Program ?? Arguments.Command) is { } program
             ? (ArgumentLine.Length == 0 ? program : program + " " + ArgumentLine)
             : Arguments.Path ?? string.Join(", ", Arguments.Recipients);
 
@@ -115,6 +165,8 @@ public sealed class Proposal
         {
             case ProposalKind.Exec when string.IsNullOrEmpty(arguments.Command):
                 throw new ArgumentException("an exec proposal needs a command", nameof(arguments));
+            case ProposalKind.Exec when arguments.Program is { } resolved && !resolved.StartsWith('/'):
+                throw new ArgumentException($"an exec proposal's program must be an absolute path, not '{resolved}'", nameof(arguments));
             case ProposalKind.ReadFile or ProposalKind.WriteFile or ProposalKind.ListDir when string.IsNullOrEmpty(arguments.Path):
                 throw new ArgumentException($"a {kind.Name()} proposal needs a path", nameof(arguments));
             case ProposalKind.SendMessage when arguments.Recipients.Count == 0:
@@ -150,6 +202,13 @@ public sealed class Proposal
     /// Normalizes an absolute path lexically: repeated and trailing slashes dropped, <c>.</c> removed, <c>..</c> taken
     /// back one folder (never above the root). Symbolic links are not followed: the sandbox's mounts decide those.
     /// </summary>
+    /// <param name="path">An absolute path.</param>
+    public static string NormalizePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return NormalizeAbsolute(path);
+    }
+
     internal static string NormalizeAbsolute(string path)
     {
         var parts = new List<string>();
@@ -199,9 +258,30 @@ public sealed class Proposal
             }
 
             var arg = args[i];
-            if (arg.Length > 0 && !arg.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '\\'))
+            if (arg.Length > 0 && !arg.Any(c => char.IsWhiteSpace(c) || Hidden(c) || c is '\'' or '"' or '\\'))
             {
                 line.Append(arg);
+            }
+            else if (arg.Any(Hidden))
+            {
+                // A line break or carriage return must not let an argument hide what follows it (from a person reading
+                // the line in a terminal, or from a policy pattern anchored at its end): shell's $'...' spells them out.
+                line.Append("$'");
+                foreach (var c in arg)
+                {
+                    line.Append(c switch
+                    {
+                        '\n' => "\\n",
+                        '\r' => "\\r",
+                        '\t' => "\\t",
+                        '\'' => "\\'",
+                        '\\' => "\\\\",
+                        _ when Hidden(c) => "\\u" + ((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture),
+                        _ => c.ToString(),
+                    });
+                }
+
+                line.Append('\'');
             }
             else
             {
@@ -211,6 +291,10 @@ public sealed class Proposal
 
         return line.ToString();
     }
+
+    // Characters that are not seen as themselves: controls, and format characters such as the bidirectional overrides
+    // that reorder what a reader sees.
+    private static bool Hidden(char c) => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
 
     private static string CanonicalHash(Principal principal, ProposalKind kind, string workspace, ProposalArguments arguments)
     {
@@ -227,22 +311,32 @@ public sealed class Proposal
 
             json.WriteEndArray();
             json.WriteString("command", arguments.Command);
-            json.WriteString("kind", kind.Name());
-            json.WriteStartObject("other");
-            var keys = arguments.Other.Keys.ToArray();
-            Array.Sort(keys, StringComparer.Ordinal);
-            foreach (var key in keys)
+
+            // The fields that came later are written only when set, so a proposal that has none of them (a ticket
+            // recorded before they existed) keeps its hash.
+            if (arguments.Content is { } content)
             {
-                json.WriteString(key, arguments.Other[key]);
+                json.WriteString("content", content);
             }
 
-            json.WriteEndObject();
+            if (arguments.Env.Count > 0)
+            {
+                WriteSorted(json, "env", arguments.Env);
+            }
+
+            json.WriteString("kind", kind.Name());
+            WriteSorted(json, "other", arguments.Other);
             json.WriteString("path", arguments.Path);
             json.WriteStartObject("principal");
             json.WriteString("agent", principal.Agent.Value);
             json.WriteString("role", principal.RoleName);
             json.WriteString("session", principal.SessionId);
             json.WriteEndObject();
+            if (arguments.Program is { } program)
+            {
+                json.WriteString("program", program);
+            }
+
             json.WriteStartArray("recipients");
             foreach (var recipient in arguments.Recipients)
             {
@@ -250,10 +344,59 @@ public sealed class Proposal
             }
 
             json.WriteEndArray();
+            if (arguments.Secrets.Count > 0)
+            {
+                json.WriteStartArray("secrets");
+                foreach (var secret in arguments.Secrets)
+                {
+                    json.WriteStringValue(secret);
+                }
+
+                json.WriteEndArray();
+            }
+
+            if (arguments.Stdin is { } stdin)
+            {
+                json.WriteString("stdin", stdin);
+            }
+
+            if (arguments.Template is { } template)
+            {
+                json.WriteString("template", template);
+            }
+
+            if (arguments.TemplateTimeoutSeconds is { } templateTimeout)
+            {
+                json.WriteNumber("template_timeout_seconds", templateTimeout);
+            }
+
+            if (arguments.TimeoutSeconds is { } timeout)
+            {
+                json.WriteNumber("timeout_seconds", timeout);
+            }
+
+            if (arguments.Workdir is { } workdir)
+            {
+                json.WriteString("workdir", workdir);
+            }
+
             json.WriteString("workspace", workspace);
             json.WriteEndObject();
         }
 
         return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
+    }
+
+    private static void WriteSorted(Utf8JsonWriter json, string name, IReadOnlyDictionary<string, string> values)
+    {
+        json.WriteStartObject(name);
+        var keys = values.Keys.ToArray();
+        Array.Sort(keys, StringComparer.Ordinal);
+        foreach (var key in keys)
+        {
+            json.WriteString(key, values[key]);
+        }
+
+        json.WriteEndObject();
     }
 }

@@ -44,6 +44,35 @@ internal sealed class BubblewrapLauncher : ICommandLauncher, IDisposable
     /// <inheritdoc/>
     public int? FileOwner => _user.FileOwner;
 
+    /// <inheritdoc/>
+    public string? HostPathOf(string sandboxPath, string workspace, SandboxTemplate template)
+    {
+        if (Under(sandboxPath, WorkspaceMount) is { } inWorkspace)
+        {
+            return workspace + inWorkspace;
+        }
+
+        // The template's mounts hide what is below them; the deepest one wins, as bubblewrap mounts them in order.
+        foreach (var mount in template.Mounts.OrderByDescending(m => m.SandboxPath.Length))
+        {
+            if (Under(sandboxPath, mount.SandboxPath.TrimEnd('/')) is { } rest)
+            {
+                return mount.HostPath.TrimEnd('/') + rest;
+            }
+        }
+
+        if (Under(sandboxPath, "/usr") is not null || TopLevelLinks.Any(link => Under(sandboxPath, "/" + link) is not null))
+        {
+            return sandboxPath;
+        }
+
+        return EtcFiles.Any(file => Under(sandboxPath, "/etc/" + file) is not null) ? sandboxPath : null;
+    }
+
+    /// <summary>The rest of <paramref name="path"/> below <paramref name="folder"/> (<c>""</c> for the folder itself), or null.</summary>
+    internal static string? Under(string path, string folder) =>
+        path == folder ? "" : path.StartsWith(folder + "/", StringComparison.Ordinal) ? path[folder.Length..] : null;
+
     public LaunchPlan Prepare(CommandSpec spec, string workspace)
     {
         string? secretsDir = null;

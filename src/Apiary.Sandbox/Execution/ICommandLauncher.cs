@@ -34,6 +34,12 @@ internal interface ICommandLauncher
     /// </summary>
     int? FileOwner => null;
 
+    /// <summary>
+    /// Where <paramref name="sandboxPath"/> (absolute, normalized) is on the host, as this launcher's commands see it; null
+    /// when nothing of the host is there (a private tmpfs, or a path the sandbox does not show).
+    /// </summary>
+    string? HostPathOf(string sandboxPath, string workspace, SandboxTemplate template);
+
     /// <summary>Prepares the process of <paramref name="spec"/> in <paramref name="workspace"/>.</summary>
     LaunchPlan Prepare(CommandSpec spec, string workspace);
 }

@@ -50,6 +50,10 @@ public sealed class UnconfinedBackend : ISandboxBackend, IDisposable
     {
         public bool IsConfined => false;
 
+        // Commands run on the host itself: only /workspace stands for the session's folder, as in a sandbox.
+        public string? HostPathOf(string sandboxPath, string workspace, Templates.SandboxTemplate template) =>
+            Bubblewrap.BubblewrapLauncher.Under(sandboxPath, "/workspace") is { } rest ? workspace + rest : sandboxPath;
+
         public LaunchPlan Prepare(CommandSpec spec, string workspace)
         {
             var cgroup = cgroups.Create(spec.Id, spec.Template);
@@ -64,7 +68,7 @@ public sealed class UnconfinedBackend : ISandboxBackend, IDisposable
             start.ArgumentList.Add("-c");
             start.ArgumentList.Add(ShellPrelude.Script(spec.Template, spec.FileSizeLimitBytes, cgroup));
             start.ArgumentList.Add("sh");
-            start.ArgumentList.Add(spec.Program);
+            start.ArgumentList.Add(HostPathOf(spec.Program, workspace, spec.Template) ?? spec.Program);
             foreach (var arg in spec.Args)
             {
                 start.ArgumentList.Add(arg);

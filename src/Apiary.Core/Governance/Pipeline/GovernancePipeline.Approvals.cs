@@ -413,7 +413,7 @@ public sealed partial class GovernancePipeline
             ticket.Reason,
             ticket.RequestedAt,
             ticket.ExpiresAt,
-            new ProposalSnapshot(p.Id.ToString(), p.Hash, p.Kind.Name(), p.Principal.Agent.Value, p.Principal.RoleName, p.Principal.SessionId, p.Workspace, a.Command, a.Args, a.Path, a.Recipients, a.Other),
+            ProposalSnapshot.Of(p),
             new EstimateSnapshot(ticket.Estimate.Commands, ticket.Estimate.WallTime, ticket.Estimate.Tokens, ticket.Estimate.Cost));
     }
 
@@ -427,8 +427,7 @@ public sealed partial class GovernancePipeline
         }
 
         var principal = new Principal(AgentName.Parse(s.Agent), s.Role == "manager" ? AgentRole.Manager : AgentRole.Worker, s.Session);
-        var arguments = new ProposalArguments { Command = s.Command, Args = s.Args, Path = s.Path, Recipients = s.Recipients, Other = s.Other };
-        var proposal = Proposal.Create(principal, kind, s.Workspace, arguments, new ProposalId(Guid.Parse(s.Id)));
+        var proposal = Proposal.Create(principal, kind, s.Workspace, s.Arguments(), new ProposalId(Guid.Parse(s.Id)));
         if (proposal.Hash != s.Hash)
         {
             throw new ApprovalTicketException($"approval ticket {data.TicketId}: the recorded proposal does not match its hash {s.Hash}");

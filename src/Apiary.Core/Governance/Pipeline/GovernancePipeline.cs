@@ -330,7 +330,8 @@ public sealed partial class GovernancePipeline
             arguments.Recipients,
             arguments.Other,
             context.Now,
-            context.SessionProposalCount);
+            context.SessionProposalCount,
+            ProposalDetails.Of(proposal));
         return new DecisionRecord(
             proposal.Id.ToString(),
             proposal.Hash,

@@ -61,6 +61,7 @@ public static class PipelineEventTypes
 /// <param name="Other">Other named arguments.</param>
 /// <param name="Now">The time of the decision.</param>
 /// <param name="SessionProposalCount">Proposals the session made before this one.</param>
+/// <param name="Details">For an <c>exec</c> or <c>write_file</c>: the resolved program, environment, secret names, standard input, working folder, template, time limit and content, as the decision saw them.</param>
 public sealed record DecisionInputs(
     string Kind,
     string Agent,
@@ -76,7 +77,8 @@ public sealed record DecisionInputs(
     IReadOnlyList<string> Recipients,
     IReadOnlyDictionary<string, string> Other,
     DateTimeOffset Now,
-    int SessionProposalCount);
+    int SessionProposalCount,
+    ProposalDetails? Details = null);
 
 /// <summary>An evaluator's verdict as recorded.</summary>
 /// <param name="Evaluator">The evaluator's name.</param>
@@ -146,7 +148,10 @@ public sealed record RecordedAmounts(long Commands, TimeSpan WallTime, long Toke
     }
 }
 
-/// <summary>The proposal as a ticket stores it, so that a restart can rebuild the exact proposal.</summary>
+/// <summary>
+/// The proposal as a ticket stores it, so that a restart can rebuild the exact proposal: every argument, standard input
+/// and content included (secrets only by name). Fields added later are null in tickets recorded before them.
+/// </summary>
 internal sealed record ProposalSnapshot(
     string Id,
     string Hash,
@@ -159,7 +164,44 @@ internal sealed record ProposalSnapshot(
     IReadOnlyList<string> Args,
     string? Path,
     IReadOnlyList<string> Recipients,
-    IReadOnlyDictionary<string, string> Other);
+    IReadOnlyDictionary<string, string> Other,
+    string? Program = null,
+    IReadOnlyDictionary<string, string>? Env = null,
+    IReadOnlyList<string>? Secrets = null,
+    string? Stdin = null,
+    string? Workdir = null,
+    string? Template = null,
+    int? TimeoutSeconds = null,
+    int? TemplateTimeoutSeconds = null,
+    string? Content = null)
+{
+    /// <summary>The snapshot of <paramref name="p"/>.</summary>
+    public static ProposalSnapshot Of(Proposal p)
+    {
+        var a = p.Arguments;
+        return new(p.Id.ToString(), p.Hash, p.Kind.Name(), p.Principal.Agent.Value, p.Principal.RoleName, p.Principal.SessionId, p.Workspace, a.Command, a.Args, a.Path, a.Recipients, a.Other,
+            a.Program, a.Env.Count == 0 ? null : a.Env, a.Secrets.Count == 0 ? null : a.Secrets, a.Stdin, a.Workdir, a.Template, a.TimeoutSeconds, a.TemplateTimeoutSeconds, a.Content);
+    }
+
+    /// <summary>The arguments it records.</summary>
+    public ProposalArguments Arguments() => new()
+    {
+        Command = Command,
+        Args = Args,
+        Path = Path,
+        Recipients = Recipients,
+        Other = Other,
+        Program = Program,
+        Env = Env ?? new Dictionary<string, string>(),
+        Secrets = Secrets ?? [],
+        Stdin = Stdin,
+        Workdir = Workdir,
+        Template = Template,
+        TimeoutSeconds = TimeoutSeconds,
+        TemplateTimeoutSeconds = TemplateTimeoutSeconds,
+        Content = Content,
+    };
+}
 
 internal sealed record EstimateSnapshot(long? Commands, TimeSpan? WallTime, long? Tokens, decimal? Cost);
 

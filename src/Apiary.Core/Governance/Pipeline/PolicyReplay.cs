@@ -93,9 +93,30 @@ public static class PolicyReplay
         try
         {
             var principal = new Principal(AgentName.Parse(s.Agent), s.Role == "manager" ? AgentRole.Manager : AgentRole.Worker, s.Session);
-            var arguments = new ProposalArguments { Command = s.Command, Args = s.Args, Path = s.Path, Recipients = s.Recipients, Other = s.Other };
+            var d = s.Details;
+            var arguments = new ProposalArguments
+            {
+                Command = s.Command,
+                Args = s.Args,
+                Path = s.Path,
+                Recipients = s.Recipients,
+                Other = s.Other,
+                Program = d?.Program,
+                Env = d?.Env ?? new Dictionary<string, string>(),
+                Secrets = d?.Secrets ?? [],
+                Workdir = d?.Workdir,
+                Template = d?.Template,
+                TimeoutSeconds = d?.TimeoutSeconds,
+                TemplateTimeoutSeconds = d?.TemplateTimeoutSeconds,
+
+                // Long input and content are recorded by size and hash only; no rule reads them, so the replay can do
+                // without, but then the rebuilt proposal cannot be checked against the recorded hash.
+                Stdin = d?.Stdin is { } stdin ? stdin.Text ?? "" : null,
+                Content = d?.Content is { } content ? content.Text ?? "" : null,
+            };
             var proposal = Proposal.Create(principal, kind, s.Workspace, arguments, new ProposalId(guid));
-            if (proposal.Hash != record.Hash)
+            var whole = d?.Stdin is null or { Text: not null } && d?.Content is null or { Text: not null };
+            if (whole && proposal.Hash != record.Hash)
             {
                 error = $"the rebuilt proposal does not match the recorded hash {record.Hash}";
                 return null;
