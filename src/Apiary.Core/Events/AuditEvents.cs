@@ -70,4 +70,5 @@ internal sealed record DamageAcceptedData(AuditCheckpoint Anchor, IReadOnlyList<
 [JsonSerializable(typeof(AuditCheckpoint))]
 [JsonSerializable(typeof(BodiesPurgedData))]
 [JsonSerializable(typeof(DamageAcceptedData))]
+[JsonSerializable(typeof(AuditProblemKind))]
 internal sealed partial class AuditJsonContext : JsonSerializerContext;

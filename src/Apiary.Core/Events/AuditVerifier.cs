@@ -378,7 +378,7 @@ internal sealed class AuditWalk
 
     private bool Covers(RecordedEvent e, AuditCheckpoint checkpoint)
     {
-        if (checkpoint.Position >= 1 && checkpoint.Position < e.Position)
+        if (checkpoint.Position >= 0 && checkpoint.Position < e.Position)
         {
             return true;
         }
