@@ -21,10 +21,7 @@ public sealed class AuditVerifierTests : IAsyncLifetime
     [Fact]
     public async Task Verify_CheckpointedLog_IntactWithEveryCheckpoint()
     {
-        await _log.StepsAsync(10);
-        await _log.CheckpointAsync();
-        await _log.StepsAsync(5);
-        var head = await _log.CheckpointAsync();
+        var head = await _log.CheckpointedStepsAsync(10, 5);
 
         var report = await _log.VerifyAsync();
 
@@ -64,10 +61,7 @@ public sealed class AuditVerifierTests : IAsyncLifetime
     [Fact]
     public async Task Attack_NewestEventsCut_ReportsTheCutFromTheCheckpointOutsideTheLog()
     {
-        await _log.StepsAsync(10);
-        await _log.CheckpointAsync();                                            // covers 10, recorded at 11
-        await _log.StepsAsync(5);                                                // 12..16
-        await _log.CheckpointAsync();                                            // covers 16, recorded at 17
+        await _log.CheckpointedStepsAsync(10, 5);                               // cover 10 (recorded at 11) and 16 (at 17)
 
         await LogTamper.CutAsync(_log.StorePath, 12);
 
@@ -166,10 +160,7 @@ public sealed class AuditVerifierTests : IAsyncLifetime
     [Fact]
     public async Task Attack_KeySwappedForAnotherAndCheckpointFileResigned_Reported()
     {
-        await _log.StepsAsync(5);
-        await _log.CheckpointAsync();                                            // covers 5, recorded at 6
-        await _log.StepsAsync(5);                                                // 7..11
-        await _log.CheckpointAsync();                                            // covers 11, recorded at 12
+        await _log.CheckpointedStepsAsync(5, 5);                                // cover 5 (recorded at 6) and 11 (at 12)
         await LogTamper.CutAsync(_log.StorePath, 8);
 
         // The forger makes a key pair of their own, puts it in keys/ and signs a checkpoint of the cut log with it.
@@ -205,10 +196,7 @@ public sealed class AuditVerifierTests : IAsyncLifetime
     [Fact]
     public async Task Attack_CheckpointFileDeletedAndTailCut_ReportsTheMissingAnchor()
     {
-        await _log.StepsAsync(4);
-        await _log.CheckpointAsync();
-        await _log.StepsAsync(4);
-        await _log.CheckpointAsync();
+        await _log.CheckpointedStepsAsync(4, 4);
 
         File.Delete(_log.Files.HeadPath);
         await LogTamper.CutAsync(_log.StorePath, 6);

@@ -51,6 +51,19 @@ internal sealed class AuditedLog : IAsyncDisposable
         }
     }
 
+    /// <summary>For each count: appends that many plain events, then signs a checkpoint. Returns the last checkpoint.</summary>
+    public async Task<AuditCheckpoint> CheckpointedStepsAsync(params int[] counts)
+    {
+        AuditCheckpoint? checkpoint = null;
+        foreach (var count in counts)
+        {
+            await StepsAsync(count);
+            checkpoint = await CheckpointAsync();
+        }
+
+        return checkpoint!;
+    }
+
     /// <summary>Signs a checkpoint of the log as it is now, as a server does when it stops, and returns it.</summary>
     public async Task<AuditCheckpoint> CheckpointAsync()
     {
