@@ -274,12 +274,21 @@ public sealed record KillSwitchRequest(string Level, string? Id = null, string? 
 /// <param name="HasBody">Whether it still has a body (output, ...) that retention has not purged.</param>
 public sealed record EventDto(long Position, string Stream, long Version, string Type, DateTimeOffset Timestamp, JsonElement Data, bool HasBody);
 
-/// <summary><c>GET /api/audit/verify</c>.</summary>
-/// <param name="Intact">Whether the hash chain verified.</param>
+/// <summary><c>GET /api/audit/verify</c>: the log checked against its hash chain, its signed checkpoints and its purges.</summary>
+/// <param name="Intact">Whether nothing is wrong.</param>
 /// <param name="Events">How many events were checked.</param>
-/// <param name="BrokenAt">The first broken position, if any.</param>
+/// <param name="BrokenAt">The first position of the first problem, if any.</param>
 /// <param name="Problem">What is wrong there.</param>
-public sealed record AuditVerifyDto(bool Intact, long Events, long? BrokenAt = null, string? Problem = null);
+/// <param name="Checkpoints">How many checkpoints recorded in the log verified and hold.</param>
+/// <param name="Problems">Every problem found, by position.</param>
+public sealed record AuditVerifyDto(bool Intact, long Events, long? BrokenAt = null, string? Problem = null, int Checkpoints = 0, IReadOnlyList<AuditProblemDto>? Problems = null);
+
+/// <summary>One problem of the log, <c>GET /api/audit/verify</c>.</summary>
+/// <param name="Kind"><c>broken_link</c>, <c>rewritten</c>, <c>cut_tail</c>, <c>body_removed</c>, <c>bad_signature</c> or <c>unanchored</c>.</param>
+/// <param name="Position">The first position concerned, if any.</param>
+/// <param name="Through">The last position concerned, for a range.</param>
+/// <param name="Reason">What was found.</param>
+public sealed record AuditProblemDto(string Kind, long? Position, long? Through, string Reason);
 
 /// <summary>One readiness check, <c>GET /readyz</c>.</summary>
 /// <param name="Name">What was checked (<c>store</c>, <c>policies</c>, <c>sandbox</c>).</param>

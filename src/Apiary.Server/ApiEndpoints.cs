@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Apiary.Agents;
 using Apiary.Client;
+using Apiary.Events;
 using Apiary.Governance;
 using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Pipeline;
@@ -388,8 +389,17 @@ internal static partial class ApiEndpoints
 
     private static async Task<IResult> VerifyAsync(ServerRuntime runtime, CancellationToken cancellationToken)
     {
-        var result = await runtime.Store.VerifyChainAsync(cancellationToken).ConfigureAwait(false);
-        return Results.Json(new AuditVerifyDto(result.IsIntact, result.EventCount, result.BrokenPosition, result.Reason), ApiJsonContext.Default.AuditVerifyDto);
+        var report = await AuditVerifier.VerifyAsync(runtime.Store, new AuditFiles(runtime.Home.Root), cancellationToken).ConfigureAwait(false);
+        var first = report.Problems.Count > 0 ? report.Problems[0] : null;
+        return Results.Json(
+            new AuditVerifyDto(
+                report.IsIntact,
+                report.Events,
+                first?.Position,
+                first?.Reason,
+                report.Checkpoints,
+                [.. report.Problems.Select(p => new AuditProblemDto(p.KindName, p.Position, p.Through, p.Reason))]),
+            ApiJsonContext.Default.AuditVerifyDto);
     }
 
     private static IResult UnknownAgent(ServerRuntime runtime, string name) =>

@@ -36,6 +36,16 @@ public sealed class ServerOptions
     /// </summary>
     public Apiary.Models.IModelCatalog? Models { get; init; }
 
+    /// <summary>
+    /// Serve the home's event log even when the start check finds it cut, rewritten or unanchored (<c>apiary up
+    /// --accept-damaged-log</c>): the acceptance is recorded in the log as <c>audit.damage-accepted</c>, with every problem
+    /// found and who accepted it, and a new checkpoint is signed. Default false: such a log is refused.
+    /// </summary>
+    public bool AcceptDamagedLog { get; init; }
+
+    /// <summary>When the server signs checkpoints of its log (besides on every clean shutdown): every 1000 events, 60 seconds after the first one not covered.</summary>
+    public Apiary.Events.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
+
     /// <summary>How crashed agent runs are restarted: how often, after what backoff.</summary>
     public Supervision.SupervisorOptions Supervisor { get; init; } = new();
 
@@ -63,6 +73,7 @@ public sealed class ServerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRequestBodyBytes, 1024, nameof(MaxRequestBodyBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(StreamClientBuffer, 1, nameof(StreamClientBuffer));
         Supervisor.Validate();
+        AuditCheckpoints.Validate();
     }
 }
 

@@ -13,6 +13,7 @@ using Apiary.Sandbox.Bubblewrap;
 using Apiary.Sandbox.Templates;
 using Apiary.Sandbox.Unconfined;
 using Apiary.Secrets;
+using Apiary.Server.Audit;
 using Apiary.Storage.Sqlite;
 
 namespace Apiary.Server;
@@ -45,6 +46,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
     private readonly BudgetLedger _ledger;
     private readonly ISecretStore _secrets;
     private Task _following = Task.CompletedTask;
+    private LogGuard? _guard;
 
     private ServerRuntime(ApiaryHome home, HomeConfig config, SqliteEventStore store, GovernancePipeline pipeline, BudgetLedger ledger, TokenStore tokens, ISecretStore secrets, TimeProvider time)
     {
@@ -103,8 +105,11 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         var engine = new PolicyEngine(loaded.Policy ?? Policy.Empty, [new SecretLeakEvaluator(secretValues)]);
         var ledger = new BudgetLedger(time);
         var store = await SqliteEventStore.OpenAsync(Path.Combine(home.Root, StoreFileName), new SqliteEventStoreOptions { TimeProvider = time }, cancellationToken).ConfigureAwait(false);
+        LogGuard? guard = null;
         try
         {
+            // Nothing is read from or appended to a log that was cut or rewritten, unless the operator accepted it.
+            guard = await LogGuard.StartAsync(home, store, options, time, cancellationToken).ConfigureAwait(false);
             var pipeline = new GovernancePipeline(store, engine, ledger, new LockTable(time), new KillSwitch(time), time: time);
             await pipeline.LoadAsync(cancellationToken).ConfigureAwait(false);
 
@@ -113,7 +118,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
             // held the same way while they are open, so a CLI process recovering meanwhile leaves them alone too.
             await pipeline.RecoverAsync(LiveSessions.Of(home).IsAlive, cancellationToken).ConfigureAwait(false);
             var tokens = await TokenStore.OpenAsync(home, time, cancellationToken).ConfigureAwait(false);
-            var runtime = new ServerRuntime(home, config, store, pipeline, ledger, tokens, secrets, time);
+            var runtime = new ServerRuntime(home, config, store, pipeline, ledger, tokens, secrets, time) { _guard = guard };
             if (!loaded.Succeeded)
             {
                 runtime.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
@@ -137,6 +142,11 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         }
         catch
         {
+            if (guard is not null)
+            {
+                await guard.DisposeAsync().ConfigureAwait(false);
+            }
+
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -300,6 +310,12 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         if (Feed is not null)
         {
             await Feed.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // The last checkpoint covers everything recorded, down to the server's stop.
+        if (_guard is not null)
+        {
+            await _guard.DisposeAsync().ConfigureAwait(false);
         }
 
         await Store.DisposeAsync().ConfigureAwait(false);

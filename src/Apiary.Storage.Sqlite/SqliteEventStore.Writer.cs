@@ -41,36 +41,32 @@ public sealed partial class SqliteEventStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The purge is recorded as an <c>audit.bodies-purged</c> event in stream <c>audit</c>, in the same transaction, so that
+    /// verification can tell a purged body from one removed behind the store's back. A purge that deletes nothing records
+    /// nothing.
+    /// </remarks>
     public async Task<long> PurgeBodiesAsync(DateTimeOffset olderThan, IReadOnlyCollection<string>? types = null, CancellationToken cancellationToken = default)
     {
         var typeList = types?.ToArray();
-        var request = new ExclusiveRequest((connection, transaction) =>
+        if (typeList is { Length: 0 })
         {
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "UPDATE events SET body = NULL WHERE body IS NOT NULL AND timestamp < $before";
-            command.Parameters.AddWithValue("$before", olderThan.UtcTicks);
-            if (typeList is not null)
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            return 0;
+        }
+
+        long purged = 0;
+        var request = new AppendRequest(AuditEvents.Stream, ExpectedVersion.Any, [], cancellationToken)
+        {
+            Produce = (transaction, timestamp) =>
             {
-                if (typeList.Length == 0)
-                {
-                    return 0;
-                }
-
-                var names = new List<string>();
-                for (var i = 0; i < typeList.Length; i++)
-                {
-                    names.Add($"$type{i}");
-                    command.Parameters.AddWithValue($"$type{i}", typeList[i]);
-                }
-
-                command.CommandText += $" AND type IN ({string.Join(", ", names)})";
-            }
-
-            return command.ExecuteNonQuery();
-        }, cancellationToken);
+                purged = PurgeBodies(transaction, olderThan, typeList);
+                return purged == 0 ? [] : [AuditEvents.BodiesPurgedEvent(olderThan, typeList, purged, timestamp)];
+            },
+        };
         await EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
-        return await request.Completion.Task.ConfigureAwait(false);
+        await request.Completion.Task.ConfigureAwait(false);
+        return purged;
     }
 
     /// <inheritdoc />
@@ -215,9 +211,11 @@ public sealed partial class SqliteEventStore
                     continue;
                 }
 
+                // A purge deletes its bodies here, in this transaction, and records itself as the events it returns.
+                var events = request.Produce is { } produce ? produce(transaction, timestamp) : request.Events;
                 var version = current;
                 var first = position + 1;
-                foreach (var e in request.Events)
+                foreach (var e in events)
                 {
                     position++;
                     version++;
@@ -254,20 +252,20 @@ public sealed partial class SqliteEventStore
 
         transaction.Dispose();
         batch.Clear();
-        if (rows.Count == 0)
+        if (rows.Count > 0)
         {
-            return;
+            _lastPosition = rows[^1].Position;
+            _lastHash = rows[^1].Hash;
+            foreach (var (stream, version) in pendingVersions)
+            {
+                _streamVersions[stream] = version;
+            }
+
+            Volatile.Write(ref _committedPosition, _lastPosition);
+            Interlocked.Exchange(ref _commitSignal, NewSignal()).TrySetResult();
         }
 
-        _lastPosition = rows[^1].Position;
-        _lastHash = rows[^1].Hash;
-        foreach (var (stream, version) in pendingVersions)
-        {
-            _streamVersions[stream] = version;
-        }
-
-        Volatile.Write(ref _committedPosition, _lastPosition);
-        Interlocked.Exchange(ref _commitSignal, NewSignal()).TrySetResult();
+        // A purge that deleted nothing is done too, with no event.
         foreach (var (request, result) in accepted)
         {
             request.Completion.TrySetResult(result);
@@ -288,6 +286,27 @@ public sealed partial class SqliteEventStore
             _lastHash = hash;
             _streamVersions.Clear();
         }
+    }
+
+    private long PurgeBodies(SqliteTransaction transaction, DateTimeOffset olderThan, string[]? types)
+    {
+        using var command = _writer.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "UPDATE events SET body = NULL WHERE body IS NOT NULL AND timestamp < $before";
+        command.Parameters.AddWithValue("$before", olderThan.UtcTicks);
+        if (types is not null)
+        {
+            var names = new List<string>();
+            for (var i = 0; i < types.Length; i++)
+            {
+                names.Add($"$type{i}");
+                command.Parameters.AddWithValue($"$type{i}", types[i]);
+            }
+
+            command.CommandText += $" AND type IN ({string.Join(", ", names)})";
+        }
+
+        return command.ExecuteNonQuery();
     }
 
     private long CommittedVersion(string stream, SqliteTransaction transaction)
@@ -384,6 +403,9 @@ public sealed partial class SqliteEventStore
         public ExpectedVersion Expected { get; } = expected;
 
         public EventData[] Events { get; } = events;
+
+        /// <summary>Makes the events inside the batch's transaction, instead of <see cref="Events"/>; none is allowed.</summary>
+        public Func<SqliteTransaction, DateTimeOffset, EventData[]>? Produce { get; init; }
 
         public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

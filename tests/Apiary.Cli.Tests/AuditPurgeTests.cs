@@ -29,18 +29,24 @@ public sealed class AuditPurgeTests : IDisposable
             @"^purged the bodies of 2 events older than \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(30d\); the audit skeleton and hash chain are kept$",
             result.OutLines[0]);
         var after = await ReadAllAsync();
-        Assert.Equal([null, null, null, "recent output"], after.Select(BodyText));
+        Assert.Equal([null, null, null, "recent output", null], after.Select(BodyText));
         for (var i = 0; i < before.Count; i++)
         {
             Assert.True(before[i].Data.Span.SequenceEqual(after[i].Data.Span));
             Assert.True(before[i].Hash.Span.SequenceEqual(after[i].Hash.Span));
         }
 
-        // What 'apiary audit verify' asks the server to check, checked on the file (these fake events are not ones a server could load).
-        await using var store = await SqliteEventStore.OpenAsync(StorePath, cancellationToken: Ct);
-        var verified = await store.VerifyChainAsync(Ct);
-        Assert.True(verified.IsIntact, verified.ToString());
-        Assert.Equal(4, verified.EventCount);
+        // The purge is recorded in the log, so verification knows those bodies were purged, not removed.
+        Assert.Equal(AuditEvents.BodiesPurged, after[^1].Type);
+        var verified = await _cli.RunAsync("audit", "verify");
+        Assert.True(verified.ExitCode == 0, verified.ToString());
+        Assert.Equal("intact: 5 events", verified.OutLines[0]);
+
+        // A body removed by hand is not.
+        await LogTamper.NullBodyAsync(StorePath, 4);
+        var removed = await _cli.RunAsync("audit", "verify");
+        Assert.Equal(1, removed.ExitCode);
+        Assert.StartsWith("body removed at position 4: the body of this proposal.completed (committed ", removed.OutLines[0], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -91,7 +97,7 @@ public sealed class AuditPurgeTests : IDisposable
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.StartsWith("purged the bodies of 2 events older than ", result.OutLines[0], StringComparison.Ordinal);
         Assert.Contains("(retention.bodies: 30d)", result.OutLines[0], StringComparison.Ordinal);
-        Assert.Equal([null, null, null, "recent output"], (await ReadAllAsync()).Select(BodyText));
+        Assert.Equal([null, null, null, "recent output", null], (await ReadAllAsync()).Select(BodyText));
     }
 
     [Fact]

@@ -19,7 +19,6 @@ public sealed class NoServerTests : IDisposable
         ["kill", "release"],
         ["kill", "status"],
         ["explain", Ticket],
-        ["audit", "verify"],
         ["agents", "list"],
         ["agents", "show", "coder"],
         ["agents", "new", "reviewer"]);

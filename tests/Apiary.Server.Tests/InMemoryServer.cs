@@ -43,6 +43,10 @@ internal sealed class InMemoryServer : IAsyncDisposable
             },
             TestContext.Current.CancellationToken));
 
+    /// <summary>A server with options of the test's own, which must serve in memory (<c>ConfigureWebHost = web => web.UseTestServer()</c>).</summary>
+    public static async Task<InMemoryServer> StartAsync(ServerOptions options) =>
+        new(await ApiaryServer.StartAsync(options, TestContext.Current.CancellationToken));
+
     /// <summary>A server for the sample home in a new temporary folder of its own, removed when the server is disposed.</summary>
     public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models)
     {

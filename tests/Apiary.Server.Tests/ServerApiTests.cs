@@ -322,7 +322,9 @@ public sealed class ServerApiTests
         Assert.Equal(running.Id, data.GetProperty("proposal_id").GetString());
         Assert.Equal("cancelled", data.GetProperty("reason").GetString());
         Assert.Contains(events, e => e.Type == "approval.denied");
-        Assert.Equal("server.stopped", events[^1].Type);
+
+        // The stop is the last thing recorded, then signed by the shutdown's audit checkpoint.
+        Assert.Equal(["server.stopped", "audit.checkpoint"], events[^2..].Select(e => e.Type));
     }
 
     [Fact]

@@ -246,16 +246,5 @@ public sealed class SqliteEventStoreTests : EventStoreConformance
         Assert.Equal(all.Count + 1, next.LastPosition);
     }
 
-    private static async Task<string> Sqlite3Async(string path, string sql)
-    {
-        var start = new ProcessStartInfo("sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(path);
-        start.ArgumentList.Add(sql);
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync(Ct);
-        var error = await process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        Assert.True(process.ExitCode == 0, $"sqlite3 failed: {error}");
-        return output;
-    }
+    private static Task<string> Sqlite3Async(string path, string sql) => LogTamper.Sqlite3Async(path, sql);
 }

@@ -298,11 +298,17 @@ public abstract class EventStoreConformance : IAsyncDisposable
             Assert.True(before[i].Hash.Span.SequenceEqual(after[i].Hash.Span));
         }
 
-        Assert.Equal(ChainVerification.Intact(3), await store.VerifyChainAsync(Ct));
+        var purged = Assert.Single(after, e => e.Stream == AuditEvents.Stream);
+        Assert.Equal((4, AuditEvents.BodiesPurged), (purged.Position, purged.Type));
+        Assert.Contains("\"types\":[\"output\"],\"bodies\":1", Encoding.UTF8.GetString(purged.Data.Span), StringComparison.Ordinal);
+        Assert.Equal(ChainVerification.Intact(4), await store.VerifyChainAsync(Ct));
 
+        // Every purge that deletes a body is recorded; one that deletes none records nothing.
         Assert.Equal(1, await store.PurgeBodiesAsync(cutoff, cancellationToken: Ct));
         Assert.Equal(0, await store.PurgeBodiesAsync(cutoff, cancellationToken: Ct));
-        Assert.Equal(ChainVerification.Intact(3), await store.VerifyChainAsync(Ct));
+        Assert.Equal(0, await store.PurgeBodiesAsync(cutoff, [], Ct));
+        Assert.Equal([AuditEvents.BodiesPurged, AuditEvents.BodiesPurged], (await ToListAsync(store.ReadStreamAsync(AuditEvents.Stream, cancellationToken: Ct))).Select(e => e.Type));
+        Assert.Equal(ChainVerification.Intact(5), await store.VerifyChainAsync(Ct));
     }
 
     [Fact]

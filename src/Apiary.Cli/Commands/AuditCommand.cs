@@ -3,7 +3,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using Apiary.Agents;
-using Apiary.Client;
 using Apiary.Events;
 using Apiary.Home;
 using Apiary.Storage.Sqlite;
@@ -17,41 +16,111 @@ internal static class AuditCommand
     /// <summary>The event store's file inside a home.</summary>
     public const string StoreFileName = "events.db";
 
-    public static Command Create(CliContext context)
+    public static Command Create(CliContext context) =>
+        new("audit", "Check the event log, the tamper-evident record of every decision and side effect, and purge old bodies from it.")
+        {
+            Verify(context), Purge(context),
+        };
+
+    private static Command Verify(CliContext context)
     {
         var json = CommonOptions.Json();
-        var verify = new Command("verify", $"Ask the running server to recompute the hash chain of the home's event log ({StoreFileName}) and report whether it is intact or the first broken link. Exit 1 when it is broken.")
+        var publicKey = new Option<string?>("--public-key")
         {
-            json,
+            Description = $"Verify the checkpoints with this copy of the public key, one kept apart from the home, instead of keys/{AuditFiles.PublicKeyFileName}.",
+            HelpName = "FILE",
         };
-        verify.SetAction(async (parse, cancellationToken) =>
+        var command = new Command("verify", $"Check the home's event log ({StoreFileName}): its hash chain, every signed checkpoint, that the newest checkpoint ({AuditFiles.HeadName}) is still covered, and that every missing body was purged. Exit 1 when anything is wrong.")
+        {
+            publicKey, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
+            if (!home.Exists)
+            {
+                throw CommonOptions.MissingHome(home);
+            }
+
+            var keyPath = parse.GetValue(publicKey) is { } raw ? Path.GetFullPath(raw, context.CurrentDirectory) : null;
+            if (keyPath is not null && !File.Exists(keyPath))
+            {
+                throw CliException.BadInput($"there is no public key at {keyPath} (--public-key)");
+            }
+
+            // The log is read from its file, with or without a server: a server refuses a damaged log, and this says why.
             var path = Path.Combine(home.Root, StoreFileName);
-            using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
-            var verified = await client.VerifyAuditAsync(cancellationToken).ConfigureAwait(false);
-            var result = verified.Intact ? ChainVerification.Intact(verified.Events) : ChainVerification.Broken(verified.Events, verified.BrokenAt ?? 0, verified.Problem ?? "the chain is broken");
-            var exitCode = result.IsIntact ? ExitCodes.Success : ExitCodes.Failure;
+            var files = new AuditFiles(home.Root, keyPath);
+            AuditReport report;
+            if (File.Exists(path))
+            {
+                await using var store = await SqliteEventStore.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+                report = await AuditVerifier.VerifyAsync(store, files, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                report = await AuditVerifier.VerifyAsync(null, files, cancellationToken).ConfigureAwait(false);
+            }
+
+            var exitCode = report.IsIntact ? ExitCodes.Success : ExitCodes.Failure;
             if (parse.GetValue(json))
             {
-                var text = System.Text.Json.JsonSerializer.Serialize(
-                    new AuditVerifyJson(path, result.IsIntact, result.EventCount, result.BrokenPosition, result.Reason),
-                    CliJsonContext.Default.AuditVerifyJson);
-                await context.Out.WriteLineAsync(text).ConfigureAwait(false);
+                var first = report.Problems.Count > 0 ? report.Problems[0] : null;
+                await JsonOutput.WriteAsync(
+                    context.Out,
+                    new AuditVerifyJson(path, report.IsIntact, report.Events, first?.Position, first?.Reason, report.Checkpoints, report.KeyId, report.Head, report.Problems, report.MoreProblems, report.Accepted),
+                    CliJsonContext.Default.AuditVerifyJson).ConfigureAwait(false);
                 return exitCode;
             }
 
-            await context.Out.WriteLineAsync(result.IsIntact
-                ? $"intact: {result.EventCount} events"
-                : $"broken at position {result.BrokenPosition}: {result.Reason}").ConfigureAwait(false);
+            foreach (var line in Describe(report, files))
+            {
+                await context.Out.WriteLineAsync(line).ConfigureAwait(false);
+            }
+
             return exitCode;
         });
-
-        return new Command("audit", "Check the event log, the tamper-evident record of every decision and side effect, and purge old bodies from it.")
-        {
-            verify, Purge(context),
-        };
+        return command;
     }
+
+    /// <summary>The report for people: the problems first (or <c>intact: N events</c>), then the checkpoints and any accepted damage.</summary>
+    private static IEnumerable<string> Describe(AuditReport report, AuditFiles files)
+    {
+        if (report.IsIntact)
+        {
+            yield return $"intact: {report.Events} events";
+        }
+        else
+        {
+            foreach (var problem in report.Problems)
+            {
+                yield return problem.ToString();
+            }
+
+            if (report.MoreProblems > 0)
+            {
+                yield return $"... and {report.MoreProblems} more";
+            }
+        }
+
+        yield return report.Head is { } head && report.KeyId is { } key
+            ? $"checkpoints: {report.Checkpoints} in the log verified with {files.PublicKeyName} (key {key}); the newest, in {AuditFiles.HeadName}, covers position {head.Position} (signed {Time(head.At)})"
+            : report.Checkpoints > 0
+                ? $"checkpoints: {report.Checkpoints} in the log verified, but none outside it ({AuditFiles.HeadName})"
+                : "checkpoints: none yet (a server signs one when it stops, and while it runs every 1000 events or 60 seconds after new ones)";
+        foreach (var accepted in report.Accepted)
+        {
+            yield return $"accepted: damage up to position {accepted.Through}, by {accepted.By} at {Time(accepted.At)} ({accepted.Problems.Count} problem{(accepted.Problems.Count == 1 ? "" : "s")}, recorded at position {accepted.Position})";
+        }
+
+        if (!report.IsIntact)
+        {
+            var count = report.Problems.Count + report.MoreProblems;
+            yield return $"damaged: {count} problem{(count == 1 ? "" : "s")} in {report.Events} events; docs/events.md says what each means";
+        }
+    }
+
+    private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private static Command Purge(CliContext context)
     {
@@ -131,8 +200,23 @@ internal static class AuditCommand
     }
 }
 
-/// <summary>What <c>apiary audit verify --json</c> prints.</summary>
-internal sealed record AuditVerifyJson(string Store, bool Intact, long Events, long? BrokenPosition, string? Reason);
+/// <summary>
+/// What <c>apiary audit verify --json</c> prints: whether the log is intact, the first problem's position and reason (as
+/// before checkpoints), the checkpoints that hold, the key they were verified with, the newest checkpoint, every problem,
+/// and the damage accepted earlier.
+/// </summary>
+internal sealed record AuditVerifyJson(
+    string Store,
+    bool Intact,
+    long Events,
+    long? BrokenPosition,
+    string? Reason,
+    int Checkpoints,
+    string? Key,
+    AuditCheckpoint? Head,
+    IReadOnlyList<AuditProblem> Problems,
+    long MoreProblems,
+    IReadOnlyList<AuditAcceptance> Accepted);
 
 /// <summary>
 /// What <c>apiary audit purge --json</c> prints: the bodies purged (or, with <c>--dry-run</c>, that would be) of events

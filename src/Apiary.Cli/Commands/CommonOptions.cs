@@ -31,8 +31,7 @@ internal static class CommonOptions
         var home = LocateHome(parse, context);
         if (!home.Exists)
         {
-            throw CliException.Failure(
-                $"there is no Apiary home at {home.Root} ({Describe(home.Source)}); create it with 'apiary init --home {home.Root}', or point --home or ${ApiaryHome.EnvironmentVariable} at an existing home");
+            throw MissingHome(home);
         }
 
         var (config, diagnostics) = await HomeConfig.LoadAsync(home, cancellationToken).ConfigureAwait(false);
@@ -44,6 +43,10 @@ internal static class CommonOptions
 
         return new AgentCatalog(home, config);
     }
+
+    /// <summary>The failure of a command that works on the files of a home that does not exist: what to do instead.</summary>
+    public static CliException MissingHome(ApiaryHome home) => CliException.Failure(
+        $"there is no Apiary home at {home.Root} ({Describe(home.Source)}); create it with 'apiary init --home {home.Root}', or point --home or ${ApiaryHome.EnvironmentVariable} at an existing home");
 
     /// <summary>
     /// Connects to the running server of <paramref name="home"/>. A home that does not exist is named as such (with how

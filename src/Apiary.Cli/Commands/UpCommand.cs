@@ -15,9 +15,13 @@ internal static class UpCommand
     {
         var urls = new Option<string?>("--urls") { Description = $"Where to listen (default: {ServerOptions.DefaultUrls}, loopback only). Port 0 picks a free port.", HelpName = "URL" };
         var unconfined = new Option<bool>("--unconfined") { Description = "Run commands without a sandbox, as plain processes. For development on machines without bubblewrap only." };
+        var acceptDamagedLog = new Option<bool>("--accept-damaged-log")
+        {
+            Description = "Serve the event log even when it does not match its signed checkpoints (cut, rewritten, or its key or checkpoint file missing). The acceptance, with what was found and by whom, is recorded in the log and a new checkpoint is signed. Run 'apiary audit verify' first.",
+        };
         var command = new Command("up", "Start the Apiary server for the home: the API (docs/api.md), live event streams, sandboxes and governance. Stops cleanly on Ctrl-C.")
         {
-            urls, unconfined,
+            urls, unconfined, acceptDamagedLog,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -32,6 +36,7 @@ internal static class UpCommand
                         Home = home.Root,
                         Urls = parse.GetValue(urls) ?? ServerOptions.DefaultUrls,
                         Unconfined = parse.GetValue(unconfined),
+                        AcceptDamagedLog = parse.GetValue(acceptDamagedLog),
                         UserHome = context.UserHome,
                         Warnings = context.Error,
                     },

@@ -83,7 +83,8 @@ public static class EventChain
         return ChainVerification.Intact(count);
     }
 
-    private static string? Check(RecordedEvent e, long expectedPosition, ReadOnlySpan<byte> previousHash)
+    /// <summary>Why <paramref name="e"/> breaks the chain where it stands, or null when it holds there.</summary>
+    internal static string? Check(RecordedEvent e, long expectedPosition, ReadOnlySpan<byte> previousHash)
     {
         if (e.Position != expectedPosition)
         {

@@ -34,6 +34,8 @@ public interface IEventStore
     /// <summary>
     /// Deletes the bodies of events committed before <paramref name="olderThan"/> (of the given <paramref name="types"/>,
     /// or of every type when null) and keeps everything else, so the chain still verifies. Returns how many bodies were deleted.
+    /// A purge that deletes any is recorded in the same transaction as <see cref="AuditEvents.BodiesPurgedEvent"/>, so that
+    /// <see cref="AuditVerifier"/> can tell a purged body from one removed behind the store's back.
     /// </summary>
     Task<long> PurgeBodiesAsync(DateTimeOffset olderThan, IReadOnlyCollection<string>? types = null, CancellationToken cancellationToken = default);
 }
