@@ -121,7 +121,7 @@ internal sealed class SandboxSession : ISandboxSession
 
                 break;
             case ReadFileCommand read:
-                yield return Numbered(await WorkspaceFiles.ReadAsync(Workspace, read, cancellationToken).ConfigureAwait(false));
+                yield return Numbered(await ScrubAsync(await WorkspaceFiles.ReadAsync(Workspace, read, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
                 break;
             case WriteFileCommand write:
                 yield return Numbered(await WorkspaceFiles.WriteAsync(Workspace, write, _launcher.FileOwner, _quota, cancellationToken).ConfigureAwait(false));
@@ -271,7 +271,47 @@ internal sealed class SandboxSession : ISandboxSession
 
         var fileSize = _quota.FileSizeLimit((long)_options.Template.FileSizeMb * 1024 * 1024);
         var spec = new CommandSpec(Guid.NewGuid().ToString("N")[..16], exec.Command, exec.Args, workdir, env, files, _options.Template, fileSize);
-        return (spec, new SecretScrubber(values), null);
+
+        // Output is scrubbed of every secret the store holds, not only those given: a command may print a file an
+        // earlier command wrote a secret into.
+        return (spec, new SecretScrubber([.. values, .. await KnownSecretsAsync(values, cancellationToken).ConfigureAwait(false)]), null);
+    }
+
+    /// <summary>The secrets of the store other than <paramref name="given"/>, to scrub from what a session returns.</summary>
+    private async Task<List<KeyValuePair<string, string>>> KnownSecretsAsync(IReadOnlyCollection<KeyValuePair<string, string>> given, CancellationToken cancellationToken)
+    {
+        var known = new List<KeyValuePair<string, string>>();
+        if (_options.Secrets is not { } store)
+        {
+            return known;
+        }
+
+        foreach (var name in await store.ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (given.All(g => g.Key != name) && await store.GetAsync(name, cancellationToken).ConfigureAwait(false) is { } value)
+            {
+                known.Add(new(name, value));
+            }
+        }
+
+        return known;
+    }
+
+    /// <summary>A file's content as returned (and recorded) is scrubbed of every secret the store holds.</summary>
+    private async Task<Observation> ScrubAsync(Observation observation, CancellationToken cancellationToken)
+    {
+        if (observation is not FileContentObservation file)
+        {
+            return observation;
+        }
+
+        var scrubber = new SecretScrubber(await KnownSecretsAsync([], cancellationToken).ConfigureAwait(false));
+        if (scrubber.IsEmpty)
+        {
+            return file;
+        }
+
+        return file with { Content = [.. scrubber.Push(file.Content), .. scrubber.Flush()] };
     }
 
     /// <summary>The first value of <paramref name="exec"/> that cannot become part of a process, described; null when all can.</summary>

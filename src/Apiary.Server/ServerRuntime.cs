@@ -101,16 +101,25 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
         var loaded = PolicyLoader.LoadDirectory(home.PoliciesDirectory);
         var secrets = new FileSecretStore(home);
-        var secretValues = await SecretValuesAsync(secrets, cancellationToken).ConfigureAwait(false);
-        var engine = new PolicyEngine(loaded.Policy ?? Policy.Empty, [new SecretLeakEvaluator(secretValues)]);
+        var catalog = SecretCatalog.Of(secrets);
+        try
+        {
+            await catalog.RefreshAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException)
+        {
+            throw new ServerStartException($"the secrets of the home cannot be read ({ex.Message}); the server needs them to refuse proposals that leak them");
+        }
+
+        var engine = new PolicyEngine(loaded.Policy ?? Policy.Empty, [new SecretLeakEvaluator(catalog)]);
         var ledger = new BudgetLedger(time);
-        var store = await SqliteEventStore.OpenAsync(Path.Combine(home.Root, StoreFileName), new SqliteEventStoreOptions { TimeProvider = time }, cancellationToken).ConfigureAwait(false);
+        var store = await SqliteEventStore.OpenAsync(Path.Combine(home.Root, StoreFileName), new SqliteEventStoreOptions { TimeProvider = time, BeforeAppend = new EventRedaction(() => catalog.Redactor).Redact }, cancellationToken).ConfigureAwait(false);
         LogGuard? guard = null;
         try
         {
             // Nothing is read from or appended to a log that was cut or rewritten, unless the operator accepted it.
             guard = await LogGuard.StartAsync(home, store, options, time, cancellationToken).ConfigureAwait(false);
-            var pipeline = new GovernancePipeline(store, engine, ledger, new LockTable(time), new KillSwitch(time), time: time);
+            var pipeline = new GovernancePipeline(store, engine, ledger, new LockTable(time), new KillSwitch(time), new GovernancePipelineOptions { Redactor = () => catalog.Redactor }, time);
             await pipeline.LoadAsync(cancellationToken).ConfigureAwait(false);
 
             // Whatever an earlier server (or a dead CLI process) left allowed but unfinished is given back. Sessions a
@@ -395,26 +404,5 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
         var result = await new SandboxTemplateLoader(Home.TemplatesDirectory, Home.Root).LoadAsync(name, cancellationToken).ConfigureAwait(false);
         return result.Template
             ?? throw new ApiProblemException(explicitly ? 400 : 409, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
-    }
-
-    private static async Task<List<string>> SecretValuesAsync(FileSecretStore store, CancellationToken cancellationToken)
-    {
-        var values = new List<string>();
-        try
-        {
-            foreach (var name in await store.ListAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (await store.GetAsync(name, cancellationToken).ConfigureAwait(false) is { Length: > 0 } value)
-                {
-                    values.Add(value);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException)
-        {
-            throw new ServerStartException($"the secrets of the home cannot be read ({ex.Message}); the server needs them to refuse proposals that leak them");
-        }
-
-        return values;
     }
 }

@@ -33,7 +33,7 @@ public sealed partial class SqliteEventStore
             ArgumentException.ThrowIfNullOrEmpty(e.Type, nameof(events));
         }
 
-        var request = new AppendRequest(stream, expectedVersion, [.. events], cancellationToken);
+        var request = new AppendRequest(stream, expectedVersion, _beforeAppend is { } transform ? [.. events.Select(transform)] : [.. events], cancellationToken);
         await EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
 
         // Not cancellable once queued: the caller must learn whether its events were committed.

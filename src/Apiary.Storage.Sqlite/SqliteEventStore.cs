@@ -40,12 +40,14 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
     private readonly int _maxBatchSize;
     private readonly Task _writerTask;
     private readonly TimeSpan _checkpointInterval;
+    private readonly Func<EventData, EventData>? _beforeAppend;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _checkpointerTask;
     private int _disposed;
 
     private SqliteEventStore(string path, string connectionString, SqliteConnection writer, SqliteEventStoreOptions options, long lastPosition, byte[] lastHash)
     {
+        _beforeAppend = options.BeforeAppend;
         Path = path;
         _connectionString = connectionString;
         _writer = writer;

@@ -1,3 +1,5 @@
+using Apiary.Events;
+
 namespace Apiary.Storage.Sqlite;
 
 /// <summary>How a <see cref="SqliteEventStore"/> runs. The defaults suit one Apiary node.</summary>
@@ -23,6 +25,12 @@ public sealed class SqliteEventStoreOptions
     /// arrive. Longer intervals let the log grow larger between checkpoints. Default: 500 milliseconds.
     /// </summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Applied to every event as it is appended, before it is hashed and written (the server keeps secrets out of the
+    /// log with it). None when null.
+    /// </summary>
+    public Func<EventData, EventData>? BeforeAppend { get; init; }
 
     internal void Validate()
     {

@@ -252,7 +252,7 @@ public sealed class DashboardAccessibilityTests(DashboardAccessibilityTests.Home
             // A session with output on both streams, a denial and a message.
             Session = (await client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct)).Session.Id;
             Assert.Equal("completed", (await client.ProposeAsync(Session, new ProposalRequest("write_file", Path: "src/Makefile", Content: Makefile), wait: true, cancellationToken: Ct)).Status);
-            Assert.Equal("completed", (await client.ProposeAsync(Session, new ProposalRequest("exec", Command: "make", Args: ["-s", "-f", "src/Makefile"]), wait: true, cancellationToken: Ct)).Status);
+            Assert.Equal("completed", (await Dashboard.ApproveForSessionAsync(Session, new ProposalRequest("exec", Command: "make", Args: ["-s", "-f", "src/Makefile"]), Ct)).Status);
             Assert.Equal("denied", (await client.ProposeAsync(Session, new ProposalRequest("exec", Command: "rm", Args: ["-rf", "/"]), cancellationToken: Ct)).Status);
             await client.SendMessageAsync(new SendMessageRequest("coder", "run the tests before you push"), Ct);
 

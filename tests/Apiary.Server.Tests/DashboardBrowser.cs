@@ -62,6 +62,23 @@ internal sealed class DashboardBrowser : IAsyncDisposable
     /// <summary>Where screenshots go: <c>screenshots/</c> beside the test binary (kept as test artifacts).</summary>
     public static string Screenshots => Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
 
+    /// <summary>
+    /// Proposes <paramref name="request"/>, which the sample policies send to approval (building runs the agent's own
+    /// code), approves it for the session as an operator would, and waits for it to end: later proposals of the same
+    /// session under the same rule then run at once.
+    /// </summary>
+    public async Task<ProposalDto> ApproveForSessionAsync(string session, ProposalRequest request, CancellationToken cancellationToken)
+    {
+        var pending = await Client.ProposeAsync(session, request, cancellationToken: cancellationToken);
+        Assert.Equal("pending_approval", pending.Status);
+        await Client.ApproveAsync(pending.Decision.TicketId!, forSession: true, cancellationToken);
+        await foreach (var unused in Client.StreamOutputAsync(pending.Id, cancellationToken))
+        {
+        }
+
+        return await Client.GetProposalAsync(pending.Id, cancellationToken);
+    }
+
     public static async Task<DashboardBrowser> StartAsync(string name, CancellationToken cancellationToken)
     {
         Assert.True(File.Exists(Chromium), $"the browser tests drive Debian's chromium at {Chromium}: apt-get install chromium (.ci/run does)");

@@ -11,8 +11,9 @@ namespace Apiary.Server.Tests;
 [Collection(DashboardBrowser.Collection)]
 public sealed class DashboardSessionsTests : IAsyncLifetime
 {
-    // The sample policies allow the coder 'make' (coder-runs-tests) but no shell, so the script is a Makefile's recipe
-    // (which make runs with /bin/sh in the sandbox): a line on each stream, a pause, then one more line.
+    // The sample policies let the coder run 'make' (coder-runs-tests) once a person approves it, and no shell, so the
+    // script is a Makefile's recipe (which make runs with /bin/sh in the sandbox): a line on each stream, a pause, then
+    // one more line. The session's approval is given first, so the command under test runs at once.
     private const string Makefile = "all:\n\t@echo out\n\t@echo err >&2\n\t@sleep 1\n\t@echo later\n";
 
     private DashboardBrowser _dashboard = null!;
@@ -29,6 +30,7 @@ public sealed class DashboardSessionsTests : IAsyncLifetime
         var session = (await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct)).Session.Id;
         var written = await _dashboard.Client.ProposeAsync(session, new ProposalRequest("write_file", Path: "src/Makefile", Content: Makefile), wait: true, cancellationToken: Ct);
         Assert.Equal("completed", written.Status);
+        await _dashboard.ApproveForSessionAsync(session, new ProposalRequest("exec", Command: "make", Args: ["--version"]), Ct);
 
         // The page is open before the command starts: everything it shows of the output came live.
         var page = await _dashboard.SignedInPageAsync("/sessions/" + session);

@@ -1,25 +1,33 @@
 using System.Text;
+using Apiary.Secrets;
 
 namespace Apiary.Sandbox.Execution;
 
 /// <summary>
-/// Replaces secret values with <c>[secret:NAME]</c> in a stream of output chunks, including values split across
-/// chunks: it holds back the last few bytes of each chunk until it knows they do not start a secret.
+/// Replaces secret values with <c>[secret:NAME]</c> in a stream of output chunks, in every form
+/// <see cref="SecretForms"/> knows (the value, base64, base64url, hex, URL encoding, reversed), including values split
+/// across chunks: it holds back the last few bytes of each chunk until it knows they do not start one.
 /// </summary>
 internal sealed class SecretScrubber
 {
     private readonly (byte[] Value, byte[] Replacement)[] _secrets;
+    private readonly bool[] _starts = new bool[256];
     private readonly int _hold;
     private byte[] _pending = [];
 
     public SecretScrubber(IEnumerable<KeyValuePair<string, string>> secrets)
     {
-        // Longest first, so a secret that contains another is replaced whole.
+        // Longest first, so a form that contains another is replaced whole.
         _secrets = secrets
             .Where(s => s.Value.Length > 0)
-            .Select(s => (Encoding.UTF8.GetBytes(s.Value), Encoding.UTF8.GetBytes($"[secret:{s.Key}]")))
+            .SelectMany(s => SecretForms.Of(s.Value).Select(form => (Encoding.UTF8.GetBytes(form), Encoding.UTF8.GetBytes($"[secret:{s.Key}]"))))
             .OrderByDescending(s => s.Item1.Length)
             .ToArray();
+        foreach (var (value, _) in _secrets)
+        {
+            _starts[value[0]] = true;
+        }
+
         _hold = _secrets.Length == 0 ? 0 : _secrets[0].Value.Length - 1;
     }
 
@@ -65,7 +73,7 @@ internal sealed class SecretScrubber
             }
 
             var replaced = false;
-            foreach (var (value, replacement) in _secrets)
+            foreach (var (value, replacement) in _starts[buffer[i]] ? _secrets : [])
             {
                 if (buffer.AsSpan(i).StartsWith(value))
                 {

@@ -50,7 +50,7 @@ public sealed class EvaluatorTests
     }
 
     [Fact]
-    public async Task SecretLeakEvaluator_SecretInAnyArgument_EscalatesWithoutNamingTheValue()
+    public async Task SecretLeakEvaluator_SecretInAnyArgument_DeniesWithoutNamingTheValue()
     {
         const string Secret = "sk-live-0123456789";
         var engine = new PolicyEngine(AllowAll, [new SecretLeakEvaluator(["", Secret])]);
@@ -60,12 +60,14 @@ public sealed class EvaluatorTests
             Proposal.Create(Coder, ProposalKind.HttpRequest, Workspace, new ProposalArguments { Other = new Dictionary<string, string> { ["url"] = $"https://x/?k={Secret}" } }),
             Context,
             Ct);
+        var encoded = await engine.DecideAsync(Exec("echo", Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(Secret))), Context, Ct);
         var clean = await engine.DecideAsync(Exec("curl", "https://example.com"), Context, Ct);
 
-        Assert.Equal(DecisionKind.Pending, inArg.Kind);
-        Assert.Equal("evaluator 'secret-leak': argument 2 contains the value of a secret", inArg.Reason);
-        Assert.DoesNotContain(Secret, inArg.ToString(), StringComparison.Ordinal);
-        Assert.Equal(DecisionKind.Pending, inOther.Kind);
+        Assert.Equal(DecisionKind.Deny, inArg.Kind);
+        Assert.Equal("evaluator 'secret-leak': argument 2 contains the value of secret secret-1 (or an encoding of it); a command is given a secret by name, never its value", inArg.Reason);
+        Assert.DoesNotContain(Secret, inArg.Reason, StringComparison.Ordinal);
+        Assert.Equal(DecisionKind.Deny, inOther.Kind);
+        Assert.Equal(DecisionKind.Deny, encoded.Kind);
         Assert.Equal(DecisionKind.Allow, clean.Kind);
     }
 

@@ -36,7 +36,6 @@ public sealed class SamplePolicyTests : IAsyncLifetime
     [InlineData("wc", "-l", "a.txt")]
     [InlineData("find", ".", "-name", "*.cs")]
     [InlineData("/usr/bin/ls")]
-    [InlineData("git", "status", "--short")]
     public void ReadOnlyInspection_IsAllowed(string command, params string[] args) =>
         AssertDecision(DecisionKind.Allow, Exec(command, args));
 
@@ -59,17 +58,29 @@ public sealed class SamplePolicyTests : IAsyncLifetime
     [Theory]
     [InlineData("approve-system-packages", "apt", "install", "-y", "jq")]
     [InlineData("approve-system-packages", "apt-get", "update")]
-    [InlineData("approve-package-install", "pip", "install", "requests")]
-    [InlineData("approve-package-install", "npm", "install", "left-pad")]
-    [InlineData("approve-package-install", "npm", "i")]
-    [InlineData("approve-git-push", "git", "push", "origin", "main")]
-    [InlineData("approve-git-push", "git", "-C", "repo", "push")]
+    [InlineData("approve-package-managers", "pip", "install", "requests")]
+    [InlineData("approve-package-managers", "npm", "install", "left-pad")]
+    [InlineData("approve-package-managers", "npm", "i")]
+    [InlineData("approve-package-managers", "npm", "in", "left-pad")]
+    [InlineData("approve-package-managers", "npm", "isntall", "left-pad")]
+    [InlineData("approve-package-managers", "npm", "update")]
+    [InlineData("approve-package-managers", "npm", "exec", "cowsay")]
+    [InlineData("approve-package-managers", "npm", "run", "build")]
+    [InlineData("approve-package-managers", "npm", "test")]
+    [InlineData("approve-package-managers", "npx", "cowsay")]
+    [InlineData("approve-package-managers", "yarn", "add", "left-pad")]
+    [InlineData("approve-package-managers", "cargo", "build")]
+    [InlineData("approve-git", "git", "push", "origin", "main")]
+    [InlineData("approve-git", "git", "-C", "repo", "push")]
+    [InlineData("approve-git", "git", "status")]
+    [InlineData("approve-git", "git", "diff")]
+    [InlineData("approve-git", "git", "log", "-p")]
     [InlineData("approve-network-tools", "curl", "https://example.com")]
     [InlineData("approve-network-tools", "wget", "https://example.com")]
     [InlineData("approve-network-tools", "ssh", "host")]
     [InlineData("allow-inspection", "find", ".", "-delete")]
     [InlineData("allow-inspection", "find", ".", "-exec", "rm", "{}", ";")]
-    [InlineData("allow-git-inspection", "git", "log", "--output=/etc/x")]
+
     public void ChangesOutsideTheWorkspace_NeedApproval(string rule, string command, params string[] args) =>
         AssertDecision(DecisionKind.Pending, Exec(command, args), rule);
 
@@ -99,6 +110,59 @@ public sealed class SamplePolicyTests : IAsyncLifetime
     public void EverythingElse_IsDeniedByDefault(string command, params string[] args) =>
         AssertDecision(DecisionKind.Deny, Exec(command, args), Policy.DefaultDenyRule);
 
+    [Theory]
+    [InlineData("npm", "--version")]
+    [InlineData("pip", "list")]
+    [InlineData("pip", "show", "requests")]
+    [InlineData("npm", "ls")]
+    public void PackageManagersReadOnlyQuestions_AllowedWithoutAPerson(string command, params string[] args) =>
+        AssertDecision(DecisionKind.Allow, Exec(command, args), "approve-package-managers");
+
+    /// <summary>
+    /// The sample policies' promise: nothing that can run code chosen by the agent (through its arguments, its
+    /// environment or files in its workspace) is allowed without a person.
+    /// </summary>
+    [Theory]
+    [InlineData("sh", "-c", "id")]
+    [InlineData("bash", "script.sh")]
+    [InlineData("python3", "-c", "import os")]
+    [InlineData("python3", "tool.py")]
+    [InlineData("node", "-e", "1")]
+    [InlineData("perl", "-e", "1")]
+    [InlineData("env", "sh")]
+    [InlineData("xargs", "sh")]
+    [InlineData("awk", "BEGIN{system(\"id\")}")]
+    [InlineData("sed", "-n", "1e id", "a.txt")]
+    [InlineData("find", ".", "-exec", "sh", ";")]
+    [InlineData("find", ".", "-execdir", "sh", ";")]
+    [InlineData("find", ".", "-ok", "sh", ";")]
+    [InlineData("git", "status")]
+    [InlineData("git", "diff", "--ext-diff")]
+    [InlineData("git", "-c", "core.pager=sh", "log")]
+    [InlineData("npm", "test")]
+    [InlineData("npm", "run", "x")]
+    [InlineData("make")]
+    [InlineData("dotnet", "build")]
+    [InlineData("pytest")]
+    [InlineData("less", "a.txt")]
+    [InlineData("./build.sh")]
+    [InlineData("/workspace/bin/cat", "a.txt")]
+    public void AnythingThatRunsTheAgentsCode_NeverAllowedWithoutAPerson(string command, params string[] args)
+    {
+        var decision = _engine.Decide(Exec(command, args), Context);
+        Assert.True(decision.Kind != DecisionKind.Allow, $"{command} {string.Join(' ', args)} was allowed by {decision.Rule}");
+    }
+
+    [Theory]
+    [InlineData("LD_PRELOAD", "/workspace/x.so")]
+    [InlineData("PATH", "/workspace/bin:/usr/bin")]
+    [InlineData("GIT_EXTERNAL_DIFF", "/workspace/x")]
+    public void InspectionWithAVariableThatRunsCode_Denied(string name, string value)
+    {
+        var proposal = Proposal.Create(Coder, ProposalKind.Exec, Workspace, new ProposalArguments { Command = "cat", Program = "/usr/bin/cat", Args = ["a.txt"], Env = new Dictionary<string, string> { [name] = value } });
+        AssertDecision(DecisionKind.Deny, proposal, RiskyEnvironment.Rule);
+    }
+
     [Fact]
     public void Sudo_IsSteered()
     {
@@ -113,8 +177,8 @@ public sealed class SamplePolicyTests : IAsyncLifetime
     {
         var tester = new Principal(AgentName.Parse("tester"), AgentRole.Worker, "s-3");
 
-        AssertDecision(DecisionKind.Allow, Exec("dotnet", "test"), "coder-runs-tests");
-        AssertDecision(DecisionKind.Pending, Exec("npm", "install"), "approve-package-install");
+        AssertDecision(DecisionKind.Pending, Exec("dotnet", "test"), "coder-runs-tests");
+        AssertDecision(DecisionKind.Pending, Exec("npm", "install"), "approve-package-managers");
         AssertDecision(DecisionKind.Deny, Proposal.Exec(tester, Workspace, "dotnet", "test"), Policy.DefaultDenyRule);
         AssertDecision(DecisionKind.Allow, Proposal.WriteFile(Coder, Workspace, "src/app.cs"), "coder-writes-workspace");
         AssertDecision(DecisionKind.Pending, Proposal.WriteFile(Coder, Workspace, "Makefile"), "coder-writes-workspace");

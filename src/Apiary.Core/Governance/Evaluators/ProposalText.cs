@@ -11,6 +11,31 @@ internal static class ProposalText
             yield return ("command", command);
         }
 
+        if (arguments.Program is { } program)
+        {
+            yield return ("program", program);
+        }
+
+        foreach (var (name, value) in arguments.Env)
+        {
+            yield return ($"env {name}", value);
+        }
+
+        if (arguments.Stdin is { } stdin)
+        {
+            yield return ("stdin", stdin);
+        }
+
+        if (arguments.Content is { } content)
+        {
+            yield return ("content", content);
+        }
+
+        if (arguments.Workdir is { } workdir)
+        {
+            yield return ("workdir", workdir);
+        }
+
         for (var i = 0; i < arguments.Args.Count; i++)
         {
             yield return ($"argument {i + 1}", arguments.Args[i]);

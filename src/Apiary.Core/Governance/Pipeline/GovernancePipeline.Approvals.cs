@@ -402,7 +402,7 @@ public sealed partial class GovernancePipeline
         return fold ?? throw new ApprovalTicketException($"there is no approval ticket {ticketId}");
     }
 
-    private static ApprovalRequestedData ToData(ApprovalTicket ticket)
+    private ApprovalRequestedData ToData(ApprovalTicket ticket)
     {
         var p = ticket.Proposal;
         var a = p.Arguments;
@@ -413,8 +413,34 @@ public sealed partial class GovernancePipeline
             ticket.Reason,
             ticket.RequestedAt,
             ticket.ExpiresAt,
-            ProposalSnapshot.Of(p),
+            Redacted(ProposalSnapshot.Of(p)),
             new EstimateSnapshot(ticket.Estimate.Commands, ticket.Estimate.WallTime, ticket.Estimate.Tokens, ticket.Estimate.Cost));
+    }
+
+    // A ticket never records a secret's value either. A proposal that held one cannot be rebuilt from the record (its
+    // hash no longer matches), so such a ticket can never run: it fails closed (the evaluator denies it first anyway).
+    private ProposalSnapshot Redacted(ProposalSnapshot s)
+    {
+        var redactor = _options.Redactor?.Invoke();
+        if (redactor is null || redactor.IsEmpty)
+        {
+            return s;
+        }
+
+        string? R(string? text) => text is null ? null : redactor.Redact(text);
+        return s with
+        {
+            Command = R(s.Command),
+            Args = [.. s.Args.Select(a => R(a)!)],
+            Path = R(s.Path),
+            Recipients = [.. s.Recipients.Select(r => R(r)!)],
+            Other = s.Other.ToDictionary(o => o.Key, o => R(o.Value)!, StringComparer.Ordinal),
+            Program = R(s.Program),
+            Env = s.Env?.ToDictionary(e => e.Key, e => R(e.Value)!, StringComparer.Ordinal),
+            Stdin = R(s.Stdin),
+            Workdir = R(s.Workdir),
+            Content = R(s.Content),
+        };
     }
 
     // Rebuilds the exact proposal a ticket was opened for, and refuses one whose hash no longer matches.

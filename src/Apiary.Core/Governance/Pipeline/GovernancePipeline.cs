@@ -1,5 +1,6 @@
 using System.Text;
 using Apiary.Events;
+using Apiary.Secrets;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Locks;
@@ -303,7 +304,7 @@ public sealed partial class GovernancePipeline
             [PipelineJsonContext.Event(PipelineEventTypes.ProposalDecided, record, PipelineJsonContext.Default.DecisionRecord)],
             cancellationToken);
 
-    private static DecisionRecord Record(
+    private DecisionRecord Record(
         Proposal proposal,
         Decision decision,
         PipelineStage stage,
@@ -315,23 +316,41 @@ public sealed partial class GovernancePipeline
         var explanation = decision.Explanation;
         var context = explanation.Context;
         var arguments = proposal.Arguments;
+
+        // What is recorded never holds a secret's value, in any form: the secret-leak evaluator denies such a proposal,
+        // and its record names the secret instead.
+        var redactor = _options.Redactor?.Invoke() ?? SecretRedactor.None;
+        string? R(string? text) => text is null || redactor.IsEmpty ? text : redactor.Redact(text);
+        var details = ProposalDetails.Of(proposal);
+        if (details is not null && !redactor.IsEmpty)
+        {
+            details = details with
+            {
+                Env = details.Env.ToDictionary(e => e.Key, e => R(e.Value)!, StringComparer.Ordinal),
+                Stdin = details.Stdin is { Text: { } stdin } s ? s with { Text = R(stdin) } : details.Stdin,
+                Content = details.Content is { Text: { } content } c ? c with { Text = R(content) } : details.Content,
+                Program = R(details.Program),
+                Workdir = R(details.Workdir),
+            };
+        }
+
         var inputs = new DecisionInputs(
             proposal.Kind.Name(),
             proposal.Principal.Agent.Value,
             proposal.Principal.RoleName,
             proposal.Principal.SessionId,
             proposal.Workspace,
-            arguments.Command,
-            proposal.ProgramName,
-            arguments.Args,
-            proposal.ArgumentLine,
-            arguments.Path,
-            proposal.FullPath,
-            arguments.Recipients,
-            arguments.Other,
+            R(arguments.Command),
+            R(proposal.ProgramName),
+            [.. arguments.Args.Select(a => R(a)!)],
+            R(proposal.ArgumentLine)!,
+            R(arguments.Path),
+            R(proposal.FullPath),
+            [.. arguments.Recipients.Select(r => R(r)!)],
+            arguments.Other.ToDictionary(o => o.Key, o => R(o.Value)!, StringComparer.Ordinal),
             context.Now,
             context.SessionProposalCount,
-            ProposalDetails.Of(proposal));
+            details);
         return new DecisionRecord(
             proposal.Id.ToString(),
             proposal.Hash,

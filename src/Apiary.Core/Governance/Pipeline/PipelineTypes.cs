@@ -143,6 +143,12 @@ public sealed class GovernancePipelineOptions
     /// <summary>The longest wait for a <c>write_file</c> lease. Default 10 seconds.</summary>
     public TimeSpan LockWait { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The secrets' values to keep out of what is recorded (decisions, tickets), in every form: each is replaced with
+    /// <c>[secret:NAME]</c>. None when null.
+    /// </summary>
+    public Func<Secrets.SecretRedactor>? Redactor { get; init; }
+
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
     internal void Validate()
     {
