@@ -89,6 +89,7 @@ public sealed class ApiaryServer : IAsyncDisposable
             {
                 throw new ServerStartException($"cannot listen on {options.Urls}: {ex.Message}; give another address with --urls (port 0 picks a free one)");
             }
+            app.Services.GetRequiredService<HostGuard>().Serve(app.Urls);
             var url = app.Urls.First().TrimEnd('/');
             var info = new ServerInfo(url, Environment.ProcessId, runtime.Time.GetUtcNow(), home.Root);
             await WriteInfoAsync(ServerInfo.PathIn(home), info, cancellationToken).ConfigureAwait(false);
@@ -181,6 +182,10 @@ public sealed class ApiaryServer : IAsyncDisposable
         File.Move(temporary, path, overwrite: true);
     }
 
+    // Validated with the other options when the server starts.
+    private static AllowedHost ParseHost(string text) =>
+        AllowedHost.TryParse(text, out var host, out var error) ? host : throw new ArgumentException(error, nameof(text));
+
     private static WebApplication Build(ServerOptions options, ServerRuntime runtime)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
@@ -201,6 +206,7 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(new HostGuard([.. runtime.Config.AllowedHosts, .. options.AllowedHosts.Select(ParseHost)]));
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
@@ -211,6 +217,9 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Services.AddOpenApi("v1");
         builder.Services.AddDashboard(runtime);
         var app = builder.Build();
+
+        // First: a request for a host this server does not serve meets nothing else (DNS rebinding).
+        app.Use(app.Services.GetRequiredService<HostGuard>().InvokeAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(ApiMiddleware.HandleProblemsAsync);

@@ -18,7 +18,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
     private InMemoryServer(ApiaryServer server)
     {
         Server = server;
-        Http = server.App.GetTestClient();
+        Http = HttpClientOf(server);
         Client = new ApiaryClient(Http, server.OperatorToken);
     }
 
@@ -58,6 +58,23 @@ internal sealed class InMemoryServer : IAsyncDisposable
             root.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// An HTTP client of <paramref name="server"/>, served in memory, sending <paramref name="token"/> (if any) as its
+    /// bearer token. Its requests name the server's own address in their Host header, as a real client's do (the server
+    /// refuses any other host).
+    /// </summary>
+    public static HttpClient HttpClientOf(ApiaryServer server, string? token = null)
+    {
+        var http = server.App.GetTestClient();
+        http.BaseAddress = new Uri(server.Url + "/");
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return http;
     }
 
     public async ValueTask DisposeAsync()

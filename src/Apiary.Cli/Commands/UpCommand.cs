@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Apiary.Client;
+using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;
 
@@ -15,13 +16,28 @@ internal static class UpCommand
     {
         var urls = new Option<string?>("--urls") { Description = $"Where to listen (default: {ServerOptions.DefaultUrls}, loopback only). Port 0 picks a free port.", HelpName = "URL" };
         var unconfined = new Option<bool>("--unconfined") { Description = "Run commands without a sandbox, as plain processes. For development on machines without bubblewrap only." };
+        var allowedHosts = new Option<string[]>("--allowed-host")
+        {
+            Description = "Also answer to this host name or address (optionally with :PORT) in requests' Host header, besides the loopback names and the address it listens on; any other is refused. Repeatable; adds to server.allowed_hosts in apiary.yaml.",
+            HelpName = "HOST",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var command = new Command("up", "Start the Apiary server for the home: the API (docs/api.md), live event streams, sandboxes and governance. Stops cleanly on Ctrl-C.")
         {
-            urls, unconfined,
+            urls, unconfined, allowedHosts,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
+            var hosts = parse.GetValue(allowedHosts) ?? [];
+            foreach (var host in hosts)
+            {
+                if (!AllowedHost.TryParse(host, out _, out var error))
+                {
+                    throw CliException.BadInput($"--allowed-host: {error}");
+                }
+            }
+
             var fresh = !home.Exists;
             ApiaryServer server;
             try
@@ -32,6 +48,7 @@ internal static class UpCommand
                         Home = home.Root,
                         Urls = parse.GetValue(urls) ?? ServerOptions.DefaultUrls,
                         Unconfined = parse.GetValue(unconfined),
+                        AllowedHosts = hosts,
                         UserHome = context.UserHome,
                         Warnings = context.Error,
                     },

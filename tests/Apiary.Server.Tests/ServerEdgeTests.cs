@@ -1,0 +1,124 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Apiary.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// The server's edge attacked over a real loopback socket: a request for another host (DNS rebinding), what an anonymous
+/// caller learns, and a flood of refused tokens.
+/// </summary>
+public sealed class ServerEdgeTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly (string Method, string Path)[] EveryKindOfRoute =
+    [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/openapi/v1.json"),
+        ("GET", "/api/agents"),
+        ("POST", "/api/sessions"),
+        ("POST", "/api/kill-switches"),
+        ("GET", "/api/events/stream"),
+        ("GET", "/"),
+        ("GET", "/signin"),
+        ("POST", "/auth/signin"),
+        ("POST", "/auth/signout"),
+        ("POST", "/_blazor/negotiate?negotiateVersion=1"),
+        ("GET", "/_framework/blazor.web.js"),
+        ("GET", "/no/such/route"),
+    ];
+
+    [Fact]
+    public async Task EveryRoute_WithAForeignHost_IsRefusedAndRecordsNothing()
+    {
+        await using var t = await TestServer.StartAsync();
+        var runtime = t.Server.App.Services.GetRequiredService<ServerRuntime>();
+        var port = new Uri(t.Server.Url).Port;
+        var before = await runtime.EventsAsync(_ => true);
+        string[] hosts =
+        [
+            "evil.example",
+            $"evil.example:{port}",
+            $"127.0.0.1.evil.example:{port}",
+            $"localhost.evil.example:{port}",
+            $"localhost:{port + 1}",
+            $"127.0.0.1:{port + 1}",
+            "localhost",
+            "0.0.0.0:" + port,
+            "[::ffff:127.0.0.1]:" + port,
+        ];
+
+        foreach (var host in hosts)
+        {
+            foreach (var (method, path) in EveryKindOfRoute)
+            {
+                // Even with the operator token, and a body that would otherwise engage the global kill switch.
+                using var http = t.Client(t.Server.OperatorToken);
+                using var request = new HttpRequestMessage(new HttpMethod(method), path)
+                {
+                    Content = method == "POST" ? new StringContent("""{"agent":"coder","level":"global","reason":"rebound"}""", Encoding.UTF8, "application/json") : null,
+                };
+                request.Headers.Host = host;
+
+                using var response = await http.SendAsync(request, Ct);
+
+                var body = await response.Content.ReadAsStringAsync(Ct);
+                Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"Host {host}, {method} {path}: {(int)response.StatusCode} {body}");
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.Contains("Unknown host", body, StringComparison.Ordinal);
+                Assert.DoesNotContain(t.Home, body, StringComparison.Ordinal);
+                Assert.False(response.Headers.Contains("Set-Cookie"), $"Host {host}, {method} {path} set a cookie");
+            }
+        }
+
+        Assert.Equal(before.Count, (await runtime.EventsAsync(_ => true)).Count);
+        Assert.Empty(runtime.Sessions);
+    }
+
+    [Fact]
+    public async Task TheServersOwnNames_WithItsPort_AreServed()
+    {
+        await using var t = await TestServer.StartAsync();
+        var port = new Uri(t.Server.Url).Port.ToString(CultureInfo.InvariantCulture);
+
+        foreach (var host in new[] { "127.0.0.1:" + port, "localhost:" + port, "LocalHost:" + port, "[::1]:" + port })
+        {
+            using var http = t.Client(null);
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/healthz");
+            request.Headers.Host = host;
+
+            using var response = await http.SendAsync(request, Ct);
+
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"Host {host}: {(int)response.StatusCode}");
+        }
+    }
+
+    [Fact]
+    public async Task HostsTheHomeAndTheCommandLineAllow_AreServed_AndNoOthers()
+    {
+        using var root = new TempDirectory("apiary-edge-hosts");
+        root.Write("home/apiary.yaml", "server:\n  allowed_hosts: [apiary.example.org]\n");
+        await using var server = await ApiaryServer.StartAsync(
+            new ServerOptions { Home = root["home"], Urls = "http://127.0.0.1:0", UserHome = root.Path, AllowedHosts = ["10.1.2.3:8443"] }, Ct);
+        var port = new Uri(server.Url).Port.ToString(CultureInfo.InvariantCulture);
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+
+        foreach (var (host, served) in new[]
+        {
+            ("apiary.example.org", true), ("apiary.example.org:" + port, true), ("10.1.2.3:8443", true),
+            ("apiary.example.org:8443", false), ("10.1.2.3:" + port, false), ("10.1.2.3", false), ("evil.example:" + port, false),
+        })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/healthz");
+            request.Headers.Host = host;
+
+            using var response = await http.SendAsync(request, Ct);
+
+            Assert.True((response.StatusCode == HttpStatusCode.OK) == served, $"Host {host}: {(int)response.StatusCode}");
+        }
+    }
+}
