@@ -30,12 +30,17 @@ internal static class ApiMiddleware
     }
 
     /// <summary>
-    /// Every <c>/api</c> request needs a bearer token: 401 (recorded as <c>auth.rejected</c>) without a valid one, 403
-    /// when the token lacks the right. Health and the OpenAPI document are open.
+    /// Every <c>/api</c> request needs a bearer token: 401 (counted, and recorded as <c>auth.rejected</c>) without a valid
+    /// one, 403 when the token lacks the right. <c>/readyz</c> takes one if it is sent (then its answer has details); health
+    /// and the OpenAPI document are open.
     /// </summary>
     public static async Task AuthenticateAsync(HttpContext context, RequestDelegate next)
     {
-        if (!context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        // Routing matches paths whatever their case, so the path is compared the same way, and the endpoint it matched
+        // says too: '/API/agents' reaches the same endpoint as '/api/agents', and needs the same token.
+        var bearer = context.GetEndpoint()?.Metadata.GetMetadata<BearerToken>();
+        var required = bearer?.Required == true || context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase);
+        if (!required && (bearer is null || context.Request.Headers.Authorization.Count == 0))
         {
             await next(context).ConfigureAwait(false);
             return;
@@ -111,6 +116,17 @@ internal static class ApiMiddleware
             // The refusal stands whether or not it could be recorded.
         }
     }
+}
+
+/// <summary>
+/// Endpoint metadata: the endpoint needs a bearer token (<see cref="Required"/>), or takes one when it is sent and answers
+/// anyone without one.
+/// </summary>
+internal sealed record BearerToken(bool Required)
+{
+    public static BearerToken Needed { get; } = new(true);
+
+    public static BearerToken Optional { get; } = new(false);
 }
 
 /// <summary>RFC 9457 problem answers whose detail says what to do.</summary>

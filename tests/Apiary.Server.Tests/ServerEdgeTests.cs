@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
+using Apiary.Client;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -120,5 +122,67 @@ public sealed class ServerEdgeTests
 
             Assert.True((response.StatusCode == HttpStatusCode.OK) == served, $"Host {host}: {(int)response.StatusCode}");
         }
+    }
+
+    [Fact]
+    public async Task AnonymousAnswers_NameNothingOfTheHome_WhileATokenGetsTheDetails()
+    {
+        await using var t = await TestServer.StartAsync();
+        string[] secrets = [Path.GetDirectoryName(t.Home)!, "events.db", "bubblewrap", typeof(ApiaryServer).Assembly.GetName().Version!.ToString(3)];
+        using var anonymous = t.Client(null);
+
+        foreach (var path in new[] { "/healthz", "/readyz", "/openapi/v1.json", "/signin", "/", "/api/agents", "/no/such/route" })
+        {
+            using var response = await anonymous.GetAsync(path, Ct);
+            var answer = response.Headers + "\n" + response.Content.Headers + "\n" + await response.Content.ReadAsStringAsync(Ct);
+            foreach (var secret in secrets)
+            {
+                Assert.False(answer.Contains(secret, StringComparison.Ordinal), $"GET {path} without a token names '{secret}':\n{answer}");
+            }
+        }
+
+        var ready = await anonymous.GetFromJsonAsync("/readyz", ApiJsonContext.Default.ReadinessDto, Ct);
+        Assert.True(ready!.Ready);
+        Assert.Equal(["store", "policies", "sandbox"], ready.Checks.Select(c => c.Name));
+        Assert.All(ready.Checks, c => Assert.Equal("ok", c.Detail));
+
+        // With a token (the CLI sends the operator's), the details are there.
+        var detailed = await t.Http.GetFromJsonAsync("/readyz", ApiJsonContext.Default.ReadinessDto, Ct);
+        Assert.Equal(Path.Combine(t.Home, "events.db"), detailed!.Checks.Single(c => c.Name == "store").Detail);
+        Assert.Equal("bubblewrap", detailed.Checks.Single(c => c.Name == "sandbox").Detail);
+
+        // A token the server does not know is refused, not taken for no token.
+        using var wrong = t.Client("not-a-token");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("/readyz", Ct)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("GET", "/API/agents")]
+    [InlineData("GET", "/Api/Agents")]
+    [InlineData("GET", "/api/AGENTS/coder")]
+    [InlineData("GET", "/%61pi/agents")]
+    [InlineData("GET", "/api//agents")]
+    [InlineData("GET", "//api/agents")]
+    [InlineData("GET", "/api/agents/")]
+    [InlineData("GET", "/api/./agents")]
+    [InlineData("GET", "/x/../api/agents")]
+    [InlineData("POST", "/API/kill-switches")]
+    [InlineData("POST", "/API/SESSIONS")]
+    public async Task ApiRoutes_SpelledAnotherWay_StillNeedAToken(string method, string path)
+    {
+        await using var t = await TestServer.StartAsync();
+        using var anonymous = t.Client(null);
+        using var request = new HttpRequestMessage(new HttpMethod(method), new Uri(t.Server.Url + path))
+        {
+            Content = method == "POST" ? new StringContent("""{"agent":"coder","level":"global","reason":"case"}""", Encoding.UTF8, "application/json") : null,
+        };
+
+        using var response = await anonymous.SendAsync(request, Ct);
+
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode} {body}");
+        Assert.DoesNotContain(t.Home, body, StringComparison.Ordinal);
+        Assert.Empty(t.Server.App.Services.GetRequiredService<ServerRuntime>().Sessions);
+        Assert.Empty(await t.Http.GetFromJsonAsync("/api/kill-switches", ApiJsonContext.Default.IReadOnlyListKillSwitchDto, Ct) ?? []);
     }
 }
