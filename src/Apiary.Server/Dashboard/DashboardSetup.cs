@@ -68,7 +68,7 @@ internal static class DashboardSetup
         // Every page and the circuit's hub need a signed-in user; the sign-in page allows anyone.
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode().RequireAuthorization();
         app.MapPost("/auth/signin", SignInAsync).AllowAnonymous().ExcludeFromDescription();
-        app.MapPost("/auth/signout", (Delegate)SignOutAsync).ExcludeFromDescription();
+        app.MapPost("/auth/signout", SignOutAsync).ExcludeFromDescription();
     }
 
     /// <summary>
@@ -77,9 +77,7 @@ internal static class DashboardSetup
     /// </summary>
     private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery)
     {
-        // Checked here rather than through form-bound parameters, whose generated binding fails with a 500 instead of
-        // refusing a form that lacks its token.
-        if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false))
+        if (!await HasItsAntiforgeryTokenAsync(context, antiforgery).ConfigureAwait(false))
         {
             return Problems.BadRequest("the sign-in form's antiforgery token is missing or wrong: sign in from the sign-in page");
         }
@@ -109,9 +107,23 @@ internal static class DashboardSetup
         return Results.LocalRedirect(back);
     }
 
-    private static async Task<IResult> SignOutAsync(HttpContext context)
+    /// <summary>
+    /// Signs out. The form must carry the antiforgery token of the page it was posted from (the layout's Sign out button),
+    /// so another site cannot sign the user out with a form of its own.
+    /// </summary>
+    private static async Task<IResult> SignOutAsync(HttpContext context, IAntiforgery antiforgery)
     {
+        if (!await HasItsAntiforgeryTokenAsync(context, antiforgery).ConfigureAwait(false))
+        {
+            return Problems.BadRequest("the sign-out form's antiforgery token is missing or wrong: sign out with the dashboard's Sign out button");
+        }
+
         await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
         return Results.LocalRedirect("/signin");
     }
+
+    // Checked here rather than through form-bound parameters, whose generated binding fails with a 500 instead of refusing
+    // a form that lacks its token.
+    private static async Task<bool> HasItsAntiforgeryTokenAsync(HttpContext context, IAntiforgery antiforgery) =>
+        context.Request.HasFormContentType && await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false);
 }
