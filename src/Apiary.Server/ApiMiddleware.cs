@@ -54,7 +54,8 @@ internal static class ApiMiddleware
         if (grant is null)
         {
             var reason = header.Length == 0 ? "no token" : "unknown token";
-            await RecordRejectionAsync(runtime, context, reason).ConfigureAwait(false);
+            await context.RequestServices.GetRequiredService<AuthRejections>()
+                .RefuseAsync(context.Connection.RemoteIpAddress, context.Request.Method, context.Request.Path.ToString(), reason).ConfigureAwait(false);
             context.Response.Headers.WWWAuthenticate = "Bearer";
             await Problems.Of(
                 StatusCodes.Status401Unauthorized,
@@ -102,14 +103,13 @@ internal static class ApiMiddleware
         || path.Equals("/api/messages/ask", StringComparison.Ordinal)
         || path.Equals($"/api/inbox/{grant.Agent}/ack", StringComparison.Ordinal);
 
-    private static async Task RecordRejectionAsync(ServerRuntime runtime, HttpContext context, string reason)
+    /// <summary>Records refusals as <c>auth.rejected</c> in stream <c>server</c>; a refusal stands whether or not it could be recorded.</summary>
+    internal static async Task RecordRejectionAsync(ServerRuntime runtime, AuthRejectedData data)
     {
         try
         {
             await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
-                ServerEventTypes.AuthRejected,
-                new AuthRejectedData(context.Connection.RemoteIpAddress?.ToString(), context.Request.Method, context.Request.Path.ToString(), reason, runtime.Time.GetUtcNow()),
-                ServerEventJsonContext.Default.AuthRejectedData), context.RequestAborted).ConfigureAwait(false);
+                ServerEventTypes.AuthRejected, data, ServerEventJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ApiaryException or OperationCanceledException or ObjectDisposedException)
         {

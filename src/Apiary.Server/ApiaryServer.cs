@@ -21,15 +21,17 @@ public sealed class ApiaryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ServerRuntime _runtime;
+    private readonly AuthRejections _rejections;
     private readonly FileStream _lock;
     private readonly string _infoPath;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
-    private ApiaryServer(WebApplication app, ServerRuntime runtime, FileStream serverLock, string url)
+    private ApiaryServer(WebApplication app, ServerRuntime runtime, AuthRejections rejections, FileStream serverLock, string url)
     {
         _app = app;
         _runtime = runtime;
+        _rejections = rejections;
         _lock = serverLock;
         Url = url;
         _infoPath = ServerInfo.PathIn(runtime.Home);
@@ -76,11 +78,14 @@ public sealed class ApiaryServer : IAsyncDisposable
         Directory.CreateDirectory(home.RunDirectory);
         var serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
         ServerRuntime? runtime = null;
+        AuthRejections? rejections = null;
         WebApplication? app = null;
         try
         {
             runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            app = Build(options, runtime);
+            var recorder = runtime;
+            rejections = new AuthRejections(options.RejectionClock ?? runtime.Time, data => ApiMiddleware.RecordRejectionAsync(recorder, data));
+            app = Build(options, runtime, rejections);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -97,13 +102,18 @@ public sealed class ApiaryServer : IAsyncDisposable
                 ServerEventTypes.ServerStarted,
                 new ServerStartedData(url, Environment.ProcessId, home.Root, runtime.Backend?.Name ?? "none", info.StartedAt),
                 ServerEventJsonContext.Default.ServerStartedData), cancellationToken).ConfigureAwait(false);
-            return new ApiaryServer(app, runtime, serverLock, url);
+            return new ApiaryServer(app, runtime, rejections, serverLock, url);
         }
         catch
         {
             if (app is not null)
             {
                 await app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (rejections is not null)
+            {
+                await rejections.DisposeAsync().ConfigureAwait(false);
             }
 
             if (runtime is not null)
@@ -134,6 +144,9 @@ public sealed class ApiaryServer : IAsyncDisposable
             }
 
             await _app.DisposeAsync().ConfigureAwait(false);
+
+            // Refusals counted and not yet recorded are, before the last line.
+            await _rejections.DisposeAsync().ConfigureAwait(false);
             try
             {
                 await _runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
@@ -186,7 +199,7 @@ public sealed class ApiaryServer : IAsyncDisposable
     private static AllowedHost ParseHost(string text) =>
         AllowedHost.TryParse(text, out var host, out var error) ? host : throw new ArgumentException(error, nameof(text));
 
-    private static WebApplication Build(ServerOptions options, ServerRuntime runtime)
+    private static WebApplication Build(ServerOptions options, ServerRuntime runtime, AuthRejections rejections)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -206,6 +219,7 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(rejections);
         builder.Services.AddSingleton(new HostGuard([.. runtime.Config.AllowedHosts, .. options.AllowedHosts.Select(ParseHost)]));
         builder.Services.ConfigureHttpJsonOptions(json =>
         {

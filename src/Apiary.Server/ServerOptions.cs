@@ -51,6 +51,9 @@ public sealed class ServerOptions
     /// <summary>The clock of the supervisor's restart backoff; tests give a manual one. Default the server's clock.</summary>
     internal TimeProvider? SupervisorClock { get; init; }
 
+    /// <summary>The clock of the intervals at which refused authentication is summarised; tests give a manual one. Default the server's clock.</summary>
+    internal TimeProvider? RejectionClock { get; init; }
+
     /// <summary>
     /// Changes the web host before it is built. Tests use it to serve in memory (<c>UseTestServer</c>) instead of on a
     /// socket; nothing else should need it.

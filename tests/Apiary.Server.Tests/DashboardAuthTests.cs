@@ -14,7 +14,10 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync() => _host = await InMemoryServer.StartAsync("apiary-dashboard-auth", new ScriptedModelCatalog(new ScriptedChatClient()));
+    private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
+
+    public async ValueTask InitializeAsync() =>
+        _host = await InMemoryServer.StartAsync("apiary-dashboard-auth", new ScriptedModelCatalog(new ScriptedChatClient()), rejectionClock: _clock);
 
     public async ValueTask DisposeAsync() => await _host.DisposeAsync();
 
@@ -62,8 +65,12 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
         Assert.Equal("/signin?error=unknown&return_url=%2F", wrong.Headers.Location!.OriginalString);
         Assert.DoesNotContain(Cookies(wrong), c => c.StartsWith("apiary.dashboard=", StringComparison.Ordinal));
 
+        // The first refusal is recorded at once; the second, from the same address, is counted into a summary a minute on.
+        _clock.Advance(AuthRejections.Interval);
+        await _host.Runtime.WaitForEventAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "since") is not null, "the summary of the refusals");
         var rejected = await _host.Runtime.EventsAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "path") == "/auth/signin");
         Assert.Equal(["a session token cannot sign in to the dashboard", "unknown token"], rejected.Select(e => LogWaiter.Field(e, "reason")));
+        Assert.Equal(["1", "1"], rejected.Select(e => LogWaiter.Field(e, "count")));
         Assert.DoesNotContain(rejected, e => System.Text.Encoding.UTF8.GetString(e.Data.Span).Contains(session.Token, StringComparison.Ordinal));
     }
 

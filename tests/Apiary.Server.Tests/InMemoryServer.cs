@@ -30,7 +30,8 @@ internal sealed class InMemoryServer : IAsyncDisposable
 
     public ServerRuntime Runtime => Server.App.Services.GetRequiredService<ServerRuntime>();
 
-    public static async Task<InMemoryServer> StartAsync(TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null) =>
+    public static async Task<InMemoryServer> StartAsync(
+        TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>
         new(await ApiaryServer.StartAsync(
             new ServerOptions
             {
@@ -40,16 +41,17 @@ internal sealed class InMemoryServer : IAsyncDisposable
                 Models = models,
                 Supervisor = supervisor ?? new SupervisorOptions(),
                 SupervisorClock = supervisorClock,
+                RejectionClock = rejectionClock,
             },
             TestContext.Current.CancellationToken));
 
     /// <summary>A server for the sample home in a new temporary folder of its own, removed when the server is disposed.</summary>
-    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models)
+    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models, TimeProvider? rejectionClock = null)
     {
         var root = new TempDirectory(name);
         try
         {
-            var host = await StartAsync(root, models);
+            var host = await StartAsync(root, models, rejectionClock: rejectionClock);
             host._ownRoot = root;
             return host;
         }

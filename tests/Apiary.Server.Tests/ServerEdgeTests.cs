@@ -185,4 +185,48 @@ public sealed class ServerEdgeTests
         Assert.Empty(t.Server.App.Services.GetRequiredService<ServerRuntime>().Sessions);
         Assert.Empty(await t.Http.GetFromJsonAsync("/api/kill-switches", ApiJsonContext.Default.IReadOnlyListKillSwitchDto, Ct) ?? []);
     }
+
+    [Fact]
+    public async Task AThousandRefusedRequests_AppendAHandfulOfEvents_WithTheirCountAndNoToken()
+    {
+        using var root = new TempDirectory("apiary-edge-flood");
+        var clock = new ManualClock(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
+        await using var server = await ApiaryServer.StartAsync(
+            new ServerOptions { Home = root["home"], Urls = "http://127.0.0.1:0", UserHome = root.Path, RejectionClock = clock }, Ct);
+        var runtime = server.App.Services.GetRequiredService<ServerRuntime>();
+        const string Wrong = "wrong-token-that-must-never-be-recorded";
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        string[] paths = ["/api/agents", "/api/sessions", "/api/events/stream", "/readyz"];
+
+        for (var i = 0; i < 1000; i++)
+        {
+            var path = paths[i % paths.Length];
+            using var request = new HttpRequestMessage(path == "/api/sessions" ? HttpMethod.Post : HttpMethod.Get, path);
+            if (i % 3 == 0 || path == "/readyz")
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Wrong);
+            }
+
+            using var response = await http.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        var rejected = await runtime.EventsAsync(e => e.Type == ServerEventTypes.AuthRejected);
+        Assert.Equal("1", LogWaiter.Field(Assert.Single(rejected), "count"));
+
+        // A minute on, one summary counts the rest, with the paths it saw.
+        clock.Advance(AuthRejections.Interval);
+        var summary = await runtime.WaitForEventAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "count") != "1", "the summary of the refusals");
+        Assert.Equal("999", LogWaiter.Field(summary, "count"));
+        Assert.Equal("127.0.0.1", LogWaiter.Field(summary, "remote"));
+        var seen = LogWaiter.Field(summary, "paths")!;
+        foreach (var request in new[] { "GET /api/agents", "POST /api/sessions", "GET /api/events/stream", "GET /readyz" })
+        {
+            Assert.Contains(request, seen, StringComparison.Ordinal);
+        }
+
+        var all = await runtime.EventsAsync(_ => true);
+        Assert.Equal(2, all.Count(e => e.Type == ServerEventTypes.AuthRejected));
+        Assert.DoesNotContain(all, e => Encoding.UTF8.GetString(e.Data.Span).Contains(Wrong, StringComparison.Ordinal));
+    }
 }

@@ -75,7 +75,7 @@ internal static class DashboardSetup
     /// Signs in with a token: the operator token signs in an operator, the read-only token a reader; a session token
     /// (an agent's) does not sign in to the dashboard. The form must carry the sign-in page's antiforgery token.
     /// </summary>
-    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery)
+    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery, AuthRejections rejections)
     {
         if (!await HasItsAntiforgeryTokenAsync(context, antiforgery).ConfigureAwait(false))
         {
@@ -95,10 +95,8 @@ internal static class DashboardSetup
         };
         if (role is null)
         {
-            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
-                ServerEventTypes.AuthRejected,
-                new AuthRejectedData(context.Connection.RemoteIpAddress?.ToString(), "POST", "/auth/signin", grant is null ? "unknown token" : "a session token cannot sign in to the dashboard", runtime.Time.GetUtcNow()),
-                ServerEventJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
+            await rejections.RefuseAsync(
+                context.Connection.RemoteIpAddress, "POST", "/auth/signin", grant is null ? "unknown token" : "a session token cannot sign in to the dashboard").ConfigureAwait(false);
             return Results.Redirect($"/signin?error={(grant is null ? "unknown" : "session")}&return_url={Uri.EscapeDataString(back)}");
         }
 
