@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Apiary.Client;
 using Apiary.Home;
+using Apiary.IO;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -75,7 +76,14 @@ public sealed class ApiaryServer : IAsyncDisposable
             await home.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        Directory.CreateDirectory(home.RunDirectory);
+        // Whatever an older version or a hand left readable by others in the home is made owner-only; what Apiary
+        // creates is owner-only from its first byte. Agents' workspaces keep their files' modes (an agent's scripts).
+        foreach (var problem in OwnerOnly.TightenTree(home.Root, IsWorkspace(home)))
+        {
+            await (options.Warnings ?? Console.Error).WriteLineAsync($"apiary: warning: cannot make {problem} readable by its owner only").ConfigureAwait(false);
+        }
+
+        OwnerOnly.CreateDirectory(home.RunDirectory);
         var serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
         ServerRuntime? runtime = null;
         AuthRejections? rejections = null;
@@ -177,7 +185,7 @@ public sealed class ApiaryServer : IAsyncDisposable
         try
         {
             // FileShare.None is an exclusive advisory lock (flock) on Linux, dropped by the kernel however the process ends.
-            return new FileStream(Path.Combine(home.RunDirectory, "server.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+            return OwnerOnly.Open(Path.Combine(home.RunDirectory, "server.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
         }
         catch (IOException)
         {
@@ -188,12 +196,13 @@ public sealed class ApiaryServer : IAsyncDisposable
         }
     }
 
-    private static async Task WriteInfoAsync(string path, ServerInfo info, CancellationToken cancellationToken)
-    {
-        var temporary = path + ".tmp";
-        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(info, ApiJsonContext.Default.ServerInfo), cancellationToken).ConfigureAwait(false);
-        File.Move(temporary, path, overwrite: true);
-    }
+    private static Task WriteInfoAsync(string path, ServerInfo info, CancellationToken cancellationToken) =>
+        OwnerOnly.WriteAllBytesAsync(path, JsonSerializer.SerializeToUtf8Bytes(info, ApiJsonContext.Default.ServerInfo), cancellationToken: cancellationToken);
+
+    // The default workspace of an agent: agents/NAME/workspace.
+    private static Func<string, bool> IsWorkspace(ApiaryHome home) => folder =>
+        Path.GetFileName(folder) == Apiary.Agents.WorkspaceGuard.DefaultFolderName
+        && Path.GetDirectoryName(Path.GetDirectoryName(folder)) == home.AgentsDirectory;
 
     // Validated with the other options when the server starts.
     private static AllowedHost ParseHost(string text) =>

@@ -55,6 +55,9 @@ public sealed class UpProcessTests
                 Assert.Equal(expected, response.StatusCode);
             }
 
+            // Everything 'apiary up' made in the home (the samples, the log, run/, keys/) is its owner's alone.
+            OwnerOnlyTree.AssertOwnerOnly(home.Root);
+
             // SIGTERM, as a service manager stops it; Ctrl-C's SIGINT takes the same path (both cancel the command). SIGINT
             // cannot be the signal here: a test run started in the background inherits SIGINT ignored, and so would apiary.
             using (var signal = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
@@ -66,6 +69,7 @@ public sealed class UpProcessTests
             Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {await error}");
             Assert.Contains("apiary: stopped", await output, StringComparison.Ordinal);
             Assert.False(File.Exists(ServerInfo.PathIn(home)));
+            OwnerOnlyTree.AssertOwnerOnly(home.Root);
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Apiary.IO;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
@@ -41,11 +42,8 @@ internal static class DashboardSetup
         services.AddCascadingAuthenticationState();
 
         // Cookies, antiforgery tokens and circuits are protected with keys of the home's own, readable only by its owner.
-        var keys = Directory.CreateDirectory(Path.Combine(runtime.Home.Root, "keys", "dashboard"));
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(keys.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
+        var keys = OwnerOnly.CreateDirectory(Path.Combine(runtime.Home.Root, "keys", "dashboard"));
+        OwnerOnly.Tighten(keys.FullName);
 
         services.AddDataProtection().SetApplicationName("apiary").PersistKeysToFileSystem(keys);
         services.AddSingleton<DashboardFeed>();
