@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Apiary.Home;
+using Apiary.IO;
 
 namespace Apiary.Secrets;
 
@@ -28,8 +29,6 @@ public sealed class FileSecretStore : ISecretStore
 
     /// <summary>How each value file's name ends.</summary>
     public const string FileExtension = ".secret";
-
-    private const UnixFileMode OwnerReadWrite = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     /// <summary>Creates the store of <paramref name="home"/>; nothing is read or created until it is used.</summary>
     public FileSecretStore(ApiaryHome home)
@@ -122,7 +121,7 @@ public sealed class FileSecretStore : ISecretStore
             }
 
             ApiaryHome.CreatePrivateDirectory(SecretsDirectory);
-            await WriteOwnerOnlyAsync(path, envelope, cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(path, envelope, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -218,7 +217,7 @@ public sealed class FileSecretStore : ISecretStore
         {
             ApiaryHome.CreatePrivateDirectory(staging);
             var stagedKey = Path.Combine(staging, KeyFileName);
-            await WriteOwnerOnlyAsync(stagedKey, key, cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(stagedKey, key, cancellationToken: cancellationToken).ConfigureAwait(false);
             for (var attempt = 0; attempt < 3; attempt++)
             {
                 try
@@ -322,39 +321,6 @@ public sealed class FileSecretStore : ISecretStore
             var bytes = new byte[stream.Length];
             await stream.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
             return bytes;
-        }
-    }
-
-    /// <summary>
-    /// Writes <paramref name="bytes"/> to a new file that is owner-only from the moment it exists, then renames it to
-    /// <paramref name="path"/>, so no reader ever sees a partial file or a moment of looser permissions.
-    /// </summary>
-    private static async Task WriteOwnerOnlyAsync(string path, byte[] bytes, CancellationToken cancellationToken)
-    {
-        var directory = Path.GetDirectoryName(path)!;
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp");
-        try
-        {
-            var stream = new FileStream(temporary, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                UnixCreateMode = OwnerReadWrite,
-                Options = FileOptions.Asynchronous,
-            });
-            await using (stream.ConfigureAwait(false))
-            {
-                await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
         }
     }
 }
