@@ -20,9 +20,9 @@ internal static partial class ApiEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", () => Results.Json(new HealthDto("ok"), ServerJsonContext.Default.HealthDto)).ExcludeFromDescription();
-        app.MapGet("/readyz", ReadyAsync).Produces<ReadinessDto>().Produces<ReadinessDto>(503);
+        app.MapGet("/readyz", ReadyAsync).Produces<ReadinessDto>().Produces<ReadinessDto>(503).WithMetadata(BearerToken.Optional);
 
-        var api = app.MapGroup("/api");
+        var api = app.MapGroup("/api").WithMetadata(BearerToken.Needed);
         api.MapGet("/agents", ListAgentsAsync).Produces<IReadOnlyList<AgentDto>>();
         api.MapGet("/agents/{name}", ShowAgentAsync).Produces<AgentDetailDto>();
         api.MapGet("/agents/{name}/stats", AgentStatsAsync).Produces<AgentStatsDto>();
@@ -53,7 +53,7 @@ internal static partial class ApiEndpoints
         MapMessages(api);
     }
 
-    private static async Task<IResult> ReadyAsync(ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ReadyAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
     {
         var checks = new List<ReadinessCheckDto>();
         try
@@ -75,6 +75,13 @@ internal static partial class ApiEndpoints
             ? backend.IsConfined ? backend.Name : $"{backend.Name}: commands are NOT isolated (development only)"
             : runtime.SandboxProblem ?? "no backend"));
         var ready = checks.All(c => c.Ready);
+        if (!context.Items.ContainsKey(typeof(TokenGrant)))
+        {
+            // A caller without a token (a load balancer's probe) learns whether each check is ready, and nothing of the
+            // home: no path, no name, not even which sandbox runs.
+            checks = checks.ConvertAll(c => c with { Detail = c.Ready ? "ok" : "not ready; send a token of the home (Authorization: Bearer) to learn why" });
+        }
+
         return Results.Json(new ReadinessDto(ready, checks), ApiJsonContext.Default.ReadinessDto, statusCode: ready ? 200 : 503);
     }
 

@@ -30,12 +30,17 @@ internal static class ApiMiddleware
     }
 
     /// <summary>
-    /// Every <c>/api</c> request needs a bearer token: 401 (recorded as <c>auth.rejected</c>) without a valid one, 403
-    /// when the token lacks the right. Health and the OpenAPI document are open.
+    /// Every <c>/api</c> request needs a bearer token: 401 (counted, and recorded as <c>auth.rejected</c>) without a valid
+    /// one, 403 when the token lacks the right. <c>/readyz</c> takes one if it is sent (then its answer has details); health
+    /// and the OpenAPI document are open.
     /// </summary>
     public static async Task AuthenticateAsync(HttpContext context, RequestDelegate next)
     {
-        if (!context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        // Routing matches paths whatever their case, so the path is compared the same way, and the endpoint it matched
+        // says too: '/API/agents' reaches the same endpoint as '/api/agents', and needs the same token.
+        var bearer = context.GetEndpoint()?.Metadata.GetMetadata<BearerToken>();
+        var required = bearer?.Required == true || context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase);
+        if (!required && (bearer is null || context.Request.Headers.Authorization.Count == 0))
         {
             await next(context).ConfigureAwait(false);
             return;
@@ -49,7 +54,8 @@ internal static class ApiMiddleware
         if (grant is null)
         {
             var reason = header.Length == 0 ? "no token" : "unknown token";
-            await RecordRejectionAsync(runtime, context, reason).ConfigureAwait(false);
+            await context.RequestServices.GetRequiredService<AuthRejections>()
+                .RefuseAsync(context.Connection.RemoteIpAddress, context.Request.Method, context.Request.Path.ToString(), reason).ConfigureAwait(false);
             context.Response.Headers.WWWAuthenticate = "Bearer";
             await Problems.Of(
                 StatusCodes.Status401Unauthorized,
@@ -97,20 +103,30 @@ internal static class ApiMiddleware
         || path.Equals("/api/messages/ask", StringComparison.Ordinal)
         || path.Equals($"/api/inbox/{grant.Agent}/ack", StringComparison.Ordinal);
 
-    private static async Task RecordRejectionAsync(ServerRuntime runtime, HttpContext context, string reason)
+    /// <summary>Records refusals as <c>auth.rejected</c> in stream <c>server</c>; a refusal stands whether or not it could be recorded.</summary>
+    internal static async Task RecordRejectionAsync(ServerRuntime runtime, AuthRejectedData data)
     {
         try
         {
             await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
-                ServerEventTypes.AuthRejected,
-                new AuthRejectedData(context.Connection.RemoteIpAddress?.ToString(), context.Request.Method, context.Request.Path.ToString(), reason, runtime.Time.GetUtcNow()),
-                ServerEventJsonContext.Default.AuthRejectedData), context.RequestAborted).ConfigureAwait(false);
+                ServerEventTypes.AuthRejected, data, ServerEventJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ApiaryException or OperationCanceledException or ObjectDisposedException)
         {
             // The refusal stands whether or not it could be recorded.
         }
     }
+}
+
+/// <summary>
+/// Endpoint metadata: the endpoint needs a bearer token (<see cref="Required"/>), or takes one when it is sent and answers
+/// anyone without one.
+/// </summary>
+internal sealed record BearerToken(bool Required)
+{
+    public static BearerToken Needed { get; } = new(true);
+
+    public static BearerToken Optional { get; } = new(false);
 }
 
 /// <summary>RFC 9457 problem answers whose detail says what to do.</summary>

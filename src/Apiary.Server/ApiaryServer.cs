@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Apiary.Client;
 using Apiary.Home;
+using Apiary.IO;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -21,15 +22,17 @@ public sealed class ApiaryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ServerRuntime _runtime;
+    private readonly AuthRejections _rejections;
     private readonly FileStream _lock;
     private readonly string _infoPath;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
-    private ApiaryServer(WebApplication app, ServerRuntime runtime, FileStream serverLock, string url)
+    private ApiaryServer(WebApplication app, ServerRuntime runtime, AuthRejections rejections, FileStream serverLock, string url)
     {
         _app = app;
         _runtime = runtime;
+        _rejections = rejections;
         _lock = serverLock;
         Url = url;
         _infoPath = ServerInfo.PathIn(runtime.Home);
@@ -73,14 +76,24 @@ public sealed class ApiaryServer : IAsyncDisposable
             await home.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        Directory.CreateDirectory(home.RunDirectory);
+        // Whatever an older version or a hand left readable by others in the home is made owner-only; what Apiary
+        // creates is owner-only from its first byte. Agents' workspaces keep their files' modes (an agent's scripts).
+        foreach (var problem in OwnerOnly.TightenTree(home.Root, IsWorkspace(home)))
+        {
+            await (options.Warnings ?? Console.Error).WriteLineAsync($"apiary: warning: cannot make {problem} readable by its owner only").ConfigureAwait(false);
+        }
+
+        OwnerOnly.CreateDirectory(home.RunDirectory);
         var serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
         ServerRuntime? runtime = null;
+        AuthRejections? rejections = null;
         WebApplication? app = null;
         try
         {
             runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            app = Build(options, runtime);
+            var recorder = runtime;
+            rejections = new AuthRejections(options.RejectionClock ?? runtime.Time, data => ApiMiddleware.RecordRejectionAsync(recorder, data));
+            app = Build(options, runtime, rejections);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -89,6 +102,7 @@ public sealed class ApiaryServer : IAsyncDisposable
             {
                 throw new ServerStartException($"cannot listen on {options.Urls}: {ex.Message}; give another address with --urls (port 0 picks a free one)");
             }
+            app.Services.GetRequiredService<HostGuard>().Serve(app.Urls);
             var url = app.Urls.First().TrimEnd('/');
             var info = new ServerInfo(url, Environment.ProcessId, runtime.Time.GetUtcNow(), home.Root);
             await WriteInfoAsync(ServerInfo.PathIn(home), info, cancellationToken).ConfigureAwait(false);
@@ -96,13 +110,18 @@ public sealed class ApiaryServer : IAsyncDisposable
                 ServerEventTypes.ServerStarted,
                 new ServerStartedData(url, Environment.ProcessId, home.Root, runtime.Backend?.Name ?? "none", info.StartedAt),
                 ServerEventJsonContext.Default.ServerStartedData), cancellationToken).ConfigureAwait(false);
-            return new ApiaryServer(app, runtime, serverLock, url);
+            return new ApiaryServer(app, runtime, rejections, serverLock, url);
         }
         catch
         {
             if (app is not null)
             {
                 await app.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (rejections is not null)
+            {
+                await rejections.DisposeAsync().ConfigureAwait(false);
             }
 
             if (runtime is not null)
@@ -133,6 +152,9 @@ public sealed class ApiaryServer : IAsyncDisposable
             }
 
             await _app.DisposeAsync().ConfigureAwait(false);
+
+            // Refusals counted and not yet recorded are, before the last line.
+            await _rejections.DisposeAsync().ConfigureAwait(false);
             try
             {
                 await _runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
@@ -163,7 +185,7 @@ public sealed class ApiaryServer : IAsyncDisposable
         try
         {
             // FileShare.None is an exclusive advisory lock (flock) on Linux, dropped by the kernel however the process ends.
-            return new FileStream(Path.Combine(home.RunDirectory, "server.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+            return OwnerOnly.Open(Path.Combine(home.RunDirectory, "server.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
         }
         catch (IOException)
         {
@@ -174,14 +196,19 @@ public sealed class ApiaryServer : IAsyncDisposable
         }
     }
 
-    private static async Task WriteInfoAsync(string path, ServerInfo info, CancellationToken cancellationToken)
-    {
-        var temporary = path + ".tmp";
-        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(info, ApiJsonContext.Default.ServerInfo), cancellationToken).ConfigureAwait(false);
-        File.Move(temporary, path, overwrite: true);
-    }
+    private static Task WriteInfoAsync(string path, ServerInfo info, CancellationToken cancellationToken) =>
+        OwnerOnly.WriteAllBytesAsync(path, JsonSerializer.SerializeToUtf8Bytes(info, ApiJsonContext.Default.ServerInfo), cancellationToken: cancellationToken);
 
-    private static WebApplication Build(ServerOptions options, ServerRuntime runtime)
+    // The default workspace of an agent: agents/NAME/workspace.
+    private static Func<string, bool> IsWorkspace(ApiaryHome home) => folder =>
+        Path.GetFileName(folder) == Apiary.Agents.WorkspaceGuard.DefaultFolderName
+        && Path.GetDirectoryName(Path.GetDirectoryName(folder)) == home.AgentsDirectory;
+
+    // Validated with the other options when the server starts.
+    private static AllowedHost ParseHost(string text) =>
+        AllowedHost.TryParse(text, out var host, out var error) ? host : throw new ArgumentException(error, nameof(text));
+
+    private static WebApplication Build(ServerOptions options, ServerRuntime runtime, AuthRejections rejections)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -201,6 +228,8 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(rejections);
+        builder.Services.AddSingleton(new HostGuard([.. runtime.Config.AllowedHosts, .. options.AllowedHosts.Select(ParseHost)]));
         builder.Services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
@@ -211,6 +240,9 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Services.AddOpenApi("v1");
         builder.Services.AddDashboard(runtime);
         var app = builder.Build();
+
+        // First: a request for a host this server does not serve meets nothing else (DNS rebinding).
+        app.Use(app.Services.GetRequiredService<HostGuard>().InvokeAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(ApiMiddleware.HandleProblemsAsync);

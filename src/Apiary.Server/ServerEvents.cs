@@ -26,8 +26,16 @@ internal sealed record ServerStartedData(string Url, int Pid, string Home, strin
 
 internal sealed record ServerStoppedData(int Pid, int Cancelled, DateTimeOffset At);
 
-/// <summary>A refused request: where from and what for, never the token.</summary>
-internal sealed record AuthRejectedData(string? Remote, string Method, string Path, string Reason, DateTimeOffset At);
+/// <summary>
+/// Refused requests from one source address (<see cref="Remote"/>): where from and what for, never the token.
+/// <see cref="Count"/> is how many it stands for: 1 for a source's first refusal, recorded at once; a summary, written at
+/// most once an interval per source (see <see cref="AuthRejections"/>), counts those since <see cref="Since"/> (the
+/// source's previous record), lists the distinct requests (<see cref="Paths"/>, <c>METHOD path</c>) and
+/// <see cref="Reasons"/>, and has the latest one's method, path and reason.
+/// </summary>
+internal sealed record AuthRejectedData(
+    string? Remote, string Method, string Path, string Reason, DateTimeOffset At, int Count = 1, DateTimeOffset? Since = null,
+    IReadOnlyList<string>? Paths = null, IReadOnlyList<string>? Reasons = null);
 
 internal sealed record SessionEventData(string Session, string Agent, string? Workspace, string By, DateTimeOffset At);
 

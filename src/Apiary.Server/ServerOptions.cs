@@ -1,3 +1,5 @@
+using Apiary.Home;
+
 namespace Apiary.Server;
 
 /// <summary>How <see cref="ApiaryServer.StartAsync"/> runs a server for one home.</summary>
@@ -11,6 +13,13 @@ public sealed class ServerOptions
 
     /// <summary>Where to listen. Default <see cref="DefaultUrls"/>; port 0 picks a free port (see <see cref="ApiaryServer.Url"/>).</summary>
     public string Urls { get; init; } = DefaultUrls;
+
+    /// <summary>
+    /// Host names the server answers to besides its own addresses and the loopback names, added to those of the home's
+    /// <c>apiary.yaml</c> (<c>server.allowed_hosts</c>): each a name or an IP address (IPv6 in brackets), optionally with
+    /// <c>:PORT</c>. A request whose <c>Host</c> header names any other host is refused (400). Default none.
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
 
     /// <summary>
     /// Run commands as plain processes instead of in bubblewrap sandboxes. For tests and development on machines
@@ -52,6 +61,9 @@ public sealed class ServerOptions
     /// <summary>The clock of the supervisor's restart backoff; tests give a manual one. Default the server's clock.</summary>
     internal TimeProvider? SupervisorClock { get; init; }
 
+    /// <summary>The clock of the intervals at which refused authentication is summarised; tests give a manual one. Default the server's clock.</summary>
+    internal TimeProvider? RejectionClock { get; init; }
+
     /// <summary>
     /// Changes the web host before it is built. Tests use it to serve in memory (<c>UseTestServer</c>) instead of on a
     /// socket; nothing else should need it.
@@ -68,6 +80,14 @@ public sealed class ServerOptions
         if (string.IsNullOrWhiteSpace(Urls))
         {
             throw new ArgumentException($"the server needs a URL to listen on (--urls), such as {DefaultUrls}", nameof(Urls));
+        }
+
+        foreach (var host in AllowedHosts)
+        {
+            if (!AllowedHost.TryParse(host, out _, out var error))
+            {
+                throw new ArgumentException($"--allowed-host: {error}", nameof(AllowedHosts));
+            }
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRequestBodyBytes, 1024, nameof(MaxRequestBodyBytes));

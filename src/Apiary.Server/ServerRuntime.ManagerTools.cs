@@ -9,6 +9,7 @@ using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Pipeline;
+using Apiary.IO;
 using Apiary.Server.Manager;
 using Apiary.Server.Messaging;
 using Microsoft.Extensions.AI;
@@ -266,7 +267,7 @@ internal sealed partial class ServerRuntime
         var clock = Stopwatch.StartNew();
         try
         {
-            WriteAgentFolder(folder, files);
+            await WriteAgentFolderAsync(folder, files).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -414,15 +415,13 @@ internal sealed partial class ServerRuntime
         return files;
     }
 
-    private static void WriteAgentFolder(string folder, Dictionary<string, string> files)
+    private static async Task WriteAgentFolderAsync(string folder, Dictionary<string, string> files)
     {
         foreach (var (relative, text) in files)
         {
             var path = Path.Combine(folder, relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var temporary = path + ".spawn-" + Guid.NewGuid().ToString("N")[..8];
-            File.WriteAllText(temporary, text, new UTF8Encoding(false));
-            File.Move(temporary, path, overwrite: true);
+            OwnerOnly.CreateDirectory(Path.GetDirectoryName(path)!);
+            await OwnerOnly.WriteAllBytesAsync(path, new UTF8Encoding(false).GetBytes(text)).ConfigureAwait(false);
         }
     }
 }

@@ -7,6 +7,7 @@ using Apiary.Events;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.Pipeline;
+using Apiary.IO;
 using Apiary.Models;
 using Apiary.Server.Memory;
 using Apiary.Server.Messaging;
@@ -245,7 +246,7 @@ internal sealed partial class ServerRuntime
     private async Task<string> KeepPreviousAsync(string agentFolder, string memory)
     {
         var folder = Path.Combine(agentFolder, MemoryHistoryFolder);
-        Directory.CreateDirectory(folder);
+        OwnerOnly.CreateDirectory(folder);
         var stamp = Time.GetUtcNow().UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
         for (var n = 1; ; n++)
         {
@@ -253,7 +254,7 @@ internal sealed partial class ServerRuntime
             try
             {
                 // CreateNew: a version kept earlier is never overwritten.
-                await using var file = new FileStream(Path.Combine(folder, name), FileMode.CreateNew, FileAccess.Write);
+                await using var file = OwnerOnly.Open(Path.Combine(folder, name));
                 await file.WriteAsync(new UTF8Encoding(false).GetBytes(memory)).ConfigureAwait(false);
                 file.Flush(flushToDisk: true);
                 return name;
@@ -268,25 +269,11 @@ internal sealed partial class ServerRuntime
     /// Writes <paramref name="path"/> (a file of an agent's folder) whole or not at all: a temporary file in the folder's
     /// <see cref="MemoryHistoryFolder"/>, where nothing that reads agent folders looks, renamed into place.
     /// </summary>
-    private static async Task WriteAtomicallyAsync(string path, string text)
+    private static Task WriteAtomicallyAsync(string path, string text)
     {
         var folder = Path.Combine(Path.GetDirectoryName(path)!, MemoryHistoryFolder);
-        Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(path)}.tmp-{Guid.NewGuid().ToString("N")[..8]}");
-        try
-        {
-            await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                await file.WriteAsync(new UTF8Encoding(false).GetBytes(text)).ConfigureAwait(false);
-                file.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        OwnerOnly.CreateDirectory(folder);
+        return OwnerOnly.WriteAllBytesAsync(path, new UTF8Encoding(false).GetBytes(text), folder);
     }
 
     /// <summary>The model's text without a code fence around it, which some models add whatever they are told.</summary>

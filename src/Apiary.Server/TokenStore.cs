@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apiary.Home;
+using Apiary.IO;
 
 namespace Apiary.Server;
 
@@ -49,7 +50,6 @@ internal sealed class TokenStore : IDisposable
     public const string ReadOnlyTokenPath = "keys/readonly.token";
     public const string TokensPath = "keys/tokens.json";
 
-    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _saving = new(1, 1);
     private readonly Dictionary<string, (TokenGrant Grant, DateTimeOffset CreatedAt)> _byHash = new(StringComparer.Ordinal);
@@ -70,7 +70,7 @@ internal sealed class TokenStore : IDisposable
     public static async Task<TokenStore> OpenAsync(ApiaryHome home, TimeProvider time, CancellationToken cancellationToken)
     {
         var keys = Path.Combine(home.Root, "keys");
-        Directory.CreateDirectory(keys, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        OwnerOnly.CreateDirectory(keys);
         var store = new TokenStore(Path.Combine(home.Root, TokensPath), time);
         store.OperatorToken = await ReadOrCreateAsync(Path.Combine(home.Root, Client.ServerInfo.OperatorTokenPath), cancellationToken).ConfigureAwait(false);
         store.ReadOnlyToken = await ReadOrCreateAsync(Path.Combine(home.Root, ReadOnlyTokenPath), cancellationToken).ConfigureAwait(false);
@@ -138,7 +138,7 @@ internal sealed class TokenStore : IDisposable
             if (existing.Length >= 32)
             {
                 // Whoever loosened the mode, the token file stays private.
-                File.SetUnixFileMode(path, Private);
+                File.SetUnixFileMode(path, OwnerOnly.FilePermissions);
                 return existing;
             }
         }
@@ -148,17 +148,8 @@ internal sealed class TokenStore : IDisposable
         return token;
     }
 
-    private static async Task WritePrivateAsync(string path, string text, CancellationToken cancellationToken)
-    {
-        var temporary = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Private };
-        await using (var stream = new FileStream(temporary, options))
-        {
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken).ConfigureAwait(false);
-        }
-
-        File.Move(temporary, path, overwrite: true);
-    }
+    private static Task WritePrivateAsync(string path, string text, CancellationToken cancellationToken) =>
+        OwnerOnly.WriteAllBytesAsync(path, Encoding.UTF8.GetBytes(text), cancellationToken: cancellationToken);
 
     private async Task SaveAsync(CancellationToken cancellationToken)
     {

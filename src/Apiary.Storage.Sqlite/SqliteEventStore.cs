@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Apiary.Events;
+using Apiary.IO;
 using Microsoft.Data.Sqlite;
 
 namespace Apiary.Storage.Sqlite;
@@ -82,6 +83,7 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
         SqliteRuntime.EnsureInitialized();
 
         var fullPath = System.IO.Path.GetFullPath(path);
+        CreateOwnerOnly(fullPath);
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = fullPath,
@@ -127,6 +129,39 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
         {
             writer.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Makes the log readable by its owner only, from its first byte: SQLite creates a database with mode 0644 and its
+    /// -wal and -shm with the database's mode, so the database is created first, empty (a new database to SQLite), with
+    /// mode 0600; files an older version left looser are tightened.
+    /// </summary>
+    private static void CreateOwnerOnly(string fullPath)
+    {
+        try
+        {
+            OwnerOnly.Open(fullPath).Dispose();
+        }
+        catch (IOException) when (File.Exists(fullPath))
+        {
+            // It exists already.
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new EventStoreException($"cannot open the event store {fullPath}: {ex.Message}", ex);
+        }
+
+        foreach (var file in new[] { fullPath, fullPath + "-wal", fullPath + "-shm" })
+        {
+            try
+            {
+                OwnerOnly.Tighten(file);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or UnauthorizedAccessException)
+            {
+                // Not there (yet), or another user's file, whose mode is that user's to set.
+            }
         }
     }
 

@@ -43,6 +43,20 @@ public sealed class CommandLineErrorTests : IDisposable
         Assert.False(Directory.Exists(_cli.HomeRoot), "a command that failed to parse must not run");
     }
 
+    [Theory]
+    [InlineData("*")]
+    [InlineData("*.example.org")]
+    [InlineData("http://apiary.example.org")]
+    [InlineData("apiary.example.org:99999")]
+    public async Task Up_AnInvalidAllowedHost_IsBadInputAndStartsNothing(string host)
+    {
+        var result = await _cli.RunAsync("up", "--urls", "http://127.0.0.1:0", "--allowed-host", host);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(result.ErrorLines, l => l.StartsWith("apiary: --allowed-host: ", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(_cli.HomeRoot), "no home is created for a server that does not start");
+    }
+
     [Fact]
     public async Task Run_OptionMissingItsValue_IsBadInput()
     {

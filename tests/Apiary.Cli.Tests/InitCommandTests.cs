@@ -49,6 +49,9 @@ public sealed class InitCommandTests : IAsyncDisposable
             Assert.True(Directory.Exists(workspace), $"{workspace} is missing");
             Assert.Equal(OwnerOnly, File.GetUnixFileMode(workspace));
         }
+
+        // And every other file and folder it made: files 0600, folders 0700.
+        Apiary.Testing.OwnerOnlyTree.AssertOwnerOnly(home);
     }
 
     [Fact]

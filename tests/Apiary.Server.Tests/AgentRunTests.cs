@@ -215,8 +215,7 @@ public sealed class AgentRunTests : IAsyncLifetime
     public async Task Run_SessionToken_Forbidden()
     {
         var opened = await _host.Client.OpenSessionAsync("coder", Ct);
-        using var http = _host.Server.App.GetTestClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", opened.Token);
+        using var http = InMemoryServer.HttpClientOf(_host.Server, opened.Token);
 
         var response = await http.PostAsJsonAsync("/api/agents/coder/runs", new StartRunRequest("x"), ApiJsonContext.Default.StartRunRequest, Ct);
 
@@ -253,7 +252,7 @@ public sealed class AgentRunWithoutModelsTests : IAsyncLifetime
     [Fact]
     public async Task Run_NoModelsConfigured_409SaysWhatToConfigure()
     {
-        using var http = _server.App.GetTestClient();
+        using var http = InMemoryServer.HttpClientOf(_server);
         using var client = new ApiaryClient(http, _server.OperatorToken);
 
         var error = await Assert.ThrowsAsync<ApiaryClientException>(() => client.StartRunAsync("coder", new StartRunRequest("x"), TestContext.Current.CancellationToken));

@@ -180,7 +180,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         _server = await ApiaryServer.StartAsync(
             new ServerOptions { Home = HomeRoot, UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() },
             Ct);
-        _http = _server.App.GetTestClient();
+        _http = InMemoryServer.HttpClientOf(_server);
         _client = new ApiaryClient(_http, _server.OperatorToken);
         return _client;
     }

@@ -54,6 +54,19 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheSignOutButton_SignsOut_ThenThePagesAskForASignInAgain()
+    {
+        var page = await _dashboard.SignedInPageAsync("/approvals");
+
+        // The layout's form carries the page's antiforgery token, which the server requires of a sign-out.
+        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign out" }).ClickAsync();
+        await page.WaitForURLAsync(_dashboard.Url + "/signin");
+
+        await page.GotoAsync(_dashboard.Url + "/approvals");
+        Assert.StartsWith(_dashboard.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AProposalNeedingApproval_ShowsWithinASecond_AndIsApprovedFromThePage()
     {
         var page = await _dashboard.SignedInPageAsync("/approvals");

@@ -144,14 +144,5 @@ public sealed class InMemoryApiTests : IAsyncLifetime
         Assert.Contains(events!, e => e.Type == "proposal.completed");
     }
 
-    private HttpClient Client(string? token)
-    {
-        var http = _server.App.GetTestClient();
-        if (token is not null)
-        {
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        return http;
-    }
+    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(_server, token);
 }

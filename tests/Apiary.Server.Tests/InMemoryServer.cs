@@ -18,7 +18,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
     private InMemoryServer(ApiaryServer server)
     {
         Server = server;
-        Http = server.App.GetTestClient();
+        Http = HttpClientOf(server);
         Client = new ApiaryClient(Http, server.OperatorToken);
     }
 
@@ -30,7 +30,8 @@ internal sealed class InMemoryServer : IAsyncDisposable
 
     public ServerRuntime Runtime => Server.App.Services.GetRequiredService<ServerRuntime>();
 
-    public static async Task<InMemoryServer> StartAsync(TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null) =>
+    public static async Task<InMemoryServer> StartAsync(
+        TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>
         new(await ApiaryServer.StartAsync(
             new ServerOptions
             {
@@ -40,6 +41,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
                 Models = models,
                 Supervisor = supervisor ?? new SupervisorOptions(),
                 SupervisorClock = supervisorClock,
+                RejectionClock = rejectionClock,
             },
             TestContext.Current.CancellationToken));
 
@@ -48,12 +50,12 @@ internal sealed class InMemoryServer : IAsyncDisposable
         new(await ApiaryServer.StartAsync(options, TestContext.Current.CancellationToken));
 
     /// <summary>A server for the sample home in a new temporary folder of its own, removed when the server is disposed.</summary>
-    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models)
+    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models, TimeProvider? rejectionClock = null)
     {
         var root = new TempDirectory(name);
         try
         {
-            var host = await StartAsync(root, models);
+            var host = await StartAsync(root, models, rejectionClock: rejectionClock);
             host._ownRoot = root;
             return host;
         }
@@ -62,6 +64,23 @@ internal sealed class InMemoryServer : IAsyncDisposable
             root.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// An HTTP client of <paramref name="server"/>, served in memory, sending <paramref name="token"/> (if any) as its
+    /// bearer token. Its requests name the server's own address in their Host header, as a real client's do (the server
+    /// refuses any other host).
+    /// </summary>
+    public static HttpClient HttpClientOf(ApiaryServer server, string? token = null)
+    {
+        var http = server.App.GetTestClient();
+        http.BaseAddress = new Uri(server.Url + "/");
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return http;
     }
 
     public async ValueTask DisposeAsync()

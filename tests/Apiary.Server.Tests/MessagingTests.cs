@@ -210,16 +210,7 @@ public sealed class MessagingTests : IAsyncLifetime
         return Client(opened!.Token);
     }
 
-    private HttpClient Client(string? token)
-    {
-        var client = _server.App.GetTestClient();
-        if (token is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        return client;
-    }
+    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(_server, token);
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Apiary.Client;
@@ -21,7 +22,7 @@ public sealed class UpProcessTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0", "--allowed-host", "apiary.test" })
         {
             start.ArgumentList.Add(arg);
         }
@@ -44,6 +45,19 @@ public sealed class UpProcessTests
             var agents = await http.GetFromJsonAsync("/api/agents", ApiJsonContext.Default.IReadOnlyListAgentDto, ct);
             Assert.Contains(agents!, a => a.Name == "coder");
 
+            // The host it was told to answer to is served; any other is refused.
+            var port = new Uri(info.Url).Port;
+            foreach (var (named, expected) in new[] { ($"apiary.test:{port}", HttpStatusCode.OK), ($"evil.example:{port}", HttpStatusCode.BadRequest) })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "/api/agents");
+                request.Headers.Host = named;
+                using var response = await http.SendAsync(request, ct);
+                Assert.Equal(expected, response.StatusCode);
+            }
+
+            // Everything 'apiary up' made in the home (the samples, the log, run/, keys/) is its owner's alone.
+            OwnerOnlyTree.AssertOwnerOnly(home.Root);
+
             // SIGTERM, as a service manager stops it; Ctrl-C's SIGINT takes the same path (both cancel the command). SIGINT
             // cannot be the signal here: a test run started in the background inherits SIGINT ignored, and so would apiary.
             using (var signal = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
@@ -55,6 +69,7 @@ public sealed class UpProcessTests
             Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {await error}");
             Assert.Contains("apiary: stopped", await output, StringComparison.Ordinal);
             Assert.False(File.Exists(ServerInfo.PathIn(home)));
+            OwnerOnlyTree.AssertOwnerOnly(home.Root);
         }
         finally
         {

@@ -34,6 +34,32 @@ public sealed class SqliteEventStoreTests : EventStoreConformance
     private string NextFile() => _folder[$"events-{Interlocked.Increment(ref _files)}.db"];
 
     [Fact]
+    public async Task Open_ANewStore_TheDatabaseAndItsWalAndShmAreOwnerOnly()
+    {
+        var path = NextFile();
+        await using var store = await SqliteEventStore.OpenAsync(path, cancellationToken: Ct);
+        await store.AppendAsync("system", ExpectedVersion.Any, [Event("a", "{}")], Ct);
+
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
+    }
+
+    [Fact]
+    public async Task Open_AStoreLeftReadableByOthers_IsTightened()
+    {
+        var path = NextFile();
+        await (await SqliteEventStore.OpenAsync(path, cancellationToken: Ct)).DisposeAsync();
+        File.SetUnixFileMode(path, (UnixFileMode)0b_110_110_110);
+
+        await using var store = await SqliteEventStore.OpenAsync(path, cancellationToken: Ct);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path + "-wal"));
+    }
+
+    [Fact]
     public async Task Open_Reopened_ContinuesPositionsVersionsAndChain()
     {
         var path = NextFile();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Apiary.Client;
+using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;
 
@@ -19,13 +20,28 @@ internal static class UpCommand
         {
             Description = "Serve the event log even when it does not match its signed checkpoints (cut, rewritten, or its key or checkpoint file missing). The acceptance, with what was found and by whom, is recorded in the log and a new checkpoint is signed. Run 'apiary audit verify' first.",
         };
+        var allowedHosts = new Option<string[]>("--allowed-host")
+        {
+            Description = "Also answer to this host name or address (optionally with :PORT) in requests' Host header, besides the loopback names and the address it listens on; any other is refused. Repeatable; adds to server.allowed_hosts in apiary.yaml.",
+            HelpName = "HOST",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var command = new Command("up", "Start the Apiary server for the home: the API (docs/api.md), live event streams, sandboxes and governance. Stops cleanly on Ctrl-C.")
         {
-            urls, unconfined, acceptDamagedLog,
+            urls, unconfined, allowedHosts, acceptDamagedLog,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var home = CommonOptions.LocateHome(parse, context);
+            var hosts = parse.GetValue(allowedHosts) ?? [];
+            foreach (var host in hosts)
+            {
+                if (!AllowedHost.TryParse(host, out _, out var error))
+                {
+                    throw CliException.BadInput($"--allowed-host: {error}");
+                }
+            }
+
             var fresh = !home.Exists;
             ApiaryServer server;
             try
@@ -37,6 +53,7 @@ internal static class UpCommand
                         Urls = parse.GetValue(urls) ?? ServerOptions.DefaultUrls,
                         Unconfined = parse.GetValue(unconfined),
                         AcceptDamagedLog = parse.GetValue(acceptDamagedLog),
+                        AllowedHosts = hosts,
                         UserHome = context.UserHome,
                         Warnings = context.Error,
                     },

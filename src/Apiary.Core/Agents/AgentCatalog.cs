@@ -1,4 +1,6 @@
+using System.Text;
 using Apiary.Home;
+using Apiary.IO;
 
 namespace Apiary.Agents;
 
@@ -95,14 +97,18 @@ public sealed class AgentCatalog
             throw new AgentExistsException(name, folder);
         }
 
-        Directory.CreateDirectory(_home.AgentsDirectory);
+        OwnerOnly.CreateDirectory(_home.AgentsDirectory);
         var staging = Path.Combine(_home.AgentsDirectory, $".new-{name.Value}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(staging);
+        OwnerOnly.CreateDirectory(staging);
         try
         {
             foreach (var (file, text) in AgentScaffold.Files(name, role, description))
             {
-                await File.WriteAllTextAsync(Path.Combine(staging, file), text, cancellationToken).ConfigureAwait(false);
+                var stream = OwnerOnly.Open(Path.Combine(staging, file), options: FileOptions.Asynchronous);
+                await using (stream.ConfigureAwait(false))
+                {
+                    await stream.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken).ConfigureAwait(false);
+                }
             }
 
             // The folder appears whole or not at all: a half-written agent is never discovered.

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Apiary.IO;
 
 namespace Apiary.Agents;
 
@@ -44,18 +45,10 @@ public sealed record BootstrapRecord(string SessionId, DateTimeOffset CompletedA
 
         var record = new BootstrapRecord(sessionId, completedAt);
         var path = Path.Combine(agentDirectory, RelativePath);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        OwnerOnly.CreateDirectory(Path.GetDirectoryName(path)!);
 
         // Written beside and renamed into place, so a crash never leaves a half-written record.
-        var temporary = path + ".tmp";
-        await using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
-        {
-            await JsonSerializer.SerializeAsync(stream, record, BootstrapJsonContext.Default.BootstrapRecord, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temporary, path, overwrite: true);
+        await OwnerOnly.WriteAllBytesAsync(path, JsonSerializer.SerializeToUtf8Bytes(record, BootstrapJsonContext.Default.BootstrapRecord), cancellationToken: cancellationToken).ConfigureAwait(false);
         return record;
     }
 

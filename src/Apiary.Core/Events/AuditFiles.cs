@@ -82,7 +82,7 @@ public sealed class AuditFiles
     {
         ArgumentNullException.ThrowIfNull(key);
         ApiaryHome.CreatePrivateDirectory(KeysDirectory);
-        await OwnerOnlyFile.WriteAsync(SigningKeyPath, Encoding.ASCII.GetBytes(key.ExportPrivatePem()), cancellationToken).ConfigureAwait(false);
+        await OwnerOnly.WriteAllBytesAsync(SigningKeyPath, Encoding.ASCII.GetBytes(key.ExportPrivatePem()), cancellationToken: cancellationToken).ConfigureAwait(false);
         await WritePublicKeyAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
@@ -91,7 +91,7 @@ public sealed class AuditFiles
     {
         ArgumentNullException.ThrowIfNull(key);
         ApiaryHome.CreatePrivateDirectory(KeysDirectory);
-        await OwnerOnlyFile.WriteAsync(PublicKeyPath, Encoding.ASCII.GetBytes(key.ExportPublicPem()), cancellationToken).ConfigureAwait(false);
+        await OwnerOnly.WriteAllBytesAsync(PublicKeyPath, Encoding.ASCII.GetBytes(key.ExportPublicPem()), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The newest checkpoint, or null when its file does not exist.</summary>
@@ -122,7 +122,7 @@ public sealed class AuditFiles
         ArgumentNullException.ThrowIfNull(checkpoint);
         ApiaryHome.CreatePrivateDirectory(KeysDirectory);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(checkpoint, AuditJsonContext.Default.AuditCheckpoint);
-        await OwnerOnlyFile.WriteAsync(HeadPath, [.. bytes, (byte)'\n'], cancellationToken).ConfigureAwait(false);
+        await OwnerOnly.WriteAllBytesAsync(HeadPath, (byte[])[.. bytes, (byte)'\n'], cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<AuditKey?> ReadKeyAsync(string path, CancellationToken cancellationToken)
@@ -135,7 +135,7 @@ public sealed class AuditFiles
     {
         try
         {
-            return await OwnerOnlyFile.ReadSmallAsync(path, MaxFileBytes, cancellationToken).ConfigureAwait(false);
+            return await OwnerOnly.ReadSmallAsync(path, MaxFileBytes, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {

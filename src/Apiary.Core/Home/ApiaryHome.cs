@@ -1,4 +1,5 @@
 using System.Reflection;
+using Apiary.IO;
 
 namespace Apiary.Home;
 
@@ -103,8 +104,9 @@ public sealed class ApiaryHome
     }
 
     /// <summary>
-    /// Creates the home's folders and writes the sample agents, templates, policies and settings. Files that already
-    /// exist are kept as they are, so running it again never loses an operator's changes.
+    /// Creates the home's folders and writes the sample agents, templates, policies and settings, every folder 0700 and
+    /// every file 0600 from its creation. Files that already exist are kept as they are, so running it again never loses
+    /// an operator's changes.
     /// </summary>
     /// <returns>Each file of the sample home, relative to <see cref="Root"/>, and whether it was written now.</returns>
     public async Task<IReadOnlyList<(string Path, bool Created)>> InitializeAsync(CancellationToken cancellationToken = default)
@@ -112,7 +114,7 @@ public sealed class ApiaryHome
         CreatePrivateDirectory(Root);
         foreach (var folder in new[] { AgentsDirectory, TemplatesDirectory, PoliciesDirectory })
         {
-            Directory.CreateDirectory(folder);
+            OwnerOnly.CreateDirectory(folder);
         }
 
         var results = new List<(string, bool)>();
@@ -128,9 +130,9 @@ public sealed class ApiaryHome
                 continue;
             }
 
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            OwnerOnly.CreateDirectory(Path.GetDirectoryName(target)!);
             await using var source = assembly.GetManifestResourceStream(resource)!;
-            await using (var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write))
+            await using (var file = OwnerOnly.Open(target))
             {
                 await source.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
             }
@@ -144,8 +146,9 @@ public sealed class ApiaryHome
     /// <summary>Creates <paramref name="path"/> (and its parents) and makes it readable by its owner only.</summary>
     internal static void CreatePrivateDirectory(string path)
     {
-        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // The home alone: folders above it that are missing are made as any other would be.
+        Directory.CreateDirectory(path, OwnerOnly.FolderPermissions);
+        File.SetUnixFileMode(path, OwnerOnly.FolderPermissions);
     }
 
     /// <summary>The sample home files this build ships, relative to a home root.</summary>

@@ -7,13 +7,13 @@ namespace Apiary.Home;
 
 /// <summary>
 /// The home-wide settings in <c>apiary.yaml</c>: defaults for every agent (used where its frontmatter is silent), the
-/// prompt caps, how long the event log keeps bodies and when an agent's memory is compacted. A missing file means no
-/// home defaults.
+/// prompt caps, how long the event log keeps bodies, when an agent's memory is compacted and which host names the server
+/// answers to. A missing file means no home defaults.
 /// </summary>
 public sealed record HomeConfig
 {
     /// <summary>The sections <c>apiary.yaml</c> may hold.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention", "memory"];
+    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention", "memory", "server"];
 
     /// <summary>The agent fields a home may give defaults for (an agent's description and workspace are its own).</summary>
     public static readonly IReadOnlyList<string> DefaultFields =
@@ -27,6 +27,9 @@ public sealed record HomeConfig
 
     /// <summary>The fields of the <c>memory</c> section.</summary>
     public static readonly IReadOnlyList<string> MemoryFields = ["compact_at"];
+
+    /// <summary>The fields of the <c>server</c> section.</summary>
+    public static readonly IReadOnlyList<string> ServerFields = ["allowed_hosts"];
 
     /// <summary>
     /// The size, in characters, past which an agent's <c>MEMORY.md</c> is compacted when the home does not set
@@ -63,6 +66,12 @@ public sealed record HomeConfig
     /// sets one (<c>memory.compact_at</c>); <see cref="DefaultMemoryCompactAt"/> otherwise.
     /// </summary>
     public int? MemoryCompactAt { get; init; }
+
+    /// <summary>
+    /// The host names the server answers to besides its own addresses and the loopback names (<c>server.allowed_hosts</c>);
+    /// a request whose <c>Host</c> header names any other is refused. Empty by default.
+    /// </summary>
+    public IReadOnlyList<AllowedHost> AllowedHosts { get; init; } = [];
 
     /// <summary>Reads <paramref name="home"/>'s <c>apiary.yaml</c>, if it has one.</summary>
     /// <returns>The settings (null when there are errors) and what was found wrong.</returns>
@@ -107,7 +116,10 @@ public sealed record HomeConfig
                         config = ReadSection(reader, memory, key, MemoryFields, config, (c, field, v) =>
                             c with { MemoryCompactAt = (int?)reader.Yaml.WholeNumber(v, field, MinMemoryCompactAt, MaxMemoryCompactAt) });
                         break;
-                    case "defaults" or "prompt" or "retention" or "memory":
+                    case "server" when value is YamlMappingNode server:
+                        config = ReadSection(reader, server, key, ServerFields, config, (c, field, v) => c with { AllowedHosts = Hosts(reader, v, field) });
+                        break;
+                    case "defaults" or "prompt" or "retention" or "memory" or "server":
                         if (!YamlReader.IsNull(value))
                         {
                             reader.Yaml.Error(value.Start, $"'{key}' must be a mapping of fields");
@@ -122,7 +134,7 @@ public sealed record HomeConfig
         }
         else if (root is not null)
         {
-            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt', 'retention' and 'memory' sections");
+            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt', 'retention', 'memory' and 'server' sections");
         }
 
         return (reader.HasErrors ? null : config, reader.Diagnostics);
@@ -169,6 +181,35 @@ public sealed record HomeConfig
         }
 
         return age;
+    }
+
+    private static List<AllowedHost> Hosts(ManifestReader reader, YamlNode node, string field)
+    {
+        var hosts = new List<AllowedHost>();
+        if (node is not YamlSequenceNode list)
+        {
+            reader.Yaml.Error(node.Start, $"'{field}' must be a list of host names, such as [apiary.example.org, 192.168.1.20:7171]");
+            return hosts;
+        }
+
+        foreach (var item in list.Children)
+        {
+            if (reader.Yaml.Text(item, field) is not { } text)
+            {
+                continue;
+            }
+
+            if (AllowedHost.TryParse(text, out var host, out var error))
+            {
+                hosts.Add(host);
+            }
+            else
+            {
+                reader.Yaml.Error(item.Start, $"'{field}': {error}");
+            }
+        }
+
+        return hosts;
     }
 
     private static int? Cap(ManifestReader reader, YamlNode node, string field)

@@ -1,3 +1,5 @@
+using Apiary.IO;
+
 namespace Apiary.Home;
 
 /// <summary>
@@ -27,12 +29,11 @@ public sealed class LiveSessions
     /// <exception cref="IOException">Another process holds the session.</exception>
     public IDisposable Hold(string sessionId)
     {
-        Directory.CreateDirectory(_directory);
+        OwnerOnly.CreateDirectory(_directory);
         var path = PathOf(sessionId);
 
         // FileShare.None is an exclusive advisory lock (flock) on Linux: others opening it the same way fail.
-        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
-        return stream;
+        return OwnerOnly.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
     }
 
     /// <summary>Whether a process still holds <paramref name="sessionId"/>.</summary>

@@ -66,7 +66,7 @@ public sealed class FileSecretStore : ISecretStore
         byte[] envelope;
         try
         {
-            envelope = await OwnerOnlyFile.ReadSmallAsync(path, SecretEnvelope.HeaderSize + MaxValueBytes, cancellationToken).ConfigureAwait(false);
+            envelope = await OwnerOnly.ReadSmallAsync(path, SecretEnvelope.HeaderSize + MaxValueBytes, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -121,7 +121,7 @@ public sealed class FileSecretStore : ISecretStore
             }
 
             ApiaryHome.CreatePrivateDirectory(SecretsDirectory);
-            await OwnerOnlyFile.WriteAsync(path, envelope, cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(path, envelope, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -217,7 +217,7 @@ public sealed class FileSecretStore : ISecretStore
         {
             ApiaryHome.CreatePrivateDirectory(staging);
             var stagedKey = Path.Combine(staging, KeyFileName);
-            await OwnerOnlyFile.WriteAsync(stagedKey, key, cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(stagedKey, key, cancellationToken: cancellationToken).ConfigureAwait(false);
             for (var attempt = 0; attempt < 3; attempt++)
             {
                 try
@@ -282,7 +282,7 @@ public sealed class FileSecretStore : ISecretStore
         byte[] key;
         try
         {
-            key = await OwnerOnlyFile.ReadSmallAsync(KeyFile, SecretEnvelope.KeySize, cancellationToken).ConfigureAwait(false);
+            key = await OwnerOnly.ReadSmallAsync(KeyFile, SecretEnvelope.KeySize, cancellationToken).ConfigureAwait(false);
         }
         catch (InvalidDataException)
         {

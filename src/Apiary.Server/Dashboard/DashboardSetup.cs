@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Apiary.IO;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
@@ -41,11 +42,8 @@ internal static class DashboardSetup
         services.AddCascadingAuthenticationState();
 
         // Cookies, antiforgery tokens and circuits are protected with keys of the home's own, readable only by its owner.
-        var keys = Directory.CreateDirectory(Path.Combine(runtime.Home.Root, "keys", "dashboard"));
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(keys.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
+        var keys = OwnerOnly.CreateDirectory(Path.Combine(runtime.Home.Root, "keys", "dashboard"));
+        OwnerOnly.Tighten(keys.FullName);
 
         services.AddDataProtection().SetApplicationName("apiary").PersistKeysToFileSystem(keys);
         services.AddSingleton<DashboardFeed>();
@@ -68,18 +66,16 @@ internal static class DashboardSetup
         // Every page and the circuit's hub need a signed-in user; the sign-in page allows anyone.
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode().RequireAuthorization();
         app.MapPost("/auth/signin", SignInAsync).AllowAnonymous().ExcludeFromDescription();
-        app.MapPost("/auth/signout", (Delegate)SignOutAsync).ExcludeFromDescription();
+        app.MapPost("/auth/signout", SignOutAsync).ExcludeFromDescription();
     }
 
     /// <summary>
     /// Signs in with a token: the operator token signs in an operator, the read-only token a reader; a session token
     /// (an agent's) does not sign in to the dashboard. The form must carry the sign-in page's antiforgery token.
     /// </summary>
-    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery)
+    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery, AuthRejections rejections)
     {
-        // Checked here rather than through form-bound parameters, whose generated binding fails with a 500 instead of
-        // refusing a form that lacks its token.
-        if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false))
+        if (!await HasItsAntiforgeryTokenAsync(context, antiforgery).ConfigureAwait(false))
         {
             return Problems.BadRequest("the sign-in form's antiforgery token is missing or wrong: sign in from the sign-in page");
         }
@@ -97,10 +93,8 @@ internal static class DashboardSetup
         };
         if (role is null)
         {
-            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
-                ServerEventTypes.AuthRejected,
-                new AuthRejectedData(context.Connection.RemoteIpAddress?.ToString(), "POST", "/auth/signin", grant is null ? "unknown token" : "a session token cannot sign in to the dashboard", runtime.Time.GetUtcNow()),
-                ServerEventJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
+            await rejections.RefuseAsync(
+                context.Connection.RemoteIpAddress, "POST", "/auth/signin", grant is null ? "unknown token" : "a session token cannot sign in to the dashboard").ConfigureAwait(false);
             return Results.Redirect($"/signin?error={(grant is null ? "unknown" : "session")}&return_url={Uri.EscapeDataString(back)}");
         }
 
@@ -109,9 +103,23 @@ internal static class DashboardSetup
         return Results.LocalRedirect(back);
     }
 
-    private static async Task<IResult> SignOutAsync(HttpContext context)
+    /// <summary>
+    /// Signs out. The form must carry the antiforgery token of the page it was posted from (the layout's Sign out button),
+    /// so another site cannot sign the user out with a form of its own.
+    /// </summary>
+    private static async Task<IResult> SignOutAsync(HttpContext context, IAntiforgery antiforgery)
     {
+        if (!await HasItsAntiforgeryTokenAsync(context, antiforgery).ConfigureAwait(false))
+        {
+            return Problems.BadRequest("the sign-out form's antiforgery token is missing or wrong: sign out with the dashboard's Sign out button");
+        }
+
         await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
         return Results.LocalRedirect("/signin");
     }
+
+    // Checked here rather than through form-bound parameters, whose generated binding fails with a 500 instead of refusing
+    // a form that lacks its token.
+    private static async Task<bool> HasItsAntiforgeryTokenAsync(HttpContext context, IAntiforgery antiforgery) =>
+        context.Request.HasFormContentType && await antiforgery.IsRequestValidAsync(context).ConfigureAwait(false);
 }

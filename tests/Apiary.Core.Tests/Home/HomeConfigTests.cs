@@ -114,6 +114,36 @@ public sealed class HomeConfigTests
     }
 
     [Fact]
+    public void Parse_ServerAllowedHosts_Read()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("server:\n  allowed_hosts: [Apiary.Example.org, '192.168.1.20:7171']\n", File);
+        Assert.Empty(diagnostics);
+        Assert.Equal(["apiary.example.org", "192.168.1.20:7171"], config!.AllowedHosts.Select(h => h.ToString()));
+    }
+
+    [Fact]
+    public void Parse_NoServerSection_AllowsNoOtherHost()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("memory:\n  compact_at: 8000\n", File);
+        Assert.Empty(diagnostics);
+        Assert.Empty(config!.AllowedHosts);
+    }
+
+    [Theory]
+    [InlineData("server:\n  allowed_hosts:\n    - apiary.example.org\n    - '*.example.org'\n", 4, 7, "wildcard")]
+    [InlineData("server:\n  allowed_hosts: apiary.example.org\n", 2, 18, "must be a list")]
+    [InlineData("server:\n  allowed_hosts: [apiary.example.org:99999]\n", 2, 19, "1 to 65535")]
+    public void Parse_AnInvalidAllowedHost_ErrorAtIt(string yaml, int line, int column, string says)
+    {
+        var (config, diagnostics) = HomeConfig.Parse(yaml, File);
+        Assert.Null(config);
+        var error = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Error, File, line, column), (error.Severity, error.File, error.Line, error.Column));
+        Assert.StartsWith("'server.allowed_hosts'", error.Message, StringComparison.Ordinal);
+        Assert.Contains(says, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_EmptyFile_NoDefaults()
     {
         var (config, diagnostics) = HomeConfig.Parse("# nothing yet\n", File);
