@@ -56,27 +56,20 @@ public sealed class McpServerTests
         var (_, list) = Call(calls, "list");
         Assert.Contains("hello.txt", list, StringComparison.Ordinal);
 
-        var (badError, bad) = Call(calls, "badArguments");
-        Assert.True(badError, bad);
-        Assert.Contains("'command' is required", bad, StringComparison.Ordinal);
+        AssertRefused(calls, "badArguments", "'command' is required");
 
         // The boundary's attacks fail through MCP exactly as through the API.
-        var (nulError, nul) = Call(calls, "nulEnv");
-        Assert.True(nulError, nul);
-        Assert.Contains("env X holds a NUL character", nul, StringComparison.Ordinal);
+        AssertRefused(calls, "nulEnv", "env X holds a NUL character");
+        AssertRefused(calls, "pathHijack", "denied");
+        AssertRefused(calls, "gitExternalDiff", "rule: risky-env", "GIT_EXTERNAL_DIFF");
+        AssertRefused(calls, "raisedTimeout", "rule: template-limits");
+    }
 
-        var (hijackError, hijack) = Call(calls, "pathHijack");
-        Assert.True(hijackError, hijack);
-        Assert.Contains("denied", hijack, StringComparison.Ordinal);
-
-        var (diffError, diff) = Call(calls, "gitExternalDiff");
-        Assert.True(diffError, diff);
-        Assert.Contains("rule: risky-env", diff, StringComparison.Ordinal);
-        Assert.Contains("GIT_EXTERNAL_DIFF", diff, StringComparison.Ordinal);
-
-        var (timeoutError, timeout) = Call(calls, "raisedTimeout");
-        Assert.True(timeoutError, timeout);
-        Assert.Contains("rule: template-limits", timeout, StringComparison.Ordinal);
+    private static void AssertRefused(JsonElement calls, string name, params string[] said)
+    {
+        var (isError, text) = Call(calls, name);
+        Assert.True(isError, text);
+        Assert.All(said, s => Assert.Contains(s, text, StringComparison.Ordinal));
     }
 
     private static (bool IsError, string Text) Call(JsonElement calls, string name)

@@ -60,9 +60,9 @@ internal sealed partial class TemplateParser
                 continue;
             }
 
-            if (text.Contains('\0', StringComparison.Ordinal))
+            if (Text.ProcessText.Problem(text, lineBreaks: true) is { } problem)
             {
-                _yaml.Error(value.Start, $"'{field}' must not contain a NUL character");
+                _yaml.Error(value.Start, $"'{field}' {problem}");
                 continue;
             }
 

@@ -225,9 +225,9 @@ internal sealed partial class TemplateParser
             return null;
         }
 
-        if (value.Contains('\0', StringComparison.Ordinal))
+        if (Text.ProcessText.Problem(value, lineBreaks: false) is { } problem)
         {
-            _yaml.Error(node.Start, $"'{field}' must not contain a NUL character");
+            _yaml.Error(node.Start, $"'{field}' {problem}");
             return null;
         }
 

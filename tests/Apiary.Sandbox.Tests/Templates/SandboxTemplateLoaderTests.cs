@@ -518,6 +518,17 @@ public sealed class SandboxTemplateLoaderTests : IDisposable
         Assert.Equal([new TemplateSecret("LD_PRELOAD", SecretDelivery.File)], result.Template!.Secrets);
     }
 
+    [Theory]
+    [InlineData("env:\n  GREETING: \"hi\\u001b[2J\"\n", "control character")]
+    [InlineData("env:\n  GREETING: \"hi\\0--bind\"\n", "NUL")]
+    [InlineData("mounts:\n  - { host: \"/opt\\u0007x\", sandbox: /data }\n", "control character")]
+    public async Task Load_ControlCharacterInAValueThatReachesAProcess_Error(string yaml, string said)
+    {
+        var error = SingleError(await LoadAsync(yaml));
+
+        Assert.Contains(said, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Load_EnvAndEnvSecretOfOneName_Error()
     {
