@@ -120,7 +120,7 @@ internal sealed class ExecRunner : IDisposable
             KillLeftovers(process);
             await ended.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(stdout, stderr, stdin, quota).ConfigureAwait(false);
-            _quota?.Measure();
+            _quota?.MeasureSoon();
             var tail = _scrubber.Flush();
             if (tail.Length > 0)
             {

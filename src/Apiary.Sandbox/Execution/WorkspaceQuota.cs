@@ -44,6 +44,12 @@ internal sealed class WorkspaceQuota
         }
     }
 
+    /// <summary>
+    /// Measures the workspace again off the caller's path, after a command ended; until it is done, the last figure
+    /// stands (a command that starts meanwhile is still watched while it runs).
+    /// </summary>
+    public void MeasureSoon() => _ = Task.Run(Measure);
+
     /// <summary>Measures the workspace now and remembers the result.</summary>
     public long Measure()
     {
@@ -80,10 +86,13 @@ internal sealed class WorkspaceQuota
     public async Task MonitorAsync(Action exceeded, CancellationToken stop)
     {
         var start = Usage;
+        var pause = MinimumInterval;
         try
         {
             while (true)
             {
+                // Most commands end before the first measurement; those that run on are measured from then on.
+                await Task.Delay(pause, stop).ConfigureAwait(false);
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 var usage = Measure();
                 if (usage > LimitBytes && usage > start)
@@ -93,8 +102,7 @@ internal sealed class WorkspaceQuota
                 }
 
                 // Measuring a large workspace costs time: it never takes more than about a twentieth of a core.
-                var pause = TimeSpan.FromTicks(Math.Max(MinimumInterval.Ticks, clock.Elapsed.Ticks * 20));
-                await Task.Delay(pause, stop).ConfigureAwait(false);
+                pause = TimeSpan.FromTicks(Math.Max(MinimumInterval.Ticks, clock.Elapsed.Ticks * 20));
             }
         }
         catch (OperationCanceledException)
