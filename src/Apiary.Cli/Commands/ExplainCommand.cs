@@ -57,8 +57,8 @@ internal static class ExplainCommand
     private static async Task WriteAsync(TextWriter output, DecisionRecord record)
     {
         var inputs = record.Inputs;
-        var lines = new List<(string Field, string? Value)>
-        {
+        List<(string Field, string? Value)> lines =
+        [
             ("proposal", record.ProposalId),
             ("decision", $"{record.Decision} (stage {record.Stage})"),
             ("rule", record.Rule),
@@ -71,14 +71,15 @@ internal static class ExplainCommand
             ("agent", $"{inputs.Agent} ({inputs.Role})"),
             ("session", inputs.Session),
             ("workspace", inputs.Workspace),
-            ("command", inputs.Command is null ? null : $"{inputs.Command} (program name {inputs.ProgramName})"),
+            ("command", inputs.Command is null ? null : $"{inputs.Command} (program {inputs.Details?.Program ?? "not found"}, name {inputs.ProgramName})"),
             ("arguments", inputs.Command is null ? null : inputs.ArgumentLine),
             ("path", inputs.Path is null ? null : $"{inputs.Path} ({inputs.FullPath})"),
             ("recipients", inputs.Recipients.Count == 0 ? null : string.Join(", ", inputs.Recipients)),
             ("other", inputs.Other.Count == 0 ? null : string.Join(", ", inputs.Other.Select(p => $"{p.Key}={p.Value}"))),
+            .. (inputs.Details?.Lines() ?? []).Select(line => (line[..line.IndexOf(':', StringComparison.Ordinal)], (string?)line[(line.IndexOf(':', StringComparison.Ordinal) + 2)..])).ToList(),
             ("time", inputs.Now.ToString("u", CultureInfo.InvariantCulture)),
             ("earlier", $"{inputs.SessionProposalCount} proposals in the session"),
-        };
+        ];
         foreach (var verdict in record.Evaluators)
         {
             lines.Add(("evaluator", verdict.Reason is null ? $"{verdict.Evaluator}: {verdict.Verdict}" : $"{verdict.Evaluator}: {verdict.Verdict} ({verdict.Reason})"));

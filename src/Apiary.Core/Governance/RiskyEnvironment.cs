@@ -49,10 +49,11 @@ public static class RiskyEnvironment
         "GOTOOLCHAIN",
     ];
 
-    // Python's settings that only change how output is written or bytecode kept, never what code runs.
+    // Settings under a risky prefix that only change what is written (an author, an encoding), never what code runs.
     private static readonly HashSet<string> Harmless = new(StringComparer.Ordinal)
     {
         "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING", "PYTHONHASHSEED", "PYTHONUTF8", "PYTHONNOUSERSITE", "PYTHONFAULTHANDLER",
+        "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE",
     };
 
     /// <summary>True when setting <paramref name="name"/> can change what runs or inject code.</summary>
