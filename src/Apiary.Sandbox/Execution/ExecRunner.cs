@@ -272,8 +272,9 @@ internal sealed class ExecRunner : IDisposable
                 return;
             }
 
+            // Killed, they are usually a few microseconds from gone: wait for exactly that, not a fixed sleep.
             ProcessTree.Signal(left, Libc.SIGKILL);
-            Thread.Sleep(1);
+            ProcessTree.WaitForExit(left, timeoutMs: 100);
         }
     }
 

@@ -83,4 +83,49 @@ internal static class ProcessTree
             return null;
         }
     }
+
+    /// <summary>
+    /// Waits (up to <paramref name="timeoutMs"/>) until every one of <paramref name="pids"/> has exited, woken by the
+    /// kernel the moment the last one goes (pidfd and poll), instead of sleeping in fixed steps.
+    /// </summary>
+    public static void WaitForExit(IReadOnlyList<int> pids, int timeoutMs)
+    {
+        var fds = new List<Libc.PollFd>(pids.Count);
+        try
+        {
+            foreach (var pid in pids)
+            {
+                var fd = Libc.PidfdOpen(pid);
+                if (fd >= 0)
+                {
+                    fds.Add(new Libc.PollFd { Fd = fd, Events = Libc.POLLIN });
+                }
+                else if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.ENOSYS)
+                {
+                    // A kernel without pidfd_open (before 5.3): wait the old way, a millisecond at a time.
+                    Thread.Sleep(1);
+                    return;
+                }
+            }
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var waiting = fds.ToArray();
+            while (waiting.Length > 0 && clock.ElapsedMilliseconds < timeoutMs)
+            {
+                if (Libc.Poll(waiting, (nuint)waiting.Length, Math.Max(1, timeoutMs - (int)clock.ElapsedMilliseconds)) <= 0)
+                {
+                    continue;
+                }
+
+                waiting = [.. waiting.Where(w => w.Revents == 0).Select(w => w with { Revents = 0 })];
+            }
+        }
+        finally
+        {
+            foreach (var fd in fds)
+            {
+                Libc.Close(fd.Fd);
+            }
+        }
+    }
 }

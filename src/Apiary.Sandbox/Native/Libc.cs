@@ -107,6 +107,27 @@ internal static partial class Libc
         return Statx(-100, path, AT_SYMLINK_NOFOLLOW, 0x8 /* STATX_UID */, buffer) == 0 ? *(uint*)(buffer + 20) : -1;
     }
 
+    private const long SysPidfdOpen = 434;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall(long number, int pid, uint flags);
+
+    /// <summary>pidfd_open(2): a descriptor that becomes readable when <paramref name="pid"/> exits; -1 when it is gone.</summary>
+    public static int PidfdOpen(int pid) => (int)Syscall(SysPidfdOpen, pid, 0);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    public const short POLLIN = 1;
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll([In, Out] PollFd[] fds, nuint count, int timeoutMs);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 
