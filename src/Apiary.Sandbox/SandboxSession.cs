@@ -175,8 +175,26 @@ internal sealed class SandboxSession : ISandboxSession
         }
 
         var template = _options.Template;
+        LaunchPlan? plan = null;
+        string? failed = null;
+        try
+        {
+            plan = _launcher.Prepare(spec!, Workspace);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or System.ComponentModel.Win32Exception)
+        {
+            failed = ex.Message;
+        }
+
+        if (plan is null)
+        {
+            // Nothing started: the caller learns why instead of the session failing under it.
+            yield return Numbered(new ErrorObservation { RequestId = exec.RequestId, Code = "start_failed", Message = failed ?? "the command could not be prepared" });
+            yield break;
+        }
+
         using var runner = new ExecRunner(
-            _launcher.Prepare(spec!, Workspace),
+            plan,
             exec,
             _launcher.IsConfined,
             _quota,

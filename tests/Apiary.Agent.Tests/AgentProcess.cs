@@ -62,9 +62,17 @@ internal sealed class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>apiary-agent</c> with <paramref name="args"/>, with <c>HOME</c> set to <paramref name="userHome"/>.</summary>
-    public static AgentProcess Start(TempDirectory userHome, params string[] args)
+    public static AgentProcess Start(TempDirectory userHome, params string[] args) => Start(userHome, null, args);
+
+    /// <summary>
+    /// Starts <c>apiary-agent</c> as the unprivileged <paramref name="uid"/> (through <c>setpriv</c>, from a copy of the
+    /// program that uid can read), as a server that is not root would run its sandboxes.
+    /// </summary>
+    public static AgentProcess StartAs(int uid, TempDirectory userHome, params string[] args) => Start(userHome, uid, args);
+
+    private static AgentProcess Start(TempDirectory userHome, int? uid, string[] args)
     {
-        var start = new ProcessStartInfo(DotnetHost())
+        var start = new ProcessStartInfo(uid is null ? DotnetHost() : "/usr/bin/setpriv")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -72,7 +80,15 @@ internal sealed class AgentProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = userHome.Path,
         };
-        start.ArgumentList.Add(ProgramPath);
+        if (uid is { } id)
+        {
+            foreach (var arg in (string[])[$"--reuid={id}", $"--regid={id}", "--clear-groups", "--", DotnetHost()])
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
+        start.ArgumentList.Add(uid is null ? ProgramPath : Path.Combine(ReadableCopy.Value, "apiary-agent.dll"));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
@@ -209,6 +225,26 @@ internal sealed class AgentProcess : IAsyncDisposable
             _stderrLines.Writer.TryComplete();
         }
     }
+
+    /// <summary>A copy of the test's binaries that any user can read (the build folder may be under a private one).</summary>
+    private static readonly Lazy<string> ReadableCopy = new(() =>
+    {
+        var copy = Directory.CreateTempSubdirectory("apiary-agent-bin-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(copy, recursive: true);
+        foreach (var file in Directory.EnumerateFiles(AppContext.BaseDirectory, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(AppContext.BaseDirectory, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        foreach (var path in Directory.EnumerateFileSystemEntries(copy, "*", SearchOption.AllDirectories).Append(copy))
+        {
+            File.SetUnixFileMode(path, Directory.Exists(path) ? (UnixFileMode)0x1ED : (UnixFileMode)0x1A4);
+        }
+
+        return copy;
+    });
 
     /// <summary>The <c>dotnet</c> host running the tests, so the child uses the same runtime.</summary>
     private static string DotnetHost() =>

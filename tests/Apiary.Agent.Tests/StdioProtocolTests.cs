@@ -38,6 +38,48 @@ public sealed class StdioProtocolTests : IDisposable
         Assert.DoesNotContain("unconfined", ready.Capabilities);
     }
 
+    /// <summary>
+    /// A server that is not root runs its sandboxes in a user namespace: the command is the sandbox uid inside, and
+    /// what it creates belongs to the server's own unprivileged uid outside, never to root; the seccomp filter holds.
+    /// </summary>
+    [Fact]
+    public async Task Attack_ServerAsAnOrdinaryUser_CommandsAreThatUserOnTheHost()
+    {
+        Assert.SkipUnless(Environment.UserName == "root", "starts the agent as another user, which only root can");
+        const int Nobody = 65534;
+        File.SetUnixFileMode(_home.Path, (UnixFileMode)0x1C0);
+        File.SetUnixFileMode(_workspace.Path, (UnixFileMode)0x1C0);
+        foreach (var path in new[] { _home.Path, _workspace.Path })
+        {
+            using var chown = System.Diagnostics.Process.Start("chown", [$"{Nobody}:{Nobody}", path])!;
+            await chown.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(0, chown.ExitCode);
+        }
+
+        await using var agent = AgentProcess.StartAs(Nobody, _home, "--workspace", _workspace.Path);
+        await agent.ReadReadyAsync();
+        await agent.SendAsync(new ExecCommand
+        {
+            RequestId = "u-1",
+            Command = "/bin/sh",
+            Args = ["-c", "id -u; touch made; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\\t'; (echo 1 > /proc/sys/vm/swappiness) 2>/dev/null && echo sysctl-written"],
+        });
+
+        var output = new StringBuilder();
+        while (await agent.ReadAsync() is var observation && observation is not CompleteObservation)
+        {
+            if (observation is OutputObservation { Stream: OutputChannel.Stdout } o)
+            {
+                output.Append(Encoding.UTF8.GetString(o.Data));
+            }
+        }
+
+        Assert.Equal("65533\nNoNewPrivs:1\nSeccomp:2\n", output.ToString());
+        var owner = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u", Path.Combine(_workspace.Path, "made")]) { RedirectStandardOutput = true };
+        using var stat = System.Diagnostics.Process.Start(owner)!;
+        Assert.Equal(Nobody.ToString(System.Globalization.CultureInfo.InvariantCulture), (await stat.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken)).Trim());
+    }
+
     [Fact]
     public async Task Ping_Stdio_PongWithSameRequestId()
     {

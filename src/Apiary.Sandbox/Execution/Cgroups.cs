@@ -155,10 +155,10 @@ internal sealed class Cgroups : IDisposable
                 dirs.Add(dir);
             }
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             new CommandCgroup(this, dirs).Remove();
-            throw;
+            throw new IOException($"cannot create the command's cgroup: {ex.Message}", ex);
         }
 
         return new CommandCgroup(this, dirs);
@@ -238,7 +238,12 @@ internal sealed class Cgroups : IDisposable
     {
         try
         {
+            // The folder may exist already (made by another user, root): only making a group inside it proves that
+            // this process can give commands their own.
             Directory.CreateDirectory(dir);
+            var probe = Path.Combine(dir, "probe-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            Directory.CreateDirectory(probe);
+            Directory.Delete(probe);
             why = "";
             return true;
         }

@@ -17,6 +17,7 @@ internal static partial class Libc
     public const int ELOOP = 40;
     public const int EXDEV = 18;
     public const int ENOSYS = 38;
+    public const int EAGAIN = 11;
 
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
@@ -139,6 +140,16 @@ internal static partial class Libc
     public static int OpenAt2(int dirfd, string path, int flags, uint mode, ulong resolve)
     {
         var how = new OpenHow { Flags = (ulong)flags, Mode = mode, Resolve = resolve };
-        return (int)Syscall(SysOpenat2, dirfd, path, ref how, (nuint)Marshal.SizeOf<OpenHow>());
+
+        // With RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel answers EAGAIN when a rename or mount anywhere on the
+        // machine raced a '..' it resolved (sandboxes mount all the time): it asks to be tried again, so it is.
+        for (var attempt = 0; ; attempt++)
+        {
+            var fd = (int)Syscall(SysOpenat2, dirfd, path, ref how, (nuint)Marshal.SizeOf<OpenHow>());
+            if (fd >= 0 || Marshal.GetLastPInvokeError() != EAGAIN || attempt == 1000)
+            {
+                return fd;
+            }
+        }
     }
 }
