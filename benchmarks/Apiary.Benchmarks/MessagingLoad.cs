@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Apiary.Agents;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Server;
 

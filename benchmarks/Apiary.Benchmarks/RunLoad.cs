@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Models;
 using Apiary.Server;

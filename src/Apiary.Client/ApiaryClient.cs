@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Apiary.Home;
+using Apiary.Contracts;
 
 namespace Apiary.Client;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Apiary.Contracts;
 
 namespace Apiary.Client;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Apiary.Contracts;
 
 namespace Apiary.Client;
 

@@ -1,3 +1,5 @@
+using Apiary.Contracts;
+
 namespace Apiary.Client;
 
 /// <summary>Which events to read or follow; every set field must match.</summary>

@@ -1,3 +1,5 @@
+using Apiary.Contracts;
+
 namespace Apiary.Client;
 
 /// <summary>One item of a proposal's live output, <c>GET /api/proposals/{id}/output</c>.</summary>

@@ -1,5 +1,5 @@
 using Apiary.Agents;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Text;
 using Microsoft.AspNetCore.Http;
 

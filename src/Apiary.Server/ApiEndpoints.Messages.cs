@@ -1,4 +1,4 @@
-using Apiary.Client;
+using Apiary.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Apiary.Client;
+using Apiary.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Apiary.Agents;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Server.Telemetry;
 using Apiary.Text;
 using Microsoft.AspNetCore.Http;

@@ -1,4 +1,4 @@
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Sandbox;
 using Apiary.Sandbox.Templates;

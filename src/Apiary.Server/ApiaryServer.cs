@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.IO;
 using Microsoft.AspNetCore.Builder;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Sandbox;

@@ -1,5 +1,5 @@
 using System.Text;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 
 namespace Apiary.Server;

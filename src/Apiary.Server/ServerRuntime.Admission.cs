@@ -1,4 +1,4 @@
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.Pipeline;

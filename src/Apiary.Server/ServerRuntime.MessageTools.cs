@@ -1,4 +1,4 @@
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Server.Messaging;
 using Microsoft.Extensions.AI;
 

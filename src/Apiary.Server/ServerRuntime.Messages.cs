@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Apiary.Agents;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.Pipeline;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.Pipeline;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Apiary.Agents;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Models;
 using Apiary.Server.Supervision;

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Apiary.Agents;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance.Budgets;
 using Apiary.Home;
 using Apiary.Models;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Apiary.Agents;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;

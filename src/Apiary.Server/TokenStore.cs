@@ -72,7 +72,7 @@ internal sealed class TokenStore : IDisposable
         var keys = Path.Combine(home.Root, "keys");
         OwnerOnly.CreateDirectory(keys);
         var store = new TokenStore(Path.Combine(home.Root, TokensPath), time);
-        store.OperatorToken = await ReadOrCreateAsync(Path.Combine(home.Root, Client.ServerInfo.OperatorTokenPath), cancellationToken).ConfigureAwait(false);
+        store.OperatorToken = await ReadOrCreateAsync(Path.Combine(home.Root, Contracts.ServerInfo.OperatorTokenPath), cancellationToken).ConfigureAwait(false);
         store.ReadOnlyToken = await ReadOrCreateAsync(Path.Combine(home.Root, ReadOnlyTokenPath), cancellationToken).ConfigureAwait(false);
         store._byHash[Hash(store.OperatorToken)] = (new TokenGrant(TokenKind.Operator), time.GetUtcNow());
         store._byHash[Hash(store.ReadOnlyToken)] = (new TokenGrant(TokenKind.ReadOnly), time.GetUtcNow());

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Apiary.Client;
+using Apiary.Contracts;
 
 namespace Apiary.Cli.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Testing;
 
 namespace Apiary.Cli.Tests;

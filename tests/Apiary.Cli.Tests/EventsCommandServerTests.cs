@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 
 namespace Apiary.Cli.Tests;
 

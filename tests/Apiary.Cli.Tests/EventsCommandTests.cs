@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Apiary.Cli.Commands;
 using Apiary.Client;
+using Apiary.Contracts;
 
 namespace Apiary.Cli.Tests;
 

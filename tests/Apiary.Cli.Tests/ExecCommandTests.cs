@@ -190,7 +190,7 @@ public sealed partial class ExecCommandTests : IAsyncLifetime
         var proposal = await client.GetProposalAsync(id, TestContext.Current.CancellationToken);
         Assert.Equal("completed", proposal.Status);
         Assert.Equal("cancelled", proposal.Result?.Reason);
-        var completed = new List<Apiary.Client.EventDto>();
+        var completed = new List<Apiary.Contracts.EventDto>();
         await foreach (var e in client.ReadAllEventsAsync(cancellationToken: TestContext.Current.CancellationToken))
         {
             if (e.Type == "proposal.completed" && e.Data.GetRawText().Contains(id, StringComparison.Ordinal))

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Apiary.Cli.Mcp;
 using Apiary.Client;
+using Apiary.Contracts;
 using ModelContextProtocol.Protocol;
 
 namespace Apiary.Cli.Tests;

@@ -1,4 +1,5 @@
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Secrets;
 using Apiary.Testing;

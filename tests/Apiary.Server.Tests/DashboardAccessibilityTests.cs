@@ -1,5 +1,6 @@
 using System.Text;
 using Apiary.Client;
+using Apiary.Contracts;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;

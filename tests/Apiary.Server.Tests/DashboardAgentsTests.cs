@@ -1,4 +1,5 @@
 using Apiary.Client;
+using Apiary.Contracts;
 using Microsoft.Playwright;
 
 namespace Apiary.Server.Tests;

@@ -55,7 +55,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     [Fact]
     public async Task ASessionToken_AndAWrongToken_DoNotSignIn_AndAreRecorded()
     {
-        var session = await _host.Client.OpenSessionAsync(new Apiary.Client.OpenSessionRequest("coder"), Ct);
+        var session = await _host.Client.OpenSessionAsync(new Apiary.Contracts.OpenSessionRequest("coder"), Ct);
 
         using var asAgent = await SignInAsync(session.Token, "/");
         Assert.Equal("/signin?error=session&return_url=%2F", asAgent.Headers.Location!.OriginalString);

@@ -1,4 +1,5 @@
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;

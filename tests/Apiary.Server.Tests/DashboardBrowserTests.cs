@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.IO;
 using Apiary.Testing;
 

@@ -1,4 +1,5 @@
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Models;
 using Apiary.Server.Supervision;
 using Apiary.Testing;

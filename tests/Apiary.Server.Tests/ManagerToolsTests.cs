@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Models;
 using Apiary.Server.Manager;
 using Apiary.Testing;

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Apiary.Agents;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using Apiary.Agents;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Server.Messaging;
 using Apiary.Testing;

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Secrets;
 
 namespace Apiary.Server.Tests;

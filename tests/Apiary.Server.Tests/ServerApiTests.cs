@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Testing;
 
 namespace Apiary.Server.Tests;

@@ -1,4 +1,5 @@
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Server.Dashboard;
 using Apiary.Testing;

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Testing;
 

@@ -4,6 +4,7 @@ using System.Net;
 using Apiary.Agents;
 using Apiary.Cli.Output;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Text;
 using Spectre.Console;
 

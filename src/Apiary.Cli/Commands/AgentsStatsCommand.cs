@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using Apiary.Cli.Output;
 using Apiary.Client;
+using Apiary.Contracts;
 using Spectre.Console;
 
 namespace Apiary.Cli.Commands;

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using System.Net;
 using Apiary.Cli.Output;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Text;
 using Spectre.Console;

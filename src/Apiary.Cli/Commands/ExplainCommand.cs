@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json;
 using Apiary.Cli.Output;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance.Pipeline;
 using Command = System.CommandLine.Command;
 

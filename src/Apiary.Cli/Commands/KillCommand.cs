@@ -3,6 +3,7 @@ using System.Net;
 using Apiary.Agents;
 using Apiary.Cli.Output;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Governance.KillSwitches;
 using Command = System.CommandLine.Command;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Apiary.Cli.Mcp;
 using Apiary.Client;
+using Apiary.Contracts;
 using ModelContextProtocol.Server;
 using Command = System.CommandLine.Command;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Text;
 using Command = System.CommandLine.Command;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;

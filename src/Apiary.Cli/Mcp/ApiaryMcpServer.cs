@@ -1,5 +1,6 @@
 using System.Reflection;
 using Apiary.Client;
+using Apiary.Contracts;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;

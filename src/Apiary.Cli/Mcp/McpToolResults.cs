@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Apiary.Client;
+using Apiary.Contracts;
 using ModelContextProtocol.Protocol;
 
 namespace Apiary.Cli.Mcp;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apiary.Client;
+using Apiary.Contracts;
 using ModelContextProtocol.Protocol;
 
 namespace Apiary.Cli.Mcp;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Governance.Pipeline;
 using Apiary.Server.Messaging;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 
 namespace Apiary.Server.Messaging;

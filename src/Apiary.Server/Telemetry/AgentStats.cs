@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Server.Messaging;
 

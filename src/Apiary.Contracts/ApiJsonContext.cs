@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Apiary.Client;
+namespace Apiary.Contracts;
 
 /// <summary>The JSON of the API and the server-info file: snake_case, nulls left out.</summary>
 [JsonSourceGenerationOptions(

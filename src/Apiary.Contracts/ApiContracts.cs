@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Apiary.Client;
+namespace Apiary.Contracts;
 
 // The JSON shapes of the API under /api (snake_case on the wire, nulls left out). docs/api.md describes each route.
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Apiary.Client;
+namespace Apiary.Contracts;
 
 /// <summary>
 /// The four workspace tools every agent gets, whether Apiary runs it (the turn loop) or it connects from outside

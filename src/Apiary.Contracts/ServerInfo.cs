@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Apiary.Home;
 
-namespace Apiary.Client;
+namespace Apiary.Contracts;
 
 /// <summary>
 /// What a running server writes to <c>run/server.json</c> in its home, so that the CLI finds it: its URL and process.
