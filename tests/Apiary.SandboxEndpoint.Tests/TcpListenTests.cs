@@ -3,13 +3,13 @@ using System.Net.Sockets;
 using Apiary.Protocol;
 using Apiary.Testing;
 
-namespace Apiary.Agent.Tests;
+namespace Apiary.SandboxEndpoint.Tests;
 
-/// <summary>The real <c>apiary-agent --listen</c>, spoken to over TCP.</summary>
+/// <summary>The real <c>apiary-endpoint --listen</c>, spoken to over TCP.</summary>
 public sealed class TcpListenTests : IDisposable
 {
-    private readonly TempDirectory _home = new("apiary-agent-home");
-    private readonly TempDirectory _workspace = new("apiary-agent-ws");
+    private readonly TempDirectory _home = new("apiary-endpoint-home");
+    private readonly TempDirectory _workspace = new("apiary-endpoint-ws");
 
     public void Dispose()
     {
@@ -21,7 +21,7 @@ public sealed class TcpListenTests : IDisposable
     public async Task Listen_Loopback_EachConnectionGetsItsOwnSession()
     {
         var port = FreePort();
-        await using var agent = AgentProcess.Start(_home, "--workspace", _workspace.Path, "--listen", $"127.0.0.1:{port}");
+        await using var agent = EndpointProcess.Start(_home, "--workspace", _workspace.Path, "--listen", $"127.0.0.1:{port}");
         var listening = await agent.WaitForStderrLineAsync("listening on");
         Assert.Contains($"127.0.0.1:{port}", listening, StringComparison.Ordinal);
 
@@ -58,7 +58,7 @@ public sealed class TcpListenTests : IDisposable
     [Fact]
     public async Task Listen_AnyAddressWithoutAllowRemote_RefusedWithExitTwo()
     {
-        await using var agent = AgentProcess.Start(_home, "--workspace", _workspace.Path, "--listen", $"0.0.0.0:{FreePort()}");
+        await using var agent = EndpointProcess.Start(_home, "--workspace", _workspace.Path, "--listen", $"0.0.0.0:{FreePort()}");
 
         Assert.Equal(2, await agent.WaitForExitAsync());
         Assert.Contains("no authentication", agent.Stderr, StringComparison.Ordinal);
@@ -68,7 +68,7 @@ public sealed class TcpListenTests : IDisposable
     [Fact]
     public async Task Listen_NotHostAndPort_ExitTwo()
     {
-        await using var agent = AgentProcess.Start(_home, "--workspace", _workspace.Path, "--listen", "127.0.0.1:http");
+        await using var agent = EndpointProcess.Start(_home, "--workspace", _workspace.Path, "--listen", "127.0.0.1:http");
 
         Assert.Equal(2, await agent.WaitForExitAsync());
         Assert.Contains("HOST:PORT", agent.Stderr, StringComparison.Ordinal);

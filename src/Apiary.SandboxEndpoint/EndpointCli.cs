@@ -8,13 +8,13 @@ using Apiary.Sandbox.Bubblewrap;
 using Apiary.Sandbox.Templates;
 using Apiary.Sandbox.Unconfined;
 
-namespace Apiary.Agent;
+namespace Apiary.SandboxEndpoint;
 
 /// <summary>
-/// The <c>apiary-agent</c> command line: checks every option before serving, so misconfiguration fails at start with
-/// a message that names the fix, then serves on stdin/stdout or on TCP (<see cref="AgentHost"/>).
+/// The <c>apiary-endpoint</c> command line: checks every option before serving, so misconfiguration fails at start with
+/// a message that names the fix, then serves on stdin/stdout or on TCP (<see cref="EndpointHost"/>).
 /// </summary>
-internal static class AgentCli
+internal static class EndpointCli
 {
     /// <summary>Served until the host left or asked to shut down.</summary>
     public const int Success = 0;
@@ -32,10 +32,10 @@ internal static class AgentCli
         {
             foreach (var error in parsed.Errors)
             {
-                await log.WriteLineAsync($"apiary-agent: {error.Message}").ConfigureAwait(false);
+                await log.WriteLineAsync($"apiary-endpoint: {error.Message}").ConfigureAwait(false);
             }
 
-            await log.WriteLineAsync("Run 'apiary-agent --help' for usage.").ConfigureAwait(false);
+            await log.WriteLineAsync("Run 'apiary-endpoint --help' for usage.").ConfigureAwait(false);
             return BadInput;
         }
 
@@ -43,14 +43,14 @@ internal static class AgentCli
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { Error = log, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
         }
-        catch (AgentStartException ex)
+        catch (EndpointStartException ex)
         {
-            await log.WriteLineAsync($"apiary-agent: {ex.Message}").ConfigureAwait(false);
+            await log.WriteLineAsync($"apiary-endpoint: {ex.Message}").ConfigureAwait(false);
             return ex.ExitCode;
         }
         catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException)
         {
-            await log.WriteLineAsync($"apiary-agent: {ex.Message}").ConfigureAwait(false);
+            await log.WriteLineAsync($"apiary-endpoint: {ex.Message}").ConfigureAwait(false);
             return Failure;
         }
     }
@@ -83,7 +83,7 @@ internal static class AgentCli
             Description = "Allow --listen on an address other machines can reach. There is no authentication: use it only on a network you trust, or prefer an SSH tunnel to a loopback address.",
         };
         var root = new RootCommand(
-            "apiary-agent: serves Apiary's execution protocol (docs/protocol.md), so a VM or a remote worker runs commands with the same "
+            "apiary-endpoint: serves Apiary's execution protocol (docs/protocol.md), so a VM or a remote worker runs commands with the same "
             + "semantics as the local sandbox. Frames go over stdin/stdout, or over TCP with --listen; diagnostics go to stderr.")
         {
             workspace, templateFile, unconfined, listen, allowRemote,
@@ -105,8 +105,8 @@ internal static class AgentCli
 
             var server = new ProtocolServer(backend, options, log);
             return endpoint is null
-                ? await AgentHost.ServeStdioAsync(server, log, cancellationToken).ConfigureAwait(false)
-                : await AgentHost.ListenAsync(server, endpoint, log, cancellationToken).ConfigureAwait(false);
+                ? await EndpointHost.ServeStdioAsync(server, log, cancellationToken).ConfigureAwait(false)
+                : await EndpointHost.ListenAsync(server, endpoint, log, cancellationToken).ConfigureAwait(false);
         });
         return root;
     }
@@ -118,7 +118,7 @@ internal static class AgentCli
         var host = colon < 0 ? "" : text[..colon];
         if (!ushort.TryParse(colon < 0 ? text : text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port))
         {
-            throw new AgentStartException(BadInput, $"--listen takes HOST:PORT, such as 127.0.0.1:7420, not '{text}'");
+            throw new EndpointStartException(BadInput, $"--listen takes HOST:PORT, such as 127.0.0.1:7420, not '{text}'");
         }
 
         if (host.StartsWith('[') && host.EndsWith(']'))
@@ -128,11 +128,11 @@ internal static class AgentCli
 
         var address = host is "" or "localhost" ? IPAddress.Loopback
             : IPAddress.TryParse(host, out var parsed) ? parsed
-            : throw new AgentStartException(BadInput, $"--listen takes an IP address, such as 127.0.0.1 or [::1], not the host name '{host}'");
+            : throw new EndpointStartException(BadInput, $"--listen takes an IP address, such as 127.0.0.1 or [::1], not the host name '{host}'");
         var endpoint = new IPEndPoint(address, port);
         if (!IPAddress.IsLoopback(address) && !allowRemote)
         {
-            throw new AgentStartException(
+            throw new EndpointStartException(
                 BadInput,
                 $"refusing to listen on {endpoint}: other machines could connect, and the protocol has no authentication yet, so anyone who can connect "
                 + "can run commands in the workspace. Listen on 127.0.0.1 and reach it through an SSH tunnel, or add --allow-remote on a network you trust.");
@@ -144,7 +144,7 @@ internal static class AgentCli
     private static string ValidateWorkspace(string raw, string userHome, string apiaryHome)
     {
         var check = WorkspaceGuard.Validate(ApiaryHome.Expand(raw, userHome, Environment.CurrentDirectory), userHome, apiaryHome);
-        return check.Path ?? throw new AgentStartException(BadInput, check.Reason!);
+        return check.Path ?? throw new EndpointStartException(BadInput, check.Reason!);
     }
 
     private static async Task<SandboxTemplate> LoadTemplateAsync(string? file, string apiaryHome, TextWriter log, CancellationToken cancellationToken)
@@ -157,7 +157,7 @@ internal static class AgentCli
         var path = Path.GetFullPath(file);
         if (!path.EndsWith(SandboxTemplateLoader.Extension, StringComparison.Ordinal))
         {
-            throw new AgentStartException(BadInput, $"--template-file takes a template file ending in {SandboxTemplateLoader.Extension}, not '{file}'");
+            throw new EndpointStartException(BadInput, $"--template-file takes a template file ending in {SandboxTemplateLoader.Extension}, not '{file}'");
         }
 
         var loader = new SandboxTemplateLoader(Path.GetDirectoryName(path)!, apiaryHome);
@@ -168,7 +168,7 @@ internal static class AgentCli
         }
 
         return result.Template
-            ?? throw new AgentStartException(BadInput, $"the template {path} cannot be used: {string.Join("; ", result.Errors.Select(e => e.Message))}");
+            ?? throw new EndpointStartException(BadInput, $"the template {path} cannot be used: {string.Join("; ", result.Errors.Select(e => e.Message))}");
     }
 
     private static ISandboxBackend CreateBackend(bool unconfined, TextWriter log)
@@ -184,13 +184,13 @@ internal static class AgentCli
         }
         catch (SandboxUnavailableException ex)
         {
-            throw new AgentStartException(Failure, $"{ex.Message}; or run with --unconfined, for development only");
+            throw new EndpointStartException(Failure, $"{ex.Message}; or run with --unconfined, for development only");
         }
     }
 }
 
-/// <summary>Ends <c>apiary-agent</c> before it serves, with a message for people and an exit code.</summary>
-internal sealed class AgentStartException(int exitCode, string message) : Exception(message)
+/// <summary>Ends <c>apiary-endpoint</c> before it serves, with a message for people and an exit code.</summary>
+internal sealed class EndpointStartException(int exitCode, string message) : Exception(message)
 {
     public int ExitCode { get; } = exitCode;
 }

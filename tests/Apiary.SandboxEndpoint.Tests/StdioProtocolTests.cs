@@ -3,13 +3,13 @@ using System.Text;
 using Apiary.Protocol;
 using Apiary.Testing;
 
-namespace Apiary.Agent.Tests;
+namespace Apiary.SandboxEndpoint.Tests;
 
-/// <summary>The real <c>apiary-agent</c>, with real bubblewrap sandboxes, spoken to over its stdin/stdout.</summary>
+/// <summary>The real <c>apiary-endpoint</c>, with real bubblewrap sandboxes, spoken to over its stdin/stdout.</summary>
 public sealed class StdioProtocolTests : IDisposable
 {
-    private readonly TempDirectory _home = new("apiary-agent-home");
-    private readonly TempDirectory _workspace = new("apiary-agent-ws");
+    private readonly TempDirectory _home = new("apiary-endpoint-home");
+    private readonly TempDirectory _workspace = new("apiary-endpoint-ws");
 
     public void Dispose()
     {
@@ -17,7 +17,7 @@ public sealed class StdioProtocolTests : IDisposable
         _home.Dispose();
     }
 
-    private AgentProcess Start(params string[] extra) => AgentProcess.Start(_home, ["--workspace", _workspace.Path, .. extra]);
+    private EndpointProcess Start(params string[] extra) => EndpointProcess.Start(_home, ["--workspace", _workspace.Path, .. extra]);
 
     /// <summary>An exec that says when it is running, then waits to be stopped.</summary>
     private static ExecCommand LongExec(string requestId) =>
@@ -56,7 +56,7 @@ public sealed class StdioProtocolTests : IDisposable
             Assert.Equal(0, chown.ExitCode);
         }
 
-        await using var agent = AgentProcess.StartAs(Nobody, _home, "--workspace", _workspace.Path);
+        await using var agent = EndpointProcess.StartAs(Nobody, _home, "--workspace", _workspace.Path);
         await agent.ReadReadyAsync();
         await agent.SendAsync(new ExecCommand
         {
@@ -321,14 +321,14 @@ public sealed class StdioProtocolTests : IDisposable
     [Fact]
     public async Task Start_MissingWorkspace_ExitTwo()
     {
-        await using var agent = AgentProcess.Start(_home, "--workspace", _workspace["missing"]);
+        await using var agent = EndpointProcess.Start(_home, "--workspace", _workspace["missing"]);
 
         Assert.Equal(2, await agent.WaitForExitAsync());
         Assert.Contains("does not exist", agent.Stderr, StringComparison.Ordinal);
     }
 
     /// <summary>The observation of type <typeparamref name="T"/> already read, or the next ones until it comes.</summary>
-    private static async Task<T> ReadOrFindAsync<T>(AgentProcess agent)
+    private static async Task<T> ReadOrFindAsync<T>(EndpointProcess agent)
         where T : Observation =>
         agent.Received.OfType<T>().FirstOrDefault() ?? (T)await agent.ReadUntilAsync(o => o is T);
 

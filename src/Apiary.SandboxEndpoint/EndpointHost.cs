@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Apiary.Agent;
+namespace Apiary.SandboxEndpoint;
 
-/// <summary>Where <c>apiary-agent</c> finds its connections: stdin/stdout, or a TCP listener.</summary>
-internal static class AgentHost
+/// <summary>Where <c>apiary-endpoint</c> finds its connections: stdin/stdout, or a TCP listener.</summary>
+internal static class EndpointHost
 {
     /// <summary>Serves one connection on the process's standard input and output, then exits.</summary>
     /// <returns>0 when the host left or asked to shut down; 1 when the stream broke.</returns>
@@ -17,12 +17,12 @@ internal static class AgentHost
         try
         {
             var end = await server.ServeAsync(input, output, cancellationToken).ConfigureAwait(false);
-            return end == ConnectionEnd.Broken ? AgentCli.Failure : AgentCli.Success;
+            return end == ConnectionEnd.Broken ? EndpointCli.Failure : EndpointCli.Success;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await log.WriteLineAsync("apiary-agent: stopped by a signal").ConfigureAwait(false);
-            return AgentCli.Success;
+            await log.WriteLineAsync("apiary-endpoint: stopped by a signal").ConfigureAwait(false);
+            return EndpointCli.Success;
         }
     }
 
@@ -36,14 +36,14 @@ internal static class AgentHost
         }
         catch (SocketException ex)
         {
-            throw new AgentStartException(AgentCli.Failure, $"cannot listen on {endpoint}: {ex.Message}");
+            throw new EndpointStartException(EndpointCli.Failure, $"cannot listen on {endpoint}: {ex.Message}");
         }
 
         var connections = new List<Task>();
         try
         {
             // Tests and scripts wait for this line: it names the port actually bound, which matters for port 0.
-            await log.WriteLineAsync($"apiary-agent: listening on {listener.LocalEndpoint} (no authentication: anyone who can connect can run commands)").ConfigureAwait(false);
+            await log.WriteLineAsync($"apiary-endpoint: listening on {listener.LocalEndpoint} (no authentication: anyone who can connect can run commands)").ConfigureAwait(false);
             while (true)
             {
                 var client = await listener.AcceptTcpClientAsync(cancellationToken).ConfigureAwait(false);
@@ -53,8 +53,8 @@ internal static class AgentHost
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await log.WriteLineAsync("apiary-agent: stopped by a signal").ConfigureAwait(false);
-            return AgentCli.Success;
+            await log.WriteLineAsync("apiary-endpoint: stopped by a signal").ConfigureAwait(false);
+            return EndpointCli.Success;
         }
         finally
         {
@@ -68,13 +68,13 @@ internal static class AgentHost
         using (client)
         {
             var peer = client.Client.RemoteEndPoint;
-            await log.WriteLineAsync($"apiary-agent: connection from {peer}").ConfigureAwait(false);
+            await log.WriteLineAsync($"apiary-endpoint: connection from {peer}").ConfigureAwait(false);
             try
             {
                 client.NoDelay = true;
                 await using var stream = client.GetStream();
                 var end = await server.ServeAsync(stream, stream, cancellationToken).ConfigureAwait(false);
-                await log.WriteLineAsync($"apiary-agent: connection from {peer} ended ({end})").ConfigureAwait(false);
+                await log.WriteLineAsync($"apiary-endpoint: connection from {peer} ended ({end})").ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -82,7 +82,7 @@ internal static class AgentHost
             }
             catch (Exception ex) when (ex is IOException or SocketException or ApiaryException)
             {
-                await log.WriteLineAsync($"apiary-agent: connection from {peer} failed: {ex.Message}").ConfigureAwait(false);
+                await log.WriteLineAsync($"apiary-endpoint: connection from {peer} failed: {ex.Message}").ConfigureAwait(false);
             }
         }
     }

@@ -4,14 +4,14 @@ using System.Threading.Channels;
 using Apiary.Protocol;
 using Apiary.Testing;
 
-namespace Apiary.Agent.Tests;
+namespace Apiary.SandboxEndpoint.Tests;
 
 /// <summary>
-/// The real, built <c>apiary-agent</c> (<c>dotnet apiary-agent.dll</c>) as a child process, spoken to over its
+/// The real, built <c>apiary-endpoint</c> (<c>dotnet apiary-endpoint.dll</c>) as a child process, spoken to over its
 /// stdin/stdout with real frames. Every observation read is checked to carry the next sequence number. The process is
 /// killed when the test's time limit passes and when the test ends with it still running.
 /// </summary>
-internal sealed class AgentProcess : IAsyncDisposable
+internal sealed class EndpointProcess : IAsyncDisposable
 {
     /// <summary>How long one test may talk to the agent; generous, since a cold start on a busy machine is slow.</summary>
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
@@ -28,7 +28,7 @@ internal sealed class AgentProcess : IAsyncDisposable
     private readonly FrameReader _reader;
     private readonly FrameWriter _writer;
 
-    private AgentProcess(Process process, CancellationTokenSource timeout)
+    private EndpointProcess(Process process, CancellationTokenSource timeout)
     {
         _process = process;
         _timeout = timeout;
@@ -40,8 +40,8 @@ internal sealed class AgentProcess : IAsyncDisposable
         _writer = new FrameWriter(process.StandardInput.BaseStream);
     }
 
-    /// <summary>The program, copied beside the tests because the test project references Apiary.Agent.</summary>
-    public static string ProgramPath => Path.Combine(AppContext.BaseDirectory, "apiary-agent.dll");
+    /// <summary>The program, copied beside the tests because the test project references Apiary.SandboxEndpoint.</summary>
+    public static string ProgramPath => Path.Combine(AppContext.BaseDirectory, "apiary-endpoint.dll");
 
     /// <summary>Cancelled when the test's time limit passes.</summary>
     public CancellationToken Token => _timeout.Token;
@@ -61,16 +61,16 @@ internal sealed class AgentProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <c>apiary-agent</c> with <paramref name="args"/>, with <c>HOME</c> set to <paramref name="userHome"/>.</summary>
-    public static AgentProcess Start(TempDirectory userHome, params string[] args) => Start(userHome, null, args);
+    /// <summary>Starts <c>apiary-endpoint</c> with <paramref name="args"/>, with <c>HOME</c> set to <paramref name="userHome"/>.</summary>
+    public static EndpointProcess Start(TempDirectory userHome, params string[] args) => Start(userHome, null, args);
 
     /// <summary>
-    /// Starts <c>apiary-agent</c> as the unprivileged <paramref name="uid"/> (through <c>setpriv</c>, from a copy of the
+    /// Starts <c>apiary-endpoint</c> as the unprivileged <paramref name="uid"/> (through <c>setpriv</c>, from a copy of the
     /// program that uid can read), as a server that is not root would run its sandboxes.
     /// </summary>
-    public static AgentProcess StartAs(int uid, TempDirectory userHome, params string[] args) => Start(userHome, uid, args);
+    public static EndpointProcess StartAs(int uid, TempDirectory userHome, params string[] args) => Start(userHome, uid, args);
 
-    private static AgentProcess Start(TempDirectory userHome, int? uid, string[] args)
+    private static EndpointProcess Start(TempDirectory userHome, int? uid, string[] args)
     {
         var start = new ProcessStartInfo(uid is null ? DotnetHost() : "/usr/bin/setpriv")
         {
@@ -88,7 +88,7 @@ internal sealed class AgentProcess : IAsyncDisposable
             }
         }
 
-        start.ArgumentList.Add(uid is null ? ProgramPath : Path.Combine(ReadableCopy.Value, "apiary-agent.dll"));
+        start.ArgumentList.Add(uid is null ? ProgramPath : Path.Combine(ReadableCopy.Value, "apiary-endpoint.dll"));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
@@ -102,7 +102,7 @@ internal sealed class AgentProcess : IAsyncDisposable
         var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         timeout.CancelAfter(Timeout);
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
-        return new AgentProcess(process, timeout);
+        return new EndpointProcess(process, timeout);
     }
 
     /// <summary>Sends one command as a frame.</summary>
@@ -229,7 +229,7 @@ internal sealed class AgentProcess : IAsyncDisposable
     /// <summary>A copy of the test's binaries that any user can read (the build folder may be under a private one).</summary>
     private static readonly Lazy<string> ReadableCopy = new(() =>
     {
-        var copy = Directory.CreateTempSubdirectory("apiary-agent-bin-").FullName;
+        var copy = Directory.CreateTempSubdirectory("apiary-endpoint-bin-").FullName;
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(copy, recursive: true);
         foreach (var file in Directory.EnumerateFiles(AppContext.BaseDirectory, "*", SearchOption.AllDirectories))
         {

@@ -4,7 +4,7 @@ using Apiary.Protocol;
 using Apiary.Sandbox;
 using Apiary.Sandbox.Bubblewrap;
 
-namespace Apiary.Agent;
+namespace Apiary.SandboxEndpoint;
 
 /// <summary>How a connection ended.</summary>
 internal enum ConnectionEnd
@@ -108,7 +108,7 @@ internal sealed class ProtocolServer
                 }
                 catch (Exception ex) when (ex is IOException or ObjectDisposedException || (ex is OperationCanceledException && !stopping.IsCancellationRequested))
                 {
-                    await log.WriteLineAsync($"apiary-agent: the connection broke while reading: {ex.Message}").ConfigureAwait(false);
+                    await log.WriteLineAsync($"apiary-endpoint: the connection broke while reading: {ex.Message}").ConfigureAwait(false);
                     return ConnectionEnd.Broken;
                 }
 
@@ -119,7 +119,7 @@ internal sealed class ProtocolServer
 
                 if (frame.Failure is { } failure)
                 {
-                    await log.WriteLineAsync($"apiary-agent: bad frame ({failure.Code}): {failure.Message}").ConfigureAwait(false);
+                    await log.WriteLineAsync($"apiary-endpoint: bad frame ({failure.Code}): {failure.Message}").ConfigureAwait(false);
                     if (!await SendAsync(failure.ToErrorObservation()).ConfigureAwait(false) || !failure.CanContinue)
                     {
                         return ConnectionEnd.Broken;
@@ -173,7 +173,7 @@ internal sealed class ProtocolServer
             {
                 if (!broken.IsCancellationRequested)
                 {
-                    await log.WriteLineAsync($"apiary-agent: the connection broke while writing: {ex.Message}").ConfigureAwait(false);
+                    await log.WriteLineAsync($"apiary-endpoint: the connection broke while writing: {ex.Message}").ConfigureAwait(false);
                     await broken.CancelAsync().ConfigureAwait(false);
                 }
 
@@ -279,7 +279,7 @@ internal sealed class ProtocolServer
             catch (Exception ex)
             {
                 // A failure of the agent itself: the host still gets a final observation for its request.
-                await log.WriteLineAsync($"apiary-agent: {command.GetType().Name} '{command.RequestId}' failed: {ex}").ConfigureAwait(false);
+                await log.WriteLineAsync($"apiary-endpoint: {command.GetType().Name} '{command.RequestId}' failed: {ex}").ConfigureAwait(false);
                 await SendAsync(new ErrorObservation { RequestId = command.RequestId, Code = ProtocolErrorCodes.IoError, Message = $"the agent failed to carry out the command: {ex.Message}" }).ConfigureAwait(false);
             }
         }

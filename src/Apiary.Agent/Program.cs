@@ -1,3 +1,0 @@
-using Apiary.Agent;
-
-return await AgentCli.RunAsync(args, Console.Error).ConfigureAwait(false);

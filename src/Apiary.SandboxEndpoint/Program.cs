@@ -1,0 +1,3 @@
+using Apiary.SandboxEndpoint;
+
+return await EndpointCli.RunAsync(args, Console.Error).ConfigureAwait(false);
