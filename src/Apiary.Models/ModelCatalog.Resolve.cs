@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Apiary.Home;
 using Apiary.Secrets;
+using Apiary.Configuration;
 
 namespace Apiary.Models;
 
@@ -59,7 +60,7 @@ public sealed partial class ModelCatalog : IModelCatalog, IDisposable
         ArgumentNullException.ThrowIfNull(home);
         ArgumentNullException.ThrowIfNull(secrets);
         var (file, diagnostics) = await ModelsFile.LoadAsync(home, cancellationToken).ConfigureAwait(false);
-        if (diagnostics.Any(d => d.Severity == Agents.DiagnosticSeverity.Error))
+        if (diagnostics.Any(d => d.Severity == Configuration.DiagnosticSeverity.Error))
         {
             throw new ModelConfigurationException(
                 $"{ModelsFile.FileName} has errors:{System.Environment.NewLine}{string.Join(System.Environment.NewLine, diagnostics.Select(d => "  " + d))}");

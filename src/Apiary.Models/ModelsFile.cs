@@ -68,7 +68,7 @@ public sealed record ModelsFile
 
     /// <summary>Reads <paramref name="home"/>'s <c>models.yaml</c>.</summary>
     /// <returns>Null settings when the file is missing or has errors, and what was found wrong.</returns>
-    public static async Task<(ModelsFile? File, IReadOnlyList<AgentDiagnostic> Diagnostics)> LoadAsync(
+    public static async Task<(ModelsFile? File, IReadOnlyList<Diagnostic> Diagnostics)> LoadAsync(
         ApiaryHome home, CancellationToken cancellationToken = default)
     {
         var path = PathIn(home);
@@ -82,7 +82,7 @@ public sealed record ModelsFile
     }
 
     /// <summary>Parses the text of a <c>models.yaml</c> read from <paramref name="file"/>.</summary>
-    public static (ModelsFile? File, IReadOnlyList<AgentDiagnostic> Diagnostics) Parse(string text, string file)
+    public static (ModelsFile? File, IReadOnlyList<Diagnostic> Diagnostics) Parse(string text, string file)
     {
         ArgumentNullException.ThrowIfNull(text);
         var yaml = new YamlReader(file);

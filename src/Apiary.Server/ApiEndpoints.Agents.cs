@@ -2,6 +2,7 @@ using Apiary.Agents;
 using Apiary.Contracts;
 using Apiary.Text;
 using Microsoft.AspNetCore.Http;
+using Apiary.Configuration;
 
 namespace Apiary.Server;
 
@@ -89,7 +90,7 @@ internal static partial class ApiEndpoints
         _ => "default",
     };
 
-    private static DiagnosticDto Finding(AgentDiagnostic d) =>
+    private static DiagnosticDto Finding(Diagnostic d) =>
         new(d.Severity == DiagnosticSeverity.Error ? "error" : "warning", d.Message, d.File, d.Line, d.Column);
 
 }

@@ -9,6 +9,7 @@ using Apiary.Governance.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Apiary.Home;
 
 namespace Apiary.Server;
 

@@ -13,6 +13,7 @@ using Apiary.IO;
 using Apiary.Server.Manager;
 using Apiary.Server.Messaging;
 using Microsoft.Extensions.AI;
+using Apiary.Configuration;
 
 namespace Apiary.Server;
 
@@ -303,7 +304,7 @@ internal sealed partial class ServerRuntime
             return "the draft sets 'workspace'; a spawned agent works in its own default workspace";
         }
 
-        var child = AgentSettings.Resolve(manifest, Config, AgentOverrides.None);
+        var child = AgentSettings.Resolve(manifest, Config.Defaults, AgentOverrides.None);
         var mine = manager.Settings;
         if (child.Role.Value != AgentRole.Worker)
         {

@@ -15,6 +15,7 @@ using Apiary.Sandbox.Unconfined;
 using Apiary.Secrets;
 using Apiary.Server.Audit;
 using Apiary.Storage.Sqlite;
+using Apiary.Configuration;
 
 namespace Apiary.Server;
 

@@ -1,4 +1,5 @@
 using Apiary.Agents;
+using Apiary.Configuration;
 
 namespace Apiary.Models.Tests;
 
@@ -6,7 +7,7 @@ public sealed class ModelsFileTests
 {
     private const string File = "/home/models.yaml";
 
-    private static (ModelsFile? File, IReadOnlyList<AgentDiagnostic> Diagnostics) Parse(string yaml) => ModelsFile.Parse(yaml, File);
+    private static (ModelsFile? File, IReadOnlyList<Diagnostic> Diagnostics) Parse(string yaml) => ModelsFile.Parse(yaml, File);
 
     [Fact]
     public void Parse_IssueExample_ReadsEndpointsDefaultAndPrices()

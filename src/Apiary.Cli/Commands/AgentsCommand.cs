@@ -7,6 +7,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Text;
 using Spectre.Console;
+using Apiary.Configuration;
 
 namespace Apiary.Cli.Commands;
 
@@ -337,7 +338,7 @@ internal static class AgentsCommand
 
     /// <summary>Prints findings as <c>apiary</c> prints every finding about a file: <c>FILE:LINE:COLUMN: error: MESSAGE</c>.</summary>
     private static Task ReportAsync(CliContext context, IEnumerable<DiagnosticDto> findings) =>
-        CommonOptions.ReportAsync(context, findings.Select(d => new AgentDiagnostic(
+        CommonOptions.ReportAsync(context, findings.Select(d => new Diagnostic(
             d.Severity == "error" ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning, d.Message, d.File, d.Line, d.Column)));
 
     private static int Errors(AgentDto agent) => (agent.Findings ?? []).Count(d => d.Severity == "error");

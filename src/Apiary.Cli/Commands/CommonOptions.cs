@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Apiary.Agents;
 using Apiary.Home;
+using Apiary.Configuration;
 
 namespace Apiary.Cli.Commands;
 
@@ -75,7 +76,7 @@ internal static class CommonOptions
             ?? throw CliException.BadInput($"there is no agent named '{name}' in {catalog.Home.AgentsDirectory}; 'apiary agents list' shows the agents, 'apiary agents new {name}' creates one");
     }
 
-    public static async Task ReportAsync(CliContext context, IEnumerable<AgentDiagnostic> diagnostics)
+    public static async Task ReportAsync(CliContext context, IEnumerable<Diagnostic> diagnostics)
     {
         foreach (var diagnostic in diagnostics)
         {

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Apiary.Agents;
 using Apiary.Cli.Commands;
 using Apiary.Governance.Pipeline;
+using Apiary.Configuration;
 
 namespace Apiary.Cli.Output;
 
@@ -14,7 +15,7 @@ internal static class JsonOutput
         await writer.WriteLineAsync(JsonSerializer.Serialize(value, type)).ConfigureAwait(false);
     }
 
-    public static DiagnosticJson ToJson(AgentDiagnostic d) =>
+    public static DiagnosticJson ToJson(Diagnostic d) =>
         new(d.Severity == DiagnosticSeverity.Error ? "error" : "warning", d.Message, d.File, d.Line, d.Column);
 
     public static string Text(SettingSource source) => source switch

@@ -1,3 +1,5 @@
+using Apiary.Configuration;
+
 namespace Apiary.Agents;
 
 /// <summary>One bootstrap file of an agent: whether it is there and how big it is.</summary>
@@ -35,19 +37,19 @@ public sealed record AgentDefinition(
 /// <param name="Directory">Its folder.</param>
 /// <param name="Definition">The loaded agent, or null when it has errors.</param>
 /// <param name="Diagnostics">Warnings and errors, each naming the file and, where known, line and column.</param>
-public sealed record AgentEntry(AgentName Name, string Directory, AgentDefinition? Definition, IReadOnlyList<AgentDiagnostic> Diagnostics)
+public sealed record AgentEntry(AgentName Name, string Directory, AgentDefinition? Definition, IReadOnlyList<Diagnostic> Diagnostics)
 {
     /// <summary>True when the agent loaded and can be used.</summary>
     public bool IsUsable => Definition is not null;
 
     /// <summary>The errors that keep it from loading.</summary>
-    public IEnumerable<AgentDiagnostic> Errors => Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error);
+    public IEnumerable<Diagnostic> Errors => Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error);
 
     /// <summary>The warnings about it.</summary>
-    public IEnumerable<AgentDiagnostic> Warnings => Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning);
+    public IEnumerable<Diagnostic> Warnings => Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning);
 }
 
 /// <summary>The agents of a home, and findings about the home itself (such as folders that are not valid agent names).</summary>
 /// <param name="Agents">Every agent folder with a valid name, sorted by name, usable or not.</param>
 /// <param name="Diagnostics">Findings about the home and its folders.</param>
-public sealed record AgentListing(IReadOnlyList<AgentEntry> Agents, IReadOnlyList<AgentDiagnostic> Diagnostics);
+public sealed record AgentListing(IReadOnlyList<AgentEntry> Agents, IReadOnlyList<Diagnostic> Diagnostics);

@@ -1,10 +1,12 @@
+using Apiary.Configuration;
+
 namespace Apiary.Agents;
 
 /// <summary>What reading an <c>AGENTS.md</c> gave: the manifest (null when there are errors), the body and the findings.</summary>
 /// <param name="Manifest">The frontmatter's settings, or <see langword="null"/> when any error was found.</param>
 /// <param name="Body">The Markdown after the frontmatter: the only part that goes into the prompt.</param>
 /// <param name="Diagnostics">Warnings and errors, each naming the file, line and column.</param>
-public sealed record AgentManifestParseResult(AgentManifest? Manifest, string Body, IReadOnlyList<AgentDiagnostic> Diagnostics)
+public sealed record AgentManifestParseResult(AgentManifest? Manifest, string Body, IReadOnlyList<Diagnostic> Diagnostics)
 {
     /// <summary>True when the manifest could be read without errors.</summary>
     public bool Succeeded => Manifest is not null;
@@ -34,7 +36,7 @@ public static class AgentManifestParser
         var split = Frontmatter.Split(text);
         if (split.Error is { } fenceError)
         {
-            return new AgentManifestParseResult(null, "", [AgentDiagnostic.Fail(fenceError, file, 1, 1)]);
+            return new AgentManifestParseResult(null, "", [Diagnostic.Fail(fenceError, file, 1, 1)]);
         }
 
         if (split.Yaml is null)

@@ -1,4 +1,3 @@
-using Apiary.Home;
 
 namespace Apiary.Agents;
 
@@ -91,13 +90,15 @@ public sealed record AgentSettings(
     /// <summary>The budget when nothing sets one: small enough that a runaway agent stops early.</summary>
     public static AgentBudget DefaultBudget { get; } = new(Commands: 100, WallTime: TimeSpan.FromMinutes(30), Tokens: 200_000, CostUsd: 1.00m);
 
-    /// <summary>Resolves every setting of an agent.</summary>
-    public static AgentSettings Resolve(AgentManifest manifest, HomeConfig home, AgentOverrides overrides)
+    /// <summary>Resolves every setting of an agent, from the command line, its manifest, the home's defaults and Apiary's own.</summary>
+    /// <param name="manifest">The agent's AGENTS.md frontmatter.</param>
+    /// <param name="defaults">The home's defaults (<c>defaults</c> in apiary.yaml).</param>
+    /// <param name="overrides">What the command line sets.</param>
+    public static AgentSettings Resolve(AgentManifest manifest, AgentManifest defaults, AgentOverrides overrides)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        ArgumentNullException.ThrowIfNull(home);
+        ArgumentNullException.ThrowIfNull(defaults);
         ArgumentNullException.ThrowIfNull(overrides);
-        var defaults = home.Defaults;
         var cli = overrides.Budget;
         var own = manifest.Budget;
         var shared = defaults.Budget;

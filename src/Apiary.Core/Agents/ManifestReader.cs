@@ -13,7 +13,7 @@ internal sealed class ManifestReader(string file, int firstLine)
 {
     public YamlReader Yaml { get; } = new(file, firstLine);
 
-    public IReadOnlyList<AgentDiagnostic> Diagnostics => Yaml.Diagnostics;
+    public IReadOnlyList<Diagnostic> Diagnostics => Yaml.Diagnostics;
 
     public bool HasErrors => Yaml.HasErrors;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Apiary.Text;
+using Apiary.Configuration;
 
 namespace Apiary.Agents;
 
@@ -29,7 +30,7 @@ public sealed record PromptSection(string File, SectionStatus Status, int Origin
 /// <param name="Sections">Every bootstrap file in injection order, with what happened to it.</param>
 /// <param name="TotalOmittedChars">Characters cut by the whole-prompt cap (0 when it fit).</param>
 /// <param name="Warnings">Findings the operator should see, such as a file too large to read.</param>
-public sealed record ComposedPrompt(string Text, IReadOnlyList<PromptSection> Sections, int TotalOmittedChars, IReadOnlyList<AgentDiagnostic> Warnings);
+public sealed record ComposedPrompt(string Text, IReadOnlyList<PromptSection> Sections, int TotalOmittedChars, IReadOnlyList<Diagnostic> Warnings);
 
 /// <summary>
 /// Composes an agent's system prompt from its bootstrap files in a fixed order (SOUL, USER, AGENTS body, MEMORY,
@@ -69,7 +70,7 @@ public static class PromptComposer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var sections = new List<PromptSection>();
-        var warnings = new List<AgentDiagnostic>();
+        var warnings = new List<Diagnostic>();
         var prompt = new StringBuilder();
         foreach (var file in Files)
         {
@@ -93,7 +94,7 @@ public static class PromptComposer
                     sections.Add(new PromptSection(file, SectionStatus.Skipped, 0, 0, why));
                     if (read.IsWarning)
                     {
-                        warnings.Add(AgentDiagnostic.Warn($"skipped: {why}", path));
+                        warnings.Add(Diagnostic.Warn($"skipped: {why}", path));
                     }
 
                     continue;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Apiary.Agents;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -14,10 +13,10 @@ namespace Apiary.Configuration;
 /// <param name="firstLine">The line of the file on which the YAML text starts (2 for frontmatter after its fence).</param>
 public sealed class YamlReader(string file, int firstLine = 1)
 {
-    private readonly List<AgentDiagnostic> _diagnostics = [];
+    private readonly List<Diagnostic> _diagnostics = [];
 
     /// <summary>Every warning and error found so far.</summary>
-    public IReadOnlyList<AgentDiagnostic> Diagnostics => _diagnostics;
+    public IReadOnlyList<Diagnostic> Diagnostics => _diagnostics;
 
     /// <summary>True when an error was found.</summary>
     public bool HasErrors => _diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
@@ -142,14 +141,14 @@ public sealed class YamlReader(string file, int firstLine = 1)
 
     /// <summary>Records an error at <paramref name="mark"/>.</summary>
     public void Error(Mark mark, string message) =>
-        _diagnostics.Add(AgentDiagnostic.Fail(message, file, LineOf(mark), ColumnOf(mark)));
+        _diagnostics.Add(Diagnostic.Fail(message, file, LineOf(mark), ColumnOf(mark)));
 
     /// <summary>Records a warning at <paramref name="mark"/>.</summary>
     public void Warning(Mark mark, string message) =>
-        _diagnostics.Add(AgentDiagnostic.Warn(message, file, LineOf(mark), ColumnOf(mark)));
+        _diagnostics.Add(Diagnostic.Warn(message, file, LineOf(mark), ColumnOf(mark)));
 
     /// <summary>Records an error about the whole file, with no position.</summary>
-    public void Error(string message) => _diagnostics.Add(AgentDiagnostic.Fail(message, file));
+    public void Error(string message) => _diagnostics.Add(Diagnostic.Fail(message, file));
 
     /// <summary>A number as people read it in messages.</summary>
     public static string Show(long number) => number.ToString(CultureInfo.InvariantCulture);

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json;
 using Apiary.Home;
 using Apiary.IO;
-using Apiary.Secrets;
 
 namespace Apiary.Events;
 
@@ -31,11 +30,11 @@ public sealed class AuditFiles
     public AuditFiles(string homeRoot, string? publicKeyPath = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(homeRoot);
-        KeysDirectory = Path.Combine(Path.GetFullPath(homeRoot), FileSecretStore.KeysFolderName);
+        KeysDirectory = Path.Combine(Path.GetFullPath(homeRoot), ApiaryHome.KeysFolderName);
         SigningKeyPath = Path.Combine(KeysDirectory, SigningKeyFileName);
         PublicKeyPath = publicKeyPath is null ? Path.Combine(KeysDirectory, PublicKeyFileName) : Path.GetFullPath(publicKeyPath);
         HeadPath = Path.Combine(KeysDirectory, HeadFileName);
-        PublicKeyName = publicKeyPath is null ? $"{FileSecretStore.KeysFolderName}/{PublicKeyFileName}" : PublicKeyPath;
+        PublicKeyName = publicKeyPath is null ? $"{ApiaryHome.KeysFolderName}/{PublicKeyFileName}" : PublicKeyPath;
     }
 
     /// <summary>The home's <c>keys/</c> folder.</summary>
@@ -54,10 +53,10 @@ public sealed class AuditFiles
     public string PublicKeyName { get; }
 
     /// <summary>How messages name the newest checkpoint's file.</summary>
-    public static string HeadName => $"{FileSecretStore.KeysFolderName}/{HeadFileName}";
+    public static string HeadName => $"{ApiaryHome.KeysFolderName}/{HeadFileName}";
 
     /// <summary>How messages name the private key's file.</summary>
-    public static string SigningKeyName => $"{FileSecretStore.KeysFolderName}/{SigningKeyFileName}";
+    public static string SigningKeyName => $"{ApiaryHome.KeysFolderName}/{SigningKeyFileName}";
 
     /// <summary>The public key, or null when its file does not exist.</summary>
     /// <exception cref="FormatException">The file is not a P-256 public key in PEM.</exception>

@@ -11,7 +11,7 @@ public sealed record PolicySource(string File, string Yaml);
 /// <summary>A loaded policy, or the errors that stopped it loading; warnings either way.</summary>
 /// <param name="Policy">The policy; null when there was an error.</param>
 /// <param name="Diagnostics">Every warning and error, each naming file, line, column and field.</param>
-public sealed record PolicyLoadResult(Policy? Policy, IReadOnlyList<AgentDiagnostic> Diagnostics)
+public sealed record PolicyLoadResult(Policy? Policy, IReadOnlyList<Diagnostic> Diagnostics)
 {
     /// <summary>True when the policy loaded.</summary>
     public bool Succeeded => Policy is not null;
@@ -34,7 +34,7 @@ public static class PolicyLoader
         var label = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
         if (!Directory.Exists(directory))
         {
-            return new PolicyLoadResult(null, [AgentDiagnostic.Fail("the policies folder does not exist; create it with at least one policy file", label)]);
+            return new PolicyLoadResult(null, [Diagnostic.Fail("the policies folder does not exist; create it with at least one policy file", label)]);
         }
 
         var files = Directory.GetFiles(directory, "*.yaml");
@@ -49,7 +49,7 @@ public static class PolicyLoader
     public static PolicyLoadResult Parse(IEnumerable<PolicySource> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
-        var diagnostics = new List<AgentDiagnostic>();
+        var diagnostics = new List<Diagnostic>();
         var rules = new List<PolicyRule>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         var failed = false;

@@ -34,6 +34,9 @@ public sealed class ApiaryHome
     /// <summary>The file with home-wide settings.</summary>
     public const string ConfigFileName = "apiary.yaml";
 
+    /// <summary>The folder of the home's keys and tokens (0700): secrets' key, tokens, the log's signing key.</summary>
+    public const string KeysFolderName = "keys";
+
     /// <summary>Creates a home rooted at <paramref name="root"/>; <paramref name="userHome"/> is what <c>~</c> means.</summary>
     public ApiaryHome(string root, string userHome, HomeSource source = HomeSource.Option)
     {

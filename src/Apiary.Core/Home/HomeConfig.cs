@@ -75,7 +75,7 @@ public sealed record HomeConfig
 
     /// <summary>Reads <paramref name="home"/>'s <c>apiary.yaml</c>, if it has one.</summary>
     /// <returns>The settings (null when there are errors) and what was found wrong.</returns>
-    public static async Task<(HomeConfig? Config, IReadOnlyList<AgentDiagnostic> Diagnostics)> LoadAsync(
+    public static async Task<(HomeConfig? Config, IReadOnlyList<Diagnostic> Diagnostics)> LoadAsync(
         ApiaryHome home, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(home);
@@ -89,7 +89,7 @@ public sealed record HomeConfig
     }
 
     /// <summary>Parses the text of an <c>apiary.yaml</c> read from <paramref name="file"/>.</summary>
-    public static (HomeConfig? Config, IReadOnlyList<AgentDiagnostic> Diagnostics) Parse(string text, string file)
+    public static (HomeConfig? Config, IReadOnlyList<Diagnostic> Diagnostics) Parse(string text, string file)
     {
         var reader = new ManifestReader(file, firstLine: 1);
         var config = Empty;

@@ -22,7 +22,7 @@ public sealed class FileSecretStore : ISecretStore
     public const string SecretsFolderName = "secrets";
 
     /// <summary>The folder of keys, in the home.</summary>
-    public const string KeysFolderName = "keys";
+    public const string KeysFolderName = ApiaryHome.KeysFolderName;
 
     /// <summary>The key file, in <see cref="KeysFolderName"/>.</summary>
     public const string KeyFileName = "secrets.key";

@@ -1,4 +1,5 @@
 using Apiary.Agents;
+using Apiary.Configuration;
 
 namespace Apiary.Sandbox.Templates;
 
@@ -43,7 +44,7 @@ public sealed class SandboxTemplateLoader
         ArgumentNullException.ThrowIfNull(name);
         if (SettingRules.CheckName("template", name) is { } invalid)
         {
-            return new TemplateLoadResult(name, TemplatesDirectory, null, [AgentDiagnostic.Fail(invalid, TemplatesDirectory)]);
+            return new TemplateLoadResult(name, TemplatesDirectory, null, [Diagnostic.Fail(invalid, TemplatesDirectory)]);
         }
 
         var file = Path.Combine(TemplatesDirectory, name + Extension);
@@ -56,11 +57,11 @@ public sealed class SandboxTemplateLoader
     /// </summary>
     public async Task<TemplateListing> ListAsync(CancellationToken cancellationToken = default)
     {
-        var diagnostics = new List<AgentDiagnostic>();
+        var diagnostics = new List<Diagnostic>();
         var templates = new List<TemplateLoadResult>();
         if (!Directory.Exists(TemplatesDirectory))
         {
-            diagnostics.Add(AgentDiagnostic.Fail($"there is no templates folder {TemplatesDirectory}; run 'apiary init' to create one", TemplatesDirectory));
+            diagnostics.Add(Diagnostic.Fail($"there is no templates folder {TemplatesDirectory}; run 'apiary init' to create one", TemplatesDirectory));
             return new TemplateListing(templates, diagnostics);
         }
 
@@ -68,7 +69,7 @@ public sealed class SandboxTemplateLoader
         {
             if (file.Name.EndsWith(".yml", StringComparison.Ordinal))
             {
-                diagnostics.Add(AgentDiagnostic.Warn($"skipped: templates end in '{Extension}'; rename it to {Path.GetFileNameWithoutExtension(file.Name)}{Extension}", file.FullName));
+                diagnostics.Add(Diagnostic.Warn($"skipped: templates end in '{Extension}'; rename it to {Path.GetFileNameWithoutExtension(file.Name)}{Extension}", file.FullName));
                 continue;
             }
 
@@ -80,7 +81,7 @@ public sealed class SandboxTemplateLoader
             var name = file.Name[..^Extension.Length];
             if (SettingRules.CheckName("template", name) is not null)
             {
-                diagnostics.Add(AgentDiagnostic.Warn($"skipped: '{name}' is not a valid template name (letters, digits, '_' and '-', at most {AgentName.MaxLength})", file.FullName));
+                diagnostics.Add(Diagnostic.Warn($"skipped: '{name}' is not a valid template name (letters, digits, '_' and '-', at most {AgentName.MaxLength})", file.FullName));
                 continue;
             }
 
@@ -104,7 +105,7 @@ public sealed class SandboxTemplateLoader
 
     private async Task<TemplateLoadResult> LoadFileAsync(string name, string file, CancellationToken cancellationToken)
     {
-        TemplateLoadResult Failed(string message) => new(name, file, null, [AgentDiagnostic.Fail(message, file)]);
+        TemplateLoadResult Failed(string message) => new(name, file, null, [Diagnostic.Fail(message, file)]);
 
         var info = new FileInfo(file);
         if (!info.Exists)

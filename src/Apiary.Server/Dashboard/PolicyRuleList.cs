@@ -4,6 +4,7 @@ using Apiary.Agents;
 using Apiary.Governance;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
+using Apiary.Configuration;
 
 namespace Apiary.Server.Dashboard;
 
@@ -143,7 +144,7 @@ internal static class PolicyRuleList
 /// <param name="Loaded">Whether the folder loads as a policy now.</param>
 /// <param name="Rules">The rules, in the order the engine tries them (file order when the folder does not load).</param>
 /// <param name="Diagnostics">Every warning and error of the load.</param>
-internal sealed record PolicyListing(bool Loaded, IReadOnlyList<PolicyRuleRow> Rules, IReadOnlyList<AgentDiagnostic> Diagnostics)
+internal sealed record PolicyListing(bool Loaded, IReadOnlyList<PolicyRuleRow> Rules, IReadOnlyList<Diagnostic> Diagnostics)
 {
     /// <summary>Whether <paramref name="other"/> lists the same rules, as written, and the same problems.</summary>
     public bool SameAs(PolicyListing other) =>

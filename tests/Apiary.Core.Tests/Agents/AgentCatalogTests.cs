@@ -1,6 +1,7 @@
 using Apiary.Agents;
 using Apiary.Home;
 using Apiary.Testing;
+using Apiary.Configuration;
 
 namespace Apiary.Tests.Agents;
 

@@ -1,4 +1,5 @@
 using Apiary.Agents;
+using Apiary.Configuration;
 
 namespace Apiary.Tests.Agents;
 

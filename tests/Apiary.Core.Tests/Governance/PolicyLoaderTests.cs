@@ -2,6 +2,7 @@ using Apiary.Agents;
 using Apiary.Governance;
 using Apiary.Testing;
 using static Apiary.Tests.Governance.GovernanceTestData;
+using Apiary.Configuration;
 
 namespace Apiary.Tests.Governance;
 
@@ -131,7 +132,7 @@ public sealed class PolicyLoaderTests
     public void LoadDirectory_MissingFolder_IsAnError() =>
         Assert.False(PolicyLoader.LoadDirectory("/nonexistent/policies").Succeeded);
 
-    private static AgentDiagnostic SingleError(string yaml)
+    private static Diagnostic SingleError(string yaml)
     {
         var result = PolicyLoader.Parse("policies/test.yaml", yaml);
         Assert.False(result.Succeeded);

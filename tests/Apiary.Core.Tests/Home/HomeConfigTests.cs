@@ -1,5 +1,6 @@
 using Apiary.Agents;
 using Apiary.Home;
+using Apiary.Configuration;
 
 namespace Apiary.Tests.Home;
 

@@ -1,6 +1,7 @@
 using Apiary.Agents;
 using Apiary.Sandbox.Templates;
 using Apiary.Testing;
+using Apiary.Configuration;
 
 namespace Apiary.Sandbox.Tests.Templates;
 
@@ -29,7 +30,7 @@ public sealed class SandboxTemplateLoaderTests : IDisposable
         return await Loader.LoadAsync(name, Ct);
     }
 
-    private static AgentDiagnostic SingleError(TemplateLoadResult result)
+    private static Diagnostic SingleError(TemplateLoadResult result)
     {
         Assert.False(result.IsLoaded);
         return Assert.Single(result.Errors);

@@ -1,8 +1,8 @@
 using System.Text;
 
-namespace Apiary.Agents;
+namespace Apiary.Configuration;
 
-/// <summary>How serious a finding about an agent definition is.</summary>
+/// <summary>How serious a finding about a file of the home is.</summary>
 public enum DiagnosticSeverity
 {
     /// <summary>Something the operator should know; the agent still loads.</summary>
@@ -13,7 +13,8 @@ public enum DiagnosticSeverity
 }
 
 /// <summary>
-/// One finding about an agent definition or a home, with where it was found. Formats like a compiler message:
+/// One finding about a file of the home (an agent's definition, a policy, a template, apiary.yaml, models.yaml), with
+/// where it was found. Formats like a compiler message:
 /// <c>agents/coder/AGENTS.md:3:7: error: role must be 'manager' or 'worker', not 'boss'</c>.
 /// </summary>
 /// <param name="Severity">Warning or error.</param>
@@ -21,7 +22,7 @@ public enum DiagnosticSeverity
 /// <param name="File">The file or folder the finding is about, if any.</param>
 /// <param name="Line">The 1-based line in <paramref name="File"/>, if known.</param>
 /// <param name="Column">The 1-based column in <paramref name="File"/>, if known.</param>
-public sealed record AgentDiagnostic(
+public sealed record Diagnostic(
     DiagnosticSeverity Severity,
     string Message,
     string? File = null,
@@ -29,11 +30,11 @@ public sealed record AgentDiagnostic(
     int? Column = null)
 {
     /// <summary>A warning about <paramref name="file"/>.</summary>
-    public static AgentDiagnostic Warn(string message, string? file = null, int? line = null, int? column = null) =>
+    public static Diagnostic Warn(string message, string? file = null, int? line = null, int? column = null) =>
         new(DiagnosticSeverity.Warning, message, file, line, column);
 
     /// <summary>An error about <paramref name="file"/>.</summary>
-    public static AgentDiagnostic Fail(string message, string? file = null, int? line = null, int? column = null) =>
+    public static Diagnostic Fail(string message, string? file = null, int? line = null, int? column = null) =>
         new(DiagnosticSeverity.Error, message, file, line, column);
 
     /// <inheritdoc/>

@@ -1,8 +1,9 @@
 using System.Text;
-using Apiary.Home;
+using Apiary.Agents;
+using Apiary.Configuration;
 using Apiary.IO;
 
-namespace Apiary.Agents;
+namespace Apiary.Home;
 
 /// <summary>
 /// The agents of an Apiary home: discovers the folders under <c>agents/</c>, loads and validates each one on its own
@@ -26,11 +27,11 @@ public sealed class AgentCatalog
     /// <summary>Finds and loads every agent. Folders whose names are not valid agent names are skipped with a warning.</summary>
     public async Task<AgentListing> ListAsync(CancellationToken cancellationToken = default)
     {
-        var diagnostics = new List<AgentDiagnostic>();
+        var diagnostics = new List<Diagnostic>();
         var entries = new List<AgentEntry>();
         if (!Directory.Exists(_home.AgentsDirectory))
         {
-            diagnostics.Add(AgentDiagnostic.Fail($"there is no agents folder in the home {_home.Root}; run 'apiary init' to create one", _home.AgentsDirectory));
+            diagnostics.Add(Diagnostic.Fail($"there is no agents folder in the home {_home.Root}; run 'apiary init' to create one", _home.AgentsDirectory));
             return new AgentListing(entries, diagnostics);
         }
 
@@ -38,7 +39,7 @@ public sealed class AgentCatalog
         {
             if (!AgentName.TryCreate(folder.Name, out var name, out var error))
             {
-                diagnostics.Add(AgentDiagnostic.Warn($"skipped: the folder name is not a valid agent name: {error.Message}", folder.FullName));
+                diagnostics.Add(Diagnostic.Warn($"skipped: the folder name is not a valid agent name: {error.Message}", folder.FullName));
                 continue;
             }
 
@@ -130,19 +131,19 @@ public sealed class AgentCatalog
 
     private async Task<AgentEntry> LoadFolderAsync(AgentName name, string folder, AgentOverrides overrides, CancellationToken cancellationToken)
     {
-        var diagnostics = new List<AgentDiagnostic>();
+        var diagnostics = new List<Diagnostic>();
         var files = PromptComposer.Files.Select(f => Describe(folder, f)).ToList();
         var manifestPath = Path.Combine(folder, PromptComposer.ManifestFile);
         var manifestFile = files.Single(f => f.Name == PromptComposer.ManifestFile);
         if (!manifestFile.Exists)
         {
-            diagnostics.Add(AgentDiagnostic.Fail($"the agent has no {PromptComposer.ManifestFile}; create one (see 'apiary agents new') or remove the folder", manifestPath));
+            diagnostics.Add(Diagnostic.Fail($"the agent has no {PromptComposer.ManifestFile}; create one (see 'apiary agents new') or remove the folder", manifestPath));
             return new AgentEntry(name, folder, null, diagnostics);
         }
 
         if (manifestFile.Bytes > PromptOptions.Default.MaxFileBytes)
         {
-            diagnostics.Add(AgentDiagnostic.Fail($"{manifestFile.Bytes} bytes is over the limit of {PromptOptions.Default.MaxFileBytes} bytes; shorten it", manifestPath));
+            diagnostics.Add(Diagnostic.Fail($"{manifestFile.Bytes} bytes is over the limit of {PromptOptions.Default.MaxFileBytes} bytes; shorten it", manifestPath));
             return new AgentEntry(name, folder, null, diagnostics);
         }
 
@@ -153,14 +154,14 @@ public sealed class AgentCatalog
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            diagnostics.Add(AgentDiagnostic.Fail($"cannot be read: {ex.Message}", manifestPath));
+            diagnostics.Add(Diagnostic.Fail($"cannot be read: {ex.Message}", manifestPath));
             return new AgentEntry(name, folder, null, diagnostics);
         }
 
         diagnostics.AddRange(parsed.Diagnostics);
         foreach (var file in files.Where(f => f.Exists && f.Bytes > PromptOptions.Default.MaxFileBytes && f.Name != PromptComposer.ManifestFile))
         {
-            diagnostics.Add(AgentDiagnostic.Warn($"{file.Bytes} bytes is over the limit of {PromptOptions.Default.MaxFileBytes} bytes, so it is left out of the prompt; shorten it", Path.Combine(folder, file.Name)));
+            diagnostics.Add(Diagnostic.Warn($"{file.Bytes} bytes is over the limit of {PromptOptions.Default.MaxFileBytes} bytes, so it is left out of the prompt; shorten it", Path.Combine(folder, file.Name)));
         }
 
         if (parsed.Manifest is not { } manifest)
@@ -170,10 +171,10 @@ public sealed class AgentCatalog
 
         foreach (var error in SettingRules.Check(overrides))
         {
-            diagnostics.Add(AgentDiagnostic.Fail(error, "command line"));
+            diagnostics.Add(Diagnostic.Fail(error, "command line"));
         }
 
-        var settings = AgentSettings.Resolve(manifest, _config, overrides);
+        var settings = AgentSettings.Resolve(manifest, _config.Defaults, overrides);
         CheckReferences(settings, manifestPath, diagnostics);
         var workspace = ResolveWorkspace(folder, manifest, overrides, manifestPath, diagnostics);
 
@@ -184,7 +185,7 @@ public sealed class AgentCatalog
         }
         catch (ApiaryException ex)
         {
-            diagnostics.Add(AgentDiagnostic.Fail(ex.Message, Path.Combine(folder, BootstrapRecord.RelativePath)));
+            diagnostics.Add(Diagnostic.Fail(ex.Message, Path.Combine(folder, BootstrapRecord.RelativePath)));
         }
 
         if (workspace is null || diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error))
@@ -196,7 +197,7 @@ public sealed class AgentCatalog
         return new AgentEntry(name, folder, definition, diagnostics);
     }
 
-    private AgentWorkspace? ResolveWorkspace(string folder, AgentManifest manifest, AgentOverrides overrides, string manifestPath, List<AgentDiagnostic> diagnostics)
+    private AgentWorkspace? ResolveWorkspace(string folder, AgentManifest manifest, AgentOverrides overrides, string manifestPath, List<Diagnostic> diagnostics)
     {
         var configured = overrides.Workspace ?? manifest.Workspace;
         if (configured is null)
@@ -204,7 +205,7 @@ public sealed class AgentCatalog
             var check = WorkspaceGuard.CheckDefault(folder);
             if (!check.IsAccepted)
             {
-                diagnostics.Add(AgentDiagnostic.Fail(check.Reason!, Path.Combine(folder, WorkspaceGuard.DefaultFolderName)));
+                diagnostics.Add(Diagnostic.Fail(check.Reason!, Path.Combine(folder, WorkspaceGuard.DefaultFolderName)));
                 return null;
             }
 
@@ -215,14 +216,14 @@ public sealed class AgentCatalog
         var result = WorkspaceGuard.Validate(configured, _home.UserHome, _home.Root);
         if (!result.IsAccepted)
         {
-            diagnostics.Add(AgentDiagnostic.Fail(result.Reason!, source == SettingSource.Frontmatter ? manifestPath : "--workspace"));
+            diagnostics.Add(Diagnostic.Fail(result.Reason!, source == SettingSource.Frontmatter ? manifestPath : "--workspace"));
             return null;
         }
 
         return new AgentWorkspace(result.Path!, IsDefault: false, Exists: true, source);
     }
 
-    private void CheckReferences(AgentSettings settings, string manifestPath, List<AgentDiagnostic> diagnostics)
+    private void CheckReferences(AgentSettings settings, string manifestPath, List<Diagnostic> diagnostics)
     {
         var template = settings.Template.Value;
         if (!File.Exists(Path.Combine(_home.TemplatesDirectory, template + ".yaml")))
@@ -233,14 +234,14 @@ public sealed class AgentCatalog
                 SettingSource.HomeConfig => _home.ConfigFile,
                 _ => manifestPath,
             };
-            diagnostics.Add(AgentDiagnostic.Warn($"sandbox template '{template}' has no file templates/{template}.yaml in the home; add it or pick another template", where));
+            diagnostics.Add(Diagnostic.Warn($"sandbox template '{template}' has no file templates/{template}.yaml in the home; add it or pick another template", where));
         }
 
         foreach (var policy in settings.Policies.Value)
         {
             if (!File.Exists(Path.Combine(_home.PoliciesDirectory, policy + ".yaml")))
             {
-                diagnostics.Add(AgentDiagnostic.Warn($"policy '{policy}' has no file policies/{policy}.yaml in the home; add it or remove it from 'policies'", manifestPath));
+                diagnostics.Add(Diagnostic.Warn($"policy '{policy}' has no file policies/{policy}.yaml in the home; add it or remove it from 'policies'", manifestPath));
             }
         }
     }
