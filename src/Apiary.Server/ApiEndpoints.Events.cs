@@ -18,7 +18,7 @@ internal static partial class ApiEndpoints
             return Problems.BadRequest($"'from' must be a position of 1 or more, and 'limit' between 1 and {MaxPage}");
         }
 
-        var filter = new EventFilter(runtime, stream, agent, session);
+        var filter = new EventMatcher(runtime, stream, agent, session);
         var take = limit ?? 100;
         var events = new List<EventDto>(take);
         await foreach (var e in runtime.Store.ReadAllAsync(from ?? 1, cancellationToken).ConfigureAwait(false))
@@ -61,7 +61,7 @@ internal static partial class ApiEndpoints
             start = runtime.Feed.LastPosition + 1;
         }
 
-        var filter = new EventFilter(runtime, stream, agent, session);
+        var filter = new EventMatcher(runtime, stream, agent, session);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, runtime.Stopping);
         using var subscription = runtime.Feed.Subscribe(start, options.StreamClientBuffer);
 
@@ -196,7 +196,7 @@ internal static partial class ApiEndpoints
 internal sealed partial class ApiJsonContextString : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Which events a reader asked for: by stream, agent and session (events that name neither match only without those filters).</summary>
-internal sealed class EventFilter(ServerRuntime runtime, string? stream, string? agent, string? session)
+internal sealed class EventMatcher(ServerRuntime runtime, string? stream, string? agent, string? session)
 {
     private const string SessionPrefix = "session-";
     private readonly Dictionary<string, (string? Agent, string? Session)> _proposals = new(StringComparer.Ordinal);
