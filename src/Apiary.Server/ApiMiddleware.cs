@@ -12,16 +12,27 @@ internal static class ApiMiddleware
     public static TokenGrant Grant(this HttpContext context) =>
         context.Items[typeof(TokenGrant)] as TokenGrant ?? throw new InvalidOperationException("the request was not authenticated");
 
-    /// <summary>Turns an <see cref="ApiProblemException"/> into its problem answer.</summary>
+    /// <summary>The HTTP status of a refusal.</summary>
+    public static int StatusOf(Refusal kind) => kind switch
+    {
+        Refusal.Invalid => StatusCodes.Status400BadRequest,
+        Refusal.Forbidden => StatusCodes.Status403Forbidden,
+        Refusal.NotFound => StatusCodes.Status404NotFound,
+        Refusal.Conflict => StatusCodes.Status409Conflict,
+        Refusal.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        _ => StatusCodes.Status503ServiceUnavailable,
+    };
+
+    /// <summary>Turns a <see cref="RequestRefusedException"/> into its problem answer: the one place a refusal becomes an HTTP status.</summary>
     public static async Task HandleProblemsAsync(HttpContext context, RequestDelegate next)
     {
         try
         {
             await next(context).ConfigureAwait(false);
         }
-        catch (ApiProblemException ex) when (!context.Response.HasStarted)
+        catch (RequestRefusedException ex) when (!context.Response.HasStarted)
         {
-            await Problems.Of(ex.Status, ex.Title, ex.Message).ExecuteAsync(context).ConfigureAwait(false);
+            await Problems.Of(StatusOf(ex.Kind), ex.Title, ex.Message).ExecuteAsync(context).ConfigureAwait(false);
         }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {

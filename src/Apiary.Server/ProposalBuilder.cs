@@ -38,7 +38,7 @@ internal static class ProposalBuilder
             case "list_dir":
                 return (Proposal.ListDir(principal, workspace, Path(request.Path, required: false) ?? "."), Nothing);
             default:
-                throw new ApiProblemException(400, "Unknown kind", $"kind '{request.Kind}' is not one of exec, read_file, write_file, list_dir");
+                throw new RequestRefusedException(Refusal.Invalid, "Unknown kind", $"kind '{request.Kind}' is not one of exec, read_file, write_file, list_dir");
         }
     }
 
@@ -64,7 +64,7 @@ internal static class ProposalBuilder
         {
             if (!IsEnvName(name))
             {
-                throw new ApiProblemException(400, "Invalid env", $"env name '{Printable(name)}' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+                throw new RequestRefusedException(Refusal.Invalid, "Invalid env", $"env name '{Printable(name)}' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
             }
 
             env[name] = Checked($"env {name}", value ?? throw Bad($"env {name}", "is null"), lineBreaks: true);
@@ -77,7 +77,7 @@ internal static class ProposalBuilder
             Checked("secrets", name ?? throw Bad("secrets", "holds a null name"), lineBreaks: false);
             if (template.Secrets.All(s => s.Name != name))
             {
-                throw new ApiProblemException(400, "Secret not declared",
+                throw new RequestRefusedException(Refusal.Invalid, "Secret not declared",
                     $"the secret '{name}' is not declared by the sandbox template '{template.Name}', so this session may not use it; add it to templates/{template.Name}.yaml 'secrets' to let its commands ask for it");
             }
 
@@ -151,7 +151,7 @@ internal static class ProposalBuilder
     private static string Checked(string field, string value, bool lineBreaks) =>
         ProcessText.Problem(value, lineBreaks) is { } problem ? throw Bad(field, problem) : value;
 
-    private static ApiProblemException Bad(string field, string problem) => new(400, "Invalid " + field.Split(' ', '[')[0], $"{field} {problem}");
+    private static RequestRefusedException Bad(string field, string problem) => new(Refusal.Invalid, "Invalid " + field.Split(' ', '[')[0], $"{field} {problem}");
 
     private static bool IsEnvName(string name) =>
         name.Length is > 0 and <= 256 && (char.IsAsciiLetter(name[0]) || name[0] == '_') && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');

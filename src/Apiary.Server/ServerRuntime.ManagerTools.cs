@@ -101,7 +101,7 @@ internal sealed partial class ServerRuntime
         {
             return $"error: {ex.Message}; nothing was done";
         }
-        catch (ApiProblemException ex)
+        catch (RequestRefusedException ex)
         {
             return $"error: {ex.Message}; nothing was done";
         }
@@ -133,7 +133,7 @@ internal sealed partial class ServerRuntime
             summary = $"{definition.Settings.Role.Value.ToString().ToLowerInvariant()}, model {definition.Settings.Model.Value ?? "the default"}, prompt of {prompt.Text.Length.ToString(CultureInfo.InvariantCulture)} characters";
             fingerprint = Supervision.AgentFingerprint.Of(definition.Directory).Value;
         }
-        catch (ApiProblemException ex)
+        catch (RequestRefusedException ex)
         {
             summary = ex.Message;
         }
@@ -145,7 +145,7 @@ internal sealed partial class ServerRuntime
 
         if (fingerprint is null)
         {
-            throw new ApiProblemException(409, "Broken agent", summary);
+            throw new RequestRefusedException(Refusal.Conflict, "Broken agent", summary);
         }
 
         return $"rebuilt: agent '{agent}' loads ({summary}); " + (reloaded!.Count > 0

@@ -95,7 +95,7 @@ internal sealed partial class ServerRuntime
             run.Tally?.Denial(Telemetry.TurnTally.Invalid);
             return $"error: {ex.Message}; nothing was sent";
         }
-        catch (ApiProblemException ex)
+        catch (RequestRefusedException ex)
         {
             run.Tally?.Denial(Telemetry.TurnTally.Invalid);
             return $"error: {ex.Message}; nothing was sent";

@@ -51,8 +51,8 @@ internal sealed partial class ServerRuntime
     {
         TokenKind.Operator => MessageSender.Operator,
         TokenKind.Session when FindSession(grant.Session!) is { IsOpen: true } session => MessageSender.Of(session),
-        TokenKind.Session => throw new ApiProblemException(409, "Session closed", $"session {grant.Session} is closed; a closed session cannot send"),
-        _ => throw new ApiProblemException(403, "Forbidden", "the read-only token cannot send messages; use the operator token or a session token"),
+        TokenKind.Session => throw new RequestRefusedException(Refusal.Conflict, "Session closed", $"session {grant.Session} is closed; a closed session cannot send"),
+        _ => throw new RequestRefusedException(Refusal.Forbidden, "Forbidden", "the read-only token cannot send messages; use the operator token or a session token"),
     };
 
     /// <summary>Whether <paramref name="grant"/> may read and acknowledge <paramref name="agent"/>'s inbox: the operator any, a session only its agent's.</summary>
@@ -63,7 +63,7 @@ internal sealed partial class ServerRuntime
             return;
         }
 
-        throw new ApiProblemException(403, "Forbidden", $"only the operator token or a session of agent '{agent}' may read its inbox");
+        throw new RequestRefusedException(Refusal.Forbidden, "Forbidden", $"only the operator token or a session of agent '{agent}' may read its inbox");
     }
 
     /// <summary>
@@ -76,18 +76,18 @@ internal sealed partial class ServerRuntime
         var to = await CheckRecipientAsync(request.To, cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrEmpty(request.Body))
         {
-            throw new ApiProblemException(400, "Bad request", "'body' is required: the message's text");
+            throw new RequestRefusedException(Refusal.Invalid, "Bad request", "'body' is required: the message's text");
         }
 
         if (request.Body.Length > MaxMessageChars)
         {
-            throw new ApiProblemException(413, "Message too large", $"the body has {request.Body.Length} characters; the limit is {MaxMessageChars}. Put large content in a file of the workspace and send its path");
+            throw new RequestRefusedException(Refusal.TooLarge, "Message too large", $"the body has {request.Body.Length} characters; the limit is {MaxMessageChars}. Put large content in a file of the workspace and send its path");
         }
 
         var thread = string.IsNullOrWhiteSpace(request.Thread) ? "t-" + Guid.NewGuid().ToString("N")[..12] : request.Thread;
         if (thread.Length > 200)
         {
-            throw new ApiProblemException(400, "Bad request", "'thread' is at most 200 characters");
+            throw new RequestRefusedException(Refusal.Invalid, "Bad request", "'thread' is at most 200 characters");
         }
 
         var message = new MessageSentData(Guid.NewGuid().ToString("N"), sender.Name, to, sender.Role, thread, request.ReplyTo, sender.Session?.Id, null, Time.GetUtcNow());
@@ -99,12 +99,12 @@ internal sealed partial class ServerRuntime
 
         if (PolicyProblem is not null)
         {
-            throw new ApiProblemException(503, "Policies not loaded", PolicyProblem);
+            throw new RequestRefusedException(Refusal.Unavailable, "Policies not loaded", PolicyProblem);
         }
 
         if (!session.IsOpen)
         {
-            throw new ApiProblemException(409, "Session closed", $"session {session.Id} is closed; a closed session cannot send");
+            throw new RequestRefusedException(Refusal.Conflict, "Session closed", $"session {session.Id} is closed; a closed session cannot send");
         }
 
         var allowed = await AllowedRecipientsAsync(sender.Name, cancellationToken).ConfigureAwait(false);
@@ -189,7 +189,7 @@ internal sealed partial class ServerRuntime
     {
         if (string.IsNullOrWhiteSpace(to))
         {
-            throw new ApiProblemException(400, "Bad request", "'to' is required: an agent's name or 'operator'");
+            throw new RequestRefusedException(Refusal.Invalid, "Bad request", "'to' is required: an agent's name or 'operator'");
         }
 
         if (to == Operator.Value)
@@ -199,7 +199,7 @@ internal sealed partial class ServerRuntime
 
         if (!AgentName.TryCreate(to, out var name, out var error))
         {
-            throw new ApiProblemException(400, "Invalid agent name", $"'{to}' is not a valid agent name: {error.Message}");
+            throw new RequestRefusedException(Refusal.Invalid, "Invalid agent name", $"'{to}' is not a valid agent name: {error.Message}");
         }
 
         // An inbox needs only the agent to exist: a message may wait while its definition is being fixed, so its

@@ -27,12 +27,12 @@ internal sealed partial class ServerRuntime
     {
         if (PolicyProblem is not null)
         {
-            throw new ApiProblemException(503, "Policies not loaded", PolicyProblem);
+            throw new RequestRefusedException(Refusal.Unavailable, "Policies not loaded", PolicyProblem);
         }
 
         if (!session.IsOpen)
         {
-            throw new ApiProblemException(409, "Session closed", $"session {session.Id} is closed; open a new one with POST /api/sessions");
+            throw new RequestRefusedException(Refusal.Conflict, "Session closed", $"session {session.Id} is closed; open a new one with POST /api/sessions");
         }
 
         var (proposal, estimate) = ProposalBuilder.Build(session, request);

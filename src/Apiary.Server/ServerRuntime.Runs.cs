@@ -65,18 +65,18 @@ internal sealed partial class ServerRuntime
     {
         if (string.IsNullOrWhiteSpace(request.Task))
         {
-            throw new ApiProblemException(400, "Bad request", "'task' is required: what the agent is to do");
+            throw new RequestRefusedException(Refusal.Invalid, "Bad request", "'task' is required: what the agent is to do");
         }
 
         var maxTurns = request.MaxTurns ?? DefaultMaxTurns;
         if (maxTurns is < 1 or > MaxMaxTurns)
         {
-            throw new ApiProblemException(400, "Bad request", $"'max_turns' must be between 1 and {MaxMaxTurns}");
+            throw new RequestRefusedException(Refusal.Invalid, "Bad request", $"'max_turns' must be between 1 and {MaxMaxTurns}");
         }
 
         if (PolicyProblem is not null)
         {
-            throw new ApiProblemException(503, "Policies not loaded", PolicyProblem);
+            throw new RequestRefusedException(Refusal.Unavailable, "Policies not loaded", PolicyProblem);
         }
 
         var agent = await LoadAgentAsync(agentName, cancellationToken).ConfigureAwait(false);
@@ -87,7 +87,7 @@ internal sealed partial class ServerRuntime
         }
         catch (ModelConfigurationException ex)
         {
-            throw new ApiProblemException(409, "Model not configured", ex.Message);
+            throw new RequestRefusedException(Refusal.Conflict, "Model not configured", ex.Message);
         }
 
         var prompt = await Catalog.ComposePromptAsync(agent, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -288,7 +288,7 @@ internal sealed partial class ServerRuntime
         {
             proposal = await SubmitAsync(run.Session, request, keepTicketOnStop: true, cancellationToken).ConfigureAwait(false);
         }
-        catch (ApiProblemException ex)
+        catch (RequestRefusedException ex)
         {
             run.Tally?.Denial(TurnTally.Invalid);
             return await ToolResultAsync(run, turn, call, arguments, null, null, $"error: {ex.Message}; nothing ran").ConfigureAwait(false);

@@ -44,7 +44,7 @@ internal sealed partial class ServerRuntime
                 }
             }
         }
-        catch (ApiProblemException)
+        catch (RequestRefusedException)
         {
             // The agent's definition is broken or gone: only its spawner (if any) is told.
         }
@@ -61,7 +61,7 @@ internal sealed partial class ServerRuntime
     {
         if (PolicyProblem is not null)
         {
-            throw new ApiProblemException(503, "Policies not loaded", PolicyProblem);
+            throw new RequestRefusedException(Refusal.Unavailable, "Policies not loaded", PolicyProblem);
         }
 
         var agent = await LoadAgentAsync(crashed.Agent, cancellationToken).ConfigureAwait(false);
@@ -74,7 +74,7 @@ internal sealed partial class ServerRuntime
         }
         catch (Apiary.Models.ModelConfigurationException ex)
         {
-            throw new ApiProblemException(409, "Model not configured", ex.Message);
+            throw new RequestRefusedException(Refusal.Conflict, "Model not configured", ex.Message);
         }
 
         // The restart reopens the crashed run's session. When that run was this server's, its end (recorded, then its

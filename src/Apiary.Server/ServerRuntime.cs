@@ -19,14 +19,6 @@ using Apiary.Configuration;
 
 namespace Apiary.Server;
 
-/// <summary>A request the runtime refuses, with the HTTP status and a message that says what to do.</summary>
-internal sealed class ApiProblemException(int status, string title, string detail) : ApiaryException(detail)
-{
-    public int Status { get; } = status;
-
-    public string Title { get; } = title;
-}
-
 /// <summary>
 /// Everything one server runs for its home: the event store, the governance pipeline (which owns every session, so
 /// recovery at start gives back whatever a previous server left unfinished), the sandbox backend, the API sessions and
@@ -184,17 +176,17 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
     /// </summary>
     private async Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, string? sessionId, CancellationToken cancellationToken)
     {
-        var backend = Backend ?? throw new ApiProblemException(503, "No sandbox", $"sessions cannot open: {SandboxProblem}");
+        var backend = Backend ?? throw new RequestRefusedException(Refusal.Unavailable, "No sandbox", $"sessions cannot open: {SandboxProblem}");
         var asOperator = request.Agent == Operator.Value;
         var agent = asOperator ? null : await LoadAgentAsync(request.Agent, cancellationToken).ConfigureAwait(false);
         string? workspace = null;
         if (request.Workspace is not null)
         {
             var check = WorkspaceGuard.Validate(request.Workspace, Home.UserHome, Home.Root);
-            workspace = check.Path ?? throw new ApiProblemException(400, "Invalid workspace", check.Reason!);
+            workspace = check.Path ?? throw new RequestRefusedException(Refusal.Invalid, "Invalid workspace", check.Reason!);
             if (!Directory.Exists(workspace))
             {
-                throw new ApiProblemException(400, "Workspace missing", $"the workspace {workspace} does not exist; create it first");
+                throw new RequestRefusedException(Refusal.Invalid, "Workspace missing", $"the workspace {workspace} does not exist; create it first");
             }
         }
         else if (agent is not null)
@@ -208,7 +200,7 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
                 }
                 else
                 {
-                    throw new ApiProblemException(409, "Workspace missing", $"the workspace {workspace} of agent '{agent.Name}' does not exist; create it or change 'workspace:' in its AGENTS.md");
+                    throw new RequestRefusedException(Refusal.Conflict, "Workspace missing", $"the workspace {workspace} of agent '{agent.Name}' does not exist; create it or change 'workspace:' in its AGENTS.md");
                 }
             }
         }
@@ -283,13 +275,13 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
     {
         if (!AgentName.TryCreate(raw, out var name, out var error))
         {
-            throw new ApiProblemException(400, "Invalid agent name", $"'{raw}' is not a valid agent name: {error.Message}");
+            throw new RequestRefusedException(Refusal.Invalid, "Invalid agent name", $"'{raw}' is not a valid agent name: {error.Message}");
         }
 
         var entry = await Catalog.LoadAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false)
-            ?? throw new ApiProblemException(404, "Unknown agent", $"there is no agent named '{name}' in {Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");
+            ?? throw new RequestRefusedException(Refusal.NotFound, "Unknown agent", $"there is no agent named '{name}' in {Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");
         return entry.Definition
-            ?? throw new ApiProblemException(409, "Broken agent", $"agent '{name}' cannot be used until its definition is fixed: {string.Join("; ", entry.Errors.Select(e => e.ToString()))}");
+            ?? throw new RequestRefusedException(Refusal.Conflict, "Broken agent", $"agent '{name}' cannot be used until its definition is fixed: {string.Join("; ", entry.Errors.Select(e => e.ToString()))}");
     }
 
     public async ValueTask DisposeAsync()
@@ -404,6 +396,6 @@ internal sealed partial class ServerRuntime : IAsyncDisposable
 
         var result = await new SandboxTemplateLoader(Home.TemplatesDirectory, Home.Root).LoadAsync(name, cancellationToken).ConfigureAwait(false);
         return result.Template
-            ?? throw new ApiProblemException(explicitly ? 400 : 409, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
+            ?? throw new RequestRefusedException(explicitly ? Refusal.Invalid : Refusal.Conflict, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
     }
 }
