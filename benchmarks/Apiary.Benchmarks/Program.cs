@@ -30,6 +30,13 @@ if (args is ["server-load", ..])
     return await ServerLoad.RunAsync();
 }
 
+// "dashboard-load": the dashboard in headless chromium (issue 7): a ticket shown after its proposal, a new event shown
+// after its append, the overview of 200 agents and 10,000 events loaded to live.
+if (args is ["dashboard-load", ..])
+{
+    return await DashboardLoad.RunAsync();
+}
+
 // "run-load": the turn loop's overhead per turn with an instant model, against a bare loop (issue 6).
 if (args is ["run-load", ..])
 {

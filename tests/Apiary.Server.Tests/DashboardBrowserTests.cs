@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Events;
@@ -12,7 +11,9 @@ namespace Apiary.Server.Tests;
 /// The dashboard in a real browser: Debian's chromium driven by Playwright against a real server on a loopback port
 /// (real sandboxes, the sample home and policies). Sign-in, an approval answered from the page while the client that
 /// proposed it waits, a denial's reason, the kill switch stopping a running command, a read-only user who cannot
-/// approve, and how soon a new event shows. Screenshots of each view go to <c>screenshots/</c> beside the test binary.
+/// approve, new events showing live in order, and the overview of 200 agents and 10,000 events. Screenshots of each
+/// view go to <c>screenshots/</c> beside the test binary. These tests check behaviour only, with Playwright's default
+/// timeouts; how soon things show is measured by <c>dashboard-load</c> in <c>benchmarks/Apiary.Benchmarks</c>.
 /// </summary>
 [Collection(DashboardBrowser.Collection)]
 public sealed class DashboardBrowserTests : IAsyncLifetime
@@ -68,26 +69,16 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AProposalNeedingApproval_ShowsWithinASecond_AndIsApprovedFromThePage()
+    public async Task AProposalNeedingApproval_ApprovedFromThePage_CompletesForTheWaitingClient()
     {
         var page = await _dashboard.SignedInPageAsync("/approvals");
         await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
         var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
 
-        // Warmed up first with a ticket denied from the page (the first one through a new circuit also pays for
-        // compiling its code): the figure below is the steady state.
-        var warmUp = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "warm-up.txt", Content: "x"), wait: true, cancellationToken: Ct);
-        await page.Locator(".ticket input.reason").FillAsync("warm-up");
-        await page.Locator(".ticket button.deny").ClickAsync();
-        Assert.Equal("denied", (await warmUp.WaitAsync(TimeSpan.FromSeconds(30), Ct)).Status);
-        await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
-
         // The coder's writes outside src/ and tests/ need approval: the client waits, as 'apiary exec' would.
-        var clock = Stopwatch.StartNew();
         var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), wait: true, cancellationToken: Ct);
         var ticket = page.Locator(".ticket");
-        await Assertions.Expect(ticket).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 1000 });
-        var shown = clock.ElapsedMilliseconds;
+        await Assertions.Expect(ticket).ToHaveCountAsync(1);
         await Assertions.Expect(ticket.Locator(".command")).ToHaveTextAsync("write_file Makefile");
         await Assertions.Expect(ticket.Locator(".rule")).ToHaveTextAsync("coder-writes-workspace");
         await DashboardBrowser.ScreenshotAsync(page, "approvals");
@@ -99,7 +90,6 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         Assert.Equal("all:\n\ttrue\n", await File.ReadAllTextAsync(Path.Combine(_dashboard.Home, "agents", "coder", "workspace", "Makefile"), Ct));
         await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("granted");
-        TestContext.Current.TestOutputHelper?.WriteLine($"ticket shown {shown} ms after the proposal was submitted");
     }
 
     [Fact]
@@ -195,48 +185,38 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task NewEvents_ShowInTheEventsPage_Within500MillisecondsAtP95()
+    public async Task TheEventsPage_100EventsAppendedWhileItIsOpen_ShowsThemAllLiveInOrder()
     {
         var page = await _dashboard.SignedInPageAsync("/events");
 
-        // Warmed up first (the first events through a new circuit also pay for compiling its code): the figure is the steady state.
-        for (var i = 0; i < 5; i++)
-        {
-            var warm = await Runtime.RecordAsync("dashboard-latency", new EventData("test.warm-up", System.Text.Encoding.UTF8.GetBytes("{}")), Ct);
-            await Assertions.Expect(page.Locator($"#events tr[data-position='{warm.LastPosition}']")).ToBeVisibleAsync();
-        }
+        // Only this test's events, so that nothing else the server records (an audit checkpoint) takes a row of the page.
+        await page.FillAsync("#filter-kind", "test.tick");
+        await page.ClickAsync("#apply");
+        await Assertions.Expect(page.Locator("#no-events")).ToBeVisibleAsync();
 
-        await page.EvaluateAsync("""
-            () => {
-              window.__seen = {};
-              new MutationObserver(() => {
-                for (const row of document.querySelectorAll('#events tr[data-position]')) {
-                  const p = row.dataset.position;
-                  if (!(p in window.__seen)) window.__seen[p] = Date.now();
-                }
-              }).observe(document.querySelector('#events'), { childList: true, subtree: true, attributes: true, attributeFilter: ['data-position'] });
-            }
-            """);
+        // A mark on this document: a reload would make a new one without it.
+        await page.EvaluateAsync("() => { window.__beforeTheEvents = true; }");
 
-        var appended = new Dictionary<long, long>();
+        var appended = new List<long>();
         for (var i = 0; i < 100; i++)
         {
-            var result = await Runtime.RecordAsync("dashboard-latency", new EventData("test.tick", System.Text.Encoding.UTF8.GetBytes($"{{\"i\":{i}}}")), Ct);
-            appended[result.LastPosition] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var result = await Runtime.RecordAsync("dashboard-live", new EventData("test.tick", System.Text.Encoding.UTF8.GetBytes($"{{\"i\":{i}}}")), Ct);
+            appended.Add(result.LastPosition);
         }
 
-        var last = appended.Keys.Max();
-        await Assertions.Expect(page.Locator($"#events tr[data-position='{last}']")).ToBeVisibleAsync();
-        var seen = await page.EvaluateAsync<Dictionary<string, long>>("() => window.__seen");
-        var latencies = appended.Select(a => seen.TryGetValue(a.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), out var at) ? at - a.Value : long.MaxValue).Order().ToList();
-        var p95 = latencies[(int)Math.Ceiling(latencies.Count * 0.95) - 1];
-        TestContext.Current.TestOutputHelper?.WriteLine($"append to shown: p50 {latencies[latencies.Count / 2]} ms, p95 {p95} ms, max {latencies[^1]} ms");
-        Assert.True(p95 <= 500, $"p95 {p95} ms from append to shown (target 500 ms)");
+        // Newest first: the page shows every one of them, in the reverse of the order they were appended.
+        var rows = page.Locator("#events tbody tr[data-position]");
+        await Assertions.Expect(rows).ToHaveCountAsync(100);
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-position", appended[^1].ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var shown = await page.EvaluateAsync<long[]>("() => [...document.querySelectorAll('#events tbody tr[data-position]')].map(r => Number(r.dataset.position))");
+        Assert.Equal(appended.AsEnumerable().Reverse(), shown);
+        await Assertions.Expect(page.Locator("#page-title")).ToHaveTextAsync("The newest 100 matching events, live");
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__beforeTheEvents === true"), "the page was reloaded; new events should arrive live");
         await DashboardBrowser.ScreenshotAsync(page, "events");
     }
 
     [Fact]
-    public async Task TheOverview_With200AgentsAnd10000Events_LoadsWithinASecond()
+    public async Task TheOverview_With200AgentsAnd10000Events_ShowsEveryAgentAndGoesLive()
     {
         var agents = Path.Combine(_dashboard.Home, "agents");
         for (var i = 1; i <= 198; i++)
@@ -252,21 +232,14 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
             await Runtime.Store.AppendAsync("dashboard-load", ExpectedVersion.Any, events, Ct);
         }
 
-        Assert.True(Runtime.Feed.LastPosition >= 10_000 || await Runtime.Store.LastPositionAsync(Ct) >= 10_000);
+        Assert.True(await Runtime.Store.LastPositionAsync(Ct) >= 10_000);
         var page = await _dashboard.SignedInPageAsync("/approvals");
-        var timings = new List<long>();
-        for (var i = 0; i < 5; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            await page.GotoAsync(_dashboard.Url + "/");
-            await Assertions.Expect(page.Locator("#agents tbody tr")).ToHaveCountAsync(200);
-            await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
-            timings.Add(clock.ElapsedMilliseconds);
-        }
-
-        timings.Sort();
-        TestContext.Current.TestOutputHelper?.WriteLine($"overview with 200 agents and 10,000 events, load to live: {string.Join(", ", timings)} ms");
-        Assert.True(timings[2] <= 1000, $"median load {timings[2]} ms (target 1 s): {string.Join(", ", timings)}");
+        await page.GotoAsync(_dashboard.Url + "/");
+        await Assertions.Expect(page.Locator("#agents tbody tr")).ToHaveCountAsync(200);
+        await Assertions.Expect(page.Locator("tr[data-agent=worker-001]")).ToContainTextAsync("worker-001");
+        await Assertions.Expect(page.Locator("tr[data-agent=worker-198]")).ToContainTextAsync("worker-198");
+        await Assertions.Expect(page.Locator("tr[data-agent=coder]")).ToContainTextAsync("coder");
+        await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
     }
 
     private async Task<ProposalDto> WaitForEndAsync(string proposal)
