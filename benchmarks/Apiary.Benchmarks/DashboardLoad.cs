@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Apiary.Client;
+using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Home;
 using Apiary.Server;
