@@ -8,6 +8,7 @@ using Apiary.Home;
 using Apiary.Server;
 using Apiary.Storage.Sqlite;
 using Microsoft.Playwright;
+using Apiary.Runtime;
 
 namespace Apiary.Benchmarks;
 

@@ -6,6 +6,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Server;
+using Apiary.Runtime;
 
 namespace Apiary.Benchmarks;
 

@@ -6,6 +6,7 @@ using Apiary.Home;
 using Apiary.Models;
 using Apiary.Server;
 using Microsoft.Extensions.AI;
+using Apiary.Runtime;
 
 namespace Apiary.Benchmarks;
 

@@ -18,6 +18,7 @@ using Apiary.Sandbox.Bubblewrap;
 using Apiary.Sandbox.Templates;
 using Apiary.Server;
 using Apiary.Storage.Sqlite;
+using Apiary.Runtime;
 
 namespace Apiary.Benchmarks;
 

@@ -3,6 +3,7 @@ using Apiary.Contracts;
 using Apiary.Text;
 using Microsoft.AspNetCore.Http;
 using Apiary.Configuration;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -10,7 +11,7 @@ namespace Apiary.Server;
 // files, and each finding with its file, line and column.
 internal static partial class ApiEndpoints
 {
-    private static async Task<IResult> ListAgentsAsync(bool? findings, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ListAgentsAsync(bool? findings, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var listing = await runtime.Catalog.ListAsync(cancellationToken).ConfigureAwait(false);
         IReadOnlyList<AgentDto> agents = listing.Agents.Select(e => Summary(e, runtime)).ToList();
@@ -20,7 +21,7 @@ internal static partial class ApiEndpoints
     }
 
     private static async Task<IResult> ShowAgentAsync(
-        string name, string? model, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "tool_profile")] string? toolProfile, string? template, string? workspace, ServerRuntime runtime, CancellationToken cancellationToken)
+        string name, string? model, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "tool_profile")] string? toolProfile, string? template, string? workspace, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (!AgentName.TryCreate(name, out var agentName, out var error))
         {
@@ -37,7 +38,7 @@ internal static partial class ApiEndpoints
         return entry is null ? UnknownAgent(runtime, name) : Results.Json(Detail(entry, runtime), ApiJsonContext.Default.AgentDetailDto);
     }
 
-    private static AgentDto Summary(AgentEntry entry, ServerRuntime runtime) => new(
+    private static AgentDto Summary(AgentEntry entry, ApiaryRuntime runtime) => new(
         entry.Name.Value,
         entry.Definition?.Settings.Role.Value == AgentRole.Manager ? "manager" : "worker",
         entry.IsUsable && !entry.Errors.Any() ? "ok" : "broken",
@@ -50,7 +51,7 @@ internal static partial class ApiEndpoints
         entry.Diagnostics.Select(Finding).ToList(),
         runtime.Supervisor.StateOf(entry.Name.Value));
 
-    private static AgentDetailDto Detail(AgentEntry entry, ServerRuntime runtime)
+    private static AgentDetailDto Detail(AgentEntry entry, ApiaryRuntime runtime)
     {
         var agent = entry.Definition;
         var detail = new AgentDetailDto(

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.AspNetCore.Http;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -11,7 +12,7 @@ internal static partial class ApiEndpoints
 {
     private const int MaxPage = 1000;
 
-    private static async Task<IResult> ReadEventsAsync(long? from, int? limit, string? stream, string? agent, string? session, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ReadEventsAsync(long? from, int? limit, string? stream, string? agent, string? session, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (from is < 1 || limit is < 1 or > MaxPage)
         {
@@ -41,7 +42,7 @@ internal static partial class ApiEndpoints
     /// <c>Last-Event-ID</c> (or from <c>from</c>, or from the next event), so a reconnecting client loses and repeats
     /// nothing. A client that falls more than the buffer behind gets a final <c>dropped</c> event and is disconnected.
     /// </summary>
-    private static async Task StreamEventsAsync(long? from, string? stream, string? agent, string? session, HttpContext context, ServerRuntime runtime, ServerOptions options)
+    private static async Task StreamEventsAsync(long? from, string? stream, string? agent, string? session, HttpContext context, ApiaryRuntime runtime, ServerOptions options)
     {
         var start = from ?? 0;
         if (context.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastId)
@@ -95,7 +96,7 @@ internal static partial class ApiEndpoints
     }
 
     /// <summary>A proposal's output as server-sent events: <c>output</c> events from the start, then one <c>complete</c>.</summary>
-    private static async Task StreamOutputAsync(string id, HttpContext context, ServerRuntime runtime)
+    private static async Task StreamOutputAsync(string id, HttpContext context, ApiaryRuntime runtime)
     {
         if (runtime.FindRun(id) is not { } run)
         {
@@ -122,7 +123,7 @@ internal static partial class ApiEndpoints
     /// server stops.
     /// </summary>
     private static async Task StreamReplayAsync<T>(
-        HttpContext context, ServerRuntime runtime, Func<CancellationToken, IAsyncEnumerable<T>> read, Func<T, (string Type, string Data)> render, Func<(string Type, string Data)>? last = null)
+        HttpContext context, ApiaryRuntime runtime, Func<CancellationToken, IAsyncEnumerable<T>> read, Func<T, (string Type, string Data)> render, Func<(string Type, string Data)>? last = null)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, runtime.Stopping);
         StartEventStream(context);
@@ -196,7 +197,7 @@ internal static partial class ApiEndpoints
 internal sealed partial class ApiJsonContextString : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Which events a reader asked for: by stream, agent and session (events that name neither match only without those filters).</summary>
-internal sealed class EventMatcher(ServerRuntime runtime, string? stream, string? agent, string? session)
+internal sealed class EventMatcher(ApiaryRuntime runtime, string? stream, string? agent, string? session)
 {
     private const string SessionPrefix = "session-";
     private readonly Dictionary<string, (string? Agent, string? Session)> _proposals = new(StringComparer.Ordinal);

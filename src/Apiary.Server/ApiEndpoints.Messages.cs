@@ -2,6 +2,7 @@ using Apiary.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -16,7 +17,7 @@ internal static partial class ApiEndpoints
         api.MapPost("/inbox/{agent}/ack", AckInboxAsync).Produces<InboxDto>();
     }
 
-    private static async Task<IResult> SendMessageAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> SendMessageAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.SendMessageRequest).ConfigureAwait(false);
         if (request is null)
@@ -33,7 +34,7 @@ internal static partial class ApiEndpoints
         };
     }
 
-    private static async Task<IResult> AskAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> AskAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.AskRequest).ConfigureAwait(false);
         if (request is null)
@@ -42,9 +43,9 @@ internal static partial class ApiEndpoints
         }
 
         var deadline = TimeSpan.FromSeconds(request.DeadlineSeconds ?? 60);
-        if (deadline <= TimeSpan.Zero || deadline > ServerRuntime.MaxMessageWait)
+        if (deadline <= TimeSpan.Zero || deadline > ApiaryRuntime.MaxMessageWait)
         {
-            return Problems.BadRequest($"'deadline_seconds' must be between 1 and {ServerRuntime.MaxMessageWait.TotalSeconds}");
+            return Problems.BadRequest($"'deadline_seconds' must be between 1 and {ApiaryRuntime.MaxMessageWait.TotalSeconds}");
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, runtime.Stopping);
@@ -56,18 +57,18 @@ internal static partial class ApiEndpoints
                 : Refusal(question);
     }
 
-    private static async Task<IResult> ReadInboxAsync(string agent, long? after, double? wait, int? max, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ReadInboxAsync(string agent, long? after, double? wait, int? max, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
-        ServerRuntime.CheckInboxAccess(context.Grant(), agent);
+        ApiaryRuntime.CheckInboxAccess(context.Grant(), agent);
         var waiting = TimeSpan.FromSeconds(wait ?? 0);
-        if (waiting < TimeSpan.Zero || waiting > ServerRuntime.MaxMessageWait)
+        if (waiting < TimeSpan.Zero || waiting > ApiaryRuntime.MaxMessageWait)
         {
-            return Problems.BadRequest($"'wait' must be between 0 and {ServerRuntime.MaxMessageWait.TotalSeconds} seconds");
+            return Problems.BadRequest($"'wait' must be between 0 and {ApiaryRuntime.MaxMessageWait.TotalSeconds} seconds");
         }
 
-        if (after is < 0 || max is < 1 or > ServerRuntime.MaxMessagesPerRead)
+        if (after is < 0 || max is < 1 or > ApiaryRuntime.MaxMessagesPerRead)
         {
-            return Problems.BadRequest($"'after' must be 0 or more and 'max' between 1 and {ServerRuntime.MaxMessagesPerRead}");
+            return Problems.BadRequest($"'after' must be 0 or more and 'max' between 1 and {ApiaryRuntime.MaxMessagesPerRead}");
         }
 
         await CheckInboxOwnerAsync(runtime, agent, cancellationToken).ConfigureAwait(false);
@@ -83,9 +84,9 @@ internal static partial class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> AckInboxAsync(string agent, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> AckInboxAsync(string agent, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
-        ServerRuntime.CheckInboxAccess(context.Grant(), agent);
+        ApiaryRuntime.CheckInboxAccess(context.Grant(), agent);
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.AckRequest).ConfigureAwait(false);
         if (request is null)
         {
@@ -104,9 +105,9 @@ internal static partial class ApiEndpoints
             : Problems.Of(409, "Nothing to acknowledge", $"the inbox of '{agent}' has no message {request.Through} yet; acknowledge only what was read");
     }
 
-    private static async Task CheckInboxOwnerAsync(ServerRuntime runtime, string agent, CancellationToken cancellationToken)
+    private static async Task CheckInboxOwnerAsync(ApiaryRuntime runtime, string agent, CancellationToken cancellationToken)
     {
-        if (agent != ServerRuntime.Operator.Value)
+        if (agent != ApiaryRuntime.Operator.Value)
         {
             await runtime.LoadAgentAsync(agent, cancellationToken).ConfigureAwait(false);
         }

@@ -4,6 +4,7 @@ using Apiary.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -13,15 +14,15 @@ internal static partial class ApiEndpoints
     private static void MapRuns(RouteGroupBuilder api)
     {
         api.MapPost("/agents/{name}/runs", StartRunAsync).Produces<RunDto>(201);
-        api.MapGet("/runs", (ServerRuntime runtime) => Results.Json<IReadOnlyList<RunDto>>(runtime.AgentRuns.Select(r => r.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListRunDto))
+        api.MapGet("/runs", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<RunDto>>(runtime.AgentRuns.Select(r => r.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListRunDto))
             .Produces<IReadOnlyList<RunDto>>();
-        api.MapGet("/runs/{id}", (string id, ServerRuntime runtime) => runtime.FindAgentRun(id) is { } run
+        api.MapGet("/runs/{id}", (string id, ApiaryRuntime runtime) => runtime.FindAgentRun(id) is { } run
             ? Results.Json(run.ToDto(), ApiJsonContext.Default.RunDto)
             : UnknownRun(id)).Produces<RunDto>();
         api.MapGet("/runs/{id}/progress", StreamProgressAsync).Produces(200, contentType: "text/event-stream");
     }
 
-    private static async Task<IResult> StartRunAsync(string name, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> StartRunAsync(string name, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.StartRunRequest).ConfigureAwait(false);
         if (request is null)
@@ -35,7 +36,7 @@ internal static partial class ApiEndpoints
     }
 
     /// <summary>A run's steps as server-sent events, from the start, live, ending with <c>end</c>.</summary>
-    private static async Task StreamProgressAsync(string id, HttpContext context, ServerRuntime runtime)
+    private static async Task StreamProgressAsync(string id, HttpContext context, ApiaryRuntime runtime)
     {
         if (runtime.FindAgentRun(id) is not { } run)
         {

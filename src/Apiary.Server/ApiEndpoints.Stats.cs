@@ -1,9 +1,10 @@
 using System.Globalization;
 using Apiary.Agents;
 using Apiary.Contracts;
-using Apiary.Server.Telemetry;
+using Apiary.Runtime.Telemetry;
 using Apiary.Text;
 using Microsoft.AspNetCore.Http;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -13,7 +14,7 @@ internal static partial class ApiEndpoints
     /// <summary>The window when the request names none.</summary>
     private static readonly TimeSpan DefaultStatsWindow = TimeSpan.FromHours(24);
 
-    private static async Task<IResult> AgentStatsAsync(string name, string? since, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> AgentStatsAsync(string name, string? since, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (!AgentName.TryCreate(name, out var agentName, out var error))
         {

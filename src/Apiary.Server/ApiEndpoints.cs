@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Apiary.Home;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -29,14 +30,14 @@ internal static partial class ApiEndpoints
         api.MapGet("/agents/{name}/stats", AgentStatsAsync).Produces<AgentStatsDto>();
         api.MapPost("/agents", CreateAgentAsync).Produces<AgentDetailDto>(201);
         api.MapPost("/sessions", OpenSessionAsync).Produces<OpenSessionResponse>(201);
-        api.MapGet("/sessions", (ServerRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
+        api.MapGet("/sessions", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
             .Produces<IReadOnlyList<SessionDto>>();
-        api.MapGet("/sessions/{id}", (string id, ServerRuntime runtime) => runtime.FindSession(id) is { } session
+        api.MapGet("/sessions/{id}", (string id, ApiaryRuntime runtime) => runtime.FindSession(id) is { } session
             ? Results.Json(session.ToDto(), ApiJsonContext.Default.SessionDto)
             : UnknownSession(id)).Produces<SessionDto>();
         api.MapPost("/sessions/{id}/close", CloseSessionAsync).Produces<SessionDto>();
         api.MapPost("/sessions/{id}/proposals", SubmitAsync).Produces<ProposalDto>(201);
-        api.MapGet("/proposals/{id}", (string id, ServerRuntime runtime) => runtime.FindRun(id) is { } run
+        api.MapGet("/proposals/{id}", (string id, ApiaryRuntime runtime) => runtime.FindRun(id) is { } run
             ? Results.Json(run.ToDto(), ApiJsonContext.Default.ProposalDto)
             : UnknownProposal(id)).Produces<ProposalDto>();
         api.MapGet("/proposals/{id}/output", StreamOutputAsync).Produces(200, contentType: "text/event-stream");
@@ -44,7 +45,7 @@ internal static partial class ApiEndpoints
         api.MapGet("/approvals", ListApprovals).Produces<IReadOnlyList<TicketDto>>();
         api.MapPost("/approvals/{ticket}/approve", ApproveAsync).Produces<TicketAnswerDto>();
         api.MapPost("/approvals/{ticket}/deny", DenyAsync).Produces<TicketAnswerDto>();
-        api.MapGet("/kill-switches", (ServerRuntime runtime) => KillSwitches(runtime)).Produces<IReadOnlyList<KillSwitchDto>>();
+        api.MapGet("/kill-switches", (ApiaryRuntime runtime) => KillSwitches(runtime)).Produces<IReadOnlyList<KillSwitchDto>>();
         api.MapPost("/kill-switches", EngageAsync).Produces<KillSwitchDto>();
         api.MapPost("/kill-switches/release", ReleaseAsync).Produces<IReadOnlyList<KillSwitchDto>>();
         api.MapGet("/events", ReadEventsAsync).Produces<IReadOnlyList<EventDto>>();
@@ -54,7 +55,7 @@ internal static partial class ApiEndpoints
         MapMessages(api);
     }
 
-    private static async Task<IResult> ReadyAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ReadyAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var checks = new List<ReadinessCheckDto>();
         try
@@ -86,7 +87,7 @@ internal static partial class ApiEndpoints
         return Results.Json(new ReadinessDto(ready, checks), ApiJsonContext.Default.ReadinessDto, statusCode: ready ? 200 : 503);
     }
 
-    private static async Task<IResult> CreateAgentAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> CreateAgentAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.CreateAgentRequest).ConfigureAwait(false);
         if (request is null)
@@ -123,7 +124,7 @@ internal static partial class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> OpenSessionAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> OpenSessionAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.OpenSessionRequest).ConfigureAwait(false);
         if (request is null)
@@ -140,12 +141,12 @@ internal static partial class ApiEndpoints
         return Results.Json(opened, ApiJsonContext.Default.OpenSessionResponse, statusCode: 201);
     }
 
-    private static async Task<IResult> CloseSessionAsync(string id, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken) =>
+    private static async Task<IResult> CloseSessionAsync(string id, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken) =>
         runtime.FindSession(id) is { } session
             ? Results.Json(await runtime.CloseSessionAsync(session, context.Grant().Who, cancellationToken).ConfigureAwait(false), ApiJsonContext.Default.SessionDto)
             : UnknownSession(id);
 
-    private static async Task<IResult> SubmitAsync(string id, bool? wait, int? timeout, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> SubmitAsync(string id, bool? wait, int? timeout, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (runtime.FindSession(id) is not { } session)
         {
@@ -223,7 +224,7 @@ internal static partial class ApiEndpoints
         return null;
     }
 
-    private static async Task<IResult> ExplainAsync(string id, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ExplainAsync(string id, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (!Guid.TryParseExact(id, "N", out _))
         {
@@ -246,7 +247,7 @@ internal static partial class ApiEndpoints
             : Results.Text(latest, "application/json");
     }
 
-    private static IResult ListApprovals(ServerRuntime runtime)
+    private static IResult ListApprovals(ApiaryRuntime runtime)
     {
         IReadOnlyList<TicketDto> tickets = runtime.Pipeline.OpenTickets.Select(TicketOf).ToList();
         return Results.Json(tickets, ApiJsonContext.Default.IReadOnlyListTicketDto);
@@ -271,7 +272,7 @@ internal static partial class ApiEndpoints
         t.Proposal.Kind == ProposalKind.SpawnAgent ? t.Proposal.Arguments.Other.GetValueOrDefault("diff") : null,
         ProposalDetails.Of(t.Proposal));
 
-    private static async Task<IResult> ApproveAsync(string ticket, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ApproveAsync(string ticket, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (!Guid.TryParseExact(ticket, "N", out var guid))
         {
@@ -288,7 +289,7 @@ internal static partial class ApiEndpoints
         return await AnswerAsync(() => runtime.Pipeline.ApproveAsync(new ApprovalTicketId(guid), scope, context.Grant().Who, cancellationToken)).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> DenyAsync(string ticket, HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> DenyAsync(string ticket, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (!Guid.TryParseExact(ticket, "N", out var guid))
         {
@@ -322,7 +323,7 @@ internal static partial class ApiEndpoints
         }
     }
 
-    private static IResult KillSwitches(ServerRuntime runtime)
+    private static IResult KillSwitches(ApiaryRuntime runtime)
     {
         IReadOnlyList<KillSwitchDto> engaged = runtime.Pipeline.EngagedKillSwitches.Select(Dto).ToList();
         return Results.Json(engaged, ApiJsonContext.Default.IReadOnlyListKillSwitchDto);
@@ -335,7 +336,7 @@ internal static partial class ApiEndpoints
         k.EngagedBy,
         k.EngagedAt);
 
-    private static async Task<IResult> EngageAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> EngageAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.KillSwitchRequest).ConfigureAwait(false);
         if (request is null)
@@ -357,7 +358,7 @@ internal static partial class ApiEndpoints
         return Results.Json(Dto(engaged), ApiJsonContext.Default.KillSwitchDto);
     }
 
-    private static async Task<IResult> ReleaseAsync(HttpContext context, ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> ReleaseAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.KillSwitchRequest).ConfigureAwait(false);
         if (request is null)
@@ -395,7 +396,7 @@ internal static partial class ApiEndpoints
         }
     }
 
-    private static async Task<IResult> VerifyAsync(ServerRuntime runtime, CancellationToken cancellationToken)
+    private static async Task<IResult> VerifyAsync(ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         var report = await AuditVerifier.VerifyAsync(runtime.Store, new AuditFiles(runtime.Home.Root), cancellationToken).ConfigureAwait(false);
         var first = report.Problems.Count > 0 ? report.Problems[0] : null;
@@ -410,7 +411,7 @@ internal static partial class ApiEndpoints
             ApiJsonContext.Default.AuditVerifyDto);
     }
 
-    private static IResult UnknownAgent(ServerRuntime runtime, string name) =>
+    private static IResult UnknownAgent(ApiaryRuntime runtime, string name) =>
         Problems.NotFound("agent", $"there is no agent named '{name}' in {runtime.Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");
 
     private static IResult UnknownSession(string id) =>

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -57,7 +58,7 @@ internal static class ApiMiddleware
             return;
         }
 
-        var runtime = context.RequestServices.GetRequiredService<ServerRuntime>();
+        var runtime = context.RequestServices.GetRequiredService<ApiaryRuntime>();
         var header = context.Request.Headers.Authorization.ToString();
         var grant = header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase) && header.Length > BearerPrefix.Length
             ? runtime.Tokens.Find(header[BearerPrefix.Length..].Trim())
@@ -115,7 +116,7 @@ internal static class ApiMiddleware
         || path.Equals($"/api/inbox/{grant.Agent}/ack", StringComparison.Ordinal);
 
     /// <summary>Records refusals as <c>auth.rejected</c> in stream <c>server</c>; a refusal stands whether or not it could be recorded.</summary>
-    internal static async Task RecordRejectionAsync(ServerRuntime runtime, AuthRejectedData data)
+    internal static async Task RecordRejectionAsync(ApiaryRuntime runtime, AuthRejectedData data)
     {
         try
         {

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 using Apiary.Server.Dashboard;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -21,14 +22,14 @@ namespace Apiary.Server;
 public sealed class ApiaryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly ServerRuntime _runtime;
+    private readonly ApiaryRuntime _runtime;
     private readonly AuthRejections _rejections;
     private readonly FileStream _lock;
     private readonly string _infoPath;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
-    private ApiaryServer(WebApplication app, ServerRuntime runtime, AuthRejections rejections, FileStream serverLock, string url)
+    private ApiaryServer(WebApplication app, ApiaryRuntime runtime, AuthRejections rejections, FileStream serverLock, string url)
     {
         _app = app;
         _runtime = runtime;
@@ -85,12 +86,12 @@ public sealed class ApiaryServer : IAsyncDisposable
 
         OwnerOnly.CreateDirectory(home.RunDirectory);
         var serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
-        ServerRuntime? runtime = null;
+        ApiaryRuntime? runtime = null;
         AuthRejections? rejections = null;
         WebApplication? app = null;
         try
         {
-            runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            runtime = await ApiaryRuntime.OpenAsync(home, options.ToRuntimeOptions(), TimeProvider.System, cancellationToken).ConfigureAwait(false);
             var recorder = runtime;
             rejections = new AuthRejections(options.RejectionClock ?? runtime.Time, data => ApiMiddleware.RecordRejectionAsync(recorder, data));
             app = Build(options, runtime, rejections);
@@ -208,7 +209,7 @@ public sealed class ApiaryServer : IAsyncDisposable
     private static AllowedHost ParseHost(string text) =>
         AllowedHost.TryParse(text, out var host, out var error) ? host : throw new ArgumentException(error, nameof(text));
 
-    private static WebApplication Build(ServerOptions options, ServerRuntime runtime, AuthRejections rejections)
+    private static WebApplication Build(ServerOptions options, ApiaryRuntime runtime, AuthRejections rejections)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

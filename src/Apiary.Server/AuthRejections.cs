@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 

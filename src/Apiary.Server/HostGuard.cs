@@ -1,5 +1,6 @@
 using Apiary.Home;
 using Microsoft.AspNetCore.Http;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Apiary.Runtime;
 
 namespace Apiary.Server;
 

@@ -1,3 +1,4 @@
+using Apiary.Runtime;
 using Apiary.Home;
 
 namespace Apiary.Server;
@@ -56,7 +57,7 @@ public sealed class ServerOptions
     public Apiary.Events.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
 
     /// <summary>How crashed agent runs are restarted: how often, after what backoff.</summary>
-    public Supervision.SupervisorOptions Supervisor { get; init; } = new();
+    public Apiary.Runtime.Supervision.SupervisorOptions Supervisor { get; init; } = new();
 
     /// <summary>The clock of the supervisor's restart backoff; tests give a manual one. Default the server's clock.</summary>
     internal TimeProvider? SupervisorClock { get; init; }
@@ -69,6 +70,18 @@ public sealed class ServerOptions
     /// socket; nothing else should need it.
     /// </summary>
     internal Action<Microsoft.AspNetCore.Hosting.IWebHostBuilder>? ConfigureWebHost { get; init; }
+
+    /// <summary>What the runtime behind the server is given.</summary>
+    internal RuntimeOptions ToRuntimeOptions() => new()
+    {
+        Unconfined = Unconfined,
+        Warnings = Warnings,
+        Models = Models,
+        AcceptDamagedLog = AcceptDamagedLog,
+        AuditCheckpoints = AuditCheckpoints,
+        Supervisor = Supervisor,
+        SupervisorClock = SupervisorClock,
+    };
 
     internal void Validate()
     {
@@ -97,5 +110,3 @@ public sealed class ServerOptions
     }
 }
 
-/// <summary>The server cannot start: another one runs on the home, or the home cannot be served.</summary>
-public sealed class ServerStartException(string message) : ApiaryException(message);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Apiary.Runtime;
 
 namespace Apiary.Cli.Tests;
 
@@ -148,7 +149,7 @@ public sealed class AgentsListCommandTests : IAsyncDisposable
         await File.WriteAllTextAsync(config, "prompt:\n  section_chars: 10\n", TestContext.Current.CancellationToken);
 
         // The server reads apiary.yaml when it starts ('apiary up'), and will not serve a home whose config is broken.
-        var refused = await Assert.ThrowsAsync<Apiary.Server.ServerStartException>(() => _cli.StartServerAsync());
+        var refused = await Assert.ThrowsAsync<Apiary.Runtime.ServerStartException>(() => _cli.StartServerAsync());
         Assert.Contains($"{config}:2:", refused.Message, StringComparison.Ordinal);
         Assert.Contains("section_chars", refused.Message, StringComparison.Ordinal);
 

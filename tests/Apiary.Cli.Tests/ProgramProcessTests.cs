@@ -1,5 +1,6 @@
 using Apiary.Agents;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Cli.Tests;
 

@@ -1,4 +1,5 @@
 using Apiary.Server.Tests;
+using Apiary.Runtime;
 
 namespace Apiary.Cli.Tests;
 

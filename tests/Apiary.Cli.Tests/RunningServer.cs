@@ -1,6 +1,7 @@
 using Apiary.Home;
 using Apiary.Server;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Cli.Tests;
 

@@ -8,6 +8,7 @@ using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

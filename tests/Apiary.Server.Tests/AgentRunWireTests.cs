@@ -5,6 +5,7 @@ using Apiary.Secrets;
 using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -6,6 +6,7 @@ using Apiary.Contracts;
 using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

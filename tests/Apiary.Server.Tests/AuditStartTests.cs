@@ -3,6 +3,7 @@ using Apiary.Events;
 using Apiary.Storage.Sqlite;
 using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

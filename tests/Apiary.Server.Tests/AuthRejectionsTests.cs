@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

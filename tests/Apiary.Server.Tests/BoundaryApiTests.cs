@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Apiary.Client;
 using Apiary.Contracts;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

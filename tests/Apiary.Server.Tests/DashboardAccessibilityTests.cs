@@ -4,6 +4,7 @@ using Apiary.Contracts;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

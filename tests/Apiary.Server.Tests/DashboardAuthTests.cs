@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -3,6 +3,7 @@ using Apiary.Contracts;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -52,7 +53,7 @@ internal sealed class DashboardBrowser : IAsyncDisposable
     /// <summary>The model every agent run calls.</summary>
     public ScriptedChatClient Model { get; }
 
-    public ServerRuntime Runtime => Server.App.Services.GetRequiredService<ServerRuntime>();
+    public ApiaryRuntime Runtime => Server.App.Services.GetRequiredService<ApiaryRuntime>();
 
     public string Url => Server.Url;
 

@@ -4,6 +4,7 @@ using Apiary.Events;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -22,7 +23,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private ServerRuntime Runtime => _dashboard.Runtime;
+    private ApiaryRuntime Runtime => _dashboard.Runtime;
 
     public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard", Ct);
 

@@ -2,6 +2,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.Playwright;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,6 +1,7 @@
 using Apiary.Client;
 using Apiary.Contracts;
 using Microsoft.Playwright;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

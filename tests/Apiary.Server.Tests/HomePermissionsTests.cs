@@ -3,6 +3,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.IO;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

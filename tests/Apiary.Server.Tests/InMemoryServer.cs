@@ -1,10 +1,11 @@
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Models;
-using Apiary.Server.Supervision;
+using Apiary.Runtime.Supervision;
 using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -29,7 +30,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
 
     public ApiaryClient Client { get; }
 
-    public ServerRuntime Runtime => Server.App.Services.GetRequiredService<ServerRuntime>();
+    public ApiaryRuntime Runtime => Server.App.Services.GetRequiredService<ApiaryRuntime>();
 
     public static async Task<InMemoryServer> StartAsync(
         TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Apiary.Events;
 using Apiary.Governance.Pipeline;
-using Apiary.Server.Manager;
-using Apiary.Server.Supervision;
+using Apiary.Runtime.Manager;
+using Apiary.Runtime.Supervision;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apiary.Events;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -7,7 +8,7 @@ namespace Apiary.Server.Tests;
 internal static class LogWaiter
 {
     /// <summary>The first event of the log (from its start) that <paramref name="match"/> accepts; fails after 30 s without one.</summary>
-    public static async Task<RecordedEvent> WaitForEventAsync(this ServerRuntime runtime, Func<RecordedEvent, bool> match, string what)
+    public static async Task<RecordedEvent> WaitForEventAsync(this ApiaryRuntime runtime, Func<RecordedEvent, bool> match, string what)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
@@ -31,7 +32,7 @@ internal static class LogWaiter
     }
 
     /// <summary>The first event of <paramref name="type"/> whose data has every field of <paramref name="fields"/> (as strings).</summary>
-    public static Task<RecordedEvent> WaitForEventAsync(this ServerRuntime runtime, string type, params (string Field, string Value)[] fields) =>
+    public static Task<RecordedEvent> WaitForEventAsync(this ApiaryRuntime runtime, string type, params (string Field, string Value)[] fields) =>
         runtime.WaitForEventAsync(
             e => e.Type == type && fields.All(f => Field(e, f.Field) == f.Value),
             $"{type} with {string.Join(", ", fields.Select(f => $"{f.Field}={f.Value}"))}");
@@ -46,7 +47,7 @@ internal static class LogWaiter
     }
 
     /// <summary>Every event of the log so far that <paramref name="match"/> accepts.</summary>
-    public static async Task<List<RecordedEvent>> EventsAsync(this ServerRuntime runtime, Func<RecordedEvent, bool> match)
+    public static async Task<List<RecordedEvent>> EventsAsync(this ApiaryRuntime runtime, Func<RecordedEvent, bool> match)
     {
         var found = new List<RecordedEvent>();
         await foreach (var e in runtime.Store.ReadAllAsync(1, TestContext.Current.CancellationToken))

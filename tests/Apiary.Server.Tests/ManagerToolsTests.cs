@@ -3,10 +3,11 @@ using System.Text.RegularExpressions;
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Models;
-using Apiary.Server.Manager;
+using Apiary.Runtime.Manager;
 using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -120,7 +121,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         await Runtime.RecordAsync(ManagerEventTypes.SpawnStream, new Events.EventData(
             ManagerEventTypes.AgentSpawned,
             JsonSerializer.SerializeToUtf8Bytes(
-                new AgentSpawnedData("manager", "lead", ServerRuntime.MaxSpawnDepth, "s", "p", null, ["AGENTS.md"], false, DateTimeOffset.UtcNow),
+                new AgentSpawnedData("manager", "lead", ApiaryRuntime.MaxSpawnDepth, "s", "p", null, ["AGENTS.md"], false, DateTimeOffset.UtcNow),
                 ManagerEventJsonContext.Default.AgentSpawnedData)), Ct);
         WriteDraft("drafts/deep", "tokens: 1000");
         _manager
@@ -131,7 +132,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
-        Assert.StartsWith($"refused: spawn depth limit: 'manager' is at depth {ServerRuntime.MaxSpawnDepth}", Assert.Single(_manager.ToolResults()), StringComparison.Ordinal);
+        Assert.StartsWith($"refused: spawn depth limit: 'manager' is at depth {ApiaryRuntime.MaxSpawnDepth}", Assert.Single(_manager.ToolResults()), StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_root["home"], "agents", "deep")));
     }
 
@@ -177,11 +178,11 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.Equal(["agent.rebuilding", "agent.rebuilt", "agent.rebuilding", "agent.rebuilt"], rebuilds.Select(e => e.Type));
         Assert.All(rebuilds, e => Assert.Equal($"agent manager (run {run.Id})", LogWaiter.Field(e, "by")));
         await Runtime.WaitForEventAsync(
-            e => e.Position > rebuilds[^1].Position && e.Type == Supervision.LifecycleEventTypes.StateChanged && LogWaiter.Field(e, "to") == "stopped" && LogWaiter.Field(e, "agent") == "coder",
+            e => e.Position > rebuilds[^1].Position && e.Type == Apiary.Runtime.Supervision.LifecycleEventTypes.StateChanged && LogWaiter.Field(e, "to") == "stopped" && LogWaiter.Field(e, "agent") == "coder",
             "coder stopped after its second rebuild");
     }
 
-    private ServerRuntime Runtime => _host.Runtime;
+    private ApiaryRuntime Runtime => _host.Runtime;
 
     private void WriteDraft(string draft, string budget, string policies = "[manager]")
     {

@@ -6,6 +6,7 @@ using Apiary.Home;
 using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

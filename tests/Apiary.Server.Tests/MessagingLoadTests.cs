@@ -4,6 +4,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -27,9 +28,9 @@ public sealed class MessagingLoadTests
         // Each agent may reach the next two: every inbox receives from two senders at once.
         await MessagingHome.CreateAsync(root["home"], root.Path, Ct, [.. names.Select((n, i) => (n, (string[]?)[Name((i + 1) % Agents), Name((i + 2) % Agents)]))]);
         var home = new ApiaryHome(root["home"], root.Path);
-        var options = new ServerOptions { Home = home.Root, UserHome = root.Path };
+        var options = new RuntimeOptions();
 
-        var runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, Ct);
+        var runtime = await ApiaryRuntime.OpenAsync(home, options, TimeProvider.System, Ct);
         try
         {
             var refused = new ConcurrentBag<string>();
@@ -56,7 +57,7 @@ public sealed class MessagingLoadTests
         }
 
         // Nothing acknowledged: a new server delivers everything again, then half is acknowledged.
-        runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, Ct);
+        runtime = await ApiaryRuntime.OpenAsync(home, options, TimeProvider.System, Ct);
         try
         {
             await AssertInboxesAsync(runtime, names, after: 0);
@@ -70,7 +71,7 @@ public sealed class MessagingLoadTests
             await runtime.DisposeAsync();
         }
 
-        runtime = await ServerRuntime.OpenAsync(home, options, TimeProvider.System, Ct);
+        runtime = await ApiaryRuntime.OpenAsync(home, options, TimeProvider.System, Ct);
         try
         {
             await AssertInboxesAsync(runtime, names, after: 60);
@@ -84,7 +85,7 @@ public sealed class MessagingLoadTests
     private static string Name(int i) => "a" + i.ToString("D3", CultureInfo.InvariantCulture);
 
     /// <summary>Every inbox holds, after its cursor, the rest of its 100 messages: per thread in the order they were sent.</summary>
-    private static async Task AssertInboxesAsync(ServerRuntime runtime, string[] names, long after)
+    private static async Task AssertInboxesAsync(ApiaryRuntime runtime, string[] names, long after)
     {
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in names)

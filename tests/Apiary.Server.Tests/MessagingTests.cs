@@ -6,12 +6,13 @@ using Apiary.Agents;
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Home;
-using Apiary.Server.Messaging;
+using Apiary.Runtime.Messaging;
 using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -28,7 +29,7 @@ public sealed class MessagingTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private ServerRuntime Runtime => _server.App.Services.GetRequiredService<ServerRuntime>();
+    private ApiaryRuntime Runtime => _server.App.Services.GetRequiredService<ApiaryRuntime>();
 
     public async ValueTask InitializeAsync()
     {

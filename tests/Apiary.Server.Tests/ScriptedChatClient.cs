@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Apiary.Models;
 using Microsoft.Extensions.AI;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -3,6 +3,7 @@ using System.Text;
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Secrets;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

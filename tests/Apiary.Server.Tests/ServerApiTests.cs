@@ -6,6 +6,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -194,7 +195,7 @@ public sealed class ServerApiTests
         // client (16 events) overflows. Fewer bytes could all fit in the buffers, and the client would never be behind.
         // The client's receive buffer keeps its default size: a tiny one leaves the sender probing a zero window with
         // growing pauses, and the stream crawls once the client reads.
-        var store = t.Server.App.Services.GetRequiredService<ServerRuntime>().Store;
+        var store = t.Server.App.Services.GetRequiredService<ApiaryRuntime>().Store;
         var body = new string('x', 64 * 1024);
         for (var batch = 0; batch < 16; batch++)
         {

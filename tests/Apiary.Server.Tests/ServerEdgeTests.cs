@@ -6,6 +6,7 @@ using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -39,7 +40,7 @@ public sealed class ServerEdgeTests
     public async Task EveryRoute_WithAForeignHost_IsRefusedAndRecordsNothing()
     {
         await using var t = await TestServer.StartAsync();
-        var runtime = t.Server.App.Services.GetRequiredService<ServerRuntime>();
+        var runtime = t.Server.App.Services.GetRequiredService<ApiaryRuntime>();
         var port = new Uri(t.Server.Url).Port;
         var before = await runtime.EventsAsync(_ => true);
         string[] hosts =
@@ -183,7 +184,7 @@ public sealed class ServerEdgeTests
         var body = await response.Content.ReadAsStringAsync(Ct);
         Assert.True(response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode} {body}");
         Assert.DoesNotContain(t.Home, body, StringComparison.Ordinal);
-        Assert.Empty(t.Server.App.Services.GetRequiredService<ServerRuntime>().Sessions);
+        Assert.Empty(t.Server.App.Services.GetRequiredService<ApiaryRuntime>().Sessions);
         Assert.Empty(await t.Http.GetFromJsonAsync("/api/kill-switches", ApiJsonContext.Default.IReadOnlyListKillSwitchDto, Ct) ?? []);
     }
 
@@ -194,7 +195,7 @@ public sealed class ServerEdgeTests
         var clock = new ManualClock(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
         await using var server = await ApiaryServer.StartAsync(
             new ServerOptions { Home = root["home"], Urls = "http://127.0.0.1:0", UserHome = root.Path, RejectionClock = clock }, Ct);
-        var runtime = server.App.Services.GetRequiredService<ServerRuntime>();
+        var runtime = server.App.Services.GetRequiredService<ApiaryRuntime>();
         const string Wrong = "wrong-token-that-must-never-be-recorded";
         using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
         string[] paths = ["/api/agents", "/api/sessions", "/api/events/stream", "/readyz"];

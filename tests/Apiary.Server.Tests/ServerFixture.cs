@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Testing;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -4,6 +4,7 @@ using Apiary.Events;
 using Apiary.Server.Dashboard;
 using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

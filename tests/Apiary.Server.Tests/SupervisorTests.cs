@@ -1,10 +1,11 @@
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Events;
-using Apiary.Server.Supervision;
+using Apiary.Runtime.Supervision;
 using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -23,7 +24,7 @@ public sealed class SupervisorTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private ServerRuntime Runtime => _host.Runtime;
+    private ApiaryRuntime Runtime => _host.Runtime;
 
     public async ValueTask InitializeAsync() => await StartAsync(new SupervisorOptions());
 
@@ -201,7 +202,7 @@ public sealed class SupervisorTests : IAsyncLifetime
 
     private async Task<List<RecordedEvent>> ReadLogAsync()
     {
-        await using var store = await Apiary.Storage.Sqlite.SqliteEventStore.OpenAsync(Path.Combine(_root["home"], ServerRuntime.StoreFileName), cancellationToken: Ct);
+        await using var store = await Apiary.Storage.Sqlite.SqliteEventStore.OpenAsync(Path.Combine(_root["home"], ApiaryRuntime.StoreFileName), cancellationToken: Ct);
         var events = new List<RecordedEvent>();
         await foreach (var e in store.ReadAllAsync(1, Ct))
         {

@@ -4,6 +4,7 @@ using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;
+using Apiary.Runtime;
 
 namespace Apiary.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using Apiary.Events;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 
@@ -9,12 +10,12 @@ namespace Apiary.Server.Dashboard;
 /// </summary>
 internal sealed class DashboardFeed : IDisposable
 {
-    private readonly ServerRuntime _runtime;
+    private readonly ApiaryRuntime _runtime;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private readonly List<Action<RecordedEvent>> _listeners = [];
 
-    public DashboardFeed(ServerRuntime runtime)
+    public DashboardFeed(ApiaryRuntime runtime)
     {
         _runtime = runtime;
         _ = Task.Run(FollowAsync, CancellationToken.None);

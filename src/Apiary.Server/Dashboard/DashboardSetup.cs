@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.Extensions.DependencyInjection;
 using Radzen;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 
@@ -24,7 +25,7 @@ internal static class DashboardSetup
     /// <summary>The claim role of the read-only token.</summary>
     public const string ReadOnlyRole = "read-only";
 
-    public static void AddDashboard(this IServiceCollection services, ServerRuntime runtime)
+    public static void AddDashboard(this IServiceCollection services, ApiaryRuntime runtime)
     {
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
@@ -73,7 +74,7 @@ internal static class DashboardSetup
     /// Signs in with a token: the operator token signs in an operator, the read-only token a reader; a session token
     /// (an agent's) does not sign in to the dashboard. The form must carry the sign-in page's antiforgery token.
     /// </summary>
-    private static async Task<IResult> SignInAsync(HttpContext context, ServerRuntime runtime, IAntiforgery antiforgery, AuthRejections rejections)
+    private static async Task<IResult> SignInAsync(HttpContext context, ApiaryRuntime runtime, IAntiforgery antiforgery, AuthRejections rejections)
     {
         if (!await HasItsAntiforgeryTokenAsync(context, antiforgery).ConfigureAwait(false))
         {

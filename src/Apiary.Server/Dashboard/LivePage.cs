@@ -1,6 +1,7 @@
 using Apiary.Events;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Authorization;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 
@@ -19,7 +20,7 @@ public abstract class LivePage : ComponentBase, IDisposable
     internal DashboardFeed Feed { get; set; } = null!;
 
     [Inject]
-    internal ServerRuntime Runtime { get; set; } = null!;
+    internal ApiaryRuntime Runtime { get; set; } = null!;
 
     [Inject]
     internal AuthenticationStateProvider Authentication { get; set; } = null!;

@@ -1,4 +1,5 @@
 using Apiary.Sandbox.Probe;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Apiary.Events;
 using Apiary.Governance.Pipeline;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 

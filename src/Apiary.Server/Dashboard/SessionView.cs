@@ -4,7 +4,8 @@ using System.Text.Json;
 using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Governance.Pipeline;
-using Apiary.Server.Messaging;
+using Apiary.Runtime.Messaging;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 
@@ -59,7 +60,7 @@ internal static class SessionViews
     public const int MaxMessages = 200;
 
     /// <summary>The session <paramref name="id"/>, of this server or (closed) from the log; null when there is none.</summary>
-    public static async Task<SessionView?> LoadAsync(ServerRuntime runtime, string id, CancellationToken cancellationToken = default)
+    public static async Task<SessionView?> LoadAsync(ApiaryRuntime runtime, string id, CancellationToken cancellationToken = default)
     {
         var live = runtime.FindSession(id);
         string? agent = live?.AgentName;
@@ -114,7 +115,7 @@ internal static class SessionViews
 
         var proposals = order.Select(p => Row(decided[p], completed.GetValueOrDefault(p), runtime.FindRun(p))).ToList();
         var messages = new List<MessageRow>(refused);
-        var inbox = await runtime.Messages.ReadAsync(agent, 0, TimeSpan.Zero, ServerRuntime.MaxMessagesPerRead, cancellationToken);
+        var inbox = await runtime.Messages.ReadAsync(agent, 0, TimeSpan.Zero, ApiaryRuntime.MaxMessagesPerRead, cancellationToken);
         messages.AddRange(inbox.Messages.TakeLast(MaxMessages).Select(m => new MessageRow(m.Id, "in", m.From, m.To, m.Thread, m.Body, m.At)));
 
         // What the agent sent from this session: each send is a send_message proposal naming its message and recipient.

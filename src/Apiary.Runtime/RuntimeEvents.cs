@@ -1,0 +1,112 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Apiary.Events;
+
+namespace Apiary.Runtime;
+
+/// <summary>The event types the server records itself (stream <c>server</c>, and <c>session-&lt;id&gt;</c>).</summary>
+internal static class ServerEventTypes
+{
+    public const string Stream = "server";
+    public const string ServerStarted = "server.started";
+    public const string ServerStopped = "server.stopped";
+    public const string AuthRejected = "auth.rejected";
+    public const string SessionOpened = "session.opened";
+    public const string SessionClosed = "session.closed";
+    public const string RunStarted = "run.started";
+    public const string RunEnded = "run.ended";
+    public const string RunWaiting = "run.waiting";
+    public const string RunResumed = "run.resumed";
+    public const string ModelCalled = "model.called";
+    public const string ToolCalled = "tool.called";
+    public const string BootstrapConsumed = "agent.bootstrap_consumed";
+}
+
+internal sealed record ServerStartedData(string Url, int Pid, string Home, string Sandbox, DateTimeOffset At);
+
+internal sealed record ServerStoppedData(int Pid, int Cancelled, DateTimeOffset At);
+
+/// <summary>
+/// Refused requests from one source address (<see cref="Remote"/>): where from and what for, never the token.
+/// <see cref="Count"/> is how many it stands for: 1 for a source's first refusal, recorded at once; a summary, written at
+/// most once an interval per source (see the server's AuthRejections), counts those since <see cref="Since"/> (the
+/// source's previous record), lists the distinct requests (<see cref="Paths"/>, <c>METHOD path</c>) and
+/// <see cref="Reasons"/>, and has the latest one's method, path and reason.
+/// </summary>
+internal sealed record AuthRejectedData(
+    string? Remote, string Method, string Path, string Reason, DateTimeOffset At, int Count = 1, DateTimeOffset? Since = null,
+    IReadOnlyList<string>? Paths = null, IReadOnlyList<string>? Reasons = null);
+
+internal sealed record SessionEventData(string Session, string Agent, string? Workspace, string By, DateTimeOffset At);
+
+/// <summary>
+/// An agent run began; the task is the event's body. <see cref="Fingerprint"/> identifies the agent's files it started
+/// with (the supervisor compares it with the files now); a restart of a crashed run names the run it restarts
+/// (<see cref="RestartOf"/>) and which restart it is (<see cref="Attempt"/>, from 1).
+/// </summary>
+internal sealed record RunStartedData(
+    string Run, string Agent, string Session, string Model, int MaxTurns, string By, DateTimeOffset At, string? Fingerprint = null, string? RestartOf = null, int? Attempt = null);
+
+/// <summary>
+/// An agent run ended; the answer, if any, is the event's body. <see cref="Crashed"/> is true when it failed with an
+/// error (its model call, say) rather than ending as it should (an answer, the turn cap, the budget, the kill switch):
+/// the supervisor restarts such a run.
+/// </summary>
+internal sealed record RunEndedData(string Run, string Agent, string Session, string Status, int Turns, string? Error, DateTimeOffset At, bool? Crashed = null);
+
+/// <summary>A run waits for an approval ticket of one of its tool calls; a restarted server resumes the wait.</summary>
+internal sealed record RunWaitingData(string Run, string Agent, string Session, int Turn, string Tool, string CallId, string Proposal, string Ticket, DateTimeOffset At);
+
+/// <summary>A restarted server took up a run that had not ended, from its recorded conversation.</summary>
+internal sealed record RunResumedData(string Run, string Agent, string Session, int Turn, string? Ticket, DateTimeOffset At, string? Fingerprint = null);
+
+/// <summary>
+/// The body of <c>model.called</c>: the messages sent since the previous call and those that came back, enough to
+/// rebuild the conversation when a restarted server resumes the run.
+/// </summary>
+internal sealed record ModelCallBody(IReadOnlyList<MessageRecord> Sent, IReadOnlyList<MessageRecord> Output);
+
+/// <summary>One chat message as recorded: its role, its text, the tool calls it makes and the tool results it carries.</summary>
+internal sealed record MessageRecord(string Role, string? Text, IReadOnlyList<ToolCallRecord>? Calls = null, IReadOnlyList<ToolResultRecord>? Results = null);
+
+internal sealed record ToolCallRecord(string Id, string Name, string Arguments);
+
+internal sealed record ToolResultRecord(string Id, string Result);
+
+/// <summary>The body of <c>tool.called</c>: the call's arguments (JSON) and what the model was told back.</summary>
+internal sealed record ToolCallBody(string Arguments, string Result);
+
+/// <summary>One model call of a run; what was sent since the previous call and what came back are the event's body.</summary>
+internal sealed record ModelCalledData(
+    string Run, string Agent, string Session, int Turn, string Model, long? InputTokens, long? OutputTokens, long DurationMs, int ToolCalls, string? FinishReason, string? Error, DateTimeOffset At);
+
+/// <summary>One tool call of a run and the proposal it became; its arguments and result are the event's body (<see cref="ToolCallBody"/>).</summary>
+internal sealed record ToolCalledData(
+    string Run, string Agent, string Session, int Turn, string Tool, string CallId, string? Proposal, string Decision, string? Rule, string? Reason, DateTimeOffset At);
+
+/// <summary>An agent completed its first run, so its BOOTSTRAP.md is no longer injected.</summary>
+internal sealed record BootstrapConsumedData(string Agent, string Session, string Run, DateTimeOffset At);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ServerStartedData))]
+[JsonSerializable(typeof(ServerStoppedData))]
+[JsonSerializable(typeof(AuthRejectedData))]
+[JsonSerializable(typeof(SessionEventData))]
+[JsonSerializable(typeof(RunStartedData))]
+[JsonSerializable(typeof(RunEndedData))]
+[JsonSerializable(typeof(ModelCalledData))]
+[JsonSerializable(typeof(ToolCalledData))]
+[JsonSerializable(typeof(BootstrapConsumedData))]
+[JsonSerializable(typeof(RunWaitingData))]
+[JsonSerializable(typeof(RunResumedData))]
+[JsonSerializable(typeof(ModelCallBody))]
+[JsonSerializable(typeof(ToolCallBody))]
+internal sealed partial class ServerEventJsonContext : JsonSerializerContext
+{
+    public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
+        new(type, JsonSerializer.SerializeToUtf8Bytes(data, info));
+
+    /// <summary>An event with a body: text that retention may purge while the event's data stays.</summary>
+    public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, string? body) =>
+        new(type, JsonSerializer.SerializeToUtf8Bytes(data, info), body is null ? null : System.Text.Encoding.UTF8.GetBytes(body));
+}
