@@ -8,27 +8,6 @@ using Apiary.Runtime.Messaging;
 
 namespace Apiary.Runtime;
 
-/// <summary>Who sends a message, as the server authenticated it: never what a request or a model says.</summary>
-/// <param name="Name">The agent's name, or <c>operator</c>.</param>
-/// <param name="Role"><c>agent</c> or <c>operator</c>.</param>
-/// <param name="Session">The agent's session; null for the operator.</param>
-internal sealed record MessageSender(string Name, string Role, ApiSession? Session)
-{
-    public static MessageSender Operator { get; } = new(ApiaryRuntime.Operator.Value, "operator", null);
-
-    public static MessageSender Of(ApiSession session) => new(session.AgentName, "agent", session);
-}
-
-/// <summary>What became of a send: sent, pending a person's approval (<see cref="Delivery"/> completes then), or refused and why.</summary>
-internal sealed record SendOutcome(string Status, MessageDto? Message = null, long Position = 0, string? TicketId = null, string? Rule = null, string? Reason = null, Task<SendOutcome>? Delivery = null)
-{
-    public const string Sent = "sent";
-    public const string Pending = "pending";
-    public const string Denied = "denied";
-    public const string Steered = "steered";
-    public const string NotAllowed = "not_allowed";
-}
-
 // Messaging: every message is an event in its recipient's inbox; an agent's send is checked against its allowed
 // recipients by the control plane and then submitted to governance as a send_message proposal.
 internal sealed partial class ApiaryRuntime

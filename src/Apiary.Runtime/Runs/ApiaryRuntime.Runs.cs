@@ -482,9 +482,3 @@ internal sealed partial class ApiaryRuntime
             m.Contents.OfType<FunctionResultContent>().Select(r => new ToolResultRecord(r.CallId, r.Result?.ToString() ?? "")).ToList() is { Count: > 0 } results ? results : null)),
     ];
 }
-
-/// <summary>The catalog when <c>models.yaml</c> cannot be loaded: every run is refused with what is wrong.</summary>
-internal sealed class UnavailableModelCatalog(string problem) : IModelCatalog
-{
-    public ModelBinding Resolve(string? modelReference) => throw new ModelConfigurationException(problem);
-}
