@@ -17,6 +17,10 @@ public sealed class McpServerTests
     {
         await using var server = await RunningServer.StartAsync();
 
+        // The secret-leak evaluator reads the home's secrets again when they change.
+        await new Apiary.Secrets.FileSecretStore(new Apiary.Home.ApiaryHome(server.HomeRoot, Path.GetDirectoryName(server.HomeRoot)!))
+            .SetAsync("API_TOKEN", "tok-Mcp/Secret+Value=517", TestContext.Current.CancellationToken);
+
         using var report = await RunClientAsync(server.HomeRoot);
         var root = report.RootElement;
 
@@ -63,6 +67,7 @@ public sealed class McpServerTests
         AssertRefused(calls, "pathHijack", "denied");
         AssertRefused(calls, "gitExternalDiff", "rule: risky-env", "GIT_EXTERNAL_DIFF");
         AssertRefused(calls, "raisedTimeout", "rule: template-limits");
+        AssertRefused(calls, "secretLeak", "denied", "secret API_TOKEN");
     }
 
     private static void AssertRefused(JsonElement calls, string name, params string[] said)

@@ -53,6 +53,8 @@ const report = {
     pathHijack: await call("exec", { command: "cat", args: ["notes.txt"], env: { PATH: "/workspace/bin:/usr/bin" } }),
     gitExternalDiff: await call("exec", { command: "git", args: ["diff"], env: { GIT_EXTERNAL_DIFF: "/workspace/evil.sh" } }),
     raisedTimeout: await call("exec", { command: "sleep", args: ["1"], timeout_seconds: 3600 }),
+    // A secret's value in the clear (here base64-encoded), where the record and an approver would see it.
+    secretLeak: await call("exec", { command: "echo", args: [Buffer.from("tok-Mcp/Secret+Value=517").toString("base64")] }),
   },
 };
 
