@@ -9,6 +9,7 @@ namespace Apiary.Contracts;
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(AgentDto))]
+[JsonSerializable(typeof(IReadOnlyList<ToolDescriptor>))]
 [JsonSerializable(typeof(IReadOnlyList<AgentDto>))]
 [JsonSerializable(typeof(AgentDetailDto))]
 [JsonSerializable(typeof(AgentListingDto))]

@@ -24,50 +24,6 @@ public static class WorkspaceTools
     /// <summary>The tools' names, in the order they are offered.</summary>
     public static IReadOnlyList<string> Names { get; } = [Exec, ReadFile, WriteFile, ListDir];
 
-    /// <summary>The JSON schema of <paramref name="tool"/>'s arguments.</summary>
-    /// <exception cref="ArgumentException">Not one of the workspace tools.</exception>
-    public static JsonElement Schema(string tool) => tool switch
-    {
-        Exec => ExecSchema,
-        ReadFile => ReadFileSchema,
-        WriteFile => WriteFileSchema,
-        ListDir => ListDirSchema,
-        _ => throw new ArgumentException($"'{tool}' is not a workspace tool", nameof(tool)),
-    };
-
-    /// <summary>
-    /// The proposal a call of <paramref name="tool"/> with <paramref name="arguments"/> asks for, or a message saying
-    /// what is wrong with the arguments (for the model to correct).
-    /// </summary>
-    public static (ProposalRequest? Request, string? Problem) ToProposal(string tool, IReadOnlyDictionary<string, JsonElement>? arguments)
-    {
-        var args = new ToolArguments(arguments ?? new Dictionary<string, JsonElement>());
-        try
-        {
-            var request = tool switch
-            {
-                Exec => new ProposalRequest(
-                    Exec,
-                    Command: args.RequiredString("command"),
-                    Args: args.Strings("args"),
-                    Workdir: args.OptionalString("workdir"),
-                    Env: args.StringMap("env"),
-                    Stdin: args.OptionalString("stdin"),
-                    TimeoutSeconds: args.PositiveInt("timeout_seconds")),
-                ReadFile => new ProposalRequest(ReadFile, Path: args.RequiredString("path")),
-                WriteFile => new ProposalRequest(WriteFile, Path: args.RequiredString("path"), Content: args.RequiredString("content", allowEmpty: true)),
-                ListDir => new ProposalRequest(ListDir, Path: args.OptionalString("path") ?? "."),
-                _ => throw new ArgumentException($"there is no tool named '{tool}'; the tools are exec, read_file, write_file and list_dir"),
-            };
-            args.RejectUnknown(tool);
-            return (request, null);
-        }
-        catch (ArgumentException ex)
-        {
-            return (null, ex.Message);
-        }
-    }
-
     private static readonly JsonElement ExecSchema = Parse("""
         {
           "type": "object",
@@ -116,6 +72,97 @@ public static class WorkspaceTools
           "additionalProperties": false
         }
         """);
+
+    /// <summary>
+    /// The four tools as every surface describes them (the turn loop's model and <c>apiary mcp</c>'s clients): written
+    /// once, from the agent's side, so the surfaces cannot drift apart.
+    /// </summary>
+    public static IReadOnlyList<ToolDescriptor> Descriptors { get; } =
+    [
+        new(
+            Exec,
+            "Run a command (governed, sandboxed)",
+            "Run a program in your sandbox, in your workspace. The program runs directly, not through a shell: " +
+            "give the program as 'command' and each argument as one item of 'args'. " +
+            "Every call is checked by governance policies first: it may be denied or steered (the result says why, names the rule, and the command did not run) " +
+            "or wait for a person's approval (the result gives the ticket). An allowed call returns the exit code, stdout and stderr.",
+            ExecSchema,
+            ReadOnly: false,
+            Destructive: true,
+            Idempotent: false,
+            External: true),
+        new(
+            ReadFile,
+            "Read a file",
+            "Read a UTF-8 text file of your workspace. Paths are relative to the workspace; paths outside it are refused. Governed like every tool.",
+            ReadFileSchema,
+            ReadOnly: true,
+            Destructive: false,
+            Idempotent: true,
+            External: true),
+        new(
+            WriteFile,
+            "Write a file",
+            "Write a UTF-8 text file in your workspace, replacing it if it exists. Paths are relative to the workspace; paths outside it are refused. Governed like every tool.",
+            WriteFileSchema,
+            ReadOnly: false,
+            Destructive: true,
+            Idempotent: true,
+            External: true),
+        new(
+            ListDir,
+            "List a folder",
+            "List a folder of your workspace: each entry's name, type (file, dir, symlink, other) and size. Paths are relative to the workspace; paths outside it are refused. Governed like every tool.",
+            ListDirSchema,
+            ReadOnly: true,
+            Destructive: false,
+            Idempotent: true,
+            External: true),
+    ];
+
+    /// <summary>The JSON schema of <paramref name="tool"/>'s arguments.</summary>
+    /// <exception cref="ArgumentException">Not one of the workspace tools.</exception>
+    public static JsonElement Schema(string tool) => tool switch
+    {
+        Exec => ExecSchema,
+        ReadFile => ReadFileSchema,
+        WriteFile => WriteFileSchema,
+        ListDir => ListDirSchema,
+        _ => throw new ArgumentException($"'{tool}' is not a workspace tool", nameof(tool)),
+    };
+
+    /// <summary>
+    /// The proposal a call of <paramref name="tool"/> with <paramref name="arguments"/> asks for, or a message saying
+    /// what is wrong with the arguments (for the model to correct).
+    /// </summary>
+    public static (ProposalRequest? Request, string? Problem) ToProposal(string tool, IReadOnlyDictionary<string, JsonElement>? arguments)
+    {
+        var args = new ToolArguments(arguments ?? new Dictionary<string, JsonElement>());
+        try
+        {
+            var request = tool switch
+            {
+                Exec => new ProposalRequest(
+                    Exec,
+                    Command: args.RequiredString("command"),
+                    Args: args.Strings("args"),
+                    Workdir: args.OptionalString("workdir"),
+                    Env: args.StringMap("env"),
+                    Stdin: args.OptionalString("stdin"),
+                    TimeoutSeconds: args.PositiveInt("timeout_seconds")),
+                ReadFile => new ProposalRequest(ReadFile, Path: args.RequiredString("path")),
+                WriteFile => new ProposalRequest(WriteFile, Path: args.RequiredString("path"), Content: args.RequiredString("content", allowEmpty: true)),
+                ListDir => new ProposalRequest(ListDir, Path: args.OptionalString("path") ?? "."),
+                _ => throw new ArgumentException($"there is no tool named '{tool}'; the tools are exec, read_file, write_file and list_dir"),
+            };
+            args.RejectUnknown(tool);
+            return (request, null);
+        }
+        catch (ArgumentException ex)
+        {
+            return (null, ex.Message);
+        }
+    }
 
     private static JsonElement Parse(string json)
     {
@@ -195,3 +242,18 @@ public sealed class ToolArguments(IReadOnlyDictionary<string, JsonElement> value
         return values.TryGetValue(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
     }
 }
+
+/// <summary>
+/// A tool as its callers see it: its name, a short title, what it does, the JSON schema of its arguments, and hints for
+/// clients (MCP's tool annotations). <see cref="External"/> tools are offered to external agents by <c>apiary mcp</c>
+/// too; the others only to the runs Apiary drives.
+/// </summary>
+/// <param name="Name">The name the model calls it by.</param>
+/// <param name="Title">A short human title.</param>
+/// <param name="Description">What it does and how it is governed, for the model.</param>
+/// <param name="InputSchema">The JSON schema of its arguments.</param>
+/// <param name="ReadOnly">It changes nothing.</param>
+/// <param name="Destructive">It may change or remove what exists.</param>
+/// <param name="Idempotent">Calling it twice with the same arguments does no more than once.</param>
+/// <param name="External">Offered through <c>apiary mcp</c> as well.</param>
+public sealed record ToolDescriptor(string Name, string Title, string Description, JsonElement InputSchema, bool ReadOnly, bool Destructive, bool Idempotent, bool External);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Apiary.Agents;
 using Apiary.Contracts;
 using Apiary.Events;
@@ -8,81 +7,119 @@ using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Locks;
 using Apiary.Governance.Pipeline;
 using Apiary.Home;
+using Apiary.Models;
 using Apiary.Sandbox;
 using Apiary.Sandbox.Bubblewrap;
-using Apiary.Sandbox.Templates;
 using Apiary.Sandbox.Unconfined;
 using Apiary.Secrets;
 using Apiary.Runtime.Audit;
+using Apiary.Runtime.Manager;
+using Apiary.Runtime.Memory;
+using Apiary.Runtime.Messaging;
+using Apiary.Runtime.Supervision;
+using Apiary.Runtime.Telemetry;
 using Apiary.Storage.Sqlite;
 using Apiary.Configuration;
 
 namespace Apiary.Runtime;
 
 /// <summary>
-/// Everything one server runs for its home: the event store, the governance pipeline (which owns every session, so
-/// recovery at start gives back whatever a previous server left unfinished), the sandbox backend, the API sessions and
-/// the proposals submitted through them.
+/// The application of one home, composed: the event store and the governance pipeline (which owns every session, so
+/// recovery at start gives back whatever a previous runtime left unfinished), the <see cref="Sessions"/>, the one
+/// governed <see cref="Executor"/>, the turn loop (<see cref="Runs"/>), the tools (<see cref="Tools"/>),
+/// <see cref="Messaging"/>, the <see cref="Manager"/>'s actions, <see cref="Memory"/> and the <see cref="Supervisor"/>.
+/// Each capability is a class of its folder, given what it needs here; a host (the HTTP server) calls them.
 /// </summary>
-internal sealed partial class ApiaryRuntime : IAsyncDisposable
+internal sealed class ApiaryRuntime : IAsyncDisposable
 {
     /// <summary>The event log's file in the home.</summary>
     public const string StoreFileName = "events.db";
 
     /// <summary>The agent a session acts as when the person at the terminal works through it (<c>apiary exec</c> without <c>--agent</c>).</summary>
-    public static readonly AgentName Operator = AgentName.Parse("operator");
+    public static readonly AgentName Operator = RuntimeContext.Operator;
 
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<string, ApiSession> _sessions = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ProposalRun> _runs = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<Task, byte> _work = new();
-    private readonly BudgetLedger _ledger;
-    private readonly ISecretStore _secrets;
+    private readonly RuntimeContext _context;
+    private readonly ModelCatalog? _ownedModels;
     private Task _following = Task.CompletedTask;
     private LogGuard? _guard;
 
-    private ApiaryRuntime(ApiaryHome home, HomeConfig config, SqliteEventStore store, GovernancePipeline pipeline, BudgetLedger ledger, TokenStore tokens, ISecretStore secrets, TimeProvider time)
+    private ApiaryRuntime(RuntimeContext context, SessionHost sessions, AgentRelations relations, IModelCatalog models, ModelCatalog? ownedModels)
     {
-        Home = home;
-        Config = config;
-        Store = store;
-        Pipeline = pipeline;
-        _ledger = ledger;
-        Tokens = tokens;
-        _secrets = secrets;
-        Time = time;
-        Catalog = new AgentCatalog(home, config);
+        _context = context;
+        _ownedModels = ownedModels;
+        Sessions = sessions;
+        Executor = new GovernedExecutor(context);
+        Relations = relations;
+        Messaging = new MessageService(context, Executor, sessions, Relations);
+        var modelCalls = new ModelCalls(Executor);
+        Tools = new ToolRegistry();
+        Runs = new RunService(context, sessions, Executor, modelCalls, new TurnTelemetry(context, Messaging.Broker), models, Tools);
+        Manager = new ManagerService(context, Executor, Runs, Relations);
+        Memory = new MemoryService(context, Executor, modelCalls, models);
+        foreach (var workspace in WorkspaceTools.Descriptors)
+        {
+            Tools.Register(new WorkspaceTool(workspace, Runs));
+        }
+
+        Tools.Register(new SendTool(Messaging)).Register(new RecvTool(context, Messaging)).Register(new AskTool(Messaging)).Register(new AnswerTool(Messaging))
+            .Register(new RequestSpawnTool(Manager)).Register(new StartTool(Manager)).Register(new StopTool(Manager)).Register(new RestartTool(Manager)).Register(new UpdateTool(Manager))
+            .Register(new RememberTool(Memory));
     }
 
-    public ApiaryHome Home { get; }
+    public ApiaryHome Home => _context.Home;
 
-    public HomeConfig Config { get; }
+    public HomeConfig Config => _context.Config;
 
-    public AgentCatalog Catalog { get; }
+    public AgentCatalog Catalog => _context.Catalog;
 
-    public SqliteEventStore Store { get; }
+    public SqliteEventStore Store => _context.Store;
 
-    public GovernancePipeline Pipeline { get; }
+    public GovernancePipeline Pipeline => _context.Pipeline;
 
-    public TokenStore Tokens { get; }
+    public TokenStore Tokens => _context.Tokens;
 
-    public TimeProvider Time { get; }
+    public TimeProvider Time => _context.Time;
 
-    public ISandboxBackend? Backend { get; private set; }
+    /// <summary>The sessions: each one principal, one sandbox, one budget.</summary>
+    public SessionHost Sessions { get; }
+
+    /// <summary>The one governed executor every side effect passes.</summary>
+    public GovernedExecutor Executor { get; }
+
+    /// <summary>The turn loop: agent runs, resumed after a restart, restarted by the supervisor.</summary>
+    public RunService Runs { get; }
+
+    /// <summary>The built-in tools the runs offer their models.</summary>
+    public ToolRegistry Tools { get; }
+
+    /// <summary>Messages between agents and the operator.</summary>
+    public MessageService Messaging { get; }
+
+    /// <summary>The manager's actions on other agents.</summary>
+    public ManagerService Manager { get; }
+
+    /// <summary>Agents' memory.</summary>
+    public MemoryService Memory { get; }
+
+    /// <summary>Who an agent may reach and who manages it.</summary>
+    public AgentRelations Relations { get; }
+
+    /// <summary>Every agent's lifecycle, as the supervisor follows it.</summary>
+    public Supervisor Supervisor { get; private set; } = null!;
+
+    public ISandboxBackend? Backend => Sessions.Backend;
 
     /// <summary>Why there is no sandbox backend, when there is none.</summary>
-    public string? SandboxProblem { get; private set; }
+    public string? SandboxProblem => Sessions.SandboxProblem;
 
     /// <summary>Why the policies did not load, when they did not; every proposal is refused until they do.</summary>
-    public string? PolicyProblem { get; private set; }
+    public string? PolicyProblem => _context.PolicyProblem;
 
-    /// <summary>Cancelled when the server stops: running commands, approval waits and live streams end.</summary>
-    public CancellationToken Stopping => _stopping.Token;
+    /// <summary>Cancelled when the runtime stops: running commands, approval waits and live streams end.</summary>
+    public CancellationToken Stopping => _context.Stopping;
 
     /// <summary>The one reader of the log that live event streams share.</summary>
     public LiveEventFeed Feed { get; private set; } = null!;
-
-    public IEnumerable<ApiSession> Sessions => _sessions.Values.OrderBy(s => s.OpenedAt);
 
     public static async Task<ApiaryRuntime> OpenAsync(ApiaryHome home, RuntimeOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -104,7 +141,6 @@ internal sealed partial class ApiaryRuntime : IAsyncDisposable
             throw new ServerStartException($"the secrets of the home cannot be read ({ex.Message}); the server needs them to refuse proposals that leak them");
         }
 
-        var engine = new PolicyEngine(loaded.Policy ?? Policy.Empty, [new SecretLeakEvaluator(catalog)]);
         var ledger = new BudgetLedger(time);
         var store = await SqliteEventStore.OpenAsync(Path.Combine(home.Root, StoreFileName), new SqliteEventStoreOptions { TimeProvider = time, BeforeAppend = new EventRedaction(() => catalog.Redactor).Redact }, cancellationToken).ConfigureAwait(false);
         LogGuard? guard = null;
@@ -112,6 +148,11 @@ internal sealed partial class ApiaryRuntime : IAsyncDisposable
         {
             // Nothing is read from or appended to a log that was cut or rewritten, unless the operator accepted it.
             guard = await LogGuard.StartAsync(home, store, options, time, cancellationToken).ConfigureAwait(false);
+            // The control plane's checks (allowed recipients, a manager's reach) are evaluators of the same pipeline, so
+            // every decision they make is recorded and explained like any other.
+            var agents = new AgentCatalog(home, config);
+            var relations = new AgentRelations(agents, store);
+            var engine = new PolicyEngine(loaded.Policy ?? Policy.Empty, [new SecretLeakEvaluator(catalog), .. ControlPlaneChecks.All(relations)]);
             var pipeline = new GovernancePipeline(store, engine, ledger, new LockTable(time), new KillSwitch(time), new GovernancePipelineOptions { Redactor = () => catalog.Redactor }, time);
             await pipeline.LoadAsync(cancellationToken).ConfigureAwait(false);
 
@@ -120,26 +161,28 @@ internal sealed partial class ApiaryRuntime : IAsyncDisposable
             // held the same way while they are open, so a CLI process recovering meanwhile leaves them alone too.
             await pipeline.RecoverAsync(LiveSessions.Of(home).IsAlive, cancellationToken).ConfigureAwait(false);
             var tokens = await TokenStore.OpenAsync(home, time, cancellationToken).ConfigureAwait(false);
-            var runtime = new ApiaryRuntime(home, config, store, pipeline, ledger, tokens, secrets, time) { _guard = guard };
+            var context = new RuntimeContext(home, config, agents, store, pipeline, ledger, secrets, tokens, time) { Warnings = options.Warnings ?? Console.Error };
             if (!loaded.Succeeded)
             {
-                runtime.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
+                context.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
                     string.Join("; ", loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString())) +
                     "; fix them ('apiary policy check') and restart the server";
             }
 
-            runtime.OpenBackend(options);
-            runtime.Models = options.Models ?? await runtime.LoadModelsAsync(home, secrets, time, cancellationToken).ConfigureAwait(false);
+            var (backend, sandboxProblem) = OpenBackend(options);
+            var (models, owned) = options.Models is { } given ? (given, null) : await LoadModelsAsync(home, secrets, time, cancellationToken).ConfigureAwait(false);
+            var runtime = new ApiaryRuntime(context, new SessionHost(context, backend, sandboxProblem), relations, models, owned) { _guard = guard };
 
             // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
-            runtime._following = Task.Run(() => pipeline.FollowAsync(runtime._stopping.Token), CancellationToken.None);
+            runtime._following = Task.Run(() => pipeline.FollowAsync(context.Stopping), CancellationToken.None);
             runtime.Feed = await LiveEventFeed.StartAsync(store, cancellationToken).ConfigureAwait(false);
 
             // The supervisor seeds the agents' states from the log as it stands, so what resuming runs changes is reported.
-            await runtime.StartSupervisorAsync(options, cancellationToken).ConfigureAwait(false);
+            runtime.Supervisor = new Supervisor(runtime, options.Supervisor, options.SupervisorClock ?? time);
+            await runtime.Supervisor.StartAsync(cancellationToken).ConfigureAwait(false);
 
             // Runs a previous server left unended (waiting for an approval, or running) go on where they stood.
-            await runtime.ResumeRunsAsync(cancellationToken).ConfigureAwait(false);
+            await runtime.Runs.ResumeRunsAsync(cancellationToken).ConfigureAwait(false);
             return runtime;
         }
         catch
@@ -154,135 +197,32 @@ internal sealed partial class ApiaryRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>Records an event the server itself produces; a failure to record is the caller's to handle.</summary>
-    public Task<AppendResult> RecordAsync(string stream, EventData data, CancellationToken cancellationToken = default) =>
-        Store.AppendAsync(stream, ExpectedVersion.Any, [data], cancellationToken);
+    /// <summary>Records an event the runtime itself produces; a failure to record is the caller's to handle.</summary>
+    public Task<AppendResult> RecordAsync(string stream, EventData data, CancellationToken cancellationToken = default) => _context.RecordAsync(stream, data, cancellationToken);
 
-    public ApiSession? FindSession(string id) => _sessions.GetValueOrDefault(id);
+    /// <summary>Writes a warning of the runtime.</summary>
+    public void Warn(string message) => _context.Warn(message);
 
-    public ProposalRun? FindRun(string id) => _runs.GetValueOrDefault(id);
+    /// <summary>Loads an agent by the name a caller gave (a refusal names what is wrong).</summary>
+    public Task<AgentDefinition> LoadAgentAsync(string raw, CancellationToken cancellationToken) => _context.LoadAgentAsync(raw, cancellationToken);
 
-    /// <summary>
-    /// Opens a session as <see cref="OpenSessionRequest.Agent"/>: its sandbox over its workspace (or the one asked for),
-    /// its budget, a token. The agent <c>operator</c> is the person at the terminal: a manager with no budget beyond what
-    /// the policies allow, working in the folder asked for or in a new empty one removed when the session closes.
-    /// </summary>
-    public Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, CancellationToken cancellationToken) =>
-        OpenSessionAsync(request, by, null, cancellationToken);
-
-    /// <summary>
-    /// Opens a session; with <paramref name="sessionId"/>, under that id again (a resumed run's session, so its approval
-    /// tickets, budget and record stay its own).
-    /// </summary>
-    private async Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, string? sessionId, CancellationToken cancellationToken)
+    /// <summary>Opens a session for a caller of the API (see <see cref="SessionHost.OpenAsync"/>).</summary>
+    public async Task<OpenSessionResponse> OpenSessionAsync(OpenSessionRequest request, string by, CancellationToken cancellationToken)
     {
-        var backend = Backend ?? throw new RequestRefusedException(Refusal.Unavailable, "No sandbox", $"sessions cannot open: {SandboxProblem}");
-        var asOperator = request.Agent == Operator.Value;
-        var agent = asOperator ? null : await LoadAgentAsync(request.Agent, cancellationToken).ConfigureAwait(false);
-        string? workspace = null;
-        if (request.Workspace is not null)
-        {
-            var check = WorkspaceGuard.Validate(request.Workspace, Home.UserHome, Home.Root);
-            workspace = check.Path ?? throw new RequestRefusedException(Refusal.Invalid, "Invalid workspace", check.Reason!);
-            if (!Directory.Exists(workspace))
-            {
-                throw new RequestRefusedException(Refusal.Invalid, "Workspace missing", $"the workspace {workspace} does not exist; create it first");
-            }
-        }
-        else if (agent is not null)
-        {
-            workspace = agent.Workspace.Path;
-            if (!Directory.Exists(workspace))
-            {
-                if (agent.Workspace.IsDefault)
-                {
-                    WorkspaceGuard.EnsureDefault(agent.Directory);
-                }
-                else
-                {
-                    throw new RequestRefusedException(Refusal.Conflict, "Workspace missing", $"the workspace {workspace} of agent '{agent.Name}' does not exist; create it or change 'workspace:' in its AGENTS.md");
-                }
-            }
-        }
-
-        var template = await LoadTemplateAsync(request.Template ?? agent?.Settings.Template.Value ?? AgentSettings.DefaultTemplate, explicitly: request.Template is not null, cancellationToken).ConfigureAwait(false);
-        var id = sessionId ?? Guid.NewGuid().ToString("N");
-        var principal = agent is null ? new Principal(Operator, AgentRole.Manager, id) : new Principal(agent.Name, agent.Settings.Role.Value, id);
-        if (agent is not null)
-        {
-            _ledger.SetLimits(BudgetScope.Session(id), new BudgetLimits(agent.Settings.Commands.Value, agent.Settings.WallTime.Value, agent.Settings.Tokens.Value, agent.Settings.CostUsd.Value));
-        }
-
-        var temporary = workspace is null ? Directory.CreateTempSubdirectory("apiary-session-").FullName : null;
-        workspace ??= temporary!;
-        var alive = LiveSessions.Of(Home).Hold(id);
-        ISandboxSession sandbox;
-        try
-        {
-            // The store is always given: a command may ask for secrets by name (exec 'secrets'), and the template may too.
-            sandbox = await backend.OpenSessionAsync(
-                new SandboxSessionOptions { Workspace = workspace, Template = template, Secrets = _secrets, Id = id },
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            alive.Dispose();
-            DeleteTemporary(temporary);
-            throw;
-        }
-
-        var session = new ApiSession(principal, sandbox, template, alive, Time.GetUtcNow(), temporary);
-        try
-        {
-            await RecordAsync("session-" + id, ServerEventJsonContext.Event(
-                ServerEventTypes.SessionOpened,
-                new SessionEventData(id, session.AgentName, session.Workspace, by, session.OpenedAt),
-                ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
-            var token = await Tokens.IssueSessionAsync(session.AgentName, id, cancellationToken).ConfigureAwait(false);
-            _sessions[id] = session;
-            return new OpenSessionResponse(session.ToDto(), token);
-        }
-        catch
-        {
-            await sandbox.DisposeAsync().ConfigureAwait(false);
-            session.Dispose();
-            DeleteTemporary(temporary);
-            throw;
-        }
+        var (session, token) = await Sessions.OpenAsync(request, by, null, cancellationToken).ConfigureAwait(false);
+        return new OpenSessionResponse(session.ToDto(), token);
     }
 
-    /// <summary>Closes a session: what runs in it is cancelled (and recorded), its tokens are revoked.</summary>
-    public async Task<SessionDto> CloseSessionAsync(ApiSession session, string by, CancellationToken cancellationToken)
-    {
-        if (session.TryClose(Time.GetUtcNow()))
-        {
-            await WaitForRunsAsync(_runs.Values.Where(r => r.Session == session)).ConfigureAwait(false);
-            await session.Sandbox.CloseAsync(CancellationToken.None).ConfigureAwait(false);
-            await session.Sandbox.DisposeAsync().ConfigureAwait(false);
-            await Tokens.RevokeSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
-            session.ReleaseLiveMark();
-            DeleteTemporary(session.TemporaryWorkspace);
-            await RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
-                ServerEventTypes.SessionClosed,
-                new SessionEventData(session.Id, session.AgentName, session.Workspace, by, session.ClosedAt!.Value),
-                ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
-        }
+    /// <summary>Carries out one tool call of <paramref name="run"/>'s model as the turn loop does; what the model is told.</summary>
+    public async Task<string> CallToolAsync(AgentRun run, Microsoft.Extensions.AI.FunctionCallContent call, CancellationToken cancellationToken) =>
+        (await Runs.DispatchAsync(new ToolCall(run, run.ToDto().Turns, call, AgentTools.ArgumentsJson(call)), cancellationToken).ConfigureAwait(false)).Text;
 
-        return session.ToDto();
-    }
+    /// <summary>Submits a workspace tool call of <paramref name="session"/> for a caller of the API (see <see cref="GovernedExecutor.SubmitAsync"/>).</summary>
+    public Task<ProposalRun> SubmitAsync(ApiSession session, ProposalRequest request, CancellationToken cancellationToken) =>
+        Executor.SubmitAsync(session, request, keepTicketOnStop: false, cancellationToken);
 
-    public async Task<AgentDefinition> LoadAgentAsync(string raw, CancellationToken cancellationToken)
-    {
-        if (!AgentName.TryCreate(raw, out var name, out var error))
-        {
-            throw new RequestRefusedException(Refusal.Invalid, "Invalid agent name", $"'{raw}' is not a valid agent name: {error.Message}");
-        }
-
-        var entry = await Catalog.LoadAsync(name, cancellationToken: cancellationToken).ConfigureAwait(false)
-            ?? throw new RequestRefusedException(Refusal.NotFound, "Unknown agent", $"there is no agent named '{name}' in {Home.AgentsDirectory}; GET /api/agents lists the agents, POST /api/agents creates one");
-        return entry.Definition
-            ?? throw new RequestRefusedException(Refusal.Conflict, "Broken agent", $"agent '{name}' cannot be used until its definition is fixed: {string.Join("; ", entry.Errors.Select(e => e.ToString()))}");
-    }
+    /// <summary>What a session's budget allows and has spent so far.</summary>
+    public BudgetUsage SessionUsage(string session) => _context.Ledger.Usage(BudgetScope.Session(session));
 
     public async ValueTask DisposeAsync()
     {
@@ -292,14 +232,7 @@ internal sealed partial class ApiaryRuntime : IAsyncDisposable
         }
 
         await StopWorkAsync().ConfigureAwait(false);
-        foreach (var session in _sessions.Values)
-        {
-            session.TryClose(Time.GetUtcNow());
-            await session.Sandbox.DisposeAsync().ConfigureAwait(false);
-            DeleteTemporary(session.TemporaryWorkspace);
-            session.Dispose();
-        }
-
+        await Sessions.DisposeAsync().ConfigureAwait(false);
         try
         {
             await _following.ConfigureAwait(false);
@@ -314,88 +247,63 @@ internal sealed partial class ApiaryRuntime : IAsyncDisposable
             await Feed.DisposeAsync().ConfigureAwait(false);
         }
 
-        // The last checkpoint covers everything recorded, down to the server's stop.
+        // The last checkpoint covers everything recorded, down to the runtime's stop.
         if (_guard is not null)
         {
             await _guard.DisposeAsync().ConfigureAwait(false);
         }
 
         await Store.DisposeAsync().ConfigureAwait(false);
-        (Backend as IDisposable)?.Dispose();
         _ownedModels?.Dispose();
         Tokens.Dispose();
-        _stopping.Dispose();
+        _context.Dispose();
     }
 
     /// <summary>Cancels what runs and waits (recording how each ended); idempotent.</summary>
     public async Task<int> StopWorkAsync()
     {
-        if (_stopping.IsCancellationRequested)
+        var cancelled = Executor.Runs.Count(r => !r.IsTerminal);
+        if (!await _context.StopAsync().ConfigureAwait(false))
         {
             return 0;
         }
 
-        var cancelled = _runs.Values.Count(r => !r.IsTerminal);
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await WaitForRunsAsync(_runs.Values).ConfigureAwait(false);
-        await Task.WhenAll(_work.Keys).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await ProposalRun.WaitForAllAsync(Executor.Runs).ConfigureAwait(false);
+        await _context.WaitForWorkAsync().ConfigureAwait(false);
         return cancelled;
     }
 
-    private static async Task WaitForRunsAsync(IEnumerable<ProposalRun> runs) =>
-        await Task.WhenAll(runs.Select(r => r.Terminal)).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-
-    private void Track(Task task)
-    {
-        _work[task] = 0;
-        task.ContinueWith(t => _work.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-    }
-
-    private void OpenBackend(RuntimeOptions options)
+    private static (ISandboxBackend? Backend, string? Problem) OpenBackend(RuntimeOptions options)
     {
         if (options.Unconfined)
         {
-            Backend = new UnconfinedBackend(options.Warnings ?? Console.Error);
-            return;
+            return (new UnconfinedBackend(options.Warnings ?? Console.Error), null);
         }
 
         try
         {
-            Backend = BubblewrapBackend.Create();
+            return (BubblewrapBackend.Create(), null);
         }
         catch (SandboxUnavailableException ex)
         {
-            SandboxProblem = $"{ex.Message}; install bubblewrap ('apiary doctor' says what is missing)";
+            return (null, $"{ex.Message}; install bubblewrap ('apiary doctor' says what is missing)");
         }
     }
 
-    private static void DeleteTemporary(string? folder)
+    /// <summary>
+    /// The models of the home's <c>models.yaml</c>. A file with errors does not stop the runtime (governance of other
+    /// tools still works); runs are refused with what is wrong until it is fixed and the server restarted.
+    /// </summary>
+    private static async Task<(IModelCatalog Models, ModelCatalog? Owned)> LoadModelsAsync(ApiaryHome home, ISecretStore secrets, TimeProvider time, CancellationToken cancellationToken)
     {
-        if (folder is null)
-        {
-            return;
-        }
-
         try
         {
-            Directory.Delete(folder, recursive: true);
+            var owned = await ModelCatalog.LoadAsync(home, secrets, new ModelCatalogOptions { TimeProvider = time }, cancellationToken).ConfigureAwait(false);
+            return (owned, owned);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (ModelConfigurationException ex)
         {
-            // A folder left in the temp directory is harmless; the session's record is what matters.
+            return (new UnavailableModelCatalog($"{ex.Message}{Environment.NewLine}Fix it and restart the server (see docs/models.md)"), null);
         }
-    }
-
-    /// <summary>Loads a sandbox template; one the request named (<paramref name="explicitly"/>) that cannot be used is the request's fault (400), the agent's own a conflict (409).</summary>
-    private async Task<SandboxTemplate> LoadTemplateAsync(string name, bool explicitly, CancellationToken cancellationToken)
-    {
-        if (name == AgentSettings.DefaultTemplate && !File.Exists(Path.Combine(Home.TemplatesDirectory, name + SandboxTemplateLoader.Extension)))
-        {
-            return SandboxTemplate.Default;
-        }
-
-        var result = await new SandboxTemplateLoader(Home.TemplatesDirectory, Home.Root).LoadAsync(name, cancellationToken).ConfigureAwait(false);
-        return result.Template
-            ?? throw new RequestRefusedException(explicitly ? Refusal.Invalid : Refusal.Conflict, "Broken template", $"sandbox template '{name}' cannot be used: {string.Join("; ", result.Diagnostics.Select(d => d.ToString()))}");
     }
 }

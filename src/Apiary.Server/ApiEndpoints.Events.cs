@@ -98,7 +98,7 @@ internal static partial class ApiEndpoints
     /// <summary>A proposal's output as server-sent events: <c>output</c> events from the start, then one <c>complete</c>.</summary>
     private static async Task StreamOutputAsync(string id, HttpContext context, ApiaryRuntime runtime)
     {
-        if (runtime.FindRun(id) is not { } run)
+        if (runtime.Executor.FindRun(id) is not { } run)
         {
             await UnknownProposal(id).ExecuteAsync(context).ConfigureAwait(false);
             return;
@@ -244,7 +244,7 @@ internal sealed class EventMatcher(ApiaryRuntime runtime, string? stream, string
 
         if (foundSession is not null && foundAgent is null)
         {
-            foundAgent = runtime.FindSession(foundSession)?.AgentName;
+            foundAgent = runtime.Sessions.Find(foundSession)?.AgentName;
         }
 
         if (proposal is not null)

@@ -25,7 +25,7 @@ internal static partial class ApiEndpoints
             return problem!;
         }
 
-        var outcome = await runtime.SendMessageAsync(runtime.SenderOf(context.Grant()), request, cancellationToken).ConfigureAwait(false);
+        var outcome = await runtime.Messaging.SendAsync(runtime.Messaging.SenderOf(context.Grant()), request, cancellationToken).ConfigureAwait(false);
         return outcome.Status switch
         {
             SendOutcome.Sent => Results.Json(new SendMessageResponse(outcome.Status, outcome.Message), ApiJsonContext.Default.SendMessageResponse, statusCode: 201),
@@ -43,13 +43,13 @@ internal static partial class ApiEndpoints
         }
 
         var deadline = TimeSpan.FromSeconds(request.DeadlineSeconds ?? 60);
-        if (deadline <= TimeSpan.Zero || deadline > ApiaryRuntime.MaxMessageWait)
+        if (deadline <= TimeSpan.Zero || deadline > Apiary.Runtime.Messaging.MessageService.MaxMessageWait)
         {
-            return Problems.BadRequest($"'deadline_seconds' must be between 1 and {ApiaryRuntime.MaxMessageWait.TotalSeconds}");
+            return Problems.BadRequest($"'deadline_seconds' must be between 1 and {Apiary.Runtime.Messaging.MessageService.MaxMessageWait.TotalSeconds}");
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, runtime.Stopping);
-        var (question, answer) = await runtime.AskAsync(runtime.SenderOf(context.Grant()), new SendMessageRequest(request.To, request.Body, request.Thread), deadline, stop.Token).ConfigureAwait(false);
+        var (question, answer) = await runtime.Messaging.AskAsync(runtime.Messaging.SenderOf(context.Grant()), new SendMessageRequest(request.To, request.Body, request.Thread), deadline, stop.Token).ConfigureAwait(false);
         return question.Message is { } asked
             ? Results.Json(new AskResponse(asked, answer), ApiJsonContext.Default.AskResponse)
             : question.Status == SendOutcome.Pending
@@ -59,34 +59,34 @@ internal static partial class ApiEndpoints
 
     private static async Task<IResult> ReadInboxAsync(string agent, long? after, double? wait, int? max, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
-        ApiaryRuntime.CheckInboxAccess(context.Grant(), agent);
+        Apiary.Runtime.Messaging.MessageService.CheckInboxAccess(context.Grant(), agent);
         var waiting = TimeSpan.FromSeconds(wait ?? 0);
-        if (waiting < TimeSpan.Zero || waiting > ApiaryRuntime.MaxMessageWait)
+        if (waiting < TimeSpan.Zero || waiting > Apiary.Runtime.Messaging.MessageService.MaxMessageWait)
         {
-            return Problems.BadRequest($"'wait' must be between 0 and {ApiaryRuntime.MaxMessageWait.TotalSeconds} seconds");
+            return Problems.BadRequest($"'wait' must be between 0 and {Apiary.Runtime.Messaging.MessageService.MaxMessageWait.TotalSeconds} seconds");
         }
 
-        if (after is < 0 || max is < 1 or > ApiaryRuntime.MaxMessagesPerRead)
+        if (after is < 0 || max is < 1 or > Apiary.Runtime.Messaging.MessageService.MaxMessagesPerRead)
         {
-            return Problems.BadRequest($"'after' must be 0 or more and 'max' between 1 and {ApiaryRuntime.MaxMessagesPerRead}");
+            return Problems.BadRequest($"'after' must be 0 or more and 'max' between 1 and {Apiary.Runtime.Messaging.MessageService.MaxMessagesPerRead}");
         }
 
         await CheckInboxOwnerAsync(runtime, agent, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, runtime.Stopping);
         try
         {
-            var inbox = await runtime.Messages.ReadAsync(agent, after, waiting, max ?? 100, stop.Token).ConfigureAwait(false);
+            var inbox = await runtime.Messaging.Broker.ReadAsync(agent, after, waiting, max ?? 100, stop.Token).ConfigureAwait(false);
             return Results.Json(inbox, ApiJsonContext.Default.InboxDto);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return Results.Json(new InboxDto(agent, await runtime.Messages.CursorAsync(agent, CancellationToken.None).ConfigureAwait(false), []), ApiJsonContext.Default.InboxDto);
+            return Results.Json(new InboxDto(agent, await runtime.Messaging.Broker.CursorAsync(agent, CancellationToken.None).ConfigureAwait(false), []), ApiJsonContext.Default.InboxDto);
         }
     }
 
     private static async Task<IResult> AckInboxAsync(string agent, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
-        ApiaryRuntime.CheckInboxAccess(context.Grant(), agent);
+        Apiary.Runtime.Messaging.MessageService.CheckInboxAccess(context.Grant(), agent);
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.AckRequest).ConfigureAwait(false);
         if (request is null)
         {
@@ -99,7 +99,7 @@ internal static partial class ApiEndpoints
         }
 
         await CheckInboxOwnerAsync(runtime, agent, cancellationToken).ConfigureAwait(false);
-        var cursor = await runtime.Messages.AckAsync(agent, request.Through, context.Grant().Who, cancellationToken).ConfigureAwait(false);
+        var cursor = await runtime.Messaging.Broker.AckAsync(agent, request.Through, context.Grant().Who, cancellationToken).ConfigureAwait(false);
         return cursor is { } acked
             ? Results.Json(new InboxDto(agent, acked, []), ApiJsonContext.Default.InboxDto)
             : Problems.Of(409, "Nothing to acknowledge", $"the inbox of '{agent}' has no message {request.Through} yet; acknowledge only what was read");

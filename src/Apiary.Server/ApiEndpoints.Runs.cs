@@ -14,9 +14,9 @@ internal static partial class ApiEndpoints
     private static void MapRuns(RouteGroupBuilder api)
     {
         api.MapPost("/agents/{name}/runs", StartRunAsync).Produces<RunDto>(201);
-        api.MapGet("/runs", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<RunDto>>(runtime.AgentRuns.Select(r => r.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListRunDto))
+        api.MapGet("/runs", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<RunDto>>(runtime.Runs.AgentRuns.Select(r => r.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListRunDto))
             .Produces<IReadOnlyList<RunDto>>();
-        api.MapGet("/runs/{id}", (string id, ApiaryRuntime runtime) => runtime.FindAgentRun(id) is { } run
+        api.MapGet("/runs/{id}", (string id, ApiaryRuntime runtime) => runtime.Runs.FindAgentRun(id) is { } run
             ? Results.Json(run.ToDto(), ApiJsonContext.Default.RunDto)
             : UnknownRun(id)).Produces<RunDto>();
         api.MapGet("/runs/{id}/progress", StreamProgressAsync).Produces(200, contentType: "text/event-stream");
@@ -30,7 +30,7 @@ internal static partial class ApiEndpoints
             return problem!;
         }
 
-        var run = await runtime.StartRunAsync(name, request, context.Grant().Who, cancellationToken).ConfigureAwait(false);
+        var run = await runtime.Runs.StartRunAsync(name, request, context.Grant().Who, cancellationToken).ConfigureAwait(false);
         context.Response.Headers.Location = $"/api/runs/{run.Id}";
         return Results.Json(run.ToDto(), ApiJsonContext.Default.RunDto, statusCode: 201);
     }
@@ -38,7 +38,7 @@ internal static partial class ApiEndpoints
     /// <summary>A run's steps as server-sent events, from the start, live, ending with <c>end</c>.</summary>
     private static async Task StreamProgressAsync(string id, HttpContext context, ApiaryRuntime runtime)
     {
-        if (runtime.FindAgentRun(id) is not { } run)
+        if (runtime.Runs.FindAgentRun(id) is not { } run)
         {
             await UnknownRun(id).ExecuteAsync(context).ConfigureAwait(false);
             return;

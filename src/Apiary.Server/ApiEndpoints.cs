@@ -30,14 +30,16 @@ internal static partial class ApiEndpoints
         api.MapGet("/agents/{name}/stats", AgentStatsAsync).Produces<AgentStatsDto>();
         api.MapPost("/agents", CreateAgentAsync).Produces<AgentDetailDto>(201);
         api.MapPost("/sessions", OpenSessionAsync).Produces<OpenSessionResponse>(201);
-        api.MapGet("/sessions", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
+        api.MapGet("/tools", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<ToolDescriptor>>([.. runtime.Tools.All.Select(t => t.Descriptor)], ApiJsonContext.Default.IReadOnlyListToolDescriptor))
+            .Produces<IReadOnlyList<ToolDescriptor>>();
+        api.MapGet("/sessions", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.All.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
             .Produces<IReadOnlyList<SessionDto>>();
-        api.MapGet("/sessions/{id}", (string id, ApiaryRuntime runtime) => runtime.FindSession(id) is { } session
+        api.MapGet("/sessions/{id}", (string id, ApiaryRuntime runtime) => runtime.Sessions.Find(id) is { } session
             ? Results.Json(session.ToDto(), ApiJsonContext.Default.SessionDto)
             : UnknownSession(id)).Produces<SessionDto>();
         api.MapPost("/sessions/{id}/close", CloseSessionAsync).Produces<SessionDto>();
         api.MapPost("/sessions/{id}/proposals", SubmitAsync).Produces<ProposalDto>(201);
-        api.MapGet("/proposals/{id}", (string id, ApiaryRuntime runtime) => runtime.FindRun(id) is { } run
+        api.MapGet("/proposals/{id}", (string id, ApiaryRuntime runtime) => runtime.Executor.FindRun(id) is { } run
             ? Results.Json(run.ToDto(), ApiJsonContext.Default.ProposalDto)
             : UnknownProposal(id)).Produces<ProposalDto>();
         api.MapGet("/proposals/{id}/output", StreamOutputAsync).Produces(200, contentType: "text/event-stream");
@@ -142,13 +144,13 @@ internal static partial class ApiEndpoints
     }
 
     private static async Task<IResult> CloseSessionAsync(string id, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken) =>
-        runtime.FindSession(id) is { } session
-            ? Results.Json(await runtime.CloseSessionAsync(session, context.Grant().Who, cancellationToken).ConfigureAwait(false), ApiJsonContext.Default.SessionDto)
+        runtime.Sessions.Find(id) is { } session
+            ? Results.Json(await runtime.Sessions.CloseAsync(session, context.Grant().Who, cancellationToken).ConfigureAwait(false), ApiJsonContext.Default.SessionDto)
             : UnknownSession(id);
 
     private static async Task<IResult> SubmitAsync(string id, bool? wait, int? timeout, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
-        if (runtime.FindSession(id) is not { } session)
+        if (runtime.Sessions.Find(id) is not { } session)
         {
             return UnknownSession(id);
         }
@@ -231,7 +233,7 @@ internal static partial class ApiEndpoints
             return Problems.BadRequest($"'{id}' is not a proposal id (32 hex digits)");
         }
 
-        var streams = runtime.FindRun(id) is { } run ? "session-" + run.Session.Id : null;
+        var streams = runtime.Executor.FindRun(id) is { } run ? "session-" + run.Session.Id : null;
         var events = streams is null ? runtime.Store.ReadAllAsync(1, cancellationToken) : runtime.Store.ReadStreamAsync(streams, 1, cancellationToken);
         string? latest = null;
         await foreach (var e in events.ConfigureAwait(false))

@@ -145,7 +145,7 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
         await page.EvalOnSelectorAsync("#run-start", "b => b.disabled = false");
         await page.ClickAsync("#run-start");
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("read-only");
-        Assert.Empty(_dashboard.Runtime.AgentRuns);
+        Assert.Empty(_dashboard.Runtime.Runs.AgentRuns);
         await page.CloseAsync();
     }
 

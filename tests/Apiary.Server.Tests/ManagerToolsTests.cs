@@ -87,7 +87,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         var final = await _host.Client.GetRunAsync(childRun.Groups["id"].Value, Ct);
         Assert.Equal(("helper", "finished"), (final.Agent, final.Status));
 
-        var spawned = Assert.Single((await Runtime.SpawnsAsync(Ct)).Values);
+        var spawned = Assert.Single((await Runtime.Manager.SpawnsAsync(Ct)).Values);
         Assert.Equal(("helper", "manager", 1, ticket.Ticket), (spawned.Agent, spawned.Parent, spawned.Depth, spawned.Ticket));
     }
 
@@ -111,7 +111,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.Contains("at most 50%", told[1], StringComparison.Ordinal);
         Assert.Empty(await _host.Client.ListApprovalsAsync(Ct));
         Assert.DoesNotContain(await _host.Client.ListAgentsAsync(Ct), a => a.Name.StartsWith("wide-", StringComparison.Ordinal));
-        Assert.Empty(await Runtime.SpawnsAsync(Ct));
+        Assert.Empty(await Runtime.Manager.SpawnsAsync(Ct));
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         await Runtime.RecordAsync(ManagerEventTypes.SpawnStream, new Events.EventData(
             ManagerEventTypes.AgentSpawned,
             JsonSerializer.SerializeToUtf8Bytes(
-                new AgentSpawnedData("manager", "lead", ApiaryRuntime.MaxSpawnDepth, "s", "p", null, ["AGENTS.md"], false, DateTimeOffset.UtcNow),
+                new AgentSpawnedData("manager", "lead", Apiary.Runtime.Manager.ManagerService.MaxSpawnDepth, "s", "p", null, ["AGENTS.md"], false, DateTimeOffset.UtcNow),
                 ManagerEventJsonContext.Default.AgentSpawnedData)), Ct);
         WriteDraft("drafts/deep", "tokens: 1000");
         _manager
@@ -132,7 +132,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         var steps = await ReadToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
-        Assert.StartsWith($"refused: spawn depth limit: 'manager' is at depth {ApiaryRuntime.MaxSpawnDepth}", Assert.Single(_manager.ToolResults()), StringComparison.Ordinal);
+        Assert.StartsWith($"refused: spawn depth limit: 'manager' is at depth {Apiary.Runtime.Manager.ManagerService.MaxSpawnDepth}", Assert.Single(_manager.ToolResults()), StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_root["home"], "agents", "deep")));
     }
 

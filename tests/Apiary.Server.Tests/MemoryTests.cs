@@ -61,7 +61,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
 
         Assert.StartsWith("remembered: appended to your MEMORY.md", Assert.Single(_model.ToolResults()), StringComparison.Ordinal);
         Assert.Matches(@"^- \[\d{4}-\d{2}-\d{2}\] the tests run with 'make check'\n$", await File.ReadAllTextAsync(MemoryPath, Ct));
-        var decided = (await EventsAsync(first)).Single(e => e.Type == "proposal.decided");
+        var decided = (await EventsAsync(first)).Single(e => e.Type == "proposal.decided" && Kind(e) == "write_file");
         Assert.Equal("coder-remembers", decided.Data.GetProperty("rule").GetString());
 
         _model.Answer("I know how to test");
@@ -189,8 +189,8 @@ public sealed partial class MemoryTests : IAsyncLifetime
         var compacted = Assert.Single(events, e => e.Type == "memory.compacted").Data;
         Assert.Equal(("coder", run.Id, previous.Length, Rewritten.Length), (compacted.GetProperty("agent").GetString(), compacted.GetProperty("run").GetString(), compacted.GetProperty("chars_before").GetInt32(), compacted.GetProperty("chars_after").GetInt32()));
         Assert.Equal((Path.GetFileName(kept), 420L), (compacted.GetProperty("previous_version").GetString(), compacted.GetProperty("tokens").GetInt64()));
-        var charged = Assert.Single(events, e => e.Type == "budget.settled" && e.Data.GetProperty("for").GetString() == $"memory compaction in run {run.Id}");
-        Assert.Equal(420, charged.Data.GetProperty("actual").GetProperty("tokens").GetInt64());
+        var charged = Completion(events, $"memory compaction in run {run.Id}");
+        Assert.Equal(420, charged.Data.GetProperty("tokens").GetInt64());
         Assert.DoesNotContain(events, e => e.Type == "memory.compaction_failed");
 
         // The kept version is the agent's state, not its definition: the agent still loads and its prompt has only the new memory.
@@ -227,7 +227,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
         var failed = Assert.Single(events, e => e.Type == "memory.compaction_failed").Data;
         Assert.Equal(("the model's output was empty", memory.Length, 400L), (failed.GetProperty("reason").GetString(), failed.GetProperty("chars").GetInt32(), failed.GetProperty("tokens").GetInt64()));
         Assert.DoesNotContain(events, e => e.Type == "memory.compacted");
-        Assert.Contains(events, e => e.Type == "budget.settled" && e.Data.GetProperty("for").GetString() == $"memory compaction in run {run.Id}");
+        Assert.Equal(400, Completion(events, $"memory compaction in run {run.Id}").Data.GetProperty("tokens").GetInt64());
     }
 
     [GeneratedRegex(@"^MEMORY-\d{8}T\d{9}Z\.md$")]
@@ -266,4 +266,16 @@ public sealed partial class MemoryTests : IAsyncLifetime
 
     private async Task<IReadOnlyList<EventDto>> EventsAsync(RunDto run) =>
         await Host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
+
+    /// <summary>The kind of the proposal a <c>proposal.decided</c> event decided.</summary>
+    private static string? Kind(EventDto decided) => decided.Data.GetProperty("inputs").GetProperty("kind").GetString();
+
+    /// <summary>The completion of the one <c>model_call</c> proposal made for <paramref name="purpose"/>: what it spent.</summary>
+    private static EventDto Completion(IReadOnlyList<EventDto> events, string purpose)
+    {
+        var decided = Assert.Single(events, e => e.Type == "proposal.decided" && Kind(e) == "model_call"
+            && e.Data.GetProperty("inputs").GetProperty("other").GetProperty("purpose").GetString() == purpose);
+        var id = decided.Data.GetProperty("proposal_id").GetString();
+        return Assert.Single(events, e => e.Type == "proposal.completed" && e.Data.GetProperty("proposal_id").GetString() == id);
+    }
 }

@@ -36,12 +36,12 @@ public sealed class MessagingLoadTests
             var refused = new ConcurrentBag<string>();
             await Task.WhenAll(names.Select((name, i) => Task.Run(async () =>
             {
-                var session = runtime.FindSession((await runtime.OpenSessionAsync(new OpenSessionRequest(name), "test", Ct)).Session.Id)!;
+                var session = runtime.Sessions.Find((await runtime.OpenSessionAsync(new OpenSessionRequest(name), "test", Ct)).Session.Id)!;
                 var sender = MessageSender.Of(session);
                 for (var k = 0; k < PerAgent; k++)
                 {
                     var to = Name((i + 1 + (k % 2)) % Agents);
-                    var outcome = await runtime.SendMessageAsync(sender, new SendMessageRequest(to, k.ToString(CultureInfo.InvariantCulture), $"{name}>{to}"), Ct);
+                    var outcome = await runtime.Messaging.SendAsync(sender, new SendMessageRequest(to, k.ToString(CultureInfo.InvariantCulture), $"{name}>{to}"), Ct);
                     if (outcome.Status != SendOutcome.Sent)
                     {
                         refused.Add($"{name}>{to}: {outcome.Status} {outcome.Reason}");
@@ -63,7 +63,7 @@ public sealed class MessagingLoadTests
             await AssertInboxesAsync(runtime, names, after: 0);
             foreach (var name in names)
             {
-                Assert.Equal(60, await runtime.Messages.AckAsync(name, 60, "test", Ct));
+                Assert.Equal(60, await runtime.Messaging.Broker.AckAsync(name, 60, "test", Ct));
             }
         }
         finally
@@ -90,7 +90,7 @@ public sealed class MessagingLoadTests
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in names)
         {
-            var inbox = await runtime.Messages.ReadAsync(name, null, TimeSpan.Zero, 1000, Ct);
+            var inbox = await runtime.Messaging.Broker.ReadAsync(name, null, TimeSpan.Zero, 1000, Ct);
             Assert.Equal(after, inbox.Cursor);
             Assert.Equal(Enumerable.Range((int)after + 1, PerAgent - (int)after).Select(n => (long)n), inbox.Messages.Select(m => m.Seq));
             Assert.All(inbox.Messages, m => Assert.Equal(("agent", name), (m.Role, m.To)));

@@ -73,7 +73,8 @@ public sealed class MessagingTests : IAsyncLifetime
         Assert.Contains("allowed_recipients", detail, StringComparison.Ordinal);
         Assert.Empty((await ReadInboxAsync(_operator, "tester-b")).Messages);
         var events = await _operator.GetFromJsonAsync("/api/events?limit=1000", ApiJsonContext.Default.IReadOnlyListEventDto, Ct);
-        Assert.Contains(events!, e => e.Type == "message.refused");
+        var refused = Assert.Single(events!, e => e.Type == "proposal.decided" && e.Data.GetProperty("inputs").GetProperty("kind").GetString() == "send_message");
+        Assert.Equal(("deny", "allowed-recipients"), (refused.Data.GetProperty("decision").GetString(), refused.Data.GetProperty("decided_by").GetString()));
     }
 
     [Fact]
@@ -87,7 +88,7 @@ public sealed class MessagingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, toManager.StatusCode);
         Assert.Equal(HttpStatusCode.Created, toOperator.StatusCode);
         Assert.Equal("tester-a", Assert.Single((await ReadInboxAsync(_operator, "operator")).Messages).From);
-        Assert.Equal(["manager", "operator"], (await Runtime.AllowedRecipientsAsync("tester-a", Ct)).Order(StringComparer.Ordinal));
+        Assert.Equal(["manager", "operator"], (await Runtime.Messaging.AllowedRecipientsAsync("tester-a", Ct)).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -157,20 +158,20 @@ public sealed class MessagingTests : IAsyncLifetime
     [Fact]
     public async Task Tools_SendRecvAnswer_SenderIsTheRunsAgentAndAForgedFromIsRejected()
     {
-        var coderSession = Runtime.FindSession((await Runtime.OpenSessionAsync(new OpenSessionRequest("coder"), "test", Ct)).Session.Id)!;
-        var managerSession = Runtime.FindSession((await Runtime.OpenSessionAsync(new OpenSessionRequest("manager"), "test", Ct)).Session.Id)!;
+        var coderSession = Runtime.Sessions.Find((await Runtime.OpenSessionAsync(new OpenSessionRequest("coder"), "test", Ct)).Session.Id)!;
+        var managerSession = Runtime.Sessions.Find((await Runtime.OpenSessionAsync(new OpenSessionRequest("manager"), "test", Ct)).Session.Id)!;
         var coderRun = new AgentRun("run-coder", "coder", coderSession, "test/model");
         var managerRun = new AgentRun("run-manager", "manager", managerSession, "test/model");
 
-        var forged = await Runtime.CallMessagingToolAsync(coderRun, Call("send", ("to", "manager"), ("body", "hi"), ("from", "operator")), Ct);
-        var sent = await Runtime.CallMessagingToolAsync(coderRun, Call("send", ("to", "manager"), ("body", "ready for review"), ("thread", "t-1")), Ct);
-        var notAllowed = await Runtime.CallMessagingToolAsync(coderRun, Call("send", ("to", "tester-a"), ("body", "hi")), Ct);
-        var received = await Runtime.CallMessagingToolAsync(managerRun, Call("recv"), Ct);
-        var id = (await Runtime.Messages.ReadAsync("manager", 0, TimeSpan.Zero, 10, Ct)).Messages.Single().Id;
-        var answered = await Runtime.CallMessagingToolAsync(managerRun, Call("answer", ("message_id", id), ("body", "looks good")), Ct);
-        var reply = await Runtime.CallMessagingToolAsync(coderRun, Call("recv"), Ct);
-        var empty = await Runtime.CallMessagingToolAsync(managerRun, Call("recv"), Ct);
-        var notMine = await Runtime.CallMessagingToolAsync(coderRun, Call("exec", ("command", "ls")), Ct);
+        var forged = await Runtime.CallToolAsync(coderRun, Call("send", ("to", "manager"), ("body", "hi"), ("from", "operator")), Ct);
+        var sent = await Runtime.CallToolAsync(coderRun, Call("send", ("to", "manager"), ("body", "ready for review"), ("thread", "t-1")), Ct);
+        var notAllowed = await Runtime.CallToolAsync(coderRun, Call("send", ("to", "tester-a"), ("body", "hi")), Ct);
+        var received = await Runtime.CallToolAsync(managerRun, Call("recv"), Ct);
+        var id = (await Runtime.Messaging.Broker.ReadAsync("manager", 0, TimeSpan.Zero, 10, Ct)).Messages.Single().Id;
+        var answered = await Runtime.CallToolAsync(managerRun, Call("answer", ("message_id", id), ("body", "looks good")), Ct);
+        var reply = await Runtime.CallToolAsync(coderRun, Call("recv"), Ct);
+        var empty = await Runtime.CallToolAsync(managerRun, Call("recv"), Ct);
+        var unknown = await Runtime.CallToolAsync(coderRun, Call("shout", ("to", "manager")), Ct);
 
         Assert.StartsWith("error: send has no argument 'from'", forged, StringComparison.Ordinal);
         Assert.StartsWith("sent: message", sent, StringComparison.Ordinal);
@@ -180,9 +181,9 @@ public sealed class MessagingTests : IAsyncLifetime
         Assert.StartsWith("sent: message", answered, StringComparison.Ordinal);
         Assert.Contains($"from manager (agent) on thread t-1 replying to {id}", reply, StringComparison.Ordinal);
         Assert.Equal("no message is waiting", empty);
-        Assert.Null(notMine);
-        Assert.Equal(1, await Runtime.Messages.CursorAsync("manager", Ct));
-        Assert.All(MessagingTools.Declarations, d => Assert.DoesNotContain("\"from\"", ((AIFunctionDeclaration)d).JsonSchema.GetRawText(), StringComparison.Ordinal));
+        Assert.StartsWith("error: there is no tool named 'shout'", unknown, StringComparison.Ordinal);
+        Assert.Equal(1, await Runtime.Messaging.Broker.CursorAsync("manager", Ct));
+        Assert.All(Runtime.Tools.All.Where(t => t.Descriptor.Name is "send" or "recv" or "ask" or "answer"), t => Assert.DoesNotContain("\"from\"", t.Descriptor.InputSchema.GetRawText(), StringComparison.Ordinal));
     }
 
     private static FunctionCallContent Call(string name, params (string Key, object? Value)[] args) =>

@@ -80,7 +80,7 @@ public sealed class ServerEdgeTests
         }
 
         Assert.Equal(before.Count, (await runtime.EventsAsync(_ => true)).Count);
-        Assert.Empty(runtime.Sessions);
+        Assert.Empty(runtime.Sessions.All);
     }
 
     [Fact]
@@ -184,7 +184,7 @@ public sealed class ServerEdgeTests
         var body = await response.Content.ReadAsStringAsync(Ct);
         Assert.True(response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode} {body}");
         Assert.DoesNotContain(t.Home, body, StringComparison.Ordinal);
-        Assert.Empty(t.Server.App.Services.GetRequiredService<ApiaryRuntime>().Sessions);
+        Assert.Empty(t.Server.App.Services.GetRequiredService<ApiaryRuntime>().Sessions.All);
         Assert.Empty(await t.Http.GetFromJsonAsync("/api/kill-switches", ApiJsonContext.Default.IReadOnlyListKillSwitchDto, Ct) ?? []);
     }
 

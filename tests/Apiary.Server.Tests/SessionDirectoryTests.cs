@@ -41,7 +41,7 @@ public sealed class SessionDirectoryTests : IDisposable
         var feed = second.Server.App.Services.GetRequiredService<DashboardFeed>();
         await feed.Sessions.Ready.WaitAsync(TimeSpan.FromSeconds(30), Ct);
 
-        var rows = feed.Sessions.List(id => second.Runtime.FindSession(id) is not null, 100);
+        var rows = feed.Sessions.List(id => second.Runtime.Sessions.Find(id) is not null, 100);
         var earlier = Assert.Single(rows, r => r.Id == closed);
         Assert.Equal(("coder", 2, false), (earlier.Agent, earlier.Proposals, earlier.IsOpen));
         Assert.StartsWith("closed ", earlier.Status, StringComparison.Ordinal);
@@ -54,7 +54,7 @@ public sealed class SessionDirectoryTests : IDisposable
         {
             if (e.Type == "session.opened")
             {
-                heard.TrySetResult(feed.Sessions.List(id => second.Runtime.FindSession(id) is not null, 100));
+                heard.TrySetResult(feed.Sessions.List(id => second.Runtime.Sessions.Find(id) is not null, 100));
             }
         });
         var mine = (await second.Client.OpenSessionAsync("coder", Ct)).Session.Id;
@@ -64,7 +64,7 @@ public sealed class SessionDirectoryTests : IDisposable
         Assert.Equal(3, now.Count);
 
         // The limit keeps the newest.
-        Assert.Equal([mine], feed.Sessions.List(id => second.Runtime.FindSession(id) is not null, 1).Select(r => r.Id));
+        Assert.Equal([mine], feed.Sessions.List(id => second.Runtime.Sessions.Find(id) is not null, 1).Select(r => r.Id));
     }
 
     [Fact]

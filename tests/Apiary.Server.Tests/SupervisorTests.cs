@@ -114,7 +114,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         var told = await NextSystemMessageAsync("manager");
         Assert.Equal("needs_update: agent 'coder''s files changed since its run started (changed: SOUL.md); call update to reload its definition", told.Body);
 
-        var result = await Runtime.UpdateAgentAsync("coder", "the test", Ct);
+        var result = await Runtime.Manager.UpdateAgentAsync("coder", "the test", Ct);
         Assert.EndsWith($"its run {run.Id} uses the new definition from the next model call", result, StringComparison.Ordinal);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("from", LifecycleState.NeedsUpdate), ("to", LifecycleState.Rebuilding));
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("from", LifecycleState.Rebuilding), ("to", LifecycleState.Idle));

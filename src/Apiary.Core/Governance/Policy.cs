@@ -10,6 +10,13 @@ public sealed class Policy
     /// <summary>The name of the built-in rule that denies a proposal no rule matches.</summary>
     public const string DefaultDenyRule = "default-deny";
 
+    /// <summary>
+    /// The name of the built-in rule that allows a control-plane proposal (a model call; starting, stopping,
+    /// restarting or updating an agent) no rule names: those are governed (kill switch, evaluators, budget) and
+    /// recorded like every proposal, and a rule naming their kind decides them instead.
+    /// </summary>
+    public const string ControlPlaneRule = "control-plane";
+
     private Policy(PolicyRule[] rules) => Rules = rules;
 
     /// <summary>A policy with no rules: everything is denied by <see cref="DefaultDenyRule"/>.</summary>

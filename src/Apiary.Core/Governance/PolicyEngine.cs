@@ -1,3 +1,4 @@
+using Apiary.Agents;
 using System.Text.RegularExpressions;
 
 namespace Apiary.Governance;
@@ -5,7 +6,8 @@ namespace Apiary.Governance;
 /// <summary>
 /// Decides proposals: the first rule of the <see cref="Policy"/> that matches (by priority) gives the tier and risk,
 /// its conditions may auto-approve or escalate, and then the evaluators run in parallel under a deadline.
-/// A proposal no rule matches is denied by <see cref="Policy.DefaultDenyRule"/>. Thread-safe; pure and in memory.
+/// A proposal no rule matches is denied by <see cref="Policy.DefaultDenyRule"/>, unless its kind is a control-plane one
+/// (<see cref="ProposalKinds.IsControlPlane"/>), which <see cref="Policy.ControlPlaneRule"/> allows. Thread-safe; pure and in memory.
 /// </summary>
 public sealed class PolicyEngine
 {
@@ -16,6 +18,7 @@ public sealed class PolicyEngine
 
     private readonly PolicyRule[] _rules;
     private readonly IProposalEvaluator[] _evaluators;
+    private readonly IProposalEvaluator[] _checks;
     private readonly TimeProvider _time;
     private readonly TimeSpan _deadline;
 
@@ -28,7 +31,9 @@ public sealed class PolicyEngine
     {
         ArgumentNullException.ThrowIfNull(policy);
         _rules = policy.Rules;
-        _evaluators = evaluators?.ToArray() ?? [];
+        var all = evaluators?.ToArray() ?? [];
+        _checks = [.. all.OfType<IControlPlaneCheck>()];
+        _evaluators = [.. all.Where(e => e is not IControlPlaneCheck)];
         _deadline = evaluatorDeadline ?? DefaultEvaluatorDeadline;
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_deadline, TimeSpan.Zero, nameof(evaluatorDeadline));
         _time = time ?? TimeProvider.System;
@@ -39,6 +44,11 @@ public sealed class PolicyEngine
     {
         ArgumentNullException.ThrowIfNull(proposal);
         ArgumentNullException.ThrowIfNull(context);
+        if (ManagerOnly(proposal, context) is { } notAManager)
+        {
+            return notAManager;
+        }
+
         PolicyRule? current = null;
         try
         {
@@ -58,6 +68,11 @@ public sealed class PolicyEngine
             return new Decision(DecisionKind.Deny, current.Name, RiskLevel.High, reason, Explain(DecisionSource.Rule, current.Name, reason, proposal, context));
         }
 
+        if (proposal.Kind.IsControlPlane())
+        {
+            return new Decision(DecisionKind.Allow, Policy.ControlPlaneRule, RiskLevel.Low, null, Explain(DecisionSource.Rule, Policy.ControlPlaneRule, null, proposal, context));
+        }
+
         return new Decision(
             DecisionKind.Deny,
             Policy.DefaultDenyRule,
@@ -67,12 +82,23 @@ public sealed class PolicyEngine
     }
 
     /// <summary>
-    /// <see cref="Decide"/>, then, unless the rules already deny or steer, every evaluator in parallel: any deny
-    /// denies, any escalation turns an allow into a pending approval. Throws or missed deadlines deny.
+    /// The control plane's checks (<see cref="IControlPlaneCheck"/>) first, whose deny is final; then <see cref="Decide"/>,
+    /// then, unless the rules already deny or steer, every evaluator in parallel: any deny denies, any escalation turns
+    /// an allow into a pending approval. Throws or missed deadlines deny.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<Decision> DecideAsync(Proposal proposal, PolicyContext context, CancellationToken cancellationToken = default)
     {
+        if (_checks.Length > 0)
+        {
+            var checks = await EvaluatorRunner.RunAsync(_checks, proposal, _deadline, _time, cancellationToken).ConfigureAwait(false);
+            if (Array.Find(checks, r => r.Verdict.Kind == EvaluatorVerdictKind.Deny) is { } refused)
+            {
+                return new Decision(DecisionKind.Deny, refused.Evaluator, RiskLevel.High, refused.Verdict.Reason,
+                    Explain(DecisionSource.Evaluator, refused.Evaluator, refused.Verdict.Reason, proposal, context, checks));
+            }
+        }
+
         var decision = Decide(proposal, context);
         if (_evaluators.Length == 0 || decision.Kind is DecisionKind.Deny or DecisionKind.Steer)
         {
@@ -104,6 +130,9 @@ public sealed class PolicyEngine
 
         return decision with { Explanation = decision.Explanation with { Evaluators = results } };
     }
+
+    /// <summary>The built-in rule that denies a worker what only a manager may do: spawn, start, stop, restart or update an agent.</summary>
+    public const string ManagerRoleRule = "manager-role";
 
     /// <summary>The built-in rule that denies an <c>exec</c> asking for more time than its template gives, unless its rule allows it.</summary>
     public const string TemplateLimitsRule = "template-limits";
@@ -139,6 +168,19 @@ public sealed class PolicyEngine
         }
 
         return null;
+    }
+
+    /// <summary>The <see cref="ManagerRoleRule"/>, before any rule of the policies: no rule can let a worker act as a manager.</summary>
+    private static Decision? ManagerOnly(Proposal proposal, PolicyContext context)
+    {
+        if (proposal.Principal.Role == AgentRole.Manager
+            || proposal.Kind is not (ProposalKind.SpawnAgent or ProposalKind.StartAgent or ProposalKind.StopAgent or ProposalKind.RestartAgent or ProposalKind.UpdateAgent))
+        {
+            return null;
+        }
+
+        var reason = $"{proposal.Kind.Name()} is a manager's action and agent '{proposal.Principal.Agent}' is a {proposal.Principal.Role.ToString().ToLowerInvariant()}";
+        return new Decision(DecisionKind.Deny, ManagerRoleRule, RiskLevel.High, reason, Explain(DecisionSource.Rule, ManagerRoleRule, reason, proposal, context));
     }
 
     private static Decision FromRule(PolicyRule rule, Proposal proposal, PolicyContext context)

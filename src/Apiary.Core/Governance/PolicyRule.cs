@@ -6,8 +6,11 @@ namespace Apiary.Governance;
 /// </summary>
 internal sealed record PolicyRule
 {
-    /// <summary>Bit <c>1 &lt;&lt; (int)kind</c> for each kind the rule matches; every kind when not set.</summary>
-    public const int AllKinds = (1 << 8) - 1;
+    /// <summary>
+    /// Bit <c>1 &lt;&lt; (int)kind</c> for each kind the rule matches; when not set, every kind an agent's tools
+    /// propose (not the control-plane kinds, which a rule matches only by naming them).
+    /// </summary>
+    public const int AllKinds = (1 << ((int)ProposalKind.McpTool + 1)) - 1;
 
     public required string Name { get; init; }
 

@@ -136,12 +136,14 @@ public sealed class Proposal
 
     /// <summary>
     /// What the proposal asks for, in one line for people: the program (as resolved) and its arguments, else the path,
-    /// else the recipients. <see cref="ProposalDetails"/> has the rest of what an approver must see.
+    /// else the recipients, else the agent or model a control-plane proposal names. <see cref="ProposalDetails"/> has the rest of what an approver must see.
     /// </summary>
     public string CommandLine =>
         (Arguments.Program ?? Arguments.Command) is { } program
             ? (ArgumentLine.Length == 0 ? program : program + " " + ArgumentLine)
-            : Arguments.Path ?? string.Join(", ", Arguments.Recipients);
+            : Arguments.Path
+                ?? (Arguments.Recipients.Count > 0 ? string.Join(", ", Arguments.Recipients)
+                : Arguments.Other.GetValueOrDefault("agent") ?? Arguments.Other.GetValueOrDefault("model") ?? "");
 
     /// <summary>The absolute path the proposal touches, with <c>.</c> and <c>..</c> resolved lexically; null without a path.</summary>
     public string? FullPath { get; }

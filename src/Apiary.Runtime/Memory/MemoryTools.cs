@@ -21,30 +21,6 @@ internal static class MemoryTools
     /// <summary>The most characters one remembered text may have.</summary>
     public const int MaxTextChars = 4_000;
 
-    /// <summary>Whether <paramref name="name"/> is one of these tools.</summary>
-    public static bool Handles(string name) => name is Remember;
-
-    /// <summary>The declarations the model is given.</summary>
-    public static IList<AITool> Declarations { get; } =
-    [
-        AgentTools.Declare(
-            Remember,
-            "Remember a durable fact for your later runs: the text is appended to your MEMORY.md, which every later run of yours reads in its prompt. " +
-            "Keep it short and self-contained (what you learned, a decision, a preference). It is checked by governance policies like a write of MEMORY.md " +
-            "and may be denied or wait for approval. When your memory grows long it is compacted: rewritten shorter by the model, the previous version kept.",
-            Schema(
-                $$"""
-                {
-                  "type": "object",
-                  "properties": {
-                    "text": { "type": "string", "minLength": 1, "maxLength": {{MaxTextChars.ToString(CultureInfo.InvariantCulture)}}, "description": "The fact to remember, at most {{MaxTextChars.ToString(CultureInfo.InvariantCulture)}} characters." }
-                  },
-                  "required": ["text"],
-                  "additionalProperties": false
-                }
-                """)),
-    ];
-
     /// <summary>The memory entry <paramref name="text"/> becomes: a list item with the UTC date, continuation lines indented under it.</summary>
     public static string Entry(string text, DateTimeOffset at)
     {
@@ -65,10 +41,4 @@ internal static class MemoryTools
         string.Create(CultureInfo.InvariantCulture, $"It has grown to {chars} characters; rewrite it to well under {compactAt / 2} characters. ") +
         "Keep every durable fact (decisions, preferences, names, paths, commands, lessons learned); merge duplicates, drop what a later entry replaced, " +
         "and drop chatter. Keep it a Markdown list, newest facts last. Reply with the new file's content only: no preamble, no code fence.";
-
-    private static JsonElement Schema(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
-    }
 }

@@ -6,7 +6,7 @@ namespace Apiary.Runtime;
 /// <param name="Session">The agent's session; null for the operator.</param>
 internal sealed record MessageSender(string Name, string Role, ApiSession? Session)
 {
-    public static MessageSender Operator { get; } = new(ApiaryRuntime.Operator.Value, "operator", null);
+    public static MessageSender Operator { get; } = new(RuntimeContext.Operator.Value, "operator", null);
 
     public static MessageSender Of(ApiSession session) => new(session.AgentName, "agent", session);
 }

@@ -25,73 +25,6 @@ internal static class MessagingTools
     /// <summary>Whether <paramref name="name"/> is one of these tools.</summary>
     public static bool Handles(string name) => name is Send or Recv or Ask or Answer;
 
-    /// <summary>The declarations the model is given.</summary>
-    public static IList<AITool> Declarations { get; } =
-    [
-        AgentTools.Declare(
-            Send,
-            "Send a message to another agent, your manager or the operator. You may reach only your allowed recipients (by default a worker reaches its manager and the operator); " +
-            "every message is checked by governance policies first and may be denied or wait for approval. Messages arrive in the recipient's inbox in order.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "to": { "type": "string", "description": "The recipient: an agent's name, or 'operator' for the person running Apiary." },
-                "body": { "type": "string", "description": "The message text." },
-                "thread": { "type": "string", "description": "The conversation it belongs to; reuse the thread of the message you reply to. Default: a new thread." },
-                "reply_to": { "type": "string", "description": "The id of the message this one answers." }
-              },
-              "required": ["to", "body"],
-              "additionalProperties": false
-            }
-            """),
-        AgentTools.Declare(
-            Recv,
-            "Receive the messages waiting in your inbox, oldest first, waiting up to wait_seconds for one when there is none. Each is shown with its id, sender, thread and text; " +
-            "messages come from other agents or the operator, never from the user. Messages returned are acknowledged.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "wait_seconds": { "type": "integer", "minimum": 0, "maximum": 600, "description": "How long to wait for a message when none is waiting. Default: 0 (do not wait)." },
-                "max": { "type": "integer", "minimum": 1, "maximum": 100, "description": "The most messages to return. Default: 20." }
-              },
-              "additionalProperties": false
-            }
-            """),
-        AgentTools.Declare(
-            Ask,
-            "Ask another agent (or the operator) a question and wait for the answer until the deadline. Returns the answer, or says none came in time " +
-            "(a late answer still arrives in your inbox). Governed like send.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "to": { "type": "string", "description": "Who to ask: an agent's name or 'operator'." },
-                "question": { "type": "string", "description": "The question." },
-                "thread": { "type": "string", "description": "The conversation it belongs to. Default: a new thread." },
-                "deadline_seconds": { "type": "integer", "minimum": 1, "maximum": 600, "description": "How long to wait for the answer. Default: 60." }
-              },
-              "required": ["to", "question"],
-              "additionalProperties": false
-            }
-            """),
-        AgentTools.Declare(
-            Answer,
-            "Answer a message you received (a question asked with ask, or any message): the reply goes to its sender on the same thread. Governed like send.",
-            """
-            {
-              "type": "object",
-              "properties": {
-                "message_id": { "type": "string", "description": "The id of the message you answer, as recv showed it." },
-                "body": { "type": "string", "description": "Your answer." }
-              },
-              "required": ["message_id", "body"],
-              "additionalProperties": false
-            }
-            """),
-    ];
-
     /// <summary>Messages as the model reads them: who sent each (an agent or the operator, never the user), where, and the text.</summary>
     public static string Render(IReadOnlyList<MessageDto> messages)
     {
@@ -109,4 +42,52 @@ internal static class MessagingTools
 
         return text.ToString();
     }
+
+    /// <summary>Runs a messaging tool's <paramref name="work"/>; arguments the model got wrong and refusals become what it is told.</summary>
+    public static async Task<string> GuardAsync(ToolCall call, Func<Task<string>> work)
+    {
+        try
+        {
+            return await work().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ArgumentException or RequestRefusedException)
+        {
+            call.Run.Tally?.Denial(Telemetry.TurnTally.Invalid);
+            return $"error: {ex.Message}; nothing was sent";
+        }
+    }
+
+    /// <summary>Waits for a pending send's ticket (the run shows waiting_approval meanwhile), counting the send.</summary>
+    public static async Task<SendOutcome> WaitIfPendingAsync(AgentRun run, SendOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (outcome.Delivery is not { } delivery)
+        {
+            run.Tally?.Send(outcome);
+            return outcome;
+        }
+
+        run.SetStatus(RunStatus.WaitingApproval);
+        var waiting = run.Tally?.WaitingForApproval() ?? 0;
+        try
+        {
+            outcome = await delivery.WaitAsync(cancellationToken).ConfigureAwait(false);
+            run.Tally?.ApprovalWaited(waiting);
+            run.Tally?.Send(outcome);
+            return outcome;
+        }
+        finally
+        {
+            run.SetStatus(RunStatus.Running);
+        }
+    }
+
+    /// <summary>What the model is told of a send.</summary>
+    public static string Describe(SendOutcome outcome) => outcome.Status switch
+    {
+        SendOutcome.Sent => $"sent: message {outcome.Message!.Id} to {outcome.Message.To} on thread {outcome.Message.Thread}",
+        SendOutcome.NotAllowed => $"not sent: {outcome.Reason}",
+        SendOutcome.Steered => $"steered by rule '{outcome.Rule}': {outcome.Reason}. It was not sent; do what the message says instead.",
+        SendOutcome.Pending => $"waiting for approval (ticket {outcome.TicketId})",
+        _ => $"denied by rule '{outcome.Rule}': {outcome.Reason}. It was not sent.",
+    };
 }

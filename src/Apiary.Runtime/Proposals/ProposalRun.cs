@@ -43,12 +43,19 @@ internal sealed class ProposalRun
 
     public DecisionDto Decision { get; private set; }
 
+    /// <summary>What decided it, as its explanation names it: a rule, a condition, or an evaluator such as <c>allowed-recipients</c>.</summary>
+    public string? DecidedBy { get; set; }
+
     public ResultDto? Result { get; private set; }
 
     /// <summary>Completes when the proposal is denied or completed.</summary>
     public Task Terminal => _chunks.Closed;
 
     public bool IsTerminal => _chunks.Closed.IsCompleted;
+
+    /// <summary>Waits (up to 15 seconds) for every one of <paramref name="runs"/> to be denied or completed.</summary>
+    public static async Task WaitForAllAsync(IEnumerable<ProposalRun> runs) =>
+        await Task.WhenAll(runs.Select(r => r.Terminal)).WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
     public void SetPending(DecisionDto decision) => Set("pending_approval", decision);
 

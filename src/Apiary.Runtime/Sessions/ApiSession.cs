@@ -13,6 +13,7 @@ namespace Apiary.Runtime;
 internal sealed class ApiSession(Principal principal, ISandboxSession sandbox, SandboxTemplate template, IDisposable alive, DateTimeOffset openedAt, string? temporaryWorkspace = null) : IDisposable
 {
     private readonly CancellationTokenSource _closing = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProposalRun> _proposals = new(StringComparer.Ordinal);
 
     public string Id => Principal.SessionId;
 
@@ -39,6 +40,12 @@ internal sealed class ApiSession(Principal principal, ISandboxSession sandbox, S
 
     /// <summary>Cancelled when the session closes: what still runs or waits in it stops.</summary>
     public CancellationToken Closing => _closing.Token;
+
+    /// <summary>The proposals submitted in the session, which its closing waits for.</summary>
+    public IEnumerable<ProposalRun> Proposals => _proposals.Values;
+
+    /// <summary>Counts <paramref name="proposal"/> among the session's.</summary>
+    public void Attach(ProposalRun proposal) => _proposals[proposal.Id] = proposal;
 
     /// <summary>Marks the session closed; false when it already was.</summary>
     public bool TryClose(DateTimeOffset at)

@@ -244,7 +244,7 @@ internal sealed class Supervisor : IAsyncDisposable
 
         try
         {
-            await _runtime.RestartRunAsync(crashed, attempt, _options.MaxRestarts, _stopping.Token).ConfigureAwait(false);
+            await _runtime.Runs.RestartRunAsync(crashed, attempt, _options.MaxRestarts, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException or JsonException)
         {
@@ -259,12 +259,12 @@ internal sealed class Supervisor : IAsyncDisposable
     /// <summary>A system message to the note's recipient, or to each of the agent's managers.</summary>
     private async Task NotifyAsync(LifecycleNote note)
     {
-        var recipients = note.To is { } to ? [to] : await _runtime.ManagersOfAsync(note.Agent, _stopping.Token).ConfigureAwait(false);
+        var recipients = note.To is { } to ? [to] : await _runtime.Manager.ManagersOfAsync(note.Agent, _stopping.Token).ConfigureAwait(false);
         foreach (var recipient in recipients.Where(r => r != note.Agent))
         {
             var message = new MessageSentData(
                 Guid.NewGuid().ToString("N"), Sender, recipient, "system", LifecycleEventTypes.AgentStream(note.Agent), null, null, null, _clock.GetUtcNow());
-            await _runtime.Messages.DeliverAsync(message, $"{note.Kind}: {note.Text}", _stopping.Token).ConfigureAwait(false);
+            await _runtime.Messaging.Broker.DeliverAsync(message, $"{note.Kind}: {note.Text}", _stopping.Token).ConfigureAwait(false);
         }
     }
 

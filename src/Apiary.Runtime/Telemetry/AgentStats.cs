@@ -59,7 +59,7 @@ internal sealed class AgentStats
     /// <summary>How many of <paramref name="agent"/>'s messages wait after its acknowledged cursor.</summary>
     public static async Task<long> InboxDepthAsync(ApiaryRuntime runtime, string agent, CancellationToken cancellationToken = default)
     {
-        var cursor = await runtime.Messages.CursorAsync(agent, cancellationToken).ConfigureAwait(false);
+        var cursor = await runtime.Messaging.Broker.CursorAsync(agent, cancellationToken).ConfigureAwait(false);
         long depth = 0;
         await foreach (var e in runtime.Store.ReadStreamAsync(MessageEventTypes.InboxStream(agent), cursor + 1, cancellationToken).ConfigureAwait(false))
         {
@@ -161,19 +161,19 @@ internal sealed class AgentStats
 }
 
 /// <summary>Builds a turn's <c>turn.completed</c> event at its end.</summary>
-internal static class TurnTelemetry
+internal sealed class TurnTelemetry(RuntimeContext context, MessageBroker broker)
 {
     /// <summary>The <c>turn.completed</c> event of <paramref name="tally"/>, with <paramref name="run"/>'s agent's inbox depth now.</summary>
-    public static async Task<EventData> CompletedAsync(ApiaryRuntime runtime, AgentRun run, TurnTally tally, bool resumed, CancellationToken cancellationToken = default)
+    public async Task<EventData> CompletedAsync(AgentRun run, TurnTally tally, bool resumed, CancellationToken cancellationToken = default)
     {
-        var depth = await runtime.Messages.DepthAsync(run.Agent, cancellationToken).ConfigureAwait(false);
-        return TurnCompletedData.Event(run, tally.Snapshot(), depth, resumed, runtime.Time.GetUtcNow());
+        var depth = await broker.DepthAsync(run.Agent, cancellationToken).ConfigureAwait(false);
+        return TurnCompletedData.Event(run, tally.Snapshot(), depth, resumed, context.Time.GetUtcNow());
     }
 
     /// <summary>Records <paramref name="data"/> in <paramref name="run"/>'s session stream and, in the same append when <paramref name="completesTurn"/>, the turn's <c>turn.completed</c>.</summary>
-    public static async Task AppendAsync(ApiaryRuntime runtime, AgentRun run, EventData data, bool completesTurn, CancellationToken cancellationToken = default)
+    public async Task AppendAsync(AgentRun run, EventData data, bool completesTurn, CancellationToken cancellationToken = default)
     {
-        EventData[] events = completesTurn && run.Tally is { } tally ? [data, await CompletedAsync(runtime, run, tally, false, cancellationToken).ConfigureAwait(false)] : [data];
-        await runtime.Store.AppendAsync("session-" + run.Session.Id, ExpectedVersion.Any, events, cancellationToken).ConfigureAwait(false);
+        EventData[] events = completesTurn && run.Tally is { } tally ? [data, await CompletedAsync(run, tally, false, cancellationToken).ConfigureAwait(false)] : [data];
+        await context.Store.AppendAsync("session-" + run.Session.Id, ExpectedVersion.Any, events, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -5,8 +5,8 @@ using Microsoft.Extensions.AI;
 namespace Apiary.Runtime;
 
 /// <summary>
-/// The tools an agent run offers its model: exec, read_file, write_file and list_dir, with the same shapes as the tools
-/// <c>apiary mcp</c> offers an external agent. Each call becomes one proposal of the run's session.
+/// How the turn loop reads tool calls: their arguments (as JSON, as <see cref="ToolArguments"/>, as a workspace tool's
+/// proposal) and the declarations of tools for the model.
 /// </summary>
 internal static class AgentTools
 {
@@ -16,29 +16,6 @@ internal static class AgentTools
     public const string ListDir = WorkspaceTools.ListDir;
 
     private static readonly JsonElement NullElement = JsonDocument.Parse("null").RootElement.Clone();
-
-    /// <summary>The declarations the model is given: names, descriptions and JSON schemas, nothing it could invoke itself.</summary>
-    public static IList<AITool> Declarations { get; } =
-    [
-        Declare(
-            Exec,
-            "Run a program in your sandbox, in your workspace. The program runs directly, not through a shell: " +
-            "give the program as 'command' and each argument as one item of 'args' (to use shell syntax, run 'sh' with args ['-c', '...']). " +
-            "Every call is checked by governance policies first: it may be denied or steered (the result says why, names the rule, and the command did not run) " +
-            "or wait for a person's approval. An allowed call returns the exit code, stdout and stderr."),
-        Declare(
-            ReadFile,
-            "Read a UTF-8 text file of your workspace. Paths are relative to the workspace; paths outside it are refused. Governed like every tool."),
-        Declare(
-            WriteFile,
-            "Write a UTF-8 text file in your workspace, replacing it if it exists. Paths are relative to the workspace; paths outside it are refused. Governed like every tool."),
-        Declare(
-            ListDir,
-            "List a folder of your workspace: each entry's name, type (file, dir, symlink, other) and size. Paths are relative to the workspace; paths outside it are refused."),
-        .. Messaging.MessagingTools.Declarations,
-        .. Manager.ManagerTools.Declarations,
-        .. Memory.MemoryTools.Declarations,
-    ];
 
     /// <summary>The arguments of a call as one JSON object, for events and progress.</summary>
     public static string ArgumentsJson(FunctionCallContent call)
@@ -66,18 +43,15 @@ internal static class AgentTools
     public static (ProposalRequest? Request, string? Problem) ToProposal(FunctionCallContent call) =>
         WorkspaceTools.ToProposal(call.Name, (call.Arguments ?? new Dictionary<string, object?>()).ToDictionary(p => p.Key, p => ToElement(p.Value), StringComparer.Ordinal));
 
-    private static AIFunctionDeclaration Declare(string name, string description) =>
-        Declare(name, description, WorkspaceTools.Schema(name));
-
     /// <summary>A tool the model is told of: its name, what it does, and its arguments' JSON schema.</summary>
     internal static AIFunctionDeclaration Declare(string name, string description, JsonElement schema) =>
         AIFunctionFactory.CreateDeclaration(name, description, schema);
 
-    /// <summary>A tool the model is told of, its schema given as JSON text.</summary>
-    internal static AIFunctionDeclaration Declare(string name, string description, string schema)
+    /// <summary>A tool the runtime carries out itself (not offered through <c>apiary mcp</c>), its schema given as JSON text.</summary>
+    internal static ToolDescriptor Describe(string name, string title, string description, string schema, bool readOnly = false, bool destructive = false, bool idempotent = false)
     {
         using var document = JsonDocument.Parse(schema);
-        return Declare(name, description, document.RootElement.Clone());
+        return new ToolDescriptor(name, title, description, document.RootElement.Clone(), readOnly, destructive, idempotent, External: false);
     }
 
     /// <summary>

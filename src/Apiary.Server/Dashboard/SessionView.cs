@@ -62,7 +62,7 @@ internal static class SessionViews
     /// <summary>The session <paramref name="id"/>, of this server or (closed) from the log; null when there is none.</summary>
     public static async Task<SessionView?> LoadAsync(ApiaryRuntime runtime, string id, CancellationToken cancellationToken = default)
     {
-        var live = runtime.FindSession(id);
+        var live = runtime.Sessions.Find(id);
         string? agent = live?.AgentName;
         DateTimeOffset? openedAt = live?.OpenedAt, closedAt = live?.ClosedAt;
         var decided = new Dictionary<string, DecisionRecord>(StringComparer.Ordinal);
@@ -113,16 +113,16 @@ internal static class SessionViews
             return null;
         }
 
-        var proposals = order.Select(p => Row(decided[p], completed.GetValueOrDefault(p), runtime.FindRun(p))).ToList();
+        var proposals = order.Select(p => Row(decided[p], completed.GetValueOrDefault(p), runtime.Executor.FindRun(p))).ToList();
         var messages = new List<MessageRow>(refused);
-        var inbox = await runtime.Messages.ReadAsync(agent, 0, TimeSpan.Zero, ApiaryRuntime.MaxMessagesPerRead, cancellationToken);
+        var inbox = await runtime.Messaging.Broker.ReadAsync(agent, 0, TimeSpan.Zero, Apiary.Runtime.Messaging.MessageService.MaxMessagesPerRead, cancellationToken);
         messages.AddRange(inbox.Messages.TakeLast(MaxMessages).Select(m => new MessageRow(m.Id, "in", m.From, m.To, m.Thread, m.Body, m.At)));
 
         // What the agent sent from this session: each send is a send_message proposal naming its message and recipient.
         foreach (var d in decided.Values.Where(d => d.Inputs.Kind == "send_message" && d.Decision == "allow"))
         {
             if (d.Inputs.Other.GetValueOrDefault("message") is { } messageId && d.Inputs.Recipients is [var to, ..]
-                && await runtime.Messages.FindAsync(to, messageId, cancellationToken) is { } sent)
+                && await runtime.Messaging.Broker.FindAsync(to, messageId, cancellationToken) is { } sent)
             {
                 messages.Add(new MessageRow(sent.Id, "out", sent.From, sent.To, sent.Thread, sent.Body, sent.At));
             }

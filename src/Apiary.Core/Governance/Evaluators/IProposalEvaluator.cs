@@ -45,3 +45,10 @@ public interface IProposalEvaluator
     /// <summary>Judges <paramref name="proposal"/>; <paramref name="cancellationToken"/> fires at the deadline.</summary>
     ValueTask<EvaluatorVerdict> EvaluateAsync(Proposal proposal, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// A check of the control plane's own invariants (whom an agent may message, which agents a manager manages): it runs
+/// before the policy rules, and its deny is final, so no rule can allow what it refuses. Its decisions are recorded and
+/// explained like every other (the explanation names it).
+/// </summary>
+public interface IControlPlaneCheck : IProposalEvaluator;

@@ -116,11 +116,12 @@ public sealed partial class GovernancePipeline
 
     /// <summary>
     /// Settles an allowed proposal's budget with <paramref name="actualCosts"/>, releases its lease, and records
-    /// <c>proposal.completed</c> (exit code, reason, duration; the output as the event body, which retention may purge).
-    /// The budget is settled and the lease released even when recording fails, because the work ran.
+    /// <c>proposal.completed</c> (exit code, reason, duration; the output as the event body, which retention may purge),
+    /// in one append after <paramref name="alongside"/> (what the work itself records, such as a model call's
+    /// <c>model.called</c>). The budget is settled and the lease released even when recording fails, because the work ran.
     /// </summary>
     /// <exception cref="EventStoreException">The completion could not be recorded.</exception>
-    public async Task CompleteAsync(AllowedProposal allowedProposal, ProposalOutcome outcome, BudgetAmounts actualCosts, CancellationToken cancellationToken = default)
+    public async Task CompleteAsync(AllowedProposal allowedProposal, ProposalOutcome outcome, BudgetAmounts actualCosts, IReadOnlyList<EventData>? alongside = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(allowedProposal);
         ArgumentNullException.ThrowIfNull(outcome);
@@ -142,7 +143,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 SessionStream(allowedProposal.Proposal),
                 ExpectedVersion.Any,
-                [PipelineJsonContext.Event(PipelineEventTypes.ProposalCompleted, data, PipelineJsonContext.Default.ProposalCompletedData, body)],
+                [.. alongside ?? [], PipelineJsonContext.Event(PipelineEventTypes.ProposalCompleted, data, PipelineJsonContext.Default.ProposalCompletedData, body)],
                 cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -273,7 +273,7 @@ public sealed class GovernancePipelineTests
         var first = await f.Pipeline.SubmitAsync(write, PipelineFixture.OneCommand, Ct);
 
         var second = await f.Pipeline.SubmitAsync(Proposal.WriteFile(GovernanceTestData.Coder, GovernanceTestData.Workspace, "src/a.txt"), PipelineFixture.OneCommand, Ct);
-        await f.Pipeline.CompleteAsync(first.Allowed!, new ProposalOutcome(0, "exited", TimeSpan.FromSeconds(1)), new BudgetAmounts(1, TimeSpan.FromSeconds(1), 0, 0m), Ct);
+        await f.Pipeline.CompleteAsync(first.Allowed!, new ProposalOutcome(0, "exited", TimeSpan.FromSeconds(1)), new BudgetAmounts(1, TimeSpan.FromSeconds(1), 0, 0m), cancellationToken: Ct);
 
         Assert.True(first.IsAllowed);
         Assert.Equal("path:/home/op/agents/coder/workspace/src/a.txt", first.Allowed!.Lease!.Resource);
@@ -288,7 +288,7 @@ public sealed class GovernancePipelineTests
         await using var f = await PipelineFixture.CreateAsync();
         var allowed = (await f.Pipeline.SubmitAsync(PipelineFixture.Exec("s-1", "ls"), PipelineFixture.OneCommand, Ct)).Allowed!;
 
-        await f.Pipeline.CompleteAsync(allowed, new ProposalOutcome(0, "exited", TimeSpan.FromMilliseconds(1500), "a.txt\n"), new BudgetAmounts(1, TimeSpan.FromSeconds(2), 0, 0m), Ct);
+        await f.Pipeline.CompleteAsync(allowed, new ProposalOutcome(0, "exited", TimeSpan.FromMilliseconds(1500), "a.txt\n"), new BudgetAmounts(1, TimeSpan.FromSeconds(2), 0, 0m), cancellationToken: Ct);
 
         var completed = (await f.StreamAsync("session-s-1"))[^1];
         Assert.Equal(PipelineEventTypes.ProposalCompleted, completed.Type);

@@ -23,7 +23,7 @@ public sealed class GovernanceStateTests
         await using var f = await PipelineFixture.CreateAsync();
         f.Budgets.SetLimits(BudgetScope.Session("s-1"), TwoCommands);
         var first = (await f.Pipeline.SubmitAsync(PipelineFixture.Exec("s-1", "ls"), PipelineFixture.OneCommand, Ct)).Allowed!;
-        await f.Pipeline.CompleteAsync(first, new ProposalOutcome(0, "exited", TimeSpan.FromMilliseconds(5), "out"), new BudgetAmounts(1, TimeSpan.FromMilliseconds(5), 0, 0m), Ct);
+        await f.Pipeline.CompleteAsync(first, new ProposalOutcome(0, "exited", TimeSpan.FromMilliseconds(5), "out"), new BudgetAmounts(1, TimeSpan.FromMilliseconds(5), 0, 0m), cancellationToken: Ct);
         Assert.True((await f.Pipeline.SubmitAsync(PipelineFixture.Exec("s-1", "ls"), PipelineFixture.OneCommand, Ct)).IsAllowed);
 
         await f.RestartAsync();
@@ -86,7 +86,7 @@ public sealed class GovernanceStateTests
     {
         await using var f = await PipelineFixture.CreateAsync();
         var allowed = (await f.Pipeline.SubmitAsync(PipelineFixture.Exec("s-1", "ls"), PipelineFixture.OneCommand, Ct)).Allowed!;
-        await f.Pipeline.CompleteAsync(allowed, new ProposalOutcome(0, "exited", TimeSpan.Zero, null), BudgetAmounts.Zero, Ct);
+        await f.Pipeline.CompleteAsync(allowed, new ProposalOutcome(0, "exited", TimeSpan.Zero, null), BudgetAmounts.Zero, cancellationToken: Ct);
         await f.RestartAsync();
 
         Assert.Empty(f.Pipeline.OpenAdmissions);

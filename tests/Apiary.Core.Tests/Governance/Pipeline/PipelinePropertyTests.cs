@@ -221,7 +221,7 @@ public sealed class PipelinePropertyTests : IAsyncLifetime
                     Interlocked.Increment(ref allowedSeen);
                     if (step.Complete)
                     {
-                        await pipeline.CompleteAsync(result.Allowed!, new ProposalOutcome(0, "exited", TimeSpan.FromSeconds(1)), new BudgetAmounts(1, TimeSpan.FromSeconds(1), 0, 0m), _ct);
+                        await pipeline.CompleteAsync(result.Allowed!, new ProposalOutcome(0, "exited", TimeSpan.FromSeconds(1)), new BudgetAmounts(1, TimeSpan.FromSeconds(1), 0, 0m), cancellationToken: _ct);
                     }
                     else
                     {
@@ -297,7 +297,7 @@ public sealed class PipelinePropertyTests : IAsyncLifetime
                     var used = w.HalfUsed
                         ? new BudgetAmounts(1, w.Estimate.WallTime / 2, w.Estimate.Tokens / 2, w.Estimate.Cost / 2)
                         : w.Estimate;
-                    await pipeline.CompleteAsync(result.Allowed!, new ProposalOutcome(0, "exited", used.WallTime), used, _ct);
+                    await pipeline.CompleteAsync(result.Allowed!, new ProposalOutcome(0, "exited", used.WallTime), used, cancellationToken: _ct);
                     AssertWithinLimits(budgets, limits);
                     outcomes.Add((w, used, true));
                 }

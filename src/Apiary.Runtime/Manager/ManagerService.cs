@@ -4,22 +4,23 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Apiary.Agents;
+using Apiary.Configuration;
 using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
-using Apiary.Governance.Pipeline;
 using Apiary.IO;
-using Apiary.Runtime.Manager;
-using Apiary.Runtime.Messaging;
-using Microsoft.Extensions.AI;
-using Apiary.Configuration;
 
-namespace Apiary.Runtime;
+namespace Apiary.Runtime.Manager;
 
-// The manager's tools: spawning an agent from a draft (checked by the control plane so it cannot widen, then a
-// spawn_agent proposal a person approves with the diff), and starting, stopping, restarting and reloading agents.
-internal sealed partial class ApiaryRuntime
+/// <summary>
+/// What a manager does to other agents: spawning one from a draft (checked so it cannot widen what the manager has,
+/// then a <c>spawn_agent</c> proposal a person approves with the diff), and starting, stopping, restarting and
+/// reloading agents, each a proposal of its kind (<c>start_agent</c>, <c>stop_agent</c>, <c>restart_agent</c>,
+/// <c>update_agent</c>) through the one executor. That only a manager may, and only for agents it manages, is decided
+/// there: by the built-in rule <c>manager-role</c> and the <c>managed-agent</c> evaluator.
+/// </summary>
+internal sealed class ManagerService(RuntimeContext context, GovernedExecutor executor, RunService runs, AgentRelations relations)
 {
     /// <summary>How deep spawns may nest: a manager the operator made is depth 0, its children depth 1, and so on.</summary>
     public const int MaxSpawnDepth = 2;
@@ -38,74 +39,11 @@ internal sealed partial class ApiaryRuntime
     /// <summary>The task each agent was last started with by a manager, for <c>restart</c>.</summary>
     private readonly ConcurrentDictionary<string, string> _lastTasks = new(StringComparer.Ordinal);
 
-    /// <summary>
-    /// Runs a manager tool call of <paramref name="run"/> and returns what the model is told; null when
-    /// <paramref name="call"/> is not a manager tool. An agent whose role is not manager is told it may not.
-    /// </summary>
-    public async Task<string?> CallManagerToolAsync(AgentRun run, FunctionCallContent call, CancellationToken cancellationToken)
-    {
-        if (!ManagerTools.Handles(call.Name))
-        {
-            return null;
-        }
+    /// <summary>The spawns on the record: each spawned agent's parent and depth.</summary>
+    public Task<Dictionary<string, AgentSpawnedData>> SpawnsAsync(CancellationToken cancellationToken) => relations.SpawnsAsync(cancellationToken);
 
-        if (run.Session.Principal.Role != AgentRole.Manager)
-        {
-            return $"not allowed: {call.Name} is a manager's tool and agent '{run.Agent}' is a {run.Session.Principal.Role.ToString().ToLowerInvariant()}; ask your manager instead. Nothing was done";
-        }
-
-        try
-        {
-            switch (call.Name)
-            {
-                case ManagerTools.RequestSpawn:
-                {
-                    var args = AgentTools.Arguments(call, "name", "from_draft");
-                    return await RequestSpawnAsync(run, args.RequiredString("name"), args.RequiredString("from_draft"), cancellationToken).ConfigureAwait(false);
-                }
-
-                case ManagerTools.Start:
-                {
-                    var args = AgentTools.Arguments(call, "agent", "task");
-                    return await StartManagedAsync(run, args.RequiredString("agent"), args.RequiredString("task"), cancellationToken).ConfigureAwait(false);
-                }
-
-                case ManagerTools.Stop:
-                {
-                    var args = AgentTools.Arguments(call, "agent");
-                    var agent = await CheckManagedAsync(run, args.RequiredString("agent"), cancellationToken).ConfigureAwait(false);
-                    var stopped = await StopManagedAsync(run, agent).ConfigureAwait(false);
-                    return stopped == 0 ? $"agent '{agent}' has no run to stop" : $"stopped {stopped} run(s) of agent '{agent}'";
-                }
-
-                case ManagerTools.Restart:
-                {
-                    var args = AgentTools.Arguments(call, "agent", "task");
-                    var agent = await CheckManagedAsync(run, args.RequiredString("agent"), cancellationToken).ConfigureAwait(false);
-                    var task = args.OptionalString("task") is { Length: > 0 } given ? given
-                        : _lastTasks.GetValueOrDefault(agent) ?? throw new ArgumentException($"there is no earlier task of agent '{agent}' to restart it with; give 'task'");
-                    var stopped = await StopManagedAsync(run, agent).ConfigureAwait(false);
-                    var started = await StartManagedAsync(run, agent, task, cancellationToken).ConfigureAwait(false);
-                    return $"stopped {stopped} run(s); {started}";
-                }
-
-                default:
-                {
-                    var args = AgentTools.Arguments(call, "agent");
-                    var agent = await CheckManagedAsync(run, args.RequiredString("agent"), cancellationToken).ConfigureAwait(false);
-                    return await UpdateAgentAsync(agent, $"agent {run.Agent} (run {run.Id})", cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (ArgumentException ex)
-        {
-            return $"error: {ex.Message}; nothing was done";
-        }
-        catch (RequestRefusedException ex)
-        {
-            return $"error: {ex.Message}; nothing was done";
-        }
-    }
+    /// <summary>The managers of <paramref name="agent"/> (see <see cref="AgentRelations.ManagersOfAsync"/>).</summary>
+    public Task<IReadOnlyList<string>> ManagersOfAsync(string agent, CancellationToken cancellationToken) => relations.ManagersOfAsync(agent, cancellationToken);
 
     /// <summary>
     /// Reloads an agent's definition from its files and composes its prompt: idempotent. It is <c>rebuilding</c>
@@ -115,16 +53,16 @@ internal sealed partial class ApiaryRuntime
     public async Task<string> UpdateAgentAsync(string agent, string by, CancellationToken cancellationToken)
     {
         var stream = Supervision.LifecycleEventTypes.AgentStream(agent);
-        await RecordAsync(stream, Rebuild(Supervision.LifecycleEventTypes.Rebuilding, new(agent, by, null, null, null, Time.GetUtcNow())), cancellationToken).ConfigureAwait(false);
+        await context.RecordAsync(stream, Rebuild(Supervision.LifecycleEventTypes.Rebuilding, new(agent, by, null, null, null, context.Time.GetUtcNow())), cancellationToken).ConfigureAwait(false);
         string? fingerprint = null;
         List<string>? reloaded = null;
         var summary = "the reload was interrupted";
         try
         {
-            var definition = await LoadAgentAsync(agent, cancellationToken).ConfigureAwait(false);
-            var prompt = await Catalog.ComposePromptAsync(definition, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var definition = await context.LoadAgentAsync(agent, cancellationToken).ConfigureAwait(false);
+            var prompt = await context.Catalog.ComposePromptAsync(definition, cancellationToken: cancellationToken).ConfigureAwait(false);
             reloaded = [];
-            foreach (var run in _agentRuns.Values.Where(r => r.Agent == agent && !r.Ended.IsCompleted))
+            foreach (var run in runs.AgentRuns.Where(r => r.Agent == agent && !r.Ended.IsCompleted))
             {
                 run.Reload(prompt.Text);
                 reloaded.Add(run.Id);
@@ -140,7 +78,7 @@ internal sealed partial class ApiaryRuntime
         finally
         {
             // Recorded whatever happened, so the agent does not stay rebuilding.
-            await RecordAsync(stream, Rebuild(Supervision.LifecycleEventTypes.Rebuilt, new(agent, by, fingerprint, reloaded, summary, Time.GetUtcNow())), CancellationToken.None).ConfigureAwait(false);
+            await context.RecordAsync(stream, Rebuild(Supervision.LifecycleEventTypes.Rebuilt, new(agent, by, fingerprint, reloaded, summary, context.Time.GetUtcNow())), CancellationToken.None).ConfigureAwait(false);
         }
 
         if (fingerprint is null)
@@ -156,91 +94,80 @@ internal sealed partial class ApiaryRuntime
             new(type, JsonSerializer.SerializeToUtf8Bytes(data, Supervision.LifecycleEventJsonContext.Default.RebuildData));
     }
 
-    /// <summary>The spawns on the record: each spawned agent's parent and depth.</summary>
-    public async Task<Dictionary<string, AgentSpawnedData>> SpawnsAsync(CancellationToken cancellationToken)
-    {
-        var spawns = new Dictionary<string, AgentSpawnedData>(StringComparer.Ordinal);
-        await foreach (var e in Store.ReadStreamAsync(ManagerEventTypes.SpawnStream, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            if (e.Type == ManagerEventTypes.AgentSpawned && JsonSerializer.Deserialize(e.Data.Span, ManagerEventJsonContext.Default.AgentSpawnedData) is { } spawned)
-            {
-                spawns[spawned.Agent] = spawned;
-            }
-        }
+    /// <summary>Starts <paramref name="agent"/> on <paramref name="task"/> for <paramref name="call"/>'s manager, as a <c>start_agent</c> proposal.</summary>
+    public Task<string> StartAsync(ToolCall call, string agent, string task, CancellationToken cancellationToken) =>
+        GovernAsync(call, ProposalKind.StartAgent, agent, task, "started", ct => StartManagedAsync(call.Run, agent, task, ct), cancellationToken);
 
-        return spawns;
+    /// <summary>Stops every run of <paramref name="agent"/>, as a <c>stop_agent</c> proposal: the kill switch of each run's session is engaged.</summary>
+    public Task<string> StopAsync(ToolCall call, string agent, CancellationToken cancellationToken) =>
+        GovernAsync(call, ProposalKind.StopAgent, agent, null, "stopped", async _ =>
+        {
+            var stopped = await StopManagedAsync(call.Run, agent).ConfigureAwait(false);
+            return stopped == 0 ? $"agent '{agent}' has no run to stop" : $"stopped {stopped} run(s) of agent '{agent}'";
+        }, cancellationToken);
+
+    /// <summary>Stops <paramref name="agent"/>'s runs and starts it again, as a <c>restart_agent</c> proposal.</summary>
+    public Task<string> RestartAsync(ToolCall call, string agent, string? task, CancellationToken cancellationToken)
+    {
+        var again = task is { Length: > 0 } given ? given
+            : _lastTasks.GetValueOrDefault(agent) ?? throw new ArgumentException($"there is no earlier task of agent '{agent}' to restart it with; give 'task'");
+        return GovernAsync(call, ProposalKind.RestartAgent, agent, again, "restarted", async ct =>
+        {
+            var stopped = await StopManagedAsync(call.Run, agent).ConfigureAwait(false);
+            var started = await StartManagedAsync(call.Run, agent, again, ct).ConfigureAwait(false);
+            return $"stopped {stopped} run(s); {started}";
+        }, cancellationToken);
     }
 
-    private async Task<string> StartManagedAsync(AgentRun run, string raw, string task, CancellationToken cancellationToken)
+    /// <summary>Reloads <paramref name="agent"/>'s definition for <paramref name="call"/>'s manager, as an <c>update_agent</c> proposal.</summary>
+    public Task<string> UpdateAsync(ToolCall call, string agent, CancellationToken cancellationToken) =>
+        GovernAsync(call, ProposalKind.UpdateAgent, agent, null, "rebuilt", ct => UpdateAgentAsync(agent, $"agent {call.Run.Agent} (run {call.Run.Id})", ct), cancellationToken);
+
+    /// <summary>
+    /// Spawns agent <paramref name="rawName"/> from the draft folder <paramref name="draft"/> of the manager's
+    /// workspace: the draft must load and may not widen what the manager has; the <c>spawn_agent</c> proposal carries
+    /// the diff of the agent's files, and what is written is the snapshot the diff was made from.
+    /// </summary>
+    public async Task<string> RequestSpawnAsync(ToolCall call, string rawName, string draft, CancellationToken cancellationToken)
     {
-        var agent = await CheckManagedAsync(run, raw, cancellationToken).ConfigureAwait(false);
-        var started = await StartRunAsync(agent, new StartRunRequest(task), $"agent {run.Agent} (run {run.Id})", cancellationToken).ConfigureAwait(false);
-        _lastTasks[agent] = task;
-        return $"started: run {started.Id} of agent '{agent}' in session {started.Session.Id}; it works on its own: use send and recv to talk to it";
-    }
-
-    private async Task<int> StopManagedAsync(AgentRun run, string agent)
-    {
-        var stopped = 0;
-        foreach (var target in _agentRuns.Values.Where(r => r.Agent == agent && !r.Ended.IsCompleted).ToList())
-        {
-            await Pipeline.EngageKillSwitchAsync(KillSwitchScope.Session(target.Session.Id), $"stopped by manager '{run.Agent}'", $"agent {run.Agent}", CancellationToken.None).ConfigureAwait(false);
-            await target.Ended.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            stopped++;
-        }
-
-        return stopped;
-    }
-
-    /// <summary>The agent a manager may start, stop or reload: one it spawned or one it may message; never itself or the operator.</summary>
-    private async Task<string> CheckManagedAsync(AgentRun run, string raw, CancellationToken cancellationToken)
-    {
-        var definition = await LoadAgentAsync(raw, cancellationToken).ConfigureAwait(false);
-        var agent = definition.Name.Value;
-        if (agent == run.Agent)
-        {
-            throw new ArgumentException("a manager cannot start, stop or reload itself");
-        }
-
-        var spawns = await SpawnsAsync(cancellationToken).ConfigureAwait(false);
-        if (spawns.TryGetValue(agent, out var spawned) && spawned.Parent == run.Agent)
-        {
-            return agent;
-        }
-
-        var reachable = await AllowedRecipientsAsync(run.Agent, cancellationToken).ConfigureAwait(false);
-        return reachable.Contains(agent)
-            ? agent
-            : throw new ArgumentException($"agent '{agent}' is not one you manage (one you spawned or may message)");
-    }
-
-    private async Task<string> RequestSpawnAsync(AgentRun run, string rawName, string draft, CancellationToken cancellationToken)
-    {
+        var run = call.Run;
         var session = run.Session;
         if (!AgentName.TryCreate(rawName, out var name, out var nameError))
         {
             throw new ArgumentException($"'{rawName}' is not a valid agent name: {nameError.Message}");
         }
 
-        var manager = await LoadAgentAsync(run.Agent, cancellationToken).ConfigureAwait(false);
+        if (session.Principal.Role != AgentRole.Manager)
+        {
+            // Governance refuses it (rule manager-role) before anything of the draft is read; the refusal is on the record.
+            var asked = Proposal.Create(session.Principal, ProposalKind.SpawnAgent, session.Workspace, new ProposalArguments
+            {
+                Path = draft,
+                Other = new Dictionary<string, string>(StringComparer.Ordinal) { ["agent"] = name.Value },
+            });
+            var (_, refused) = await RunProposals.GovernAsync(executor, call, asked, (_, _, _) => throw new InvalidOperationException("a worker's spawn is never allowed"), "nothing was created", cancellationToken).ConfigureAwait(false);
+            return refused ?? "error: the spawn was not refused; nothing was created";
+        }
+
+        var manager = await context.LoadAgentAsync(run.Agent, cancellationToken).ConfigureAwait(false);
         var files = ReadDraft(session.Workspace, draft);
         var refusal = await CheckDraftAsync(run, manager, name, files, cancellationToken).ConfigureAwait(false);
-        var spawns = await SpawnsAsync(cancellationToken).ConfigureAwait(false);
+        var spawns = await relations.SpawnsAsync(cancellationToken).ConfigureAwait(false);
         var depth = (spawns.GetValueOrDefault(run.Agent)?.Depth ?? 0) + 1;
-        var folder = Catalog.FolderOf(name);
+        var folder = context.Catalog.FolderOf(name);
         var exists = Directory.Exists(folder);
         refusal ??= exists && (!spawns.TryGetValue(name.Value, out var earlier) || earlier.Parent != run.Agent)
             ? $"agent '{name}' already exists and was not spawned by you; choose another name"
             : depth > MaxSpawnDepth
                 ? $"spawn depth limit: '{run.Agent}' is at depth {depth - 1}, and spawned agents may nest at most {MaxSpawnDepth} deep"
-                : !exists && spawns.Values.Count(s => s.Parent == run.Agent && Directory.Exists(Catalog.FolderOf(AgentName.Parse(s.Agent)))) >= MaxChildrenPerManager
+                : !exists && spawns.Values.Count(s => s.Parent == run.Agent && Directory.Exists(context.Catalog.FolderOf(AgentName.Parse(s.Agent)))) >= MaxChildrenPerManager
                     ? $"children limit: '{run.Agent}' has spawned {MaxChildrenPerManager} agents already, the most a manager may have"
                     : null;
         if (refusal is not null)
         {
-            await RecordAsync("session-" + session.Id, new Events.EventData(
+            await context.RecordAsync("session-" + session.Id, new Events.EventData(
                 ManagerEventTypes.SpawnRefused,
-                JsonSerializer.SerializeToUtf8Bytes(new SpawnRefusedData(name.Value, run.Agent, session.Id, refusal, Time.GetUtcNow()), ManagerEventJsonContext.Default.SpawnRefusedData)), cancellationToken).ConfigureAwait(false);
+                JsonSerializer.SerializeToUtf8Bytes(new SpawnRefusedData(name.Value, run.Agent, session.Id, refusal, context.Time.GetUtcNow()), ManagerEventJsonContext.Default.SpawnRefusedData)), cancellationToken).ConfigureAwait(false);
             return $"refused: {refusal}. Nothing was created";
         }
 
@@ -256,33 +183,64 @@ internal sealed partial class ApiaryRuntime
                 ["diff"] = diff.Length == 0 ? "(no change)" : diff,
             },
         });
-        var admission = await AdmitAsync(run, ManagerTools.RequestSpawn, proposal, "nothing was created", cancellationToken).ConfigureAwait(false);
-        if (admission.Allowed is not { } admitted)
+        var (governed, refused2) = await RunProposals.GovernAsync(executor, call, proposal, async (spawning, _, _) =>
         {
-            return admission.Refusal!;
-        }
-
-        var ticketId = admission.TicketId;
-
-        // What is written is what the person approved: the snapshot the diff was made from, not the draft as it is now.
-        var clock = Stopwatch.StartNew();
-        try
-        {
+            // What is written is what the person approved: the snapshot the diff was made from, not the draft as it is now.
+            var clock = Stopwatch.StartNew();
             await WriteAgentFolderAsync(folder, files).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            await context.RecordAsync(ManagerEventTypes.SpawnStream, new Events.EventData(
+                ManagerEventTypes.AgentSpawned,
+                JsonSerializer.SerializeToUtf8Bytes(
+                    new AgentSpawnedData(name.Value, run.Agent, depth, session.Id, proposal.Id.ToString(), spawning.Decision.TicketId, [.. files.Keys.Order(StringComparer.Ordinal)], exists, context.Time.GetUtcNow()),
+                    ManagerEventJsonContext.Default.AgentSpawnedData)), CancellationToken.None).ConfigureAwait(false);
+            return new ProposalWorkResult(new ResultDto(0, "spawned", clock.ElapsedMilliseconds, Content: $"agent {name} written to {folder} ({files.Count} files)"), new BudgetAmounts(0, clock.Elapsed, 0, 0m));
+        }, "nothing was created", cancellationToken).ConfigureAwait(false);
+        return refused2
+            ?? (governed.Result?.Error is { } error ? $"error: the agent's folder could not be written: {error}"
+            : $"spawned: agent '{name}' ({(exists ? "updated" : "created")}, depth {depth}); start it with start");
+    }
+
+    /// <summary>
+    /// Governs one of the manager's actions on <paramref name="agent"/> as a proposal of <paramref name="kind"/> of
+    /// the run's session and, once allowed, does <paramref name="work"/>; what the model is told, whatever happened.
+    /// </summary>
+    private async Task<string> GovernAsync(ToolCall call, ProposalKind kind, string agent, string? task, string done, Func<CancellationToken, Task<string>> work, CancellationToken cancellationToken)
+    {
+        var session = call.Run.Session;
+        var other = new Dictionary<string, string>(StringComparer.Ordinal) { ["agent"] = agent };
+        if (task is not null)
         {
-            await Pipeline.CompleteAsync(admitted, new ProposalOutcome(null, "error", clock.Elapsed, ex.Message), new BudgetAmounts(0, clock.Elapsed, 0, 0m), CancellationToken.None).ConfigureAwait(false);
-            return $"error: the agent's folder could not be written: {ex.Message}";
+            other["task"] = task;
         }
 
-        await RecordAsync(ManagerEventTypes.SpawnStream, new Events.EventData(
-            ManagerEventTypes.AgentSpawned,
-            JsonSerializer.SerializeToUtf8Bytes(
-                new AgentSpawnedData(name.Value, run.Agent, depth, session.Id, proposal.Id.ToString(), ticketId, [.. files.Keys.Order(StringComparer.Ordinal)], exists, Time.GetUtcNow()),
-                ManagerEventJsonContext.Default.AgentSpawnedData)), CancellationToken.None).ConfigureAwait(false);
-        await Pipeline.CompleteAsync(admitted, new ProposalOutcome(0, "spawned", clock.Elapsed, $"agent {name} written to {folder} ({files.Count} files)"), new BudgetAmounts(0, clock.Elapsed, 0, 0m), CancellationToken.None).ConfigureAwait(false);
-        return $"spawned: agent '{name}' ({(exists ? "updated" : "created")}, depth {depth}); start it with start";
+        var proposal = Proposal.Create(session.Principal, kind, session.Workspace, new ProposalArguments { Other = other });
+        var (governed, refusal) = await RunProposals.GovernAsync(executor, call, proposal, async (_, _, ct) =>
+        {
+            var clock = Stopwatch.StartNew();
+            var text = await work(ct).ConfigureAwait(false);
+            return new ProposalWorkResult(new ResultDto(0, done, clock.ElapsedMilliseconds, Content: text), new BudgetAmounts(0, clock.Elapsed, 0, 0m));
+        }, "nothing was done", cancellationToken).ConfigureAwait(false);
+        return refusal ?? (governed.Result is { Error: { } error } ? $"error: {error}; nothing was done" : governed.Result?.Content ?? "");
+    }
+
+    private async Task<string> StartManagedAsync(AgentRun run, string agent, string task, CancellationToken cancellationToken)
+    {
+        var started = await runs.StartRunAsync(agent, new StartRunRequest(task), $"agent {run.Agent} (run {run.Id})", cancellationToken).ConfigureAwait(false);
+        _lastTasks[agent] = task;
+        return $"started: run {started.Id} of agent '{agent}' in session {started.Session.Id}; it works on its own: use send and recv to talk to it";
+    }
+
+    private async Task<int> StopManagedAsync(AgentRun run, string agent)
+    {
+        var stopped = 0;
+        foreach (var target in runs.AgentRuns.Where(r => r.Agent == agent && !r.Ended.IsCompleted).ToList())
+        {
+            await context.Pipeline.EngageKillSwitchAsync(KillSwitchScope.Session(target.Session.Id), $"stopped by manager '{run.Agent}'", $"agent {run.Agent}", CancellationToken.None).ConfigureAwait(false);
+            await target.Ended.WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            stopped++;
+        }
+
+        return stopped;
     }
 
     /// <summary>Why the draft may not become an agent, or null when it may: it must load, and it may not widen what the manager has.</summary>
@@ -304,7 +262,7 @@ internal sealed partial class ApiaryRuntime
             return "the draft sets 'workspace'; a spawned agent works in its own default workspace";
         }
 
-        var child = AgentSettings.Resolve(manifest, Config.Defaults, AgentOverrides.None);
+        var child = AgentSettings.Resolve(manifest, context.Config.Defaults, AgentOverrides.None);
         var mine = manager.Settings;
         if (child.Role.Value != AgentRole.Worker)
         {
@@ -321,14 +279,14 @@ internal sealed partial class ApiaryRuntime
             return $"the draft widens its policies: {string.Join(", ", extraPolicies)} {(extraPolicies.Count == 1 ? "is" : "are")} not among the manager's ({string.Join(", ", mine.Policies.Value)})";
         }
 
-        var reachable = (await AllowedRecipientsAsync(run.Agent, cancellationToken).ConfigureAwait(false)).Append(run.Agent).ToHashSet(StringComparer.Ordinal);
+        var reachable = (await relations.AllowedRecipientsAsync(run.Agent, cancellationToken).ConfigureAwait(false) ?? new HashSet<string>()).Append(run.Agent).ToHashSet(StringComparer.Ordinal);
         if (child.AllowedRecipients.Source != SettingSource.Default
             && child.AllowedRecipients.Value.Where(r => !reachable.Contains(r) && r != name.Value).ToList() is [_, ..] extraRecipients)
         {
             return $"the draft widens its allowed_recipients: {string.Join(", ", extraRecipients)} {(extraRecipients.Count == 1 ? "is" : "are")} not among the manager's or the manager itself";
         }
 
-        var usage = _ledger.Usage(BudgetScope.Session(run.Session.Id));
+        var usage = context.Ledger.Usage(BudgetScope.Session(run.Session.Id));
         var (limits, used) = (usage.Limits, usage.Used);
         var over = new List<string>();
         if (limits.Commands is { } commands && child.Commands.Value > Share(commands - used.Commands))
