@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Apiary.Cli.Commands;
 
 namespace Apiary.Cli;

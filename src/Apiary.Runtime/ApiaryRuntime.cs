@@ -1,7 +1,4 @@
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Events;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Locks;

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Events;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.Pipeline;
 using Apiary.Home;
@@ -15,7 +13,9 @@ namespace Apiary.Runtime;
 /// governance, the clock, and the background work the runtime waits for when it stops. One per runtime; each
 /// capability (sessions, the executor, runs, messaging, the manager, memory) is given it when the runtime is composed.
 /// </summary>
-internal sealed class RuntimeContext(ApiaryHome home, HomeConfig config, AgentCatalog catalog, SqliteEventStore store, GovernancePipeline pipeline, BudgetLedger ledger, ISecretStore secrets, TokenStore tokens, TimeProvider time) : IDisposable
+internal sealed record RuntimeContext(
+    ApiaryHome Home, HomeConfig Config, AgentCatalog Catalog, SqliteEventStore Store, GovernancePipeline Pipeline, BudgetLedger Ledger, ISecretStore Secrets, TokenStore Tokens, TimeProvider Time)
+    : IDisposable
 {
     /// <summary>The agent a session acts as when the person at the terminal works through it (<c>apiary exec</c> without <c>--agent</c>).</summary>
     public static readonly AgentName Operator = AgentName.Parse("operator");
@@ -23,24 +23,6 @@ internal sealed class RuntimeContext(ApiaryHome home, HomeConfig config, AgentCa
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _work = new();
     private TextWriter _warnings = Console.Error;
-
-    public ApiaryHome Home { get; } = home;
-
-    public HomeConfig Config { get; } = config;
-
-    public AgentCatalog Catalog { get; } = catalog;
-
-    public SqliteEventStore Store { get; } = store;
-
-    public GovernancePipeline Pipeline { get; } = pipeline;
-
-    public BudgetLedger Ledger { get; } = ledger;
-
-    public ISecretStore Secrets { get; } = secrets;
-
-    public TokenStore Tokens { get; } = tokens;
-
-    public TimeProvider Time { get; } = time;
 
     /// <summary>Why the policies did not load, when they did not; every proposal is refused until they do.</summary>
     public string? PolicyProblem { get; set; }

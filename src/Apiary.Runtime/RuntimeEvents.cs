@@ -1,6 +1,4 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Apiary.Events;
 
 namespace Apiary.Runtime;
 
@@ -87,6 +85,10 @@ internal sealed record ToolCalledData(
 /// <summary>An agent completed its first run, so its BOOTSTRAP.md is no longer injected.</summary>
 internal sealed record BootstrapConsumedData(string Agent, string Session, string Run, DateTimeOffset At);
 
+/// <summary>
+/// The JSON of every event the runtime records, whichever capability records it: one context, one set of options
+/// (snake_case names, nulls left out), so every event of the log is written the same way.
+/// </summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ServerStartedData))]
 [JsonSerializable(typeof(ServerStoppedData))]
@@ -101,7 +103,21 @@ internal sealed record BootstrapConsumedData(string Agent, string Session, strin
 [JsonSerializable(typeof(RunResumedData))]
 [JsonSerializable(typeof(ModelCallBody))]
 [JsonSerializable(typeof(ToolCallBody))]
-internal sealed partial class ServerEventJsonContext : JsonSerializerContext
+[JsonSerializable(typeof(Apiary.Runtime.Messaging.MessageSentData))]
+[JsonSerializable(typeof(Apiary.Runtime.Messaging.InboxAckedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Messaging.MessageRefusedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Manager.AgentSpawnedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Manager.SpawnRefusedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Telemetry.TurnCompletedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Memory.MemoryCompactedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Memory.MemoryCompactionFailedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Supervision.StateChangedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Supervision.SeededData))]
+[JsonSerializable(typeof(Apiary.Runtime.Supervision.RebuildData))]
+[JsonSerializable(typeof(Apiary.Runtime.Supervision.RestartScheduledData))]
+[JsonSerializable(typeof(Apiary.Runtime.Supervision.RestartFailedData))]
+[JsonSerializable(typeof(Apiary.Runtime.Supervision.RunReceivingData))]
+internal sealed partial class RuntimeJsonContext : JsonSerializerContext
 {
     public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
         new(type, JsonSerializer.SerializeToUtf8Bytes(data, info));

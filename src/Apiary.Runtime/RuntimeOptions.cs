@@ -1,4 +1,3 @@
-using Apiary.Events;
 using Apiary.Models;
 using Apiary.Runtime.Supervision;
 

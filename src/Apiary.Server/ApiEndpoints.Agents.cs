@@ -1,9 +1,6 @@
 using Apiary.Agents;
-using Apiary.Contracts;
 using Apiary.Text;
-using Microsoft.AspNetCore.Http;
 using Apiary.Configuration;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

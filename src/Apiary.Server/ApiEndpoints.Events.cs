@@ -1,10 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using Apiary.Contracts;
-using Apiary.Events;
-using Microsoft.AspNetCore.Http;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

@@ -1,8 +1,5 @@
-using Apiary.Contracts;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

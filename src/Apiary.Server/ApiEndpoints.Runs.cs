@@ -1,10 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
-using Apiary.Contracts;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

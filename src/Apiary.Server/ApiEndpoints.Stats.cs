@@ -1,10 +1,7 @@
 using System.Globalization;
 using Apiary.Agents;
-using Apiary.Contracts;
 using Apiary.Runtime.Telemetry;
 using Apiary.Text;
-using Microsoft.AspNetCore.Http;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

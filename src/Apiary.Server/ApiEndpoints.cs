@@ -1,16 +1,11 @@
-using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Events;
 using Apiary.Governance;
 using Apiary.Governance.KillSwitches;
 using Apiary.Governance.Pipeline;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Apiary.Home;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

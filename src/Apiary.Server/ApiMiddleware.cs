@@ -1,6 +1,4 @@
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -120,8 +118,8 @@ internal static class ApiMiddleware
     {
         try
         {
-            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
-                ServerEventTypes.AuthRejected, data, ServerEventJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
+            await runtime.RecordAsync(ServerEventTypes.Stream, RuntimeJsonContext.Event(
+                ServerEventTypes.AuthRejected, data, RuntimeJsonContext.Default.AuthRejectedData)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ApiaryException or OperationCanceledException or ObjectDisposedException)
         {

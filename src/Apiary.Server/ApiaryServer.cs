@@ -1,15 +1,11 @@
-using System.Text.Json;
-using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.IO;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 using Apiary.Server.Dashboard;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 
@@ -107,10 +103,10 @@ public sealed class ApiaryServer : IAsyncDisposable
             var url = app.Urls.First().TrimEnd('/');
             var info = new ServerInfo(url, Environment.ProcessId, runtime.Time.GetUtcNow(), home.Root);
             await WriteInfoAsync(ServerInfo.PathIn(home), info, cancellationToken).ConfigureAwait(false);
-            await runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
+            await runtime.RecordAsync(ServerEventTypes.Stream, RuntimeJsonContext.Event(
                 ServerEventTypes.ServerStarted,
                 new ServerStartedData(url, Environment.ProcessId, home.Root, runtime.Backend?.Name ?? "none", info.StartedAt),
-                ServerEventJsonContext.Default.ServerStartedData), cancellationToken).ConfigureAwait(false);
+                RuntimeJsonContext.Default.ServerStartedData), cancellationToken).ConfigureAwait(false);
             return new ApiaryServer(app, runtime, rejections, serverLock, url);
         }
         catch
@@ -158,10 +154,10 @@ public sealed class ApiaryServer : IAsyncDisposable
             await _rejections.DisposeAsync().ConfigureAwait(false);
             try
             {
-                await _runtime.RecordAsync(ServerEventTypes.Stream, ServerEventJsonContext.Event(
+                await _runtime.RecordAsync(ServerEventTypes.Stream, RuntimeJsonContext.Event(
                     ServerEventTypes.ServerStopped,
                     new ServerStoppedData(Environment.ProcessId, cancelled, _runtime.Time.GetUtcNow()),
-                    ServerEventJsonContext.Default.ServerStoppedData)).ConfigureAwait(false);
+                    RuntimeJsonContext.Default.ServerStoppedData)).ConfigureAwait(false);
             }
             catch (ApiaryException)
             {

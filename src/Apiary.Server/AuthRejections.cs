@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

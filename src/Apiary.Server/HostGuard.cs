@@ -1,6 +1,4 @@
 using Apiary.Home;
-using Microsoft.AspNetCore.Http;
-using Apiary.Runtime;
 
 namespace Apiary.Server;
 

@@ -1,4 +1,3 @@
-using Apiary.Runtime;
 using Apiary.Home;
 
 namespace Apiary.Server;

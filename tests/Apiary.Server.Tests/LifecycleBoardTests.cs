@@ -101,7 +101,7 @@ public sealed class LifecycleBoardTests
     public void ASpawn_IsNotedToItsParentOnly()
     {
         var data = new AgentSpawnedData("helper", "manager", 1, "s1", "p1", "t1", ["AGENTS.md", "SOUL.md"], false, At);
-        var (_, notes) = Apply(Event(ManagerEventTypes.SpawnStream, ManagerEventTypes.AgentSpawned, JsonSerializer.SerializeToUtf8Bytes(data, ManagerEventJsonContext.Default.AgentSpawnedData)));
+        var (_, notes) = Apply(Event(ManagerEventTypes.SpawnStream, ManagerEventTypes.AgentSpawned, JsonSerializer.SerializeToUtf8Bytes(data, RuntimeJsonContext.Default.AgentSpawnedData)));
 
         var note = Assert.Single(notes);
         Assert.Equal((LifecycleNotice.Spawned, "helper", "manager"), (note.Kind, note.Agent, note.To));
@@ -112,7 +112,7 @@ public sealed class LifecycleBoardTests
     {
         Apply(Started("r1", "s1"));
         var resumed = new RunResumedData("r1", "coder", "s1", 3, "t1", At, "aaa");
-        Assert.Equal((LifecycleState.Starting, LifecycleState.Idle), Only(Apply(Event("session-s1", ServerEventTypes.RunResumed, JsonSerializer.SerializeToUtf8Bytes(resumed, ServerEventJsonContext.Default.RunResumedData)))));
+        Assert.Equal((LifecycleState.Starting, LifecycleState.Idle), Only(Apply(Event("session-s1", ServerEventTypes.RunResumed, JsonSerializer.SerializeToUtf8Bytes(resumed, RuntimeJsonContext.Default.RunResumedData)))));
     }
 
     [Fact]
@@ -140,22 +140,22 @@ public sealed class LifecycleBoardTests
     private static (int, int) Count((List<LifecycleTransition> Transitions, List<LifecycleNote> Notes) change) => (change.Transitions.Count, change.Notes.Count);
 
     private RecordedEvent Started(string run, string session, string? fingerprint = null, string? restartOf = null, int? attempt = null) =>
-        Server(session, ServerEventTypes.RunStarted, new RunStartedData(run, "coder", session, "scripted/test", 50, "operator", At, fingerprint, restartOf, attempt), ServerEventJsonContext.Default.RunStartedData);
+        Server(session, ServerEventTypes.RunStarted, new RunStartedData(run, "coder", session, "scripted/test", 50, "operator", At, fingerprint, restartOf, attempt), RuntimeJsonContext.Default.RunStartedData);
 
     private RecordedEvent ModelCalled(string run, string session) =>
-        Server(session, ServerEventTypes.ModelCalled, new ModelCalledData(run, "coder", session, 1, "scripted/test", 10, 5, 3, 1, "tool_calls", null, At), ServerEventJsonContext.Default.ModelCalledData);
+        Server(session, ServerEventTypes.ModelCalled, new ModelCalledData(run, "coder", session, 1, "scripted/test", 10, 5, 3, 1, "tool_calls", null, At), RuntimeJsonContext.Default.ModelCalledData);
 
     private RecordedEvent ToolCalled(string run, string session) =>
-        Server(session, ServerEventTypes.ToolCalled, new ToolCalledData(run, "coder", session, 1, "exec", "c1", "p1", "allow", "r", null, At), ServerEventJsonContext.Default.ToolCalledData);
+        Server(session, ServerEventTypes.ToolCalled, new ToolCalledData(run, "coder", session, 1, "exec", "c1", "p1", "allow", "r", null, At), RuntimeJsonContext.Default.ToolCalledData);
 
     private RecordedEvent Ended(string run, string session, string status, bool crashed = false, string? error = null) =>
-        Server(session, ServerEventTypes.RunEnded, new RunEndedData(run, "coder", session, status, 1, error, At, crashed ? true : null), ServerEventJsonContext.Default.RunEndedData);
+        Server(session, ServerEventTypes.RunEnded, new RunEndedData(run, "coder", session, status, 1, error, At, crashed ? true : null), RuntimeJsonContext.Default.RunEndedData);
 
     private RecordedEvent Receiving(string run, string session) =>
-        Event("session-" + session, LifecycleEventTypes.RunReceiving, JsonSerializer.SerializeToUtf8Bytes(new RunReceivingData(run, "coder", session, 1, 30, At), LifecycleEventJsonContext.Default.RunReceivingData));
+        Event("session-" + session, LifecycleEventTypes.RunReceiving, JsonSerializer.SerializeToUtf8Bytes(new RunReceivingData(run, "coder", session, 1, 30, At), RuntimeJsonContext.Default.RunReceivingData));
 
     private RecordedEvent Rebuild(string type, string? fingerprint, IReadOnlyList<string>? runs, string summary = "worker, model scripted/test") =>
-        Event("lifecycle-coder", type, JsonSerializer.SerializeToUtf8Bytes(new RebuildData("coder", "agent manager", fingerprint, runs, type == LifecycleEventTypes.Rebuilt ? summary : null, At), LifecycleEventJsonContext.Default.RebuildData));
+        Event("lifecycle-coder", type, JsonSerializer.SerializeToUtf8Bytes(new RebuildData("coder", "agent manager", fingerprint, runs, type == LifecycleEventTypes.Rebuilt ? summary : null, At), RuntimeJsonContext.Default.RebuildData));
 
     // The pipeline's own records, as it writes them (snake_case JSON).
     private RecordedEvent ApprovalRequested(string ticket, string session, string kind) =>

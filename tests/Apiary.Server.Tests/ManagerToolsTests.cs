@@ -122,7 +122,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             ManagerEventTypes.AgentSpawned,
             JsonSerializer.SerializeToUtf8Bytes(
                 new AgentSpawnedData("manager", "lead", Apiary.Runtime.Manager.ManagerService.MaxSpawnDepth, "s", "p", null, ["AGENTS.md"], false, DateTimeOffset.UtcNow),
-                ManagerEventJsonContext.Default.AgentSpawnedData)), Ct);
+                RuntimeJsonContext.Default.AgentSpawnedData)), Ct);
         WriteDraft("drafts/deep", "tokens: 1000");
         _manager
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "deep", ["from_draft"] = "drafts/deep" })

@@ -1,10 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Net;
 using Apiary.Agents;
-using Apiary.Cli.Output;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Text;
 using Spectre.Console;
 using Apiary.Configuration;

@@ -1,9 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Net;
-using Apiary.Cli.Output;
-using Apiary.Client;
-using Apiary.Contracts;
 using Spectre.Console;
 
 namespace Apiary.Cli.Commands;

@@ -1,9 +1,5 @@
-using System.CommandLine;
 using System.Text.Json.Serialization;
 using System.Net;
-using Apiary.Cli.Output;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Governance;
 using Apiary.Text;
 using Spectre.Console;

@@ -1,6 +1,3 @@
-using Apiary.Cli.Output;
-using System.CommandLine;
-using System.Globalization;
 using System.Text.Json.Serialization;
 using Apiary.Agents;
 using Apiary.Events;

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Apiary.Agents;
 using Apiary.Home;
 using Apiary.Configuration;

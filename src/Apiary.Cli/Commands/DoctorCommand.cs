@@ -1,5 +1,3 @@
-using System.CommandLine;
-using Apiary.Cli.Output;
 using Apiary.Sandbox.Probe;
 using Spectre.Console;
 

@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
 using Command = System.CommandLine.Command;
 
 namespace Apiary.Cli.Commands;

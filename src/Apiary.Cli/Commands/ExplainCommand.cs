@@ -1,10 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Net;
 using System.Text.Json;
-using Apiary.Cli.Output;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Governance.Pipeline;
 using Command = System.CommandLine.Command;
 

@@ -1,6 +1,4 @@
-using System.CommandLine;
 using Apiary.Agents;
-using Apiary.Cli.Output;
 
 namespace Apiary.Cli.Commands;
 

@@ -1,9 +1,5 @@
-using System.CommandLine;
 using System.Net;
 using Apiary.Agents;
-using Apiary.Cli.Output;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Governance.KillSwitches;
 using Command = System.CommandLine.Command;
 

@@ -1,7 +1,4 @@
-using System.CommandLine;
 using Apiary.Cli.Mcp;
-using Apiary.Client;
-using Apiary.Contracts;
 using ModelContextProtocol.Server;
 using Command = System.CommandLine.Command;
 

@@ -1,8 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using Apiary.Cli.Output;
-using Apiary.Client;
-using Apiary.Contracts;
 using Command = System.CommandLine.Command;
 
 namespace Apiary.Cli.Commands;

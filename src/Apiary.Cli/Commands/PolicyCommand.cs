@@ -1,8 +1,6 @@
-using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apiary.Agents;
-using Apiary.Cli.Output;
 using Apiary.Governance;
 using Apiary.Governance.Pipeline;
 using Apiary.Storage.Sqlite;

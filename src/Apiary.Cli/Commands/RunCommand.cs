@@ -1,8 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Net;
-using Apiary.Client;
-using Apiary.Contracts;
 using Command = System.CommandLine.Command;
 
 namespace Apiary.Cli.Commands;

@@ -1,8 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Net;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Text;
 using Command = System.CommandLine.Command;
 

@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Text;
 using System.Text.Json.Serialization;
-using Apiary.Cli.Output;
 using Apiary.Home;
 using Apiary.Secrets;
 

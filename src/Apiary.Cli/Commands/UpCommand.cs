@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;

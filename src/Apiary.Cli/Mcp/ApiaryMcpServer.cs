@@ -1,6 +1,4 @@
 using System.Reflection;
-using Apiary.Client;
-using Apiary.Contracts;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;

@@ -1,7 +1,4 @@
-using System.Globalization;
 using System.Text;
-using Apiary.Client;
-using Apiary.Contracts;
 using ModelContextProtocol.Protocol;
 
 namespace Apiary.Cli.Mcp;

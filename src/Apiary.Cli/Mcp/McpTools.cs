@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Apiary.Contracts;
 using ModelContextProtocol.Protocol;
 
 namespace Apiary.Cli.Mcp;

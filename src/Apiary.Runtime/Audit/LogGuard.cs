@@ -1,7 +1,5 @@
-using Apiary.Events;
 using Apiary.Home;
 using Apiary.Storage.Sqlite;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Audit;
 

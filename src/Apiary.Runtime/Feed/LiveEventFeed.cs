@@ -1,5 +1,4 @@
 using System.Threading.Channels;
-using Apiary.Events;
 using Apiary.Storage.Sqlite;
 
 namespace Apiary.Runtime;

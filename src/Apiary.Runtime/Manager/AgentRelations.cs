@@ -1,7 +1,5 @@
 using Apiary.Home;
-using System.Text.Json;
 using Apiary.Agents;
-using Apiary.Events;
 
 namespace Apiary.Runtime.Manager;
 
@@ -49,7 +47,7 @@ internal sealed class AgentRelations(AgentCatalog catalog, IEventStore store)
         var spawns = new Dictionary<string, AgentSpawnedData>(StringComparer.Ordinal);
         await foreach (var e in store.ReadStreamAsync(ManagerEventTypes.SpawnStream, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            if (e.Type == ManagerEventTypes.AgentSpawned && JsonSerializer.Deserialize(e.Data.Span, ManagerEventJsonContext.Default.AgentSpawnedData) is { } spawned)
+            if (e.Type == ManagerEventTypes.AgentSpawned && JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.AgentSpawnedData) is { } spawned)
             {
                 spawns[spawned.Agent] = spawned;
             }

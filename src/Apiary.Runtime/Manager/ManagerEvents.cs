@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Manager;
 
@@ -21,8 +20,3 @@ internal sealed record AgentSpawnedData(string Agent, string Parent, int Depth, 
 
 /// <summary>A refused request_spawn and why.</summary>
 internal sealed record SpawnRefusedData(string Agent, string Parent, string Session, string Reason, DateTimeOffset At);
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(AgentSpawnedData))]
-[JsonSerializable(typeof(SpawnRefusedData))]
-internal sealed partial class ManagerEventJsonContext : JsonSerializerContext;

@@ -1,12 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Apiary.Agents;
 using Apiary.Configuration;
-using Apiary.Contracts;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
 using Apiary.IO;
@@ -91,7 +87,7 @@ internal sealed class ManagerService(RuntimeContext context, GovernedExecutor ex
             : "its next run uses this definition");
 
         static Events.EventData Rebuild(string type, Supervision.RebuildData data) =>
-            new(type, JsonSerializer.SerializeToUtf8Bytes(data, Supervision.LifecycleEventJsonContext.Default.RebuildData));
+            new(type, JsonSerializer.SerializeToUtf8Bytes(data, RuntimeJsonContext.Default.RebuildData));
     }
 
     /// <summary>Starts <paramref name="agent"/> on <paramref name="task"/> for <paramref name="call"/>'s manager, as a <c>start_agent</c> proposal.</summary>
@@ -167,7 +163,7 @@ internal sealed class ManagerService(RuntimeContext context, GovernedExecutor ex
         {
             await context.RecordAsync("session-" + session.Id, new Events.EventData(
                 ManagerEventTypes.SpawnRefused,
-                JsonSerializer.SerializeToUtf8Bytes(new SpawnRefusedData(name.Value, run.Agent, session.Id, refusal, context.Time.GetUtcNow()), ManagerEventJsonContext.Default.SpawnRefusedData)), cancellationToken).ConfigureAwait(false);
+                JsonSerializer.SerializeToUtf8Bytes(new SpawnRefusedData(name.Value, run.Agent, session.Id, refusal, context.Time.GetUtcNow()), RuntimeJsonContext.Default.SpawnRefusedData)), cancellationToken).ConfigureAwait(false);
             return $"refused: {refusal}. Nothing was created";
         }
 
@@ -192,7 +188,7 @@ internal sealed class ManagerService(RuntimeContext context, GovernedExecutor ex
                 ManagerEventTypes.AgentSpawned,
                 JsonSerializer.SerializeToUtf8Bytes(
                     new AgentSpawnedData(name.Value, run.Agent, depth, session.Id, proposal.Id.ToString(), spawning.Decision.TicketId, [.. files.Keys.Order(StringComparer.Ordinal)], exists, context.Time.GetUtcNow()),
-                    ManagerEventJsonContext.Default.AgentSpawnedData)), CancellationToken.None).ConfigureAwait(false);
+                    RuntimeJsonContext.Default.AgentSpawnedData)), CancellationToken.None).ConfigureAwait(false);
             return new ProposalWorkResult(new ResultDto(0, "spawned", clock.ElapsedMilliseconds, Content: $"agent {name} written to {folder} ({files.Count} files)"), new BudgetAmounts(0, clock.Elapsed, 0, 0m));
         }, "nothing was created", cancellationToken).ConfigureAwait(false);
         return refused2

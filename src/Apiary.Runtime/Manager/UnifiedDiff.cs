@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Manager;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Memory;
 
@@ -25,8 +24,3 @@ internal sealed record MemoryCompactedData(
 
 /// <summary>A compaction that did not happen and why; the memory stays as it was. Tokens are those charged (0 when the call failed).</summary>
 internal sealed record MemoryCompactionFailedData(string Agent, string Run, string Session, string Model, int Chars, string Reason, long Tokens, DateTimeOffset At);
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(MemoryCompactedData))]
-[JsonSerializable(typeof(MemoryCompactionFailedData))]
-internal sealed partial class MemoryEventJsonContext : JsonSerializerContext;

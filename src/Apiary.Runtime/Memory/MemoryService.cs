@@ -1,15 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Events;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.IO;
 using Apiary.Models;
-using Microsoft.Extensions.AI;
 
 namespace Apiary.Runtime.Memory;
 
@@ -163,7 +158,7 @@ internal sealed class MemoryService(RuntimeContext context, GovernedExecutor exe
 
                     told = string.Create(CultureInfo.InvariantCulture, $"{over}, so it was compacted: your model rewrote it to {compacted.Length} characters (the previous version is kept as {MemoryHistoryFolder}/{kept}); read it in your next run's prompt");
                     var data = new MemoryCompactedData(run.Agent, run.Id, session.Id, binding.Reference, memory.Length, compacted.Length, kept!, input, output, tokens, context.Time.GetUtcNow());
-                    return [MemoryEvent(MemoryEventTypes.MemoryCompacted, data, MemoryEventJsonContext.Default.MemoryCompactedData)];
+                    return [MemoryEvent(MemoryEventTypes.MemoryCompacted, data, RuntimeJsonContext.Default.MemoryCompactedData)];
                 },
                 cancellationToken).ConfigureAwait(false);
         }
@@ -202,7 +197,7 @@ internal sealed class MemoryService(RuntimeContext context, GovernedExecutor exe
     private EventData Failure(AgentRun run, string model, int chars, string reason, long tokens) => MemoryEvent(
         MemoryEventTypes.MemoryCompactionFailed,
         new MemoryCompactionFailedData(run.Agent, run.Id, run.Session.Id, model, chars, reason, tokens, context.Time.GetUtcNow()),
-        MemoryEventJsonContext.Default.MemoryCompactionFailedData);
+        RuntimeJsonContext.Default.MemoryCompactionFailedData);
 
     private static string Failed(int chars, string reason) =>
         string.Create(CultureInfo.InvariantCulture, $"your memory is over the size at which it is compacted, but the compaction failed ({reason}); it stays as it was ({chars} characters)");

@@ -1,8 +1,4 @@
-using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using Microsoft.Extensions.AI;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Memory;
 
@@ -41,4 +37,31 @@ internal static class MemoryTools
         string.Create(CultureInfo.InvariantCulture, $"It has grown to {chars} characters; rewrite it to well under {compactAt / 2} characters. ") +
         "Keep every durable fact (decisions, preferences, names, paths, commands, lessons learned); merge duplicates, drop what a later entry replaced, " +
         "and drop chatter. Keep it a Markdown list, newest facts last. Reply with the new file's content only: no preamble, no code fence.";
+}
+
+/// <summary>The <c>remember</c> tool: a fact appended to the run's own agent's MEMORY.md, which its later runs read.</summary>
+internal sealed class RememberTool(MemoryService memory) : IAgentTool
+{
+    public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
+        MemoryTools.Remember,
+        "Remember a fact",
+        "Remember a durable fact for your later runs: the text is appended to your MEMORY.md, which every later run of yours reads in its prompt. " +
+        "Keep it short and self-contained (what you learned, a decision, a preference). It is checked by governance policies like a write of MEMORY.md " +
+        "and may be denied or wait for approval. When your memory grows long it is compacted: rewritten shorter by the model, the previous version kept.",
+        [new("text", $"The fact to remember, at most {MemoryTools.MaxTextChars.ToString(CultureInfo.InvariantCulture)} characters.", Required: true, Minimum: 1, Maximum: MemoryTools.MaxTextChars)]);
+
+    public async Task<ToolOutcome> CallAsync(ToolCall call, CancellationToken cancellationToken)
+    {
+        string text;
+        try
+        {
+            text = call.Arguments(Descriptor).RequiredString("text");
+        }
+        catch (ArgumentException ex)
+        {
+            return new ToolOutcome($"error: {ex.Message}; nothing was written");
+        }
+
+        return new ToolOutcome(await memory.RememberAsync(call, text, cancellationToken).ConfigureAwait(false));
+    }
 }

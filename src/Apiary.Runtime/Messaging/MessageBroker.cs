@@ -1,9 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text;
-using System.Text.Json;
-using Apiary.Contracts;
-using Apiary.Events;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Messaging;
 
@@ -23,7 +19,7 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
         var result = await store.AppendAsync(
             MessageEventTypes.InboxStream(data.To),
             ExpectedVersion.Any,
-            [new EventData(MessageEventTypes.MessageSent, JsonSerializer.SerializeToUtf8Bytes(data, MessageEventJsonContext.Default.MessageSentData), Encoding.UTF8.GetBytes(body))],
+            [new EventData(MessageEventTypes.MessageSent, JsonSerializer.SerializeToUtf8Bytes(data, RuntimeJsonContext.Default.MessageSentData), Encoding.UTF8.GetBytes(body))],
             cancellationToken).ConfigureAwait(false);
         var inbox = _inboxes.GetOrAdd(data.To, _ => new Inbox());
         inbox.Saw(result.StreamVersion);
@@ -97,7 +93,7 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
             await store.AppendAsync(
                 MessageEventTypes.AckStream(agent),
                 ExpectedVersion.Any,
-                [new EventData(MessageEventTypes.InboxAcked, JsonSerializer.SerializeToUtf8Bytes(data, MessageEventJsonContext.Default.InboxAckedData))],
+                [new EventData(MessageEventTypes.InboxAcked, JsonSerializer.SerializeToUtf8Bytes(data, RuntimeJsonContext.Default.InboxAckedData))],
                 cancellationToken).ConfigureAwait(false);
             inbox.Cursor = through;
             return through;
@@ -181,7 +177,7 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
                 long cursor = 0;
                 await foreach (var e in store.ReadStreamAsync(MessageEventTypes.AckStream(agent), 1, cancellationToken).ConfigureAwait(false))
                 {
-                    if (e.Type == MessageEventTypes.InboxAcked && JsonSerializer.Deserialize(e.Data.Span, MessageEventJsonContext.Default.InboxAckedData) is { } acked)
+                    if (e.Type == MessageEventTypes.InboxAcked && JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.InboxAckedData) is { } acked)
                     {
                         cursor = Math.Max(cursor, acked.Through);
                     }
@@ -205,7 +201,7 @@ internal sealed class MessageBroker(IEventStore store, TimeProvider time)
     }
 
     private static MessageDto? ToDto(RecordedEvent e) =>
-        JsonSerializer.Deserialize(e.Data.Span, MessageEventJsonContext.Default.MessageSentData) is { } data
+        JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.MessageSentData) is { } data
             ? ToDto(data, e.StreamVersion, e.Body is { } body ? Encoding.UTF8.GetString(body.Span) : null)
             : null;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Messaging;
 
@@ -34,9 +33,3 @@ internal sealed record InboxAckedData(string Agent, long Through, string By, Dat
 
 /// <summary>An agent tried to message someone it may not; the text is not kept.</summary>
 internal sealed record MessageRefusedData(string From, string To, string Session, string Rule, string Reason, DateTimeOffset At);
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(MessageSentData))]
-[JsonSerializable(typeof(InboxAckedData))]
-[JsonSerializable(typeof(MessageRefusedData))]
-internal sealed partial class MessageEventJsonContext : JsonSerializerContext;

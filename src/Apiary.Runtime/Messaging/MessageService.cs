@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Runtime.Manager;
 

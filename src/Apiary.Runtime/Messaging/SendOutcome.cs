@@ -1,5 +1,3 @@
-using Apiary.Contracts;
-
 namespace Apiary.Runtime;
 
 /// <summary>What became of a send: sent, pending a person's approval (<see cref="Delivery"/> completes then), or refused and why.</summary>

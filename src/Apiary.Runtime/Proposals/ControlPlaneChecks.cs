@@ -1,4 +1,3 @@
-using Apiary.Governance;
 using Apiary.Runtime.Manager;
 
 namespace Apiary.Runtime;

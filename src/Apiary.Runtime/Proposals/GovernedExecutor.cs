@@ -1,8 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Apiary.Contracts;
-using Apiary.Events;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.Pipeline;
 

@@ -1,6 +1,3 @@
-using System.Globalization;
-using Apiary.Contracts;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Sandbox;
 using Apiary.Text;

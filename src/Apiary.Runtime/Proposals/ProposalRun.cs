@@ -1,6 +1,4 @@
 using System.Text;
-using Apiary.Contracts;
-using Apiary.Governance;
 
 namespace Apiary.Runtime;
 

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using Apiary.Contracts;
-using Apiary.Governance;
 using Apiary.Protocol;
 
 namespace Apiary.Runtime;

@@ -1,4 +1,3 @@
-using Apiary.Contracts;
 using Apiary.Runtime.Telemetry;
 
 namespace Apiary.Runtime;

@@ -1,11 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
-using Apiary.Contracts;
-using Apiary.Events;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Models;
-using Microsoft.Extensions.AI;
 
 namespace Apiary.Runtime;
 

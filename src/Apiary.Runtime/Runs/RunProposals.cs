@@ -1,6 +1,3 @@
-using Apiary.Contracts;
-using Apiary.Governance;
-
 namespace Apiary.Runtime;
 
 /// <summary>

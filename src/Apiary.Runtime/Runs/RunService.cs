@@ -1,14 +1,9 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Events;
 using Apiary.Models;
 using Apiary.Runtime.Supervision;
 using Apiary.Runtime.Telemetry;
-using Microsoft.Extensions.AI;
 
 namespace Apiary.Runtime;
 
@@ -79,10 +74,10 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         var run = new AgentRun(Guid.NewGuid().ToString("N"), agent.Name.Value, session, binding.Reference);
         try
         {
-            await context.RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + session.Id, RuntimeJsonContext.Event(
                 ServerEventTypes.RunStarted,
                 new RunStartedData(run.Id, run.Agent, session.Id, run.Model, maxTurns, by, context.Time.GetUtcNow(), fingerprint),
-                ServerEventJsonContext.Default.RunStartedData,
+                RuntimeJsonContext.Default.RunStartedData,
                 request.Task), cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -178,11 +173,11 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
                 var cost = binding.Price?.Cost(usedIn ?? inputEstimate, usedOut ?? OutputAllowance) ?? 0m;
                 var asked = reply.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Count();
                 tally.Model(took, usedIn ?? inputEstimate, usedOut ?? OutputAllowance, cost);
-                var body = JsonSerializer.Serialize(new ModelCallBody(ToRecords(messages.Skip(sentBefore)), ToRecords(reply.Messages)), ServerEventJsonContext.Default.ModelCallBody);
-                var called = ServerEventJsonContext.Event(
+                var body = JsonSerializer.Serialize(new ModelCallBody(ToRecords(messages.Skip(sentBefore)), ToRecords(reply.Messages)), RuntimeJsonContext.Default.ModelCallBody);
+                var called = RuntimeJsonContext.Event(
                     ServerEventTypes.ModelCalled,
                     new ModelCalledData(run.Id, run.Agent, run.Session.Id, turn, binding.Reference, usedIn, usedOut, took, asked, reply.FinishReason?.Value, null, context.Time.GetUtcNow()),
-                    ServerEventJsonContext.Default.ModelCalledData,
+                    RuntimeJsonContext.Default.ModelCalledData,
                     body);
 
                 // The call and what it spent are one append (its proposal's completion): a restarted server folds the
@@ -286,10 +281,10 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         {
             // Recorded so that a restarted server waits for the same ticket; it is answered through the API, and the
             // proposal's own wait runs it (or denies it) then.
-            await context.RecordAsync("session-" + run.Session.Id, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + run.Session.Id, RuntimeJsonContext.Event(
                 ServerEventTypes.RunWaiting,
                 new RunWaitingData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision.TicketId!, context.Time.GetUtcNow()),
-                ServerEventJsonContext.Default.RunWaitingData), CancellationToken.None).ConfigureAwait(false);
+                RuntimeJsonContext.Default.RunWaitingData), CancellationToken.None).ConfigureAwait(false);
             var waiting = run.Tally?.WaitingForApproval() ?? 0;
             await proposal.Terminal.WaitAsync(cancellationToken).ConfigureAwait(false);
             run.Tally?.ApprovalWaited(waiting);
@@ -312,11 +307,11 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
     private async Task<FunctionResultContent> ToolResultAsync(AgentRun run, int turn, FunctionCallContent call, string arguments, string? proposalId, DecisionDto? decision, string text)
     {
         var completesTurn = run.Tally?.Tool(call.Name, decision?.Decision) == true;
-        await turns.AppendAsync(run, ServerEventJsonContext.Event(
+        await turns.AppendAsync(run, RuntimeJsonContext.Event(
             ServerEventTypes.ToolCalled,
             new ToolCalledData(run.Id, run.Agent, run.Session.Id, turn, call.Name, call.CallId, proposalId, decision?.Decision ?? "invalid", decision?.Rule, decision?.Reason, context.Time.GetUtcNow()),
-            ServerEventJsonContext.Default.ToolCalledData,
-            JsonSerializer.Serialize(new ToolCallBody(arguments, text), ServerEventJsonContext.Default.ToolCallBody)), completesTurn, CancellationToken.None).ConfigureAwait(false);
+            RuntimeJsonContext.Default.ToolCalledData,
+            JsonSerializer.Serialize(new ToolCallBody(arguments, text), RuntimeJsonContext.Default.ToolCallBody)), completesTurn, CancellationToken.None).ConfigureAwait(false);
         run.Add(new RunProgressDto("tool_result", turn, Tool: call.Name, Proposal: proposalId, Output: text.Length <= ProgressOutputChars ? text : text[..ProgressOutputChars] + "…"));
         return new FunctionResultContent(call.CallId, text);
     }
@@ -398,19 +393,19 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
                 var record = await BootstrapRecord.MarkAsync(agent.Directory, session.Id, context.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
                 if (record.SessionId == session.Id)
                 {
-                    await context.RecordAsync(stream, ServerEventJsonContext.Event(
+                    await context.RecordAsync(stream, RuntimeJsonContext.Event(
                         ServerEventTypes.BootstrapConsumed,
                         new BootstrapConsumedData(run.Agent, session.Id, run.Id, record.CompletedAt),
-                        ServerEventJsonContext.Default.BootstrapConsumedData), CancellationToken.None).ConfigureAwait(false);
+                        RuntimeJsonContext.Default.BootstrapConsumedData), CancellationToken.None).ConfigureAwait(false);
                 }
             }
 
             run.SetStatus(outcome.Status);
             var dto = run.ToDto();
-            await context.RecordAsync(stream, ServerEventJsonContext.Event(
+            await context.RecordAsync(stream, RuntimeJsonContext.Event(
                 ServerEventTypes.RunEnded,
                 new RunEndedData(run.Id, run.Agent, session.Id, outcome.Status, dto.Turns, outcome.Error, context.Time.GetUtcNow(), crashed ? true : null),
-                ServerEventJsonContext.Default.RunEndedData,
+                RuntimeJsonContext.Default.RunEndedData,
                 outcome.Answer), CancellationToken.None).ConfigureAwait(false);
             await sessions.CloseAsync(session, by, CancellationToken.None).ConfigureAwait(false);
         }
@@ -489,10 +484,10 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         var run = new AgentRun(Guid.NewGuid().ToString("N"), agent.Name.Value, session, binding.Reference);
         try
         {
-            await context.RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + session.Id, RuntimeJsonContext.Event(
                 ServerEventTypes.RunStarted,
                 new RunStartedData(run.Id, run.Agent, session.Id, run.Model, s.MaxTurns, by, context.Time.GetUtcNow(), fingerprint, crashed.Run, attempt),
-                ServerEventJsonContext.Default.RunStartedData,
+                RuntimeJsonContext.Default.RunStartedData,
                 recorded.Task), cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -519,12 +514,12 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         {
             if (e.Type == ServerEventTypes.RunStarted)
             {
-                var started = Read(e, ServerEventJsonContext.Default.RunStartedData);
+                var started = Read(e, RuntimeJsonContext.Default.RunStartedData);
                 open[started.Run] = started;
             }
             else if (e.Type == ServerEventTypes.RunEnded)
             {
-                open.Remove(Read(e, ServerEventJsonContext.Default.RunEndedData).Run);
+                open.Remove(Read(e, RuntimeJsonContext.Default.RunEndedData).Run);
             }
         }
 
@@ -550,10 +545,10 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             var (session, _) = await sessions.OpenAsync(new OpenSessionRequest(agent.Name.Value), by, s.Session, cancellationToken).ConfigureAwait(false);
             run = new AgentRun(s.Run, s.Agent, session, s.Model);
             var ticket = conversation.Tickets.Values.FirstOrDefault();
-            await context.RecordAsync("session-" + s.Session, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + s.Session, RuntimeJsonContext.Event(
                 ServerEventTypes.RunResumed,
                 new RunResumedData(s.Run, s.Agent, s.Session, conversation.Turn, ticket, context.Time.GetUtcNow(), fingerprint),
-                ServerEventJsonContext.Default.RunResumedData), cancellationToken).ConfigureAwait(false);
+                RuntimeJsonContext.Default.RunResumedData), cancellationToken).ConfigureAwait(false);
             if (ticket is not null)
             {
                 run.SetStatus(RunStatus.WaitingApproval);
@@ -566,10 +561,10 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
                 await sessions.CloseAsync(run.Session, by, CancellationToken.None).ConfigureAwait(false);
             }
 
-            await context.RecordAsync("session-" + s.Session, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + s.Session, RuntimeJsonContext.Event(
                 ServerEventTypes.RunEnded,
                 new RunEndedData(s.Run, s.Agent, s.Session, RunStatus.Failed, 0, $"it could not be resumed after a restart: {ex.Message}", context.Time.GetUtcNow()),
-                ServerEventJsonContext.Default.RunEndedData), cancellationToken).ConfigureAwait(false);
+                RuntimeJsonContext.Default.RunEndedData), cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -601,19 +596,19 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             switch (e.Type)
             {
                 case ServerEventTypes.RunStarted:
-                    var started = Read(e, ServerEventJsonContext.Default.RunStartedData);
+                    var started = Read(e, RuntimeJsonContext.Default.RunStartedData);
                     runs[started.Run] = new RecordedRun(started, Text(e));
                     break;
                 case ServerEventTypes.ModelCalled:
-                    var called = Read(e, ServerEventJsonContext.Default.ModelCalledData);
+                    var called = Read(e, RuntimeJsonContext.Default.ModelCalledData);
                     runs.GetValueOrDefault(called.Run)?.ModelCalls.Add((called, Text(e)));
                     break;
                 case ServerEventTypes.ToolCalled:
-                    var tool = Read(e, ServerEventJsonContext.Default.ToolCalledData);
+                    var tool = Read(e, RuntimeJsonContext.Default.ToolCalledData);
                     runs.GetValueOrDefault(tool.Run)?.ToolCalls.Add((tool, Text(e)));
                     break;
                 case ServerEventTypes.RunWaiting:
-                    var waiting = Read(e, ServerEventJsonContext.Default.RunWaitingData);
+                    var waiting = Read(e, RuntimeJsonContext.Default.RunWaitingData);
                     runs.GetValueOrDefault(waiting.Run)?.Waits.Add(waiting);
                     break;
             }
@@ -648,7 +643,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         ModelCallBody? last = null;
         foreach (var (called, body) in recorded.ModelCalls)
         {
-            last = JsonSerializer.Deserialize(body ?? throw new ApiaryException($"the conversation of model call {called.Turn} was purged from the record"), ServerEventJsonContext.Default.ModelCallBody)
+            last = JsonSerializer.Deserialize(body ?? throw new ApiaryException($"the conversation of model call {called.Turn} was purged from the record"), RuntimeJsonContext.Default.ModelCallBody)
                 ?? throw new ApiaryException($"model call {called.Turn} records no conversation");
             messages.AddRange(last.Sent.Select(ToMessage));
             messages.AddRange(last.Output.Select(ToMessage));
@@ -672,7 +667,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         {
             conversation.Results[tool.CallId] = body is null
                 ? "its result was purged from the record"
-                : JsonSerializer.Deserialize(body, ServerEventJsonContext.Default.ToolCallBody)?.Result ?? "";
+                : JsonSerializer.Deserialize(body, RuntimeJsonContext.Default.ToolCallBody)?.Result ?? "";
         }
 
         foreach (var wait in recorded.Waits.Where(w => w.Turn == turn && !conversation.Results.ContainsKey(w.CallId)))

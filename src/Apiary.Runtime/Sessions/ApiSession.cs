@@ -1,5 +1,3 @@
-using Apiary.Contracts;
-using Apiary.Governance;
 using Apiary.Sandbox;
 using Apiary.Sandbox.Templates;
 

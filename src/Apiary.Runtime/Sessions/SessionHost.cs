@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using Apiary.Agents;
-using Apiary.Contracts;
-using Apiary.Governance;
 using Apiary.Governance.Budgets;
 using Apiary.Home;
 using Apiary.Sandbox;
@@ -69,10 +67,10 @@ internal sealed class SessionHost(RuntimeContext context, ISandboxBackend? backe
         var session = new ApiSession(principal, sandbox, template, alive, context.Time.GetUtcNow(), temporary);
         try
         {
-            await context.RecordAsync("session-" + id, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + id, RuntimeJsonContext.Event(
                 ServerEventTypes.SessionOpened,
                 new SessionEventData(id, session.AgentName, session.Workspace, by, session.OpenedAt),
-                ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+                RuntimeJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
             var token = await context.Tokens.IssueSessionAsync(session.AgentName, id, cancellationToken).ConfigureAwait(false);
             _sessions[id] = session;
             return (session, token);
@@ -97,10 +95,10 @@ internal sealed class SessionHost(RuntimeContext context, ISandboxBackend? backe
             await context.Tokens.RevokeSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
             session.ReleaseLiveMark();
             DeleteTemporary(session.TemporaryWorkspace);
-            await context.RecordAsync("session-" + session.Id, ServerEventJsonContext.Event(
+            await context.RecordAsync("session-" + session.Id, RuntimeJsonContext.Event(
                 ServerEventTypes.SessionClosed,
                 new SessionEventData(session.Id, session.AgentName, session.Workspace, by, session.ClosedAt!.Value),
-                ServerEventJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+                RuntimeJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
         }
 
         return session.ToDto();

@@ -1,8 +1,5 @@
-using System.Text.Json;
-using Apiary.Events;
 using Apiary.Governance.Pipeline;
 using Apiary.Runtime.Manager;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Supervision;
 
@@ -52,7 +49,7 @@ internal sealed class LifecycleBoard
         {
             case ServerEventTypes.RunStarted:
             {
-                var d = Read(e, ServerEventJsonContext.Default.RunStartedData);
+                var d = Read(e, RuntimeJsonContext.Default.RunStartedData);
                 (agent, run) = (d.Agent, d.Run);
                 _runs[d.Run] = new ActiveRun(d.Run, d.Agent, d.Session) { Phase = LifecycleState.Starting, Fingerprint = d.Fingerprint, Attempt = d.Attempt ?? 0 };
                 _runOfSession[d.Session] = d.Run;
@@ -63,7 +60,7 @@ internal sealed class LifecycleBoard
 
             case ServerEventTypes.RunResumed:
             {
-                var d = Read(e, ServerEventJsonContext.Default.RunResumedData);
+                var d = Read(e, RuntimeJsonContext.Default.RunResumedData);
                 (agent, run) = (d.Agent, d.Run);
                 var active = _runs.GetValueOrDefault(d.Run) ?? new ActiveRun(d.Run, d.Agent, d.Session);
                 _runs[d.Run] = active with { Phase = d.Ticket is null ? LifecycleState.Running : LifecycleState.Idle, Fingerprint = d.Fingerprint ?? active.Fingerprint };
@@ -74,7 +71,7 @@ internal sealed class LifecycleBoard
 
             case ServerEventTypes.ModelCalled:
             {
-                var d = Read(e, ServerEventJsonContext.Default.ModelCalledData);
+                var d = Read(e, RuntimeJsonContext.Default.ModelCalledData);
                 (agent, run, reason) = (d.Agent, d.Run, $"run {d.Run} called its model (turn {d.Turn})");
                 SetPhase(d.Run, LifecycleState.Running);
                 break;
@@ -82,7 +79,7 @@ internal sealed class LifecycleBoard
 
             case ServerEventTypes.ToolCalled:
             {
-                var d = Read(e, ServerEventJsonContext.Default.ToolCalledData);
+                var d = Read(e, RuntimeJsonContext.Default.ToolCalledData);
                 (agent, run, reason) = (d.Agent, d.Run, $"run {d.Run} called {d.Tool}");
                 SetPhase(d.Run, LifecycleState.Running);
                 break;
@@ -90,7 +87,7 @@ internal sealed class LifecycleBoard
 
             case LifecycleEventTypes.RunReceiving:
             {
-                var d = Read(e, LifecycleEventJsonContext.Default.RunReceivingData);
+                var d = Read(e, RuntimeJsonContext.Default.RunReceivingData);
                 (agent, run, reason) = (d.Agent, d.Run, $"run {d.Run} waits up to {d.WaitSeconds} s for messages");
                 SetPhase(d.Run, LifecycleState.Idle);
                 break;
@@ -146,7 +143,7 @@ internal sealed class LifecycleBoard
 
             case ServerEventTypes.RunEnded:
             {
-                var d = Read(e, ServerEventJsonContext.Default.RunEndedData);
+                var d = Read(e, RuntimeJsonContext.Default.RunEndedData);
                 (agent, run) = (d.Agent, d.Run);
                 var attempt = _runs.Remove(d.Run, out var ended) ? ended.Attempt : 0;
                 if (d.Crashed == true)
@@ -165,7 +162,7 @@ internal sealed class LifecycleBoard
 
             case LifecycleEventTypes.Rebuilding:
             {
-                var d = Read(e, LifecycleEventJsonContext.Default.RebuildData);
+                var d = Read(e, RuntimeJsonContext.Default.RebuildData);
                 agent = d.Agent;
                 _rebuilding[d.Agent] = _rebuilding.GetValueOrDefault(d.Agent) + 1;
                 reason = $"{d.By} reloads its definition";
@@ -174,7 +171,7 @@ internal sealed class LifecycleBoard
 
             case LifecycleEventTypes.Rebuilt:
             {
-                var d = Read(e, LifecycleEventJsonContext.Default.RebuildData);
+                var d = Read(e, RuntimeJsonContext.Default.RebuildData);
                 agent = d.Agent;
                 if (_rebuilding.GetValueOrDefault(d.Agent) <= 1)
                 {
@@ -206,7 +203,7 @@ internal sealed class LifecycleBoard
 
             case ManagerEventTypes.AgentSpawned:
             {
-                var d = JsonSerializer.Deserialize(e.Data.Span, ManagerEventJsonContext.Default.AgentSpawnedData)!;
+                var d = JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.AgentSpawnedData)!;
                 agent = d.Agent;
                 reason = $"spawned by {d.Parent}";
                 notes.Add(new LifecycleNote(LifecycleNotice.Spawned, d.Agent, $"agent '{d.Agent}' was {(d.Replaced ? "updated" : "created")} from your draft ({d.Files.Count} files, depth {d.Depth}); start it with start", d.Parent));

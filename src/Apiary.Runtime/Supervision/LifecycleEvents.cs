@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Supervision;
 
@@ -86,12 +85,3 @@ internal sealed record RestartFailedData(string Agent, string Run, int Attempt, 
 
 /// <summary>A run waits in <c>recv</c> for up to <see cref="WaitSeconds"/>.</summary>
 internal sealed record RunReceivingData(string Run, string Agent, string Session, int Turn, int WaitSeconds, DateTimeOffset At);
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(StateChangedData))]
-[JsonSerializable(typeof(SeededData))]
-[JsonSerializable(typeof(RebuildData))]
-[JsonSerializable(typeof(RestartScheduledData))]
-[JsonSerializable(typeof(RestartFailedData))]
-[JsonSerializable(typeof(RunReceivingData))]
-internal sealed partial class LifecycleEventJsonContext : JsonSerializerContext;

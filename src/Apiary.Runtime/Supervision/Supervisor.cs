@@ -1,11 +1,7 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text.Json;
 using System.Threading.Channels;
 using Apiary.Agents;
-using Apiary.Events;
 using Apiary.Runtime.Messaging;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Supervision;
 
@@ -74,7 +70,7 @@ internal sealed class Supervisor : IAsyncDisposable
         Publish();
         await _runtime.RecordAsync(LifecycleEventTypes.Stream, new EventData(
             LifecycleEventTypes.Seeded,
-            JsonSerializer.SerializeToUtf8Bytes(new SeededData(new SortedDictionary<string, string>(_states, StringComparer.Ordinal), _clock.GetUtcNow()), LifecycleEventJsonContext.Default.SeededData)),
+            JsonSerializer.SerializeToUtf8Bytes(new SeededData(new SortedDictionary<string, string>(_states, StringComparer.Ordinal), _clock.GetUtcNow()), RuntimeJsonContext.Default.SeededData)),
             cancellationToken).ConfigureAwait(false);
 
         _loop = Task.Run(LoopAsync, CancellationToken.None);
@@ -172,7 +168,7 @@ internal sealed class Supervisor : IAsyncDisposable
         {
             await _runtime.RecordAsync(LifecycleEventTypes.AgentStream(t.Agent), new EventData(
                 LifecycleEventTypes.StateChanged,
-                JsonSerializer.SerializeToUtf8Bytes(new StateChangedData(t.Agent, t.From, t.To, t.Reason, t.Run, _clock.GetUtcNow()), LifecycleEventJsonContext.Default.StateChangedData)),
+                JsonSerializer.SerializeToUtf8Bytes(new StateChangedData(t.Agent, t.From, t.To, t.Reason, t.Run, _clock.GetUtcNow()), RuntimeJsonContext.Default.StateChangedData)),
                 _stopping.Token).ConfigureAwait(false);
             if (t.To == LifecycleState.Crashed && _board.Crashed.FirstOrDefault(c => c.Agent == t.Agent) is { } crashed)
             {
@@ -230,7 +226,7 @@ internal sealed class Supervisor : IAsyncDisposable
             LifecycleEventTypes.RestartScheduled,
             JsonSerializer.SerializeToUtf8Bytes(
                 new RestartScheduledData(crashed.Agent, crashed.Run, crashed.Session, attempt, _options.MaxRestarts, (long)delay.TotalMilliseconds, now + delay, now),
-                LifecycleEventJsonContext.Default.RestartScheduledData)),
+                RuntimeJsonContext.Default.RestartScheduledData)),
             _stopping.Token).ConfigureAwait(false);
     }
 
@@ -250,7 +246,7 @@ internal sealed class Supervisor : IAsyncDisposable
         {
             await _runtime.RecordAsync(LifecycleEventTypes.AgentStream(crashed.Agent), new EventData(
                 LifecycleEventTypes.RestartFailed,
-                JsonSerializer.SerializeToUtf8Bytes(new RestartFailedData(crashed.Agent, crashed.Run, attempt, ex.Message, _clock.GetUtcNow()), LifecycleEventJsonContext.Default.RestartFailedData)),
+                JsonSerializer.SerializeToUtf8Bytes(new RestartFailedData(crashed.Agent, crashed.Run, attempt, ex.Message, _clock.GetUtcNow()), RuntimeJsonContext.Default.RestartFailedData)),
                 _stopping.Token).ConfigureAwait(false);
             await NotifyAsync(new LifecycleNote(LifecycleNotice.Crashed, crashed.Agent, $"agent '{crashed.Agent}' could not be restarted after crashing in run {crashed.Run}: {ex.Message}")).ConfigureAwait(false);
         }

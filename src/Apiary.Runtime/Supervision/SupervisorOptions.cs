@@ -1,4 +1,3 @@
-using Apiary.Runtime;
 namespace Apiary.Runtime.Supervision;
 
 /// <summary>How the supervisor restarts crashed runs.</summary>

@@ -1,8 +1,4 @@
-using System.Text.Json;
-using Apiary.Contracts;
-using Apiary.Events;
 using Apiary.Runtime.Messaging;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Telemetry;
 
@@ -49,7 +45,7 @@ internal sealed class AgentStats
             // A turn's event is committed after its 'at', so an event committed before the window holds no turn of it.
             if (e.Type == TelemetryEventTypes.TurnCompleted && e.Timestamp >= since)
             {
-                stats.Add(JsonSerializer.Deserialize(e.Data.Span, TelemetryJsonContext.Default.TurnCompletedData));
+                stats.Add(JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.TurnCompletedData));
             }
         }
 
@@ -167,7 +163,7 @@ internal sealed class TurnTelemetry(RuntimeContext context, MessageBroker broker
     public async Task<EventData> CompletedAsync(AgentRun run, TurnTally tally, bool resumed, CancellationToken cancellationToken = default)
     {
         var depth = await broker.DepthAsync(run.Agent, cancellationToken).ConfigureAwait(false);
-        return TurnCompletedData.Event(run, tally.Snapshot(), depth, resumed, context.Time.GetUtcNow());
+        return tally.Completed(run, depth, resumed, context.Time.GetUtcNow()).ToEvent();
     }
 
     /// <summary>Records <paramref name="data"/> in <paramref name="run"/>'s session stream and, in the same append when <paramref name="completesTurn"/>, the turn's <c>turn.completed</c>.</summary>

@@ -1,7 +1,4 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Apiary.Events;
-using Apiary.Runtime;
 
 namespace Apiary.Runtime.Telemetry;
 
@@ -54,16 +51,6 @@ internal sealed record TurnCompletedData(
     bool Resumed,
     DateTimeOffset At)
 {
-    /// <summary>The event of <paramref name="figures"/> of a turn of <paramref name="run"/>.</summary>
-    public static EventData Event(AgentRun run, TurnFigures figures, long inboxDepth, bool resumed, DateTimeOffset at) =>
-        new(TelemetryEventTypes.TurnCompleted, JsonSerializer.SerializeToUtf8Bytes(
-            new TurnCompletedData(
-                run.Id, run.Agent, run.Session.Id, figures.Turn, figures.DurationMs, figures.ModelLatencyMs, figures.InputTokens, figures.OutputTokens, figures.CostUsd,
-                figures.ToolCalls, figures.Denials, figures.ApprovalsWaited, figures.ApprovalWaitMs, figures.MessagesSent, figures.MessagesReceived, inboxDepth, resumed, at),
-            TelemetryJsonContext.Default.TurnCompletedData));
+    /// <summary>This record as the event it is recorded as.</summary>
+    public EventData ToEvent() => new(TelemetryEventTypes.TurnCompleted, JsonSerializer.SerializeToUtf8Bytes(this, RuntimeJsonContext.Default.TurnCompletedData));
 }
-
-/// <summary>The JSON of the telemetry events: snake_case, as every recorded event.</summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(TurnCompletedData))]
-internal sealed partial class TelemetryJsonContext : JsonSerializerContext;

@@ -1,4 +1,3 @@
-using Apiary.Runtime;
 namespace Apiary.Runtime.Telemetry;
 
 /// <summary>
@@ -136,13 +135,16 @@ internal sealed class TurnTally(int turn, TimeProvider time)
         }
     }
 
-    /// <summary>The figures so far, with the turn's duration from its start until now.</summary>
-    public TurnFigures Snapshot()
+    /// <summary>The turn's <c>turn.completed</c> record: its figures so far, with its duration from its start until now.</summary>
+    public TurnCompletedData Completed(AgentRun run, long inboxDepth, bool resumed, DateTimeOffset at)
     {
         var duration = (long)time.GetElapsedTime(_started).TotalMilliseconds;
         lock (_gate)
         {
-            return new TurnFigures(
+            return new TurnCompletedData(
+                run.Id,
+                run.Agent,
+                run.Session.Id,
                 Turn,
                 duration,
                 _modelLatencyMs,
@@ -154,24 +156,12 @@ internal sealed class TurnTally(int turn, TimeProvider time)
                 _approvals,
                 _approvalWaitMs,
                 _sent,
-                _received);
+                _received,
+                inboxDepth,
+                resumed,
+                at);
         }
     }
 
     private static void Count(Dictionary<string, int> counts, string key) => counts[key] = counts.GetValueOrDefault(key) + 1;
 }
-
-/// <summary>The figures of a turn as <see cref="TurnTally.Snapshot"/> read them.</summary>
-internal sealed record TurnFigures(
-    int Turn,
-    long DurationMs,
-    long ModelLatencyMs,
-    long InputTokens,
-    long OutputTokens,
-    decimal CostUsd,
-    IReadOnlyDictionary<string, int> ToolCalls,
-    IReadOnlyDictionary<string, int> Denials,
-    int ApprovalsWaited,
-    long ApprovalWaitMs,
-    int MessagesSent,
-    int MessagesReceived);

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Apiary.Contracts;
-using Microsoft.Extensions.AI;
-
 namespace Apiary.Runtime;
 
 /// <summary>
@@ -47,11 +43,54 @@ internal static class AgentTools
     internal static AIFunctionDeclaration Declare(string name, string description, JsonElement schema) =>
         AIFunctionFactory.CreateDeclaration(name, description, schema);
 
-    /// <summary>A tool the runtime carries out itself (not offered through <c>apiary mcp</c>), its schema given as JSON text.</summary>
-    internal static ToolDescriptor Describe(string name, string title, string description, string schema, bool readOnly = false, bool destructive = false, bool idempotent = false)
+    /// <summary>
+    /// A tool the runtime carries out itself (not offered through <c>apiary mcp</c>): its arguments' JSON schema is an
+    /// object of <paramref name="parameters"/>, with no other property allowed.
+    /// </summary>
+    internal static ToolDescriptor Describe(string name, string title, string description, IReadOnlyList<ToolParameter> parameters, bool readOnly = false)
     {
-        using var document = JsonDocument.Parse(schema);
-        return new ToolDescriptor(name, title, description, document.RootElement.Clone(), readOnly, destructive, idempotent, External: false);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "object");
+            json.WriteStartObject("properties");
+            foreach (var p in parameters)
+            {
+                json.WriteStartObject(p.Name);
+                json.WriteString("type", p.Type);
+                WriteBound(json, p.Type == "string" ? "minLength" : "minimum", p.Minimum);
+                WriteBound(json, p.Type == "string" ? "maxLength" : "maximum", p.Maximum);
+                json.WriteString("description", p.Description);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+            if (parameters.Any(p => p.Required))
+            {
+                json.WriteStartArray("required");
+                foreach (var p in parameters.Where(p => p.Required))
+                {
+                    json.WriteStringValue(p.Name);
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteBoolean("additionalProperties", false);
+            json.WriteEndObject();
+        }
+
+        using var schema = JsonDocument.Parse(buffer.ToArray());
+        return new ToolDescriptor(name, title, description, schema.RootElement.Clone(), readOnly, Destructive: false, Idempotent: readOnly, External: false);
+
+        static void WriteBound(Utf8JsonWriter json, string key, int? bound)
+        {
+            if (bound is { } value)
+            {
+                json.WriteNumber(key, value);
+            }
+        }
     }
 
     /// <summary>
@@ -60,7 +99,7 @@ internal static class AgentTools
     /// <paramref name="known"/> is refused before anything runs: a model cannot name a sender, an agent or anything
     /// else the schema does not offer.
     /// </summary>
-    internal static ToolArguments Arguments(FunctionCallContent call, params string[] known)
+    internal static ToolArguments Arguments(FunctionCallContent call, params IEnumerable<string> known)
     {
         var values = (call.Arguments ?? new Dictionary<string, object?>()).ToDictionary(p => p.Key, p => ToElement(p.Value), StringComparer.Ordinal);
         var unknown = values.Keys.Where(k => !known.Contains(k, StringComparer.Ordinal)).Order(StringComparer.Ordinal).ToList();

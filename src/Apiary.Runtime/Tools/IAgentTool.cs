@@ -1,6 +1,3 @@
-using Apiary.Contracts;
-using Microsoft.Extensions.AI;
-
 namespace Apiary.Runtime;
 
 /// <summary>
@@ -19,10 +16,14 @@ internal interface IAgentTool
 /// <summary>One call of a tool by a run's model, in turn <paramref name="Turn"/>.</summary>
 internal sealed record ToolCall(AgentRun Run, int Turn, FunctionCallContent Call, string ArgumentsJson)
 {
-    /// <summary>The call's arguments, refusing any <paramref name="known"/> does not name.</summary>
+    /// <summary>The call's arguments, refusing any <paramref name="tool"/>'s schema does not name.</summary>
     /// <exception cref="ArgumentException">An argument the tool does not have.</exception>
-    public ToolArguments Arguments(params string[] known) => AgentTools.Arguments(Call, known);
+    public ToolArguments Arguments(ToolDescriptor tool) =>
+        AgentTools.Arguments(Call, tool.InputSchema.GetProperty("properties").EnumerateObject().Select(p => p.Name));
 }
 
 /// <summary>What a call told the model and, when it was a proposal the run waited on, that proposal and its decision.</summary>
 internal sealed record ToolOutcome(string Text, string? ProposalId = null, DecisionDto? Decision = null);
+
+/// <summary>One argument of a built-in tool: its name, what it is (for the model), its JSON type and its bounds (length for a string, value for an integer).</summary>
+internal sealed record ToolParameter(string Name, string Description, bool Required = false, string Type = "string", int? Minimum = null, int? Maximum = null);

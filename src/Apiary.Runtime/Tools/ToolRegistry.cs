@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using Apiary.Contracts;
-using Microsoft.Extensions.AI;
 
 namespace Apiary.Runtime;
 

@@ -1,5 +1,3 @@
-using Apiary.Contracts;
-
 namespace Apiary.Runtime;
 
 /// <summary>

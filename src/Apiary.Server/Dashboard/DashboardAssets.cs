@@ -2,10 +2,8 @@ using System.Collections.Frozen;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.StaticFiles;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 

@@ -1,6 +1,3 @@
-using Apiary.Events;
-using Apiary.Runtime;
-
 namespace Apiary.Server.Dashboard;
 
 /// <summary>

@@ -1,7 +1,5 @@
-using Apiary.Events;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Authorization;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 

@@ -5,7 +5,6 @@ using Apiary.Governance;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 using Apiary.Configuration;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 

@@ -1,5 +1,4 @@
 using Apiary.Sandbox.Probe;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 

@@ -1,7 +1,4 @@
-using System.Text.Json;
-using Apiary.Events;
 using Apiary.Governance.Pipeline;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 
@@ -75,11 +72,11 @@ internal sealed class SessionDirectory
     {
         switch (e.Type)
         {
-            case ServerEventTypes.SessionOpened when JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData) is { } opened:
+            case ServerEventTypes.SessionOpened when JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData) is { } opened:
                 _sessions[id] = new Entry(opened.Agent, opened.At, e.Position);
                 break;
             case ServerEventTypes.SessionClosed when _sessions.TryGetValue(id, out var entry):
-                entry.ClosedAt = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData)?.At;
+                entry.ClosedAt = JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData)?.At;
                 break;
             case PipelineEventTypes.ProposalDecided when _sessions.TryGetValue(id, out var entry):
                 // A proposal that waited for a person is decided twice: it counts once.

@@ -1,11 +1,7 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using Apiary.Contracts;
-using Apiary.Events;
 using Apiary.Governance.Pipeline;
 using Apiary.Runtime.Messaging;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Dashboard;
 
@@ -74,11 +70,11 @@ internal static class SessionViews
             switch (e.Type)
             {
                 case ServerEventTypes.SessionOpened when live is null:
-                    var opened = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData);
+                    var opened = JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData);
                     (agent, openedAt) = (opened?.Agent, opened?.At);
                     break;
                 case ServerEventTypes.SessionClosed when live is null:
-                    closedAt = JsonSerializer.Deserialize(e.Data.Span, ServerEventJsonContext.Default.SessionEventData)?.At;
+                    closedAt = JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData)?.At;
                     break;
                 case PipelineEventTypes.ProposalDecided:
                     var record = PipelineRecords.ReadDecision(e);
@@ -99,7 +95,7 @@ internal static class SessionViews
 
                     break;
                 case MessageEventTypes.MessageRefused:
-                    if (JsonSerializer.Deserialize(e.Data.Span, MessageEventJsonContext.Default.MessageRefusedData) is { } no)
+                    if (JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.MessageRefusedData) is { } no)
                     {
                         refused.Add(new MessageRow("refused-" + e.Position.ToString(CultureInfo.InvariantCulture), "out", no.From, no.To, "", null, no.At, $"{no.Rule}: {no.Reason}"));
                     }
@@ -142,7 +138,7 @@ internal static class SessionViews
 
         try
         {
-            return JsonSerializer.Deserialize(e.Data.Span, MessageEventJsonContext.Default.MessageSentData)?.Session == session;
+            return JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.MessageSentData)?.Session == session;
         }
         catch (JsonException)
         {
