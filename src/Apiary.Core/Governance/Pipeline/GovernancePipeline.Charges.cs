@@ -33,7 +33,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 stream,
                 ExpectedVersion.Any,
-                [.. alongside, PipelineJsonContext.Event(PipelineEventTypes.BudgetSettled, data, PipelineJsonContext.Default.BudgetSettledData)],
+                [.. alongside, CoreJsonContext.Event(PipelineEventTypes.BudgetSettled, data, CoreJsonContext.Default.BudgetSettledData)],
                 cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -142,7 +142,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 SessionStream(allowedProposal.Proposal),
                 ExpectedVersion.Any,
-                [PipelineJsonContext.Event(PipelineEventTypes.ProposalCompleted, data, PipelineJsonContext.Default.ProposalCompletedData, body)],
+                [CoreJsonContext.Event(PipelineEventTypes.ProposalCompleted, data, CoreJsonContext.Default.ProposalCompletedData, body)],
                 cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -167,7 +167,7 @@ public sealed partial class GovernancePipeline
         {
             if (e.Type == PipelineEventTypes.ProposalDecided)
             {
-                var record = PipelineJsonContext.Read(e, PipelineJsonContext.Default.DecisionRecord);
+                var record = CoreJsonContext.Read(e, CoreJsonContext.Default.DecisionRecord);
                 if (record.ProposalId == id)
                 {
                     latest = record;
@@ -301,7 +301,7 @@ public sealed partial class GovernancePipeline
         _store.AppendAsync(
             SessionStream(proposal),
             ExpectedVersion.Any,
-            [PipelineJsonContext.Event(PipelineEventTypes.ProposalDecided, record, PipelineJsonContext.Default.DecisionRecord)],
+            [CoreJsonContext.Event(PipelineEventTypes.ProposalDecided, record, CoreJsonContext.Default.DecisionRecord)],
             cancellationToken);
 
     private DecisionRecord Record(
