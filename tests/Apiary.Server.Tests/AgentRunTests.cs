@@ -1,14 +1,8 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using Apiary.Agents;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -41,7 +35,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.CallTool("send", new Dictionary<string, object?> { ["to"] = "manager", ["body"] = "tests pass" }).Answer("reported");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("report to your manager"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
         var inbox = await _host.Client.ReadInboxAsync("manager", cancellationToken: Ct);
@@ -57,7 +51,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.Exec("echo", "hello from the sandbox").Answer("the sandbox said hello");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("running", run.Status);
         var end = steps[^1];
@@ -81,7 +75,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.Exec("rm", "-rf", "/").Answer("I may not delete the root folder");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("clean up"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         Assert.Contains(steps, s => s.Type == "decision" && s.Decision == "deny" && s.Rule == "deny-rm-root");
@@ -97,7 +91,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.Exec("sudo", "ls").Answer("ran it without sudo");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("list"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = Assert.Single(_model.ToolResults());
@@ -139,7 +133,7 @@ public sealed class AgentRunTests : IAsyncLifetime
             .Answer("never reached");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("spend"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         var end = steps[^1];
         Assert.Equal("budget_exhausted", end.Status);
@@ -156,7 +150,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("work forever"), Ct);
         await _model.Blocked.WaitAsync(TimeSpan.FromSeconds(60), Ct);
         await _host.Client.EngageKillSwitchAsync(new KillSwitchRequest("session", run.Session, "runaway agent"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         var end = steps[^1];
         Assert.Equal("killed", end.Status);
@@ -170,7 +164,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.Exec("echo", "1").Exec("echo", "2").Exec("echo", "3");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("loop", MaxTurns: 2), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         var end = steps[^1];
         Assert.Equal("failed", end.Status);
@@ -184,7 +178,7 @@ public sealed class AgentRunTests : IAsyncLifetime
         _model.Exec("echo", "hi").Answer("done");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("record it"), Ct);
-        await ReadToEndAsync(run.Id);
+        await _host.Client.ReadRunToEndAsync(run.Id);
 
         var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
         var types = events.Select(e => e.Type).ToList();
@@ -222,17 +216,6 @@ public sealed class AgentRunTests : IAsyncLifetime
         var response = await http.PostAsJsonAsync("/api/agents/coder/runs", new StartRunRequest("x"), ApiJsonContext.Default.StartRunRequest, Ct);
 
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-    }
-
-    private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
-    {
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
-        {
-            steps.Add(step);
-        }
-
-        return steps;
     }
 }
 

@@ -1,11 +1,7 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Secrets;
-using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -52,7 +48,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         var client = await StartAsync();
 
         var run = await client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("the sandbox said hello", end.Answer);
@@ -78,7 +74,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         var client = await StartAsync();
 
         var run = await client.StartRunAsync("coder", new StartRunRequest("clean up"), Ct);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("I may not delete the root folder", end.Answer);
@@ -104,7 +100,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         var client = await StartAsync();
 
         var run = await client.StartRunAsync("coder", new StartRunRequest("say hi", Model: "claude/claude-sonnet-4-5"), Ct);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("the sandbox said hi", end.Answer);
@@ -152,7 +148,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         Assert.Equal("waiting_approval", (await client.GetRunAsync(run.Id, Ct)).Status);
         Assert.Single(_model.Requests);
         Assert.Equal("granted", (await client.ApproveAsync(ticket!, cancellationToken: Ct)).State);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("curl answered", end.Answer);
@@ -195,16 +191,5 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         {
             await _server.DisposeAsync();
         }
-    }
-
-    private static async Task<RunProgressDto> EndOfAsync(ApiaryClient client, string runId)
-    {
-        RunProgressDto? last = null;
-        await foreach (var step in client.StreamRunProgressAsync(runId, Ct))
-        {
-            last = step;
-        }
-
-        return last!;
     }
 }

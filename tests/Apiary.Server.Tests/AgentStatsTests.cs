@@ -1,12 +1,7 @@
 using System.Globalization;
-using System.Net;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -65,7 +60,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
         await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "please report"), Ct);
         _model.CallTool("recv", new Dictionary<string, object?>()).Answer("read it");
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("read your inbox"), Ct);
-        Assert.Equal("finished", (await ReadToEndAsync(run.Id))[^1].Status);
+        Assert.Equal("finished", (await _host.Client.ReadRunToEndAsync(run.Id))[^1].Status);
 
         var turns = await TurnEventsAsync(run);
 
@@ -116,7 +111,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
         await RunAsync();
         _model.Exec("echo", "again").Answer("done again");
         var second = await _host.Client.StartRunAsync("coder", new StartRunRequest("once more"), Ct);
-        await ReadToEndAsync(second.Id);
+        await _host.Client.ReadRunToEndAsync(second.Id);
         var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + second.Session), cancellationToken: Ct);
         var started = events.Single(e => e.Type == "run.started").Data.GetProperty("at").GetDateTimeOffset();
 
@@ -170,8 +165,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
             .CallTool("send", new Dictionary<string, object?> { ["to"] = "manager", ["body"] = "tests pass" })
             .Answer("reported");
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("work and report"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
-        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+        await _host.Client.ReadRunToFinishAsync(run.Id);
         return run;
     }
 
@@ -179,16 +173,5 @@ public sealed class AgentStatsTests : IAsyncLifetime
     {
         var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
         return [.. events.Where(e => e.Type == "turn.completed").Select(e => e.Data)];
-    }
-
-    private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
-    {
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
-        {
-            steps.Add(step);
-        }
-
-        return steps;
     }
 }

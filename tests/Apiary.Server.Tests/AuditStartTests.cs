@@ -1,9 +1,7 @@
 using System.Text;
 using Apiary.Events;
 using Apiary.Storage.Sqlite;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,10 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,7 +1,4 @@
 using System.IO.Compression;
-using System.Net;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

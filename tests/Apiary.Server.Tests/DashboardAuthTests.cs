@@ -1,7 +1,4 @@
-using System.Net;
 using System.Text.RegularExpressions;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

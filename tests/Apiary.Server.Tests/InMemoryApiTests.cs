@@ -1,14 +1,8 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

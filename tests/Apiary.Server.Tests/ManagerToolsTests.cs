@@ -1,13 +1,9 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Models;
 using Apiary.Runtime.Manager;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -82,7 +78,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
 
         var childRun = StartedRun().Match(told[1]);
         Assert.True(childRun.Success, told[1]);
-        var childSteps = await ReadToEndAsync(childRun.Groups["id"].Value);
+        var childSteps = await _host.Client.ReadRunToEndAsync(childRun.Groups["id"].Value);
         Assert.Equal(("finished", "hello from helper"), (childSteps[^1].Status, childSteps[^1].Answer));
         var final = await _host.Client.GetRunAsync(childRun.Groups["id"].Value, Ct);
         Assert.Equal(("helper", "finished"), (final.Agent, final.Status));
@@ -102,7 +98,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .Answer("could not spawn");
 
         var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("spawn two helpers"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
@@ -129,7 +125,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .Answer("too deep");
 
         var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("spawn"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         Assert.StartsWith($"refused: spawn depth limit: 'manager' is at depth {ApiaryRuntime.MaxSpawnDepth}", Assert.Single(_manager.ToolResults()), StringComparison.Ordinal);
@@ -147,7 +143,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .Answer("I may not");
 
         var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("spawn a helper"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
@@ -167,7 +163,7 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .Answer("reloaded");
 
         var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("reload the coder"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var steps = await _host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
@@ -205,17 +201,6 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
 
             """);
         File.WriteAllText(Path.Combine(folder, "SOUL.md"), "You help.\n");
-    }
-
-    private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
-    {
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
-        {
-            steps.Add(step);
-        }
-
-        return steps;
     }
 
     [GeneratedRegex("^started: run (?<id>[0-9a-f]{32}) of agent 'helper'")]

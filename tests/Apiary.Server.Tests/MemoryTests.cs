@@ -1,12 +1,8 @@
 using System.Text.RegularExpressions;
 using Apiary.Agents;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -254,13 +250,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
     private async Task<RunDto> RunToEndAsync(string task)
     {
         var run = await Host.Client.StartRunAsync("coder", new StartRunRequest(task), Ct);
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in Host.Client.StreamRunProgressAsync(run.Id, Ct))
-        {
-            steps.Add(step);
-        }
-
-        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+        await Host.Client.ReadRunToFinishAsync(run.Id);
         return run;
     }
 

@@ -1,18 +1,12 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using Apiary.Agents;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Runtime.Messaging;
-using Apiary.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,9 +1,5 @@
-using System.Net.Http.Json;
 using System.Text;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Secrets;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

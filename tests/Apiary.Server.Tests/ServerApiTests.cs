@@ -1,12 +1,7 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

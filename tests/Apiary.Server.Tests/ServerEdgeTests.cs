@@ -1,12 +1,6 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Json;
 using System.Text;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

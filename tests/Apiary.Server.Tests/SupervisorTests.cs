@@ -1,11 +1,7 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Runtime.Supervision;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -121,7 +117,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         Assert.StartsWith("rebuilt: agent 'coder' reloaded its definition (worker", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
 
         await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "here it is"), Ct);
-        Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
+        Assert.Equal("finished", (await _host.Client.LastStepOfRunAsync(run.Id)).Status);
         Assert.DoesNotContain("Always answer in haiku.", _model.Calls[0][0].Text, StringComparison.Ordinal);
         Assert.Contains("Always answer in haiku.", _model.Calls[1][0].Text, StringComparison.Ordinal);
     }
@@ -139,7 +135,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         await _host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct);
 
         Assert.Equal($"approval_resolved: agent 'coder''s write_file (approval ticket {ticket.Ticket}) was granted by operator", (await NextSystemMessageAsync("manager")).Body);
-        Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
+        Assert.Equal("finished", (await _host.Client.LastStepOfRunAsync(run.Id)).Status);
     }
 
     [Fact]
@@ -187,17 +183,6 @@ public sealed class SupervisorTests : IAsyncLifetime
                 return message;
             }
         }
-    }
-
-    private async Task<RunProgressDto> WaitForEndAsync(string run)
-    {
-        RunProgressDto? last = null;
-        await foreach (var step in _host.Client.StreamRunProgressAsync(run, Ct))
-        {
-            last = step;
-        }
-
-        return last!;
     }
 
     private async Task<List<RecordedEvent>> ReadLogAsync()

@@ -1,11 +1,7 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Models;
 using Apiary.Runtime.Supervision;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
