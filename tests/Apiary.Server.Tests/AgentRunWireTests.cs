@@ -1,7 +1,5 @@
 using Apiary.Home;
 using Apiary.Secrets;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
 
 namespace Apiary.Server.Tests;
 
@@ -14,9 +12,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
 {
     private readonly TempDirectory _root = new("apiary-runs-wire");
     private ScriptedModelServer _model = null!;
-    private ApiaryServer? _server;
-    private HttpClient? _http;
-    private ApiaryClient? _client;
+    private InMemoryServer? _host;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -175,21 +171,15 @@ public sealed class AgentRunWireTests : IAsyncLifetime
 
     private async Task<ApiaryClient> StartAsync()
     {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = HomeRoot, UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() },
-            Ct);
-        _http = InMemoryServer.HttpClientOf(_server);
-        _client = new ApiaryClient(_http, _server.OperatorToken);
-        return _client;
+        _host = await InMemoryServer.StartAsync(_root);
+        return _host.Client;
     }
 
     private async Task StopAsync()
     {
-        _client?.Dispose();
-        _http?.Dispose();
-        if (_server is not null)
+        if (_host is not null)
         {
-            await _server.DisposeAsync();
+            await _host.DisposeAsync();
         }
     }
 }

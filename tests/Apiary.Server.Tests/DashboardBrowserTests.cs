@@ -1,5 +1,4 @@
 using Apiary.Events;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace Apiary.Server.Tests;

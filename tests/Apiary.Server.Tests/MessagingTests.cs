@@ -3,10 +3,7 @@ using System.Text;
 using Apiary.Agents;
 using Apiary.Home;
 using Apiary.Runtime.Messaging;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Apiary.Server.Tests;
 
@@ -18,26 +15,26 @@ namespace Apiary.Server.Tests;
 public sealed class MessagingTests : IAsyncLifetime
 {
     private readonly TempDirectory _root = new("apiary-messaging");
-    private ApiaryServer _server = null!;
+    private InMemoryServer _host = null!;
     private HttpClient _operator = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private ApiaryRuntime Runtime => _server.App.Services.GetRequiredService<ApiaryRuntime>();
+    private ApiaryServer Server => _host.Server;
+
+    private ApiaryRuntime Runtime => _host.Runtime;
 
     public async ValueTask InitializeAsync()
     {
         await MessagingHome.CreateAsync(_root["home"], _root.Path, Ct, ("tester-a", null), ("tester-b", null), ("tester-c", ["tester-b", "operator"]));
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() },
-            Ct);
-        _operator = Client(_server.OperatorToken);
+        _host = await InMemoryServer.StartAsync(_root);
+        _operator = Client(Server.OperatorToken);
     }
 
     public async ValueTask DisposeAsync()
     {
         _operator.Dispose();
-        await _server.DisposeAsync();
+        await _host.DisposeAsync();
         _root.Dispose();
     }
 
@@ -100,7 +97,7 @@ public sealed class MessagingTests : IAsyncLifetime
     public async Task Inbox_AnotherAgentsSessionOrReadOnlyToken_Forbidden()
     {
         using var testerA = await SessionClientAsync("tester-a");
-        using var readOnly = Client(_server.ReadOnlyToken);
+        using var readOnly = Client(Server.ReadOnlyToken);
 
         Assert.Equal(HttpStatusCode.Forbidden, (await testerA.GetAsync("/api/inbox/manager", Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await readOnly.GetAsync("/api/inbox/manager", Ct)).StatusCode);
@@ -206,7 +203,7 @@ public sealed class MessagingTests : IAsyncLifetime
         return Client(opened!.Token);
     }
 
-    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(_server, token);
+    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(Server, token);
 }
 
 /// <summary>

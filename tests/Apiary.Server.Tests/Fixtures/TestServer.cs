@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Apiary.Server.Tests;
 
@@ -20,6 +21,8 @@ internal sealed class TestServer : IAsyncDisposable
     public string Home { get; }
 
     public HttpClient Http { get; }
+
+    public ApiaryRuntime Runtime => Server.App.Services.GetRequiredService<ApiaryRuntime>();
 
     /// <summary>Starts a server on a new home made from the samples; <paramref name="prepare"/> may change the home's files first.</summary>
     public static async Task<TestServer> StartAsync(int streamClientBuffer = 4096, Func<string, Task>? prepare = null)
