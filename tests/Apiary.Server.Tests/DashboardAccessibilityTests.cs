@@ -261,23 +261,7 @@ public sealed class DashboardAccessibilityTests(DashboardAccessibilityTests.Home
 
             // Two approvals waiting: a write outside src/ and tests/, and a manager's spawn of an agent (with its diff).
             await client.ProposeAsync(Session, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), cancellationToken: Ct);
-            var draft = Directory.CreateDirectory(Path.Combine(Dashboard.Home, "agents", "manager", "workspace", "drafts", "helper")).FullName;
-            await File.WriteAllTextAsync(Path.Combine(draft, "AGENTS.md"), """
-                ---
-                description: Helps the manager
-                role: worker
-                allowed_recipients: [manager, operator]
-                policies: [manager]
-                budget:
-                  commands: 10
-                  tokens: 1000
-                ---
-                # How the helper works
-
-                Do the task you are given and answer.
-
-                """, Ct);
-            await File.WriteAllTextAsync(Path.Combine(draft, "SOUL.md"), "You help.\n", Ct);
+            AgentDrafts.WriteHelper(Dashboard.Home, "drafts/helper", "tokens: 1000");
             Dashboard.Model.CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "helper", ["from_draft"] = "drafts/helper" }).Answer("asked");
             var spawn = await client.StartRunAsync("manager", new StartRunRequest("get a helper"), Ct);
             await foreach (var step in client.StreamRunProgressAsync(spawn.Id, Ct))

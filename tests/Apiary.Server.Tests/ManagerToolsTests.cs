@@ -17,8 +17,6 @@ public sealed partial class ManagerToolsTests() : InMemoryServerTest("apiary-man
     private readonly ScriptedChatClient _manager = new();
     private readonly ScriptedChatClient _child = new();
 
-    private string ManagerWorkspace => Path.Combine(HomePath, "agents", "manager", "workspace");
-
     public override async ValueTask InitializeAsync() => await StartAsync(new RoutedModelCatalog(_manager, _child));
 
     [Fact]
@@ -163,28 +161,8 @@ public sealed partial class ManagerToolsTests() : InMemoryServerTest("apiary-man
             "coder stopped after its second rebuild");
     }
 
-    private void WriteDraft(string draft, string budget, string policies = "[manager]")
-    {
-        var folder = Path.Combine(ManagerWorkspace, draft);
-        Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "AGENTS.md"), $"""
-            ---
-            description: Helps the manager
-            role: worker
-            model: {ChildModel}
-            allowed_recipients: [manager, operator]
-            policies: {policies}
-            budget:
-              commands: 10
-              {budget}
-            ---
-            # How the helper works
-
-            Do the task you are given and answer.
-
-            """);
-        File.WriteAllText(Path.Combine(folder, "SOUL.md"), "You help.\n");
-    }
+    private void WriteDraft(string draft, string budget, string policies = "[manager]") =>
+        AgentDrafts.WriteHelper(HomePath, draft, budget, policies, ChildModel);
 
     [GeneratedRegex("^started: run (?<id>[0-9a-f]{32}) of agent 'helper'")]
     private static partial Regex StartedRun();

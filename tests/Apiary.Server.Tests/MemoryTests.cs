@@ -137,8 +137,7 @@ public sealed partial class MemoryTests() : InMemoryServerTest("apiary-memory")
     public async Task Remember_PastCompactAt_TheModelsRewriteBecomesTheMemoryAndThePreviousIsKept()
     {
         await StartAsync(AllowMemory, compactAt: 1000);
-        var earlier = string.Concat(Enumerable.Range(1, 40).Select(i => $"- fact number {i:00} about the build\n"));
-        await File.WriteAllTextAsync(MemoryPath, earlier, Ct);
+        var earlier = await WriteFortyFactsAsync();
         Model
             .CallTool("remember", new Dictionary<string, object?> { ["text"] = "the build needs dotnet 10" })
             .Answer("- facts 01-40 are about the build\n- the build needs dotnet 10", inputTokens: 400, outputTokens: 20)
@@ -183,8 +182,7 @@ public sealed partial class MemoryTests() : InMemoryServerTest("apiary-memory")
     public async Task Remember_CompactionOutputEmpty_OriginalKeptAndTheFailureRecorded()
     {
         await StartAsync(AllowMemory, compactAt: 1000);
-        var earlier = string.Concat(Enumerable.Range(1, 40).Select(i => $"- fact number {i:00} about the build\n"));
-        await File.WriteAllTextAsync(MemoryPath, earlier, Ct);
+        var earlier = await WriteFortyFactsAsync();
         Model
             .CallTool("remember", new Dictionary<string, object?> { ["text"] = "one more fact" })
             .Answer("", inputTokens: 400, outputTokens: 0)
@@ -226,6 +224,14 @@ public sealed partial class MemoryTests() : InMemoryServerTest("apiary-memory")
         }
 
         await base.StartAsync();
+    }
+
+    /// <summary>Writes forty facts about the build to the coder's memory (over 1000 characters) and returns them.</summary>
+    private async Task<string> WriteFortyFactsAsync()
+    {
+        var facts = string.Concat(Enumerable.Range(1, 40).Select(i => $"- fact number {i:00} about the build\n"));
+        await File.WriteAllTextAsync(MemoryPath, facts, Ct);
+        return facts;
     }
 
     private async Task<RunDto> RunToEndAsync(string task)

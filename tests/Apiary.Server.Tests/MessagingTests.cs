@@ -195,13 +195,7 @@ public sealed class MessagingTests : IAsyncLifetime
     private static Task<HttpResponseMessage> PostRawAsync(HttpClient client, string path, string json) =>
         client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), Ct);
 
-    private async Task<HttpClient> SessionClientAsync(string agent)
-    {
-        var response = await _operator.PostAsJsonAsync("/api/sessions", new OpenSessionRequest(agent), ApiJsonContext.Default.OpenSessionRequest, Ct);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        var opened = await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, Ct);
-        return Client(opened!.Token);
-    }
+    private async Task<HttpClient> SessionClientAsync(string agent) => Client((await _operator.OpenSessionAsync(new OpenSessionRequest(agent))).Token);
 
     private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(Server, token);
 }

@@ -7,7 +7,8 @@ namespace Apiary.Server.Tests;
 
 /// <summary>
 /// A real server for the home <c>home</c> of a test's folder, served in memory (no socket), with real sandboxes and the
-/// models the test gives, and an API client with the operator token.
+/// models the test gives (or, given none, those of the home's <c>models.yaml</c>), and an API client with the operator
+/// token. Test classes whose tests each want one derive from <see cref="InMemoryServerTest"/>.
 /// </summary>
 internal sealed class InMemoryServer : IAsyncDisposable
 {

@@ -39,6 +39,10 @@ internal sealed class TestServer : IAsyncDisposable
         return new TestServer(root, server, home);
     }
 
+    /// <summary>Starts a server on a new sample home with the policy file <paramref name="file"/> added to it.</summary>
+    public static Task<TestServer> StartWithPolicyAsync(string file, string yaml) =>
+        StartAsync(prepare: home => File.WriteAllTextAsync(Path.Combine(home, "policies", file), yaml, TestContext.Current.CancellationToken));
+
     public HttpClient Client(string? token)
     {
         var client = new HttpClient { BaseAddress = new Uri(Server.Url), Timeout = TimeSpan.FromSeconds(60) };
@@ -50,12 +54,7 @@ internal sealed class TestServer : IAsyncDisposable
         return client;
     }
 
-    public async Task<OpenSessionResponse> OpenSessionAsync(string agent = "coder")
-    {
-        var response = await Http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest(agent), ApiJsonContext.Default.OpenSessionRequest, TestContext.Current.CancellationToken);
-        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, TestContext.Current.CancellationToken))!;
-    }
+    public Task<OpenSessionResponse> OpenSessionAsync(string agent = "coder") => Http.OpenSessionAsync(new OpenSessionRequest(agent));
 
     public async Task<ProposalDto> ProposeAsync(string session, ProposalRequest request, bool wait = true, HttpClient? client = null)
     {
