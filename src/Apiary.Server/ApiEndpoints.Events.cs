@@ -181,15 +181,12 @@ internal static partial class ApiEndpoints
         }
         catch (JsonException)
         {
-            data = JsonSerializer.SerializeToElement(Convert.ToBase64String(e.Data.Span), ApiJsonContextString.Default.String);
+            data = JsonSerializer.SerializeToElement(Convert.ToBase64String(e.Data.Span), ServerJsonContext.Default.String);
         }
 
         return new EventDto(e.Position, e.Stream, e.StreamVersion, e.Type, e.Timestamp, data, e.Body is not null);
     }
 }
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
-internal sealed partial class ApiJsonContextString : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Which events a reader asked for: by stream, agent and session (events that name neither match only without those filters).</summary>
 internal sealed class EventMatcher(ApiaryRuntime runtime, string? stream, string? agent, string? session)

@@ -1,11 +1,5 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Secrets;
-using Apiary.Testing;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -18,9 +12,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
 {
     private readonly TempDirectory _root = new("apiary-runs-wire");
     private ScriptedModelServer _model = null!;
-    private ApiaryServer? _server;
-    private HttpClient? _http;
-    private ApiaryClient? _client;
+    private InMemoryServer? _host;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -52,7 +44,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         var client = await StartAsync();
 
         var run = await client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("the sandbox said hello", end.Answer);
@@ -78,7 +70,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         var client = await StartAsync();
 
         var run = await client.StartRunAsync("coder", new StartRunRequest("clean up"), Ct);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("I may not delete the root folder", end.Answer);
@@ -104,7 +96,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         var client = await StartAsync();
 
         var run = await client.StartRunAsync("coder", new StartRunRequest("say hi", Model: "claude/claude-sonnet-4-5"), Ct);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("the sandbox said hi", end.Answer);
@@ -152,7 +144,7 @@ public sealed class AgentRunWireTests : IAsyncLifetime
         Assert.Equal("waiting_approval", (await client.GetRunAsync(run.Id, Ct)).Status);
         Assert.Single(_model.Requests);
         Assert.Equal("granted", (await client.ApproveAsync(ticket!, cancellationToken: Ct)).State);
-        var end = await EndOfAsync(client, run.Id);
+        var end = await client.LastStepOfRunAsync(run.Id);
 
         Assert.True(end.Status == "finished", $"{end.Status}: {end.Error}");
         Assert.Equal("curl answered", end.Answer);
@@ -180,32 +172,15 @@ public sealed class AgentRunWireTests : IAsyncLifetime
 
     private async Task<ApiaryClient> StartAsync()
     {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = HomeRoot, UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() },
-            Ct);
-        _http = InMemoryServer.HttpClientOf(_server);
-        _client = new ApiaryClient(_http, _server.OperatorToken);
-        return _client;
+        _host = await InMemoryServer.StartAsync(_root);
+        return _host.Client;
     }
 
     private async Task StopAsync()
     {
-        _client?.Dispose();
-        _http?.Dispose();
-        if (_server is not null)
+        if (_host is not null)
         {
-            await _server.DisposeAsync();
+            await _host.DisposeAsync();
         }
-    }
-
-    private static async Task<RunProgressDto> EndOfAsync(ApiaryClient client, string runId)
-    {
-        RunProgressDto? last = null;
-        await foreach (var step in client.StreamRunProgressAsync(runId, Ct))
-        {
-            last = step;
-        }
-
-        return last!;
     }
 }

@@ -1,12 +1,5 @@
 using System.Globalization;
-using System.Net;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -14,24 +7,12 @@ namespace Apiary.Server.Tests;
 /// Per-agent telemetry through the API, in memory, with real sandboxes, the sample policies and a scripted model: the
 /// <c>turn.completed</c> event of each turn and <c>GET /api/agents/{name}/stats</c> folded from them.
 /// </summary>
-public sealed class AgentStatsTests : IAsyncLifetime
+public sealed class AgentStatsTests() : InMemoryServerTest("apiary-stats")
 {
-    private readonly ScriptedChatClient _model = new();
-    private InMemoryServer _host = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _host = await InMemoryServer.StartAsync("apiary-stats", new ScriptedModelCatalog(_model));
-    }
-
-    public async ValueTask DisposeAsync() => await _host.DisposeAsync();
-
     [Fact]
     public async Task TurnCompleted_ExecsDenialSendAndAnswer_CarriesEachTurnsFigures()
     {
-        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
+        await Host.Client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
         var run = await RunAsync();
 
         var turns = await TurnEventsAsync(run);
@@ -62,17 +43,17 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task TurnCompleted_RecvTakesTheWaitingMessage_CountsItReceivedAndTheInboxEmpty()
     {
-        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "please report"), Ct);
-        _model.CallTool("recv", new Dictionary<string, object?>()).Answer("read it");
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("read your inbox"), Ct);
-        Assert.Equal("finished", (await ReadToEndAsync(run.Id))[^1].Status);
+        await Host.Client.SendMessageAsync(new SendMessageRequest("coder", "please report"), Ct);
+        Model.CallTool("recv", new Dictionary<string, object?>()).Answer("read it");
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("read your inbox"), Ct);
+        Assert.Equal("finished", (await Host.Client.ReadRunToEndAsync(run.Id))[^1].Status);
 
         var turns = await TurnEventsAsync(run);
 
         Assert.Equal(1, turns[0].GetProperty("tool_calls").GetProperty("recv").GetInt32());
         Assert.Equal(1, turns[0].GetProperty("messages_received").GetInt32());
         Assert.Equal([0, 0], turns.Select(t => t.GetProperty("inbox_depth").GetInt64()));
-        var stats = await _host.Client.GetAgentStatsAsync("coder", cancellationToken: Ct);
+        var stats = await Host.Client.GetAgentStatsAsync("coder", cancellationToken: Ct);
         Assert.Equal((0, 1), (stats.Totals.MessagesSent, stats.Totals.MessagesReceived));
         Assert.Equal(0, stats.InboxDepth);
     }
@@ -80,10 +61,10 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task Stats_OneRun_ReturnsTotalsSpreadAndSeries()
     {
-        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
+        await Host.Client.SendMessageAsync(new SendMessageRequest("coder", "waiting for you"), Ct);
         var run = await RunAsync();
 
-        var stats = await _host.Client.GetAgentStatsAsync("coder", cancellationToken: Ct);
+        var stats = await Host.Client.GetAgentStatsAsync("coder", cancellationToken: Ct);
 
         Assert.Equal("coder", stats.Agent);
         Assert.Equal((1, 4), (stats.Runs, stats.Turns));
@@ -114,14 +95,14 @@ public sealed class AgentStatsTests : IAsyncLifetime
     public async Task Stats_SinceAnInstant_ExcludesEarlierTurns()
     {
         await RunAsync();
-        _model.Exec("echo", "again").Answer("done again");
-        var second = await _host.Client.StartRunAsync("coder", new StartRunRequest("once more"), Ct);
-        await ReadToEndAsync(second.Id);
-        var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + second.Session), cancellationToken: Ct);
+        Model.Exec("echo", "again").Answer("done again");
+        var second = await Host.Client.StartRunAsync("coder", new StartRunRequest("once more"), Ct);
+        await Host.Client.ReadRunToEndAsync(second.Id);
+        var events = await Host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + second.Session), cancellationToken: Ct);
         var started = events.Single(e => e.Type == "run.started").Data.GetProperty("at").GetDateTimeOffset();
 
-        var recent = await _host.Client.GetAgentStatsAsync("coder", started.ToString("O", CultureInfo.InvariantCulture), Ct);
-        var all = await _host.Client.GetAgentStatsAsync("coder", "1h", Ct);
+        var recent = await Host.Client.GetAgentStatsAsync("coder", started.ToString("O", CultureInfo.InvariantCulture), Ct);
+        var all = await Host.Client.GetAgentStatsAsync("coder", "1h", Ct);
 
         Assert.Equal((1, 2), (recent.Runs, recent.Turns));
         Assert.All(recent.Series, p => Assert.Equal(second.Id, p.Run));
@@ -136,7 +117,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [InlineData("-1h")]
     public async Task Stats_BadSince_400SaysWhatIsAccepted(string since)
     {
-        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _host.Client.GetAgentStatsAsync("coder", since, Ct));
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => Host.Client.GetAgentStatsAsync("coder", since, Ct));
 
         Assert.Equal(HttpStatusCode.BadRequest, error.Status);
         Assert.Contains("ISO-8601", error.Detail, StringComparison.Ordinal);
@@ -146,7 +127,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task Stats_UnknownAgent_404()
     {
-        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => _host.Client.GetAgentStatsAsync("nobody", cancellationToken: Ct));
+        var error = await Assert.ThrowsAsync<ApiaryClientException>(() => Host.Client.GetAgentStatsAsync("nobody", cancellationToken: Ct));
 
         Assert.Equal(HttpStatusCode.NotFound, error.Status);
     }
@@ -154,7 +135,7 @@ public sealed class AgentStatsTests : IAsyncLifetime
     [Fact]
     public async Task Stats_NoTurns_ZerosAndAnEmptySeries()
     {
-        var stats = await _host.Client.GetAgentStatsAsync("coder", "15m", Ct);
+        var stats = await Host.Client.GetAgentStatsAsync("coder", "15m", Ct);
 
         Assert.Equal((0, 0), (stats.Runs, stats.Turns));
         Assert.Equal(new SpreadDto(0, 0, 0), stats.DurationMs);
@@ -165,30 +146,18 @@ public sealed class AgentStatsTests : IAsyncLifetime
     /// <summary>Agent coder: an allowed exec, a denied one, a send to its manager, and the answer.</summary>
     private async Task<RunDto> RunAsync()
     {
-        _model.Exec("echo", "hello")
+        Model.Exec("echo", "hello")
             .Exec("rm", "-rf", "/")
             .CallTool("send", new Dictionary<string, object?> { ["to"] = "manager", ["body"] = "tests pass" })
             .Answer("reported");
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("work and report"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
-        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("work and report"), Ct);
+        await Host.Client.ReadRunToFinishAsync(run.Id);
         return run;
     }
 
     private async Task<List<JsonElement>> TurnEventsAsync(RunDto run)
     {
-        var events = await _host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
+        var events = await Host.Client.ReadEventsAsync(filter: new Apiary.Client.EventFilter(Stream: "session-" + run.Session), cancellationToken: Ct);
         return [.. events.Where(e => e.Type == "turn.completed").Select(e => e.Data)];
-    }
-
-    private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
-    {
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
-        {
-            steps.Add(step);
-        }
-
-        return steps;
     }
 }

@@ -1,9 +1,7 @@
 using System.Text;
 using Apiary.Events;
 using Apiary.Storage.Sqlite;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -45,7 +43,7 @@ public sealed class AuditStartTests : IDisposable
 
         var head = (await Files.ReadHeadAsync(Ct))!;
         Assert.Equal(OwnerOnly, File.GetUnixFileMode(Files.HeadPath));
-        var events = await ReadLogAsync();
+        var events = await EventLog.ReadFileAsync(StorePath);
         Assert.Equal(("server.stopped", head.Position), (events[^2].Type, events[^2].Position));
         Assert.Equal((AuditEvents.Checkpoint, head.Position + 1), (events[^1].Type, events[^1].Position));
         var report = await VerifyAsync();
@@ -94,12 +92,12 @@ public sealed class AuditStartTests : IDisposable
         Assert.Contains($"  cut between positions {cut} and {head.Position}: the log ends at position {cut - 1}", refused.Message, StringComparison.Ordinal);
         Assert.Contains("'apiary audit verify'", refused.Message, StringComparison.Ordinal);
         Assert.Contains("'apiary up --accept-damaged-log'", refused.Message, StringComparison.Ordinal);
-        Assert.Equal(cut - 1, (await ReadLogAsync()).Count);
+        Assert.Equal(cut - 1, (await EventLog.ReadFileAsync(StorePath)).Count);
 
         long acceptedAt;
         await using (var host = await StartAsync(accept: true))
         {
-            var events = await ReadLogAsync(host.Runtime.Store);
+            var events = await EventLog.ReadAllAsync(host.Runtime.Store);
             var accepted = Assert.Single(events, e => e.Type == AuditEvents.DamageAccepted);
             acceptedAt = accepted.Position;
             Assert.Equal(cut, acceptedAt);
@@ -169,23 +167,6 @@ public sealed class AuditStartTests : IDisposable
     {
         await using var store = await SqliteEventStore.OpenAsync(StorePath, cancellationToken: Ct);
         return await AuditVerifier.VerifyAsync(store, Files, Ct);
-    }
-
-    private async Task<List<RecordedEvent>> ReadLogAsync()
-    {
-        await using var store = await SqliteEventStore.OpenAsync(StorePath, cancellationToken: Ct);
-        return await ReadLogAsync(store);
-    }
-
-    private static async Task<List<RecordedEvent>> ReadLogAsync(SqliteEventStore store)
-    {
-        var events = new List<RecordedEvent>();
-        await foreach (var e in store.ReadAllAsync(1, Ct))
-        {
-            events.Add(e);
-        }
-
-        return events;
     }
 
     private static async Task<RecordedEvent> FirstAsync(SqliteEventStore store, string type)

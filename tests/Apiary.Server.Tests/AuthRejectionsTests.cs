@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

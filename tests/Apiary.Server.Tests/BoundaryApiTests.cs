@@ -1,10 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -106,14 +101,14 @@ public sealed class BoundaryApiTests
     [Fact]
     public async Task ARuleThatNamesAVariable_AllowsIt()
     {
-        await using var t = await TestServer.StartAsync(prepare: home => File.WriteAllTextAsync(Path.Combine(home, "policies", "env.yaml"), """
+        await using var t = await TestServer.StartWithPolicyAsync("env.yaml", """
             rules:
               - name: printenv-with-lang
                 priority: 200
                 match: { kind: exec, command: printenv, env: ['LC_ALL', 'PATH=/usr/bin:/bin'] }
                 risk: low
                 tier: allow
-            """, Ct));
+            """);
         var session = await t.OpenSessionAsync();
 
         var allowed = await t.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "printenv", Args: ["PATH"], Env: new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin", ["LC_ALL"] = "C" }));
@@ -127,7 +122,7 @@ public sealed class BoundaryApiTests
     [Fact]
     public async Task Attack_MoreTimeThanTheTemplateGives_DeniedUnlessARuleAllowsIt()
     {
-        await using var t = await TestServer.StartAsync(prepare: home => File.WriteAllTextAsync(Path.Combine(home, "policies", "long.yaml"), """
+        await using var t = await TestServer.StartWithPolicyAsync("long.yaml", """
             rules:
               - name: long-sleeps
                 priority: 200
@@ -135,7 +130,7 @@ public sealed class BoundaryApiTests
                 max_timeout: 15m
                 risk: low
                 tier: allow
-            """, Ct));
+            """);
         var session = await t.OpenSessionAsync();
 
         var raised = await t.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "date", TimeoutSeconds: 600));
@@ -166,7 +161,7 @@ public sealed class BoundaryApiTests
     [Fact]
     public async Task ApproverSeesEverythingThatRuns_AndWhatRunsIsExactlyThat()
     {
-        await using var t = await TestServer.StartAsync(prepare: home => File.WriteAllTextAsync(Path.Combine(home, "policies", "ask.yaml"), """
+        await using var t = await TestServer.StartWithPolicyAsync("ask.yaml", """
             rules:
               - name: ask-for-cat
                 priority: 200
@@ -174,7 +169,7 @@ public sealed class BoundaryApiTests
                 max_timeout: 10m
                 risk: medium
                 tier: approve
-            """, Ct));
+            """);
         var session = await t.OpenSessionAsync();
         Directory.CreateDirectory(Path.Combine(session.Session.Workspace, "sub"));
 

@@ -1,10 +1,7 @@
 using System.Text;
-using Apiary.Client;
-using Apiary.Contracts;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -260,27 +257,11 @@ public sealed class DashboardAccessibilityTests(DashboardAccessibilityTests.Home
 
             // The coder's turns, for the agent page's telemetry.
             Dashboard.Model.Exec("echo", "hello").Answer("done");
-            await RunToEndAsync(await client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct));
+            await client.ReadRunToFinishAsync((await client.StartRunAsync("coder", new StartRunRequest("say hello"), Ct)).Id);
 
             // Two approvals waiting: a write outside src/ and tests/, and a manager's spawn of an agent (with its diff).
             await client.ProposeAsync(Session, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), cancellationToken: Ct);
-            var draft = Directory.CreateDirectory(Path.Combine(Dashboard.Home, "agents", "manager", "workspace", "drafts", "helper")).FullName;
-            await File.WriteAllTextAsync(Path.Combine(draft, "AGENTS.md"), """
-                ---
-                description: Helps the manager
-                role: worker
-                allowed_recipients: [manager, operator]
-                policies: [manager]
-                budget:
-                  commands: 10
-                  tokens: 1000
-                ---
-                # How the helper works
-
-                Do the task you are given and answer.
-
-                """, Ct);
-            await File.WriteAllTextAsync(Path.Combine(draft, "SOUL.md"), "You help.\n", Ct);
+            AgentDrafts.WriteHelper(Dashboard.Home, "drafts/helper", "tokens: 1000");
             Dashboard.Model.CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "helper", ["from_draft"] = "drafts/helper" }).Answer("asked");
             var spawn = await client.StartRunAsync("manager", new StartRunRequest("get a helper"), Ct);
             await foreach (var step in client.StreamRunProgressAsync(spawn.Id, Ct))
@@ -296,16 +277,5 @@ public sealed class DashboardAccessibilityTests(DashboardAccessibilityTests.Home
         }
 
         public async ValueTask DisposeAsync() => await Dashboard.DisposeAsync();
-
-        private async Task RunToEndAsync(RunDto run)
-        {
-            var steps = new List<RunProgressDto>();
-            await foreach (var step in Dashboard.Client.StreamRunProgressAsync(run.Id, Ct))
-            {
-                steps.Add(step);
-            }
-
-            Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
-        }
     }
 }

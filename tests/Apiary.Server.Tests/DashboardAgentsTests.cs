@@ -1,7 +1,4 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Microsoft.Playwright;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -11,20 +8,12 @@ namespace Apiary.Server.Tests;
 /// and the charts of its turns, which grow while the page is open as runs complete.
 /// </summary>
 [Collection(DashboardBrowser.Collection)]
-public sealed class DashboardAgentsTests : IAsyncLifetime
+public sealed class DashboardAgentsTests() : DashboardTest("apiary-dashboard-agents")
 {
-    private DashboardBrowser _dashboard = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard-agents", Ct);
-
-    public async ValueTask DisposeAsync() => await _dashboard.DisposeAsync();
-
     [Fact]
     public async Task Agents_SampleHome_ListsEachAgentWithRoleStateAndModelLinkingToItsPage()
     {
-        var page = await _dashboard.SignedInPageAsync("/agents");
+        var page = await Dashboard.SignedInPageAsync("/agents");
 
         var coder = page.Locator("tr[data-agent=coder]");
         await Assertions.Expect(coder.Locator(".role")).ToHaveTextAsync("worker");
@@ -34,7 +23,7 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
         await DashboardBrowser.ScreenshotAsync(page, "agents");
 
         await coder.Locator("a").ClickAsync();
-        await page.WaitForURLAsync(_dashboard.Url + "/agents/coder");
+        await page.WaitForURLAsync(Dashboard.Url + "/agents/coder");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("coder");
         await page.CloseAsync();
     }
@@ -42,10 +31,10 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
     [Fact]
     public async Task Agent_AfterARun_ShowsDefinitionPromptMemoryAndChartsThatGrowLive()
     {
-        await File.WriteAllTextAsync(Path.Combine(_dashboard.Home, "agents", "coder", "MEMORY.md"), "The tests run with 'make check'.\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(Dashboard.Home, "agents", "coder", "MEMORY.md"), "The tests run with 'make check'.\n", Ct);
         await RunAsync("say hello", "hello");
 
-        var page = await _dashboard.SignedInPageAsync("/agents/coder");
+        var page = await Dashboard.SignedInPageAsync("/agents/coder");
 
         // Definition: the frontmatter as written, and each setting in force with where it came from.
         await Assertions.Expect(page.Locator("tr[data-field=description] td")).ToHaveTextAsync("Writes and tests code in its workspace");
@@ -97,8 +86,8 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
     public async Task Agent_FromThePage_StartsARunMessagesTheAgentAndStopsTheRun()
     {
         // The run's first model call waits until the run is stopped.
-        _dashboard.Model.Block();
-        var page = await _dashboard.SignedInPageAsync("/agents/coder");
+        Dashboard.Model.Block();
+        var page = await Dashboard.SignedInPageAsync("/agents/coder");
         await Assertions.Expect(page.Locator("#no-runs")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#run-start")).ToBeDisabledAsync();
 
@@ -107,9 +96,9 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("started with");
         var row = page.Locator("#runs-now tr[data-run]");
         await Assertions.Expect(row).ToHaveCountAsync(1);
-        await _dashboard.Model.Blocked.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await Dashboard.Model.Blocked.WaitAsync(TimeSpan.FromSeconds(30), Ct);
         var runId = (await row.GetAttributeAsync("data-run"))!;
-        var run = await _dashboard.Client.GetRunAsync(runId, Ct);
+        var run = await Dashboard.Client.GetRunAsync(runId, Ct);
         Assert.Equal(("coder", "running"), (run.Agent, run.Status));
         await Assertions.Expect(row.Locator("a")).ToHaveAttributeAsync("href", "/sessions/" + run.Session);
 
@@ -118,7 +107,7 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
         await page.FillAsync("#message-thread", "build");
         await page.ClickAsync("#message-send");
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("Sent to coder");
-        var inbox = await _dashboard.Client.ReadInboxAsync("coder", cancellationToken: Ct);
+        var inbox = await Dashboard.Client.ReadInboxAsync("coder", cancellationToken: Ct);
         var message = Assert.Single(inbox.Messages);
         Assert.Equal(("operator", "build", "the build is red on main"), (message.From, message.Thread, message.Body));
         await DashboardBrowser.ScreenshotAsync(page, "agent-steer");
@@ -126,14 +115,14 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
         // Stop: the run's session kill switch ends it, and the page's list empties without a reload.
         await row.Locator("button.stop").ClickAsync();
         await Assertions.Expect(row).ToHaveCountAsync(0);
-        Assert.Equal("killed", (await _dashboard.Client.GetRunAsync(runId, Ct)).Status);
+        Assert.Equal("killed", (await Dashboard.Client.GetRunAsync(runId, Ct)).Status);
         await page.CloseAsync();
     }
 
     [Fact]
     public async Task Agent_ReadOnly_CannotStartMessageOrStop()
     {
-        var page = await _dashboard.SignedInPageAsync("/agents/coder", _dashboard.ReadOnlyToken);
+        var page = await Dashboard.SignedInPageAsync("/agents/coder", Dashboard.ReadOnlyToken);
 
         await Assertions.Expect(page.Locator("#read-only")).ToBeVisibleAsync();
         await page.FillAsync("#run-task", "anything");
@@ -145,14 +134,14 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
         await page.EvalOnSelectorAsync("#run-start", "b => b.disabled = false");
         await page.ClickAsync("#run-start");
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("read-only");
-        Assert.Empty(_dashboard.Runtime.Runs.AgentRuns);
+        Assert.Empty(Dashboard.Runtime.Runs.AgentRuns);
         await page.CloseAsync();
     }
 
     [Fact]
     public async Task Agent_Unknown_SaysSo()
     {
-        var page = await _dashboard.SignedInPageAsync("/agents/nobody");
+        var page = await Dashboard.SignedInPageAsync("/agents/nobody");
 
         await Assertions.Expect(page.Locator("#unknown")).ToContainTextAsync("no agent 'nobody'");
         await page.CloseAsync();
@@ -161,14 +150,8 @@ public sealed class DashboardAgentsTests : IAsyncLifetime
     /// <summary>Runs agent coder to its end: one exec, then an answer.</summary>
     private async Task RunAsync(string task, string word)
     {
-        _dashboard.Model.Exec("echo", word).Answer("done: " + word);
-        var run = await _dashboard.Client.StartRunAsync("coder", new StartRunRequest(task), Ct);
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in _dashboard.Client.StreamRunProgressAsync(run.Id, Ct))
-        {
-            steps.Add(step);
-        }
-
-        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+        Dashboard.Model.Exec("echo", word).Answer("done: " + word);
+        var run = await Dashboard.Client.StartRunAsync("coder", new StartRunRequest(task), Ct);
+        await Dashboard.Client.ReadRunToFinishAsync(run.Id);
     }
 }

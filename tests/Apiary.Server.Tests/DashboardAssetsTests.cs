@@ -1,7 +1,4 @@
 using System.IO.Compression;
-using System.Net;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -10,16 +7,8 @@ namespace Apiary.Server.Tests;
 /// cached for good, a browser that accepts gzip gets the same bytes compressed, and each encoding revalidates with its
 /// own tag.
 /// </summary>
-public sealed class DashboardAssetsTests : IAsyncLifetime
+public sealed class DashboardAssetsTests() : InMemoryServerTest("apiary-dashboard-assets")
 {
-    private InMemoryServer _host = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _host = await InMemoryServer.StartAsync("apiary-dashboard-assets", new ScriptedModelCatalog(new ScriptedChatClient()));
-
-    public async ValueTask DisposeAsync() => await _host.DisposeAsync();
-
     [Theory]
     [InlineData("radzen/default-base.css", "text/css")]
     [InlineData("radzen/Radzen.Blazor.min.js", "text/javascript")]
@@ -28,7 +17,7 @@ public sealed class DashboardAssetsTests : IAsyncLifetime
     public async Task Asset_WithGzipAccepted_IsTheSameBytesCompressed_AndRevalidatesByItsOwnTag(string name, string type)
     {
         var url = Dashboard.DashboardAssets.Url(name);
-        using var plain = await _host.Http.GetAsync(url, Ct);
+        using var plain = await Host.Http.GetAsync(url, Ct);
         Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
         Assert.Equal(type, plain.Content.Headers.ContentType!.MediaType);
         Assert.Empty(plain.Content.Headers.ContentEncoding);
@@ -37,7 +26,7 @@ public sealed class DashboardAssetsTests : IAsyncLifetime
 
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.AcceptEncoding.ParseAdd("gzip, deflate, br");
-        using var zipped = await _host.Http.SendAsync(request, Ct);
+        using var zipped = await Host.Http.SendAsync(request, Ct);
         Assert.Equal(["gzip"], zipped.Content.Headers.ContentEncoding);
         var compressed = await zipped.Content.ReadAsByteArrayAsync(Ct);
         using (var gzip = new GZipStream(new MemoryStream(compressed), CompressionMode.Decompress))
@@ -56,14 +45,14 @@ public sealed class DashboardAssetsTests : IAsyncLifetime
         using var again = new HttpRequestMessage(HttpMethod.Get, url);
         again.Headers.AcceptEncoding.ParseAdd("gzip");
         again.Headers.IfNoneMatch.Add(zipped.Headers.ETag!);
-        using var notModified = await _host.Http.SendAsync(again, Ct);
+        using var notModified = await Host.Http.SendAsync(again, Ct);
         Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
 
         // The plain representation's tag does not stand for the gzipped one.
         using var other = new HttpRequestMessage(HttpMethod.Get, url);
         other.Headers.AcceptEncoding.ParseAdd("gzip");
         other.Headers.IfNoneMatch.Add(plain.Headers.ETag!);
-        using var full = await _host.Http.SendAsync(other, Ct);
+        using var full = await Host.Http.SendAsync(other, Ct);
         Assert.Equal(HttpStatusCode.OK, full.StatusCode);
     }
 
@@ -76,7 +65,7 @@ public sealed class DashboardAssetsTests : IAsyncLifetime
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, Dashboard.DashboardAssets.Url("dashboard.css"));
         request.Headers.TryAddWithoutValidation("Accept-Encoding", acceptEncoding);
-        using var response = await _host.Http.SendAsync(request, Ct);
+        using var response = await Host.Http.SendAsync(request, Ct);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(gzipped ? ["gzip"] : [], response.Content.Headers.ContentEncoding);

@@ -1,7 +1,4 @@
-using System.Net;
 using System.Text.RegularExpressions;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -9,18 +6,11 @@ namespace Apiary.Server.Tests;
 /// The dashboard's sign-in, attacked over HTTP: pages and the circuit's hub without a sign-in, a sign-in form posted
 /// without its antiforgery token, an agent's session token, a wrong token, and a return address that leads elsewhere.
 /// </summary>
-public sealed partial class DashboardAuthTests : IAsyncLifetime
+public sealed partial class DashboardAuthTests() : InMemoryServerTest("apiary-dashboard-auth")
 {
-    private InMemoryServer _host = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
 
-    public async ValueTask InitializeAsync() =>
-        _host = await InMemoryServer.StartAsync("apiary-dashboard-auth", new ScriptedModelCatalog(new ScriptedChatClient()), rejectionClock: _clock);
-
-    public async ValueTask DisposeAsync() => await _host.DisposeAsync();
+    public override async ValueTask InitializeAsync() => await StartAsync(rejectionClock: _clock);
 
     [Theory]
     [InlineData("/")]
@@ -29,7 +19,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     [InlineData("/policies")]
     public async Task APage_WithoutASignIn_RedirectsToTheSignInPage(string path)
     {
-        using var response = await _host.Http.GetAsync(path, Ct);
+        using var response = await Host.Http.GetAsync(path, Ct);
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         Assert.Equal("/signin?return_url=" + Uri.EscapeDataString(path), response.Headers.Location!.PathAndQuery);
@@ -38,7 +28,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     [Fact]
     public async Task TheCircuitHub_WithoutASignIn_IsRefused()
     {
-        using var response = await _host.Http.PostAsync("/_blazor/negotiate?negotiateVersion=1", null, Ct);
+        using var response = await Host.Http.PostAsync("/_blazor/negotiate?negotiateVersion=1", null, Ct);
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
@@ -46,8 +36,8 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     [Fact]
     public async Task ASignInPostedWithoutItsAntiforgeryToken_IsRefused_EvenWithTheOperatorToken()
     {
-        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = _host.Server.OperatorToken, ["return_url"] = "/" });
-        using var response = await _host.Http.PostAsync("/auth/signin", form, Ct);
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = Host.Server.OperatorToken, ["return_url"] = "/" });
+        using var response = await Host.Http.PostAsync("/auth/signin", form, Ct);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.False(response.Headers.Contains("Set-Cookie") && response.Headers.GetValues("Set-Cookie").Any(c => c.StartsWith("apiary.dashboard=", StringComparison.Ordinal)));
@@ -56,7 +46,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     [Fact]
     public async Task ASessionToken_AndAWrongToken_DoNotSignIn_AndAreRecorded()
     {
-        var session = await _host.Client.OpenSessionAsync(new Apiary.Contracts.OpenSessionRequest("coder"), Ct);
+        var session = await Host.Client.OpenSessionAsync(new Apiary.Contracts.OpenSessionRequest("coder"), Ct);
 
         using var asAgent = await SignInAsync(session.Token, "/");
         Assert.Equal("/signin?error=session&return_url=%2F", asAgent.Headers.Location!.OriginalString);
@@ -68,8 +58,8 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
 
         // The first refusal is recorded at once; the second, from the same address, is counted into a summary a minute on.
         _clock.Advance(AuthRejections.Interval);
-        await _host.Runtime.WaitForEventAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "since") is not null, "the summary of the refusals");
-        var rejected = await _host.Runtime.EventsAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "path") == "/auth/signin");
+        await Host.Runtime.WaitForEventAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "since") is not null, "the summary of the refusals");
+        var rejected = await Host.Runtime.EventsAsync(e => e.Type == ServerEventTypes.AuthRejected && LogWaiter.Field(e, "path") == "/auth/signin");
         Assert.Equal(["a session token cannot sign in to the dashboard", "unknown token"], rejected.Select(e => LogWaiter.Field(e, "reason")));
         Assert.Equal(["1", "1"], rejected.Select(e => LogWaiter.Field(e, "count")));
         Assert.DoesNotContain(rejected, e => System.Text.Encoding.UTF8.GetString(e.Data.Span).Contains(session.Token, StringComparison.Ordinal));
@@ -81,7 +71,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     [InlineData("/\\evil.example")]
     public async Task ASignIn_NeverRedirectsOutsideTheDashboard(string returnUrl)
     {
-        using var response = await SignInAsync(_host.Server.OperatorToken, returnUrl);
+        using var response = await SignInAsync(Host.Server.OperatorToken, returnUrl);
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         Assert.Equal("/", response.Headers.Location!.OriginalString);
@@ -94,7 +84,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
         var cookies = await SignedInCookiesAsync();
 
         // A form on another site: no token at all, or one the attacker fetched for itself from the sign-in page.
-        using var attackersPage = await _host.Http.GetAsync("/signin", Ct);
+        using var attackersPage = await Host.Http.GetAsync("/signin", Ct);
         var attackersToken = AntiforgeryField().Match(await attackersPage.Content.ReadAsStringAsync(Ct)).Groups["value"].Value;
         foreach (var fields in new[] { new Dictionary<string, string>(), new Dictionary<string, string> { ["__RequestVerificationToken"] = attackersToken } })
         {
@@ -129,7 +119,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     private async Task<Dictionary<string, string>> SignedInCookiesAsync()
     {
         var cookies = new Dictionary<string, string>(StringComparer.Ordinal);
-        using var signedIn = await SignInAsync(_host.Server.OperatorToken, "/", cookies);
+        using var signedIn = await SignInAsync(Host.Server.OperatorToken, "/", cookies);
         Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
         Keep(cookies, signedIn);
         Assert.Contains("apiary.dashboard", cookies.Keys);
@@ -140,7 +130,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         AddCookies(request, cookies);
-        return await _host.Http.SendAsync(request, Ct);
+        return await Host.Http.SendAsync(request, Ct);
     }
 
     private async Task<HttpResponseMessage> PostWithCookiesAsync(string path, Dictionary<string, string> fields, Dictionary<string, string> cookies, string? origin = null)
@@ -152,7 +142,7 @@ public sealed partial class DashboardAuthTests : IAsyncLifetime
             request.Headers.Add("Origin", origin);
         }
 
-        return await _host.Http.SendAsync(request, Ct);
+        return await Host.Http.SendAsync(request, Ct);
     }
 
     private static void AddCookies(HttpRequestMessage request, Dictionary<string, string> cookies)

@@ -1,10 +1,5 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
-using Apiary.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -17,31 +12,23 @@ namespace Apiary.Server.Tests;
 /// timeouts; how soon things show is measured by <c>dashboard-load</c> in <c>benchmarks/Apiary.Benchmarks</c>.
 /// </summary>
 [Collection(DashboardBrowser.Collection)]
-public sealed class DashboardBrowserTests : IAsyncLifetime
+public sealed class DashboardBrowserTests() : DashboardTest("apiary-dashboard")
 {
-    private DashboardBrowser _dashboard = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private ApiaryRuntime Runtime => _dashboard.Runtime;
-
-    public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard", Ct);
-
-    public async ValueTask DisposeAsync() => await _dashboard.DisposeAsync();
+    private ApiaryRuntime Runtime => Dashboard.Runtime;
 
     [Fact]
     public async Task SignIn_RefusesAWrongToken_ThenShowsTheOverviewOfTheAgents()
     {
-        var page = await _dashboard.NewPageAsync();
-        await page.GotoAsync(_dashboard.Server.Url + "/approvals");
-        Assert.StartsWith(_dashboard.Server.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
+        var page = await Dashboard.NewPageAsync();
+        await page.GotoAsync(Dashboard.Server.Url + "/approvals");
+        Assert.StartsWith(Dashboard.Server.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
 
         await page.FillAsync("#token", "not-a-token");
         await page.ClickAsync("#signin");
         await Assertions.Expect(page.Locator("#signin-error")).ToContainTextAsync("not one of this home's");
         await DashboardBrowser.ScreenshotAsync(page, "signin");
 
-        await page.FillAsync("#token", _dashboard.Server.OperatorToken);
+        await page.FillAsync("#token", Dashboard.Server.OperatorToken);
         await page.ClickAsync("#signin");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Approvals");
 
@@ -59,25 +46,25 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheSignOutButton_SignsOut_ThenThePagesAskForASignInAgain()
     {
-        var page = await _dashboard.SignedInPageAsync("/approvals");
+        var page = await Dashboard.SignedInPageAsync("/approvals");
 
         // The layout's form carries the page's antiforgery token, which the server requires of a sign-out.
         await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign out" }).ClickAsync();
-        await page.WaitForURLAsync(_dashboard.Url + "/signin");
+        await page.WaitForURLAsync(Dashboard.Url + "/signin");
 
-        await page.GotoAsync(_dashboard.Url + "/approvals");
-        Assert.StartsWith(_dashboard.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
+        await page.GotoAsync(Dashboard.Url + "/approvals");
+        Assert.StartsWith(Dashboard.Url + "/signin?return_url=%2Fapprovals", page.Url, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task AProposalNeedingApproval_ApprovedFromThePage_CompletesForTheWaitingClient()
     {
-        var page = await _dashboard.SignedInPageAsync("/approvals");
+        var page = await Dashboard.SignedInPageAsync("/approvals");
         await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
-        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
 
         // The coder's writes outside src/ and tests/ need approval: the client waits, as 'apiary exec' would.
-        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), wait: true, cancellationToken: Ct);
+        var waiting = Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "Makefile", Content: "all:\n\ttrue\n"), wait: true, cancellationToken: Ct);
         var ticket = page.Locator(".ticket");
         await Assertions.Expect(ticket).ToHaveCountAsync(1);
         await Assertions.Expect(ticket.Locator(".command")).ToHaveTextAsync("write_file Makefile");
@@ -88,7 +75,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await ticket.Locator("button.approve").ClickAsync();
         var done = await waiting.WaitAsync(TimeSpan.FromSeconds(30), Ct);
         Assert.Equal("completed", done.Status);
-        Assert.Equal("all:\n\ttrue\n", await File.ReadAllTextAsync(Path.Combine(_dashboard.Home, "agents", "coder", "workspace", "Makefile"), Ct));
+        Assert.Equal("all:\n\ttrue\n", await File.ReadAllTextAsync(Path.Combine(Dashboard.Home, "agents", "coder", "workspace", "Makefile"), Ct));
         await Assertions.Expect(page.Locator("#no-tickets")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("granted");
     }
@@ -96,9 +83,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task ADenialFromThePage_ReachesTheWaitingClientWithItsReason()
     {
-        var page = await _dashboard.SignedInPageAsync("/approvals");
-        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
-        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "notes.txt", Content: "x"), wait: true, cancellationToken: Ct);
+        var page = await Dashboard.SignedInPageAsync("/approvals");
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var waiting = Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "notes.txt", Content: "x"), wait: true, cancellationToken: Ct);
         var ticket = page.Locator(".ticket");
         await Assertions.Expect(ticket.Locator("button.deny")).ToBeDisabledAsync();
 
@@ -114,9 +101,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheKeyboardAlone_SkipsToTheContent_AndApprovesATicket()
     {
-        var page = await _dashboard.SignedInPageAsync("/approvals");
-        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
-        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "CHANGELOG", Content: "x"), wait: true, cancellationToken: Ct);
+        var page = await Dashboard.SignedInPageAsync("/approvals");
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var waiting = Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "CHANGELOG", Content: "x"), wait: true, cancellationToken: Ct);
         await Assertions.Expect(page.Locator(".ticket")).ToHaveCountAsync(1);
 
         // From the top of the page, the first Tab stop is the skip link.
@@ -141,9 +128,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheReadOnlyToken_SeesTheQueue_ButCannotApprove()
     {
-        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
-        var waiting = _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "README", Content: "x"), wait: true, cancellationToken: Ct);
-        var page = await _dashboard.SignedInPageAsync("/approvals", _dashboard.ReadOnlyToken);
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var waiting = Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "README", Content: "x"), wait: true, cancellationToken: Ct);
+        var page = await Dashboard.SignedInPageAsync("/approvals", Dashboard.ReadOnlyToken);
 
         var ticket = page.Locator(".ticket");
         await Assertions.Expect(ticket).ToHaveCountAsync(1);
@@ -156,7 +143,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await ticket.Locator("button.approve").EvaluateAsync("b => b.disabled = false");
         await ticket.Locator("button.approve").ClickAsync();
         await Assertions.Expect(page.Locator("#notice")).ToContainTextAsync("read-only token: nothing was changed");
-        Assert.Single(await _dashboard.Client.ListApprovalsAsync(Ct));
+        Assert.Single(await Dashboard.Client.ListApprovalsAsync(Ct));
         Assert.False(waiting.IsCompleted);
         await DashboardBrowser.ScreenshotAsync(page, "approvals-read-only");
     }
@@ -164,9 +151,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheKillSwitch_EngagedFromTheOverview_StopsARunningCommand()
     {
-        var page = await _dashboard.SignedInPageAsync("/");
-        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("operator"), Ct);
-        var running = await _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "sleep", Args: ["60"]), wait: false, cancellationToken: Ct);
+        var page = await Dashboard.SignedInPageAsync("/");
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("operator"), Ct);
+        var running = await Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "sleep", Args: ["60"]), wait: false, cancellationToken: Ct);
         Assert.Equal("running", running.Status);
 
         await page.ClickAsync("#kill-engage");
@@ -175,7 +162,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         await page.ClickAsync("#kill-confirm");
         await Assertions.Expect(page.Locator("#kill-state")).ToContainTextAsync("Engaged by operator");
 
-        var ended = await WaitForEndAsync(running.Id);
+        var ended = await Dashboard.Client.WaitForProposalEndAsync(running.Id);
         Assert.Equal(("completed", "cancelled"), (ended.Status, ended.Result?.Reason));
         Assert.True(ended.Result!.DurationMs < 30_000);
         await DashboardBrowser.ScreenshotAsync(page, "kill-switch");
@@ -188,7 +175,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheEventsPage_100EventsAppendedWhileItIsOpen_ShowsThemAllLiveInOrder()
     {
-        var page = await _dashboard.SignedInPageAsync("/events");
+        var page = await Dashboard.SignedInPageAsync("/events");
 
         // Only this test's events, so that nothing else the server records (an audit checkpoint) takes a row of the page.
         await page.FillAsync("#filter-kind", "test.tick");
@@ -219,7 +206,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     [Fact]
     public async Task TheOverview_With200AgentsAnd10000Events_ShowsEveryAgentAndGoesLive()
     {
-        var agents = Path.Combine(_dashboard.Home, "agents");
+        var agents = Path.Combine(Dashboard.Home, "agents");
         for (var i = 1; i <= 198; i++)
         {
             var folder = Directory.CreateDirectory(Path.Combine(agents, $"worker-{i:D3}")).FullName;
@@ -234,21 +221,12 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         }
 
         Assert.True(await Runtime.Store.LastPositionAsync(Ct) >= 10_000);
-        var page = await _dashboard.SignedInPageAsync("/approvals");
-        await page.GotoAsync(_dashboard.Url + "/");
+        var page = await Dashboard.SignedInPageAsync("/approvals");
+        await page.GotoAsync(Dashboard.Url + "/");
         await Assertions.Expect(page.Locator("#agents tbody tr")).ToHaveCountAsync(200);
         await Assertions.Expect(page.Locator("tr[data-agent=worker-001]")).ToContainTextAsync("worker-001");
         await Assertions.Expect(page.Locator("tr[data-agent=worker-198]")).ToContainTextAsync("worker-198");
         await Assertions.Expect(page.Locator("tr[data-agent=coder]")).ToContainTextAsync("coder");
         await page.Locator("#live").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
-    }
-
-    private async Task<ProposalDto> WaitForEndAsync(string proposal)
-    {
-        await foreach (var _ in _dashboard.Client.StreamOutputAsync(proposal, Ct))
-        {
-        }
-
-        return await _dashboard.Client.GetProposalAsync(proposal, Ct);
     }
 }

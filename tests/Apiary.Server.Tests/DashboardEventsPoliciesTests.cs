@@ -1,8 +1,5 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.Playwright;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -12,7 +9,7 @@ namespace Apiary.Server.Tests;
 /// rules are listed, and a candidate policy's dry run shows the recorded decisions it would change.
 /// </summary>
 [Collection(DashboardBrowser.Collection)]
-public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
+public sealed class DashboardEventsPoliciesTests() : DashboardTest("apiary-dashboard-events")
 {
     /// <summary>A candidate policy whose dry run changes the coder's recorded writes.</summary>
     internal const string DenyCoderWrites = """
@@ -25,21 +22,13 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
             message: the coder may not write while the policy is reviewed
         """;
 
-    private DashboardBrowser _dashboard = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard-events", Ct);
-
-    public async ValueTask DisposeAsync() => await _dashboard.DisposeAsync();
-
     [Fact]
     public async Task EventsPage_FiltersByAgentKindDecisionAndTime_NarrowTheList()
     {
         await WriteAsCoderAsync();
         await AppendAsync("test.filler", 20);
 
-        var page = await _dashboard.SignedInPageAsync("/events");
+        var page = await Dashboard.SignedInPageAsync("/events");
         var rows = page.Locator("#events tbody tr[data-position]");
         await Assertions.Expect(rows.Filter(new LocatorFilterOptions { HasText = "test.filler" })).ToHaveCountAsync(20);
 
@@ -86,8 +75,8 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
     public async Task EventsPage_WithMoreThan100Events_PagesOlderAndNewer()
     {
         await AppendAsync("test.page", 150);
-        var last = await _dashboard.Runtime.Store.LastPositionAsync(Ct);
-        var page = await _dashboard.SignedInPageAsync("/events");
+        var last = await Dashboard.Runtime.Store.LastPositionAsync(Ct);
+        var page = await Dashboard.SignedInPageAsync("/events");
         var rows = page.Locator("#events tbody tr[data-position]");
         await Assertions.Expect(rows).ToHaveCountAsync(100);
         await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-position", Position(last));
@@ -117,10 +106,10 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
     public async Task EventsPage_VerifyingTheHashChain_ShowsItIntactWithTheEventCount()
     {
         await AppendAsync("test.chain", 5);
-        var page = await _dashboard.SignedInPageAsync("/events", _dashboard.ReadOnlyToken);
+        var page = await Dashboard.SignedInPageAsync("/events", Dashboard.ReadOnlyToken);
         await Assertions.Expect(page.Locator("#chain-status")).ToContainTextAsync("Not verified");
 
-        var recorded = await _dashboard.Runtime.Store.LastPositionAsync(Ct);
+        var recorded = await Dashboard.Runtime.Store.LastPositionAsync(Ct);
         await page.ClickAsync("#verify");
         await Assertions.Expect(page.Locator("#chain-status")).ToContainTextAsync("Intact");
         var counted = long.Parse((await page.Locator("#chain-status").TextContentAsync())!.Split(' ')[1].Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
@@ -133,7 +122,7 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
         await WriteAsCoderAsync();
 
         // The read-only token may look and may try a candidate: the dry run changes nothing.
-        var page = await _dashboard.SignedInPageAsync("/policies", _dashboard.ReadOnlyToken);
+        var page = await Dashboard.SignedInPageAsync("/policies", Dashboard.ReadOnlyToken);
         var rule = page.Locator("#rules tr[data-rule=coder-writes-workspace]");
         await Assertions.Expect(rule.Locator(".tier")).ToHaveTextAsync("approve");
         await Assertions.Expect(rule.Locator(".priority")).ToHaveTextAsync("50");
@@ -141,7 +130,7 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
         await Assertions.Expect(rule.Locator(".message")).ToHaveTextAsync("writing outside src/ and tests/ needs approval");
         await Assertions.Expect(page.Locator("#rules tr[data-rule=deny-rm-root] .tier")).ToHaveTextAsync("deny");
         await Assertions.Expect(page.Locator("#policy-problem")).ToHaveCountAsync(0);
-        var events = await _dashboard.Runtime.Store.LastPositionAsync(Ct);
+        var events = await Dashboard.Runtime.Store.LastPositionAsync(Ct);
 
         await page.FillAsync("#candidate", DenyCoderWrites);
         await page.SelectOptionAsync("#candidate-mode", "add");
@@ -164,19 +153,19 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
         await page.ClickAsync("#dry-run");
         await Assertions.Expect(page.Locator("#candidate-problems")).ToContainTextAsync("error");
         await Assertions.Expect(page.Locator("#dry-run-summary")).ToHaveCountAsync(0);
-        Assert.Equal(events, await _dashboard.Runtime.Store.LastPositionAsync(Ct));
+        Assert.Equal(events, await Dashboard.Runtime.Store.LastPositionAsync(Ct));
     }
 
     [Fact]
     public async Task PoliciesPage_AfterTheFilesChange_StillListsTheRulesTheServerApplies_AndSaysSo()
     {
-        var page = await _dashboard.SignedInPageAsync("/policies");
+        var page = await Dashboard.SignedInPageAsync("/policies");
         await Assertions.Expect(page.Locator("#rules tr[data-rule=coder-writes-workspace]")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#policies-changed")).ToHaveCountAsync(0);
         await page.CloseAsync();
 
-        await File.WriteAllTextAsync(Path.Combine(_dashboard.Home, "policies", "zz-review.yaml"), DenyCoderWrites, Ct);
-        page = await _dashboard.SignedInPageAsync("/policies");
+        await File.WriteAllTextAsync(Path.Combine(Dashboard.Home, "policies", "zz-review.yaml"), DenyCoderWrites, Ct);
+        page = await Dashboard.SignedInPageAsync("/policies");
         await Assertions.Expect(page.Locator("#policies-changed")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#rules tr[data-rule=deny-coder-writes]")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#rules tr[data-rule=coder-writes-workspace]")).ToHaveCountAsync(1);
@@ -191,14 +180,14 @@ public sealed class DashboardEventsPoliciesTests : IAsyncLifetime
     // A write inside src/ by the coder: allowed by coder-writes-workspace's auto_approve, and run.
     private async Task WriteAsCoderAsync(string path = "src/hello.txt")
     {
-        var session = await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
-        var proposal = await _dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: path, Content: "hello\n"), wait: true, cancellationToken: Ct);
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var proposal = await Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: path, Content: "hello\n"), wait: true, cancellationToken: Ct);
         Assert.Equal("allow", proposal.Decision.Decision);
     }
 
     private async Task AppendAsync(string type, int count)
     {
         var events = Enumerable.Range(0, count).Select(i => new EventData(type, System.Text.Encoding.UTF8.GetBytes($"{{\"i\":{i}}}"))).ToList();
-        await _dashboard.Runtime.Store.AppendAsync("dashboard-" + type, ExpectedVersion.Any, events, Ct);
+        await Dashboard.Runtime.Store.AppendAsync("dashboard-" + type, ExpectedVersion.Any, events, Ct);
     }
 }

@@ -1,7 +1,4 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Microsoft.Playwright;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -11,33 +8,25 @@ namespace Apiary.Server.Tests;
 /// messages to the session's agent. Screenshots go to <c>screenshots/</c> beside the test binary.
 /// </summary>
 [Collection(DashboardBrowser.Collection)]
-public sealed class DashboardSessionsTests : IAsyncLifetime
+public sealed class DashboardSessionsTests() : DashboardTest("apiary-dashboard-sessions")
 {
     // The sample policies let the coder run 'make' (coder-runs-tests) once a person approves it, and no shell, so the
     // script is a Makefile's recipe (which make runs with /bin/sh in the sandbox): a line on each stream, a pause, then
     // one more line. The session's approval is given first, so the command under test runs at once.
     private const string Makefile = "all:\n\t@echo out\n\t@echo err >&2\n\t@sleep 1\n\t@echo later\n";
 
-    private DashboardBrowser _dashboard = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync() => _dashboard = await DashboardBrowser.StartAsync("apiary-dashboard-sessions", Ct);
-
-    public async ValueTask DisposeAsync() => await _dashboard.DisposeAsync();
-
     [Fact]
     public async Task SessionPage_StreamsACommandsOutputLive_StdoutAndStderrApart()
     {
-        var session = (await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct)).Session.Id;
-        var written = await _dashboard.Client.ProposeAsync(session, new ProposalRequest("write_file", Path: "src/Makefile", Content: Makefile), wait: true, cancellationToken: Ct);
+        var session = (await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct)).Session.Id;
+        var written = await Dashboard.Client.ProposeAsync(session, new ProposalRequest("write_file", Path: "src/Makefile", Content: Makefile), wait: true, cancellationToken: Ct);
         Assert.Equal("completed", written.Status);
-        await _dashboard.ApproveForSessionAsync(session, new ProposalRequest("exec", Command: "make", Args: ["--version"]), Ct);
+        await Dashboard.ApproveForSessionAsync(session, new ProposalRequest("exec", Command: "make", Args: ["--version"]), Ct);
 
         // The page is open before the command starts: everything it shows of the output came live.
-        var page = await _dashboard.SignedInPageAsync("/sessions/" + session);
+        var page = await Dashboard.SignedInPageAsync("/sessions/" + session);
         await Assertions.Expect(page.Locator("h1")).ToContainTextAsync("of coder");
-        var running = await _dashboard.Client.ProposeAsync(session, new ProposalRequest("exec", Command: "make", Args: ["-s", "-f", "src/Makefile"]), wait: false, cancellationToken: Ct);
+        var running = await Dashboard.Client.ProposeAsync(session, new ProposalRequest("exec", Command: "make", Args: ["-s", "-f", "src/Makefile"]), wait: false, cancellationToken: Ct);
         Assert.Equal("running", running.Status);
 
         var output = page.Locator($"article.output[data-proposal='{running.Id}']");
@@ -62,18 +51,18 @@ public sealed class DashboardSessionsTests : IAsyncLifetime
     [Fact]
     public async Task SessionPage_ShowsADenialsRuleAndReason_AndTheMessagesToItsAgent_Live()
     {
-        var session = (await _dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct)).Session.Id;
-        var list = await _dashboard.SignedInPageAsync("/sessions");
+        var session = (await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct)).Session.Id;
+        var list = await Dashboard.SignedInPageAsync("/sessions");
         var listed = list.Locator($"#sessions tr[data-session='{session}']");
         await Assertions.Expect(listed).ToContainTextAsync("coder");
         await Assertions.Expect(listed).ToContainTextAsync("open");
         await Assertions.Expect(listed.Locator(".proposals")).ToHaveTextAsync("0");
         await listed.Locator("a").ClickAsync();
-        await list.WaitForURLAsync(_dashboard.Url + "/sessions/" + session);
+        await list.WaitForURLAsync(Dashboard.Url + "/sessions/" + session);
         var page = list;
         await Assertions.Expect(page.Locator("#no-proposals")).ToBeVisibleAsync();
 
-        var denied = await _dashboard.Client.ProposeAsync(session, new ProposalRequest("exec", Command: "rm", Args: ["-rf", "/"]), cancellationToken: Ct);
+        var denied = await Dashboard.Client.ProposeAsync(session, new ProposalRequest("exec", Command: "rm", Args: ["-rf", "/"]), cancellationToken: Ct);
         Assert.Equal("denied", denied.Status);
         var row = page.Locator($"#proposals tr[data-proposal='{denied.Id}']");
         await Assertions.Expect(row.Locator(".what")).ToHaveTextAsync("rm -rf /");
@@ -84,7 +73,7 @@ public sealed class DashboardSessionsTests : IAsyncLifetime
         await Assertions.Expect(row.Locator(".status")).ToHaveTextAsync("denied");
         await Assertions.Expect(page.Locator($"article.output[data-proposal='{denied.Id}']")).ToHaveCountAsync(0);
 
-        var sent = await _dashboard.Client.SendMessageAsync(new SendMessageRequest("coder", "run the tests before you push"), Ct);
+        var sent = await Dashboard.Client.SendMessageAsync(new SendMessageRequest("coder", "run the tests before you push"), Ct);
         var message = page.Locator($"#messages tr[data-message='{sent.Message!.Id}']");
         await Assertions.Expect(message.Locator(".from")).ToHaveTextAsync("operator");
         await Assertions.Expect(message.Locator(".to")).ToHaveTextAsync("coder");
@@ -92,7 +81,7 @@ public sealed class DashboardSessionsTests : IAsyncLifetime
         await Assertions.Expect(message.Locator(".body")).ToContainTextAsync("run the tests before you push");
         await DashboardBrowser.ScreenshotAsync(page, "session-denied");
 
-        await list.GotoAsync(_dashboard.Url + "/sessions");
+        await list.GotoAsync(Dashboard.Url + "/sessions");
         await Assertions.Expect(list.Locator($"#sessions tr[data-session='{session}'] .proposals")).ToHaveTextAsync("1");
         await DashboardBrowser.ScreenshotAsync(list, "sessions");
     }

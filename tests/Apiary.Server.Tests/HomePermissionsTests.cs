@@ -1,9 +1,4 @@
-using System.Net.Http.Json;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.IO;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,6 +1,5 @@
 using Apiary.Home;
 using Microsoft.AspNetCore.Http;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

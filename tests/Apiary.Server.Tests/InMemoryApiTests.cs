@@ -1,14 +1,6 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -18,23 +10,15 @@ namespace Apiary.Server.Tests;
 /// </summary>
 public sealed class InMemoryApiTests : IAsyncLifetime
 {
-    private readonly TempDirectory _root = new("apiary-inmemory");
-    private ApiaryServer _server = null!;
+    private InMemoryServer _host = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync()
-    {
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() },
-            Ct);
-    }
+    private ApiaryServer Server => _host.Server;
 
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _root.Dispose();
-    }
+    public async ValueTask InitializeAsync() => _host = await InMemoryServer.StartAsync("apiary-inmemory");
+
+    public async ValueTask DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
     public async Task Start_InMemory_ReadyWithEveryCheck()
@@ -65,7 +49,7 @@ public sealed class InMemoryApiTests : IAsyncLifetime
     [Fact]
     public async Task Agents_OperatorToken_ListsTheSampleAgents()
     {
-        using var http = Client(_server.OperatorToken);
+        using var http = Client(Server.OperatorToken);
 
         var agents = await http.GetFromJsonAsync("/api/agents", ApiJsonContext.Default.IReadOnlyListAgentDto, Ct);
 
@@ -91,7 +75,7 @@ public sealed class InMemoryApiTests : IAsyncLifetime
     [Fact]
     public async Task ReadOnlyToken_ReadsButCannotOpenASession()
     {
-        using var http = Client(_server.ReadOnlyToken);
+        using var http = Client(Server.ReadOnlyToken);
 
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/agents", Ct)).StatusCode);
         var open = await http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest("coder"), ApiJsonContext.Default.OpenSessionRequest, Ct);
@@ -102,7 +86,7 @@ public sealed class InMemoryApiTests : IAsyncLifetime
     [Fact]
     public async Task Sessions_UnknownAgent_404Problem()
     {
-        using var http = Client(_server.OperatorToken);
+        using var http = Client(Server.OperatorToken);
 
         var response = await http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest("nobody"), ApiJsonContext.Default.OpenSessionRequest, Ct);
 
@@ -113,7 +97,7 @@ public sealed class InMemoryApiTests : IAsyncLifetime
     [Fact]
     public async Task Sessions_MalformedJson_400ProblemAndServerStillServes()
     {
-        using var http = Client(_server.OperatorToken);
+        using var http = Client(Server.OperatorToken);
 
         using var body = new StringContent("{\"agent\": ", Encoding.UTF8, "application/json");
         var response = await http.PostAsync("/api/sessions", body, Ct);
@@ -126,7 +110,7 @@ public sealed class InMemoryApiTests : IAsyncLifetime
     [Fact]
     public async Task Exec_Echo_AllowedRunsInTheSandboxAndIsRecorded()
     {
-        using var http = Client(_server.OperatorToken);
+        using var http = Client(Server.OperatorToken);
         var opened = await (await http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest("coder"), ApiJsonContext.Default.OpenSessionRequest, Ct))
             .Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, Ct);
 
@@ -146,5 +130,5 @@ public sealed class InMemoryApiTests : IAsyncLifetime
         Assert.Contains(events!, e => e.Type == "proposal.completed");
     }
 
-    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(_server, token);
+    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(Server, token);
 }

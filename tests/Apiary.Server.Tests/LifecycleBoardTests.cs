@@ -3,7 +3,6 @@ using Apiary.Events;
 using Apiary.Governance.Pipeline;
 using Apiary.Runtime.Manager;
 using Apiary.Runtime.Supervision;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,13 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Models;
 using Apiary.Runtime.Manager;
-using Apiary.Testing;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -16,29 +10,14 @@ namespace Apiary.Server.Tests;
 /// models (one for the manager, one for the agents it spawns): a spawn a person approves with the diff, a child that
 /// tries to widen what its manager has, the depth bound, and a worker that tries to spawn.
 /// </summary>
-public sealed partial class ManagerToolsTests : IAsyncLifetime
+public sealed partial class ManagerToolsTests() : InMemoryServerTest("apiary-manager")
 {
     private const string ChildModel = "scripted/child";
 
-    private readonly TempDirectory _root = new("apiary-manager");
     private readonly ScriptedChatClient _manager = new();
     private readonly ScriptedChatClient _child = new();
-    private InMemoryServer _host = null!;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private string ManagerWorkspace => Path.Combine(_root["home"], "agents", "manager", "workspace");
-
-    public async ValueTask InitializeAsync()
-    {
-        _host = await InMemoryServer.StartAsync(_root, new RoutedModelCatalog(_manager, _child));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        _root.Dispose();
-    }
+    public override async ValueTask InitializeAsync() => await StartAsync(new RoutedModelCatalog(_manager, _child));
 
     [Fact]
     public async Task RequestSpawn_Approved_DiffInTicketThenChildListedAndStartedByTheManager()
@@ -50,16 +29,16 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .Answer("delegated to helper");
         _child.Answer("hello from helper");
 
-        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("get a helper to say hello"), Ct);
+        var run = await Host.Client.StartRunAsync("manager", new StartRunRequest("get a helper to say hello"), Ct);
         var steps = new List<RunProgressDto>();
         TicketDto? ticket = null;
-        await foreach (var step in _host.Client.StreamRunProgressAsync(run.Id, Ct))
+        await foreach (var step in Host.Client.StreamRunProgressAsync(run.Id, Ct))
         {
             steps.Add(step);
             if (step is { Type: "decision", Decision: "pending", Tool: "request_spawn" })
             {
-                ticket = Assert.Single(await _host.Client.ListApprovalsAsync(Ct));
-                Assert.Equal("granted", (await _host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct)).State);
+                ticket = Assert.Single(await Host.Client.ListApprovalsAsync(Ct));
+                Assert.Equal("granted", (await Host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct)).State);
             }
         }
 
@@ -72,19 +51,19 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
         Assert.Contains("+++ b/agents/helper/SOUL.md\n", ticket.Diff, StringComparison.Ordinal);
 
         // apiary explain shows the same diff among the proposal's inputs.
-        var explained = await _host.Client.ExplainAsync(ticket.Proposal, Ct);
+        var explained = await Host.Client.ExplainAsync(ticket.Proposal, Ct);
         Assert.Equal(ticket.Diff, explained.GetProperty("inputs").GetProperty("other").GetProperty("diff").GetString());
 
         var told = _manager.ToolResults();
         Assert.StartsWith("spawned: agent 'helper' (created, depth 1)", told[0], StringComparison.Ordinal);
-        Assert.Contains(await _host.Client.ListAgentsAsync(Ct), a => a.Name == "helper" && a.Role == "worker" && a.Status == "ok" && a.Model == ChildModel);
-        Assert.Equal("You help.\n", await File.ReadAllTextAsync(Path.Combine(_root["home"], "agents", "helper", "SOUL.md"), Ct));
+        Assert.Contains(await Host.Client.ListAgentsAsync(Ct), a => a.Name == "helper" && a.Role == "worker" && a.Status == "ok" && a.Model == ChildModel);
+        Assert.Equal("You help.\n", await File.ReadAllTextAsync(Path.Combine(HomePath, "agents", "helper", "SOUL.md"), Ct));
 
         var childRun = StartedRun().Match(told[1]);
         Assert.True(childRun.Success, told[1]);
-        var childSteps = await ReadToEndAsync(childRun.Groups["id"].Value);
+        var childSteps = await Host.Client.ReadRunToEndAsync(childRun.Groups["id"].Value);
         Assert.Equal(("finished", "hello from helper"), (childSteps[^1].Status, childSteps[^1].Answer));
-        var final = await _host.Client.GetRunAsync(childRun.Groups["id"].Value, Ct);
+        var final = await Host.Client.GetRunAsync(childRun.Groups["id"].Value, Ct);
         Assert.Equal(("helper", "finished"), (final.Agent, final.Status));
 
         var spawned = Assert.Single((await Runtime.Manager.SpawnsAsync(Ct)).Values);
@@ -101,16 +80,16 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "wide-budget", ["from_draft"] = "drafts/wide-budget" })
             .Answer("could not spawn");
 
-        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("spawn two helpers"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var run = await Host.Client.StartRunAsync("manager", new StartRunRequest("spawn two helpers"), Ct);
+        var steps = await Host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
         Assert.StartsWith("refused: the draft widens its policies: default is not among the manager's (manager)", told[0], StringComparison.Ordinal);
         Assert.StartsWith("refused: the draft widens its budget: tokens 900000 > ", told[1], StringComparison.Ordinal);
         Assert.Contains("at most 50%", told[1], StringComparison.Ordinal);
-        Assert.Empty(await _host.Client.ListApprovalsAsync(Ct));
-        Assert.DoesNotContain(await _host.Client.ListAgentsAsync(Ct), a => a.Name.StartsWith("wide-", StringComparison.Ordinal));
+        Assert.Empty(await Host.Client.ListApprovalsAsync(Ct));
+        Assert.DoesNotContain(await Host.Client.ListAgentsAsync(Ct), a => a.Name.StartsWith("wide-", StringComparison.Ordinal));
         Assert.Empty(await Runtime.Manager.SpawnsAsync(Ct));
     }
 
@@ -128,33 +107,33 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "deep", ["from_draft"] = "drafts/deep" })
             .Answer("too deep");
 
-        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("spawn"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var run = await Host.Client.StartRunAsync("manager", new StartRunRequest("spawn"), Ct);
+        var steps = await Host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         Assert.StartsWith($"refused: spawn depth limit: 'manager' is at depth {Apiary.Runtime.Manager.ManagerService.MaxSpawnDepth}", Assert.Single(_manager.ToolResults()), StringComparison.Ordinal);
-        Assert.False(Directory.Exists(Path.Combine(_root["home"], "agents", "deep")));
+        Assert.False(Directory.Exists(Path.Combine(HomePath, "agents", "deep")));
     }
 
     [Fact]
     public async Task RequestSpawn_CalledByAWorker_ToldItMayNot()
     {
-        Directory.CreateDirectory(Path.Combine(_root["home"], "agents", "coder", "workspace", "drafts", "mine"));
-        File.WriteAllText(Path.Combine(_root["home"], "agents", "coder", "workspace", "drafts", "mine", "AGENTS.md"), "---\nrole: worker\n---\n# mine\n");
+        Directory.CreateDirectory(Path.Combine(HomePath, "agents", "coder", "workspace", "drafts", "mine"));
+        File.WriteAllText(Path.Combine(HomePath, "agents", "coder", "workspace", "drafts", "mine", "AGENTS.md"), "---\nrole: worker\n---\n# mine\n");
         _manager
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "mine", ["from_draft"] = "drafts/mine" })
             .CallTool("start", new Dictionary<string, object?> { ["agent"] = "manager", ["task"] = "work for me" })
             .Answer("I may not");
 
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("spawn a helper"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("spawn a helper"), Ct);
+        var steps = await Host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
         Assert.StartsWith("not allowed: request_spawn is a manager's tool and agent 'coder' is a worker", told[0], StringComparison.Ordinal);
         Assert.StartsWith("not allowed: start is a manager's tool", told[1], StringComparison.Ordinal);
-        Assert.False(Directory.Exists(Path.Combine(_root["home"], "agents", "mine")));
-        Assert.Empty(await _host.Client.ListApprovalsAsync(Ct));
+        Assert.False(Directory.Exists(Path.Combine(HomePath, "agents", "mine")));
+        Assert.Empty(await Host.Client.ListApprovalsAsync(Ct));
     }
 
     [Fact]
@@ -166,8 +145,8 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             .CallTool("stop", new Dictionary<string, object?> { ["agent"] = "coder" })
             .Answer("reloaded");
 
-        var run = await _host.Client.StartRunAsync("manager", new StartRunRequest("reload the coder"), Ct);
-        var steps = await ReadToEndAsync(run.Id);
+        var run = await Host.Client.StartRunAsync("manager", new StartRunRequest("reload the coder"), Ct);
+        var steps = await Host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
@@ -182,41 +161,8 @@ public sealed partial class ManagerToolsTests : IAsyncLifetime
             "coder stopped after its second rebuild");
     }
 
-    private ApiaryRuntime Runtime => _host.Runtime;
-
-    private void WriteDraft(string draft, string budget, string policies = "[manager]")
-    {
-        var folder = Path.Combine(ManagerWorkspace, draft);
-        Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "AGENTS.md"), $"""
-            ---
-            description: Helps the manager
-            role: worker
-            model: {ChildModel}
-            allowed_recipients: [manager, operator]
-            policies: {policies}
-            budget:
-              commands: 10
-              {budget}
-            ---
-            # How the helper works
-
-            Do the task you are given and answer.
-
-            """);
-        File.WriteAllText(Path.Combine(folder, "SOUL.md"), "You help.\n");
-    }
-
-    private async Task<List<RunProgressDto>> ReadToEndAsync(string runId)
-    {
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in _host.Client.StreamRunProgressAsync(runId, Ct))
-        {
-            steps.Add(step);
-        }
-
-        return steps;
-    }
+    private void WriteDraft(string draft, string budget, string policies = "[manager]") =>
+        AgentDrafts.WriteHelper(HomePath, draft, budget, policies, ChildModel);
 
     [GeneratedRegex("^started: run (?<id>[0-9a-f]{32}) of agent 'helper'")]
     private static partial Regex StartedRun();

@@ -1,12 +1,7 @@
 using System.Text.RegularExpressions;
 using Apiary.Agents;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
-using Apiary.Testing;
-using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -15,7 +10,7 @@ namespace Apiary.Server.Tests;
 /// own) and a scripted model: <c>remember</c> allowed, denied and approved, and compaction past <c>memory.compact_at</c>
 /// by the agent's own model, succeeding and failing.
 /// </summary>
-public sealed partial class MemoryTests : IAsyncLifetime
+public sealed partial class MemoryTests() : InMemoryServerTest("apiary-memory")
 {
     private const string AllowMemory = """
         rules:
@@ -26,48 +21,30 @@ public sealed partial class MemoryTests : IAsyncLifetime
             tier: allow
         """;
 
-    private readonly TempDirectory _root = new("apiary-memory");
-    private readonly ScriptedChatClient _model = new();
-    private InMemoryServer? _host;
-
-    /// <summary>The server each test starts with the policy it needs (<see cref="StartAsync"/>).</summary>
-    private InMemoryServer Host => _host ?? throw new InvalidOperationException("start the server first (StartAsync)");
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private string CoderFolder => Path.Combine(_root["home"], "agents", "coder");
+    private string CoderFolder => Path.Combine(HomePath, "agents", "coder");
 
     private string MemoryPath => Path.Combine(CoderFolder, "MEMORY.md");
 
-    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_host is not null)
-        {
-            await _host.DisposeAsync();
-        }
-
-        _root.Dispose();
-    }
+    /// <summary>Each test starts the server itself, with the policy it needs (<see cref="StartAsync(string?, int?)"/>).</summary>
+    public override ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
     [Fact]
     public async Task Remember_Allowed_AppendsAnEntryThatTheNextRunsPromptIncludes()
     {
         await StartAsync(AllowMemory);
-        _model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "the tests run with 'make check'" }).Answer("noted");
+        Model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "the tests run with 'make check'" }).Answer("noted");
 
         var first = await RunToEndAsync("learn how to test");
 
-        Assert.StartsWith("remembered: appended to your MEMORY.md", Assert.Single(_model.ToolResults()), StringComparison.Ordinal);
+        Assert.StartsWith("remembered: appended to your MEMORY.md", Assert.Single(Model.ToolResults()), StringComparison.Ordinal);
         Assert.Matches(@"^- \[\d{4}-\d{2}-\d{2}\] the tests run with 'make check'\n$", await File.ReadAllTextAsync(MemoryPath, Ct));
         var decided = (await EventsAsync(first)).Single(e => e.Type == "proposal.decided" && Kind(e) == "write_file");
         Assert.Equal("coder-remembers", decided.Data.GetProperty("rule").GetString());
 
-        _model.Answer("I know how to test");
+        Model.Answer("I know how to test");
         await RunToEndAsync("test it");
 
-        var prompt = _model.Calls[^1][0];
+        var prompt = Model.Calls[^1][0];
         Assert.Equal(ChatRole.System, prompt.Role);
         Assert.Contains(PromptComposer.SectionMarker("MEMORY.md") + "\n- [", prompt.Text, StringComparison.Ordinal);
         Assert.Contains("] the tests run with 'make check'", prompt.Text, StringComparison.Ordinal);
@@ -85,12 +62,12 @@ public sealed partial class MemoryTests : IAsyncLifetime
                 tier: deny
                 message: the coder keeps no memory
             """);
-        _model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "a fact" }).Answer("fine");
+        Model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "a fact" }).Answer("fine");
 
         await RunToEndAsync("remember a fact");
 
         Assert.False(File.Exists(MemoryPath));
-        var told = Assert.Single(_model.ToolResults());
+        var told = Assert.Single(Model.ToolResults());
         Assert.StartsWith("denied by rule 'coder-keeps-no-memory'", told, StringComparison.Ordinal);
         Assert.Contains("the coder keeps no memory", told, StringComparison.Ordinal);
         Assert.EndsWith("Nothing was written", told, StringComparison.Ordinal);
@@ -101,7 +78,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
     {
         // The sample coder's writes outside src/ and tests/ need approval (coder-writes-workspace): so does its memory.
         await StartAsync();
-        _model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "the operator prefers small commits" }).Answer("noted");
+        Model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "the operator prefers small commits" }).Answer("noted");
 
         var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("remember a preference"), Ct);
         TicketDto? ticket = null;
@@ -124,34 +101,34 @@ public sealed partial class MemoryTests : IAsyncLifetime
         var other = (await Host.Client.ExplainAsync(ticket.Proposal, Ct)).GetProperty("inputs").GetProperty("other");
         Assert.Equal(("memory", "the operator prefers small commits"), (other.GetProperty("target").GetString(), other.GetProperty("content").GetString()));
         Assert.Contains("] the operator prefers small commits\n", await File.ReadAllTextAsync(MemoryPath, Ct), StringComparison.Ordinal);
-        Assert.StartsWith("remembered:", Assert.Single(_model.ToolResults()), StringComparison.Ordinal);
+        Assert.StartsWith("remembered:", Assert.Single(Model.ToolResults()), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Remember_TextOverTheLimit_RefusedBeforeGovernanceNothingWritten()
     {
         await StartAsync(AllowMemory);
-        _model.CallTool("remember", new Dictionary<string, object?> { ["text"] = new string('x', 4001) }).Answer("too long");
+        Model.CallTool("remember", new Dictionary<string, object?> { ["text"] = new string('x', 4001) }).Answer("too long");
 
         await RunToEndAsync("remember a lot");
 
         Assert.False(File.Exists(MemoryPath));
         Assert.Equal(
             "error: 'text' has 4001 characters, more than the 4000 one call may remember; remember it shorter or in parts; nothing was written",
-            Assert.Single(_model.ToolResults()));
+            Assert.Single(Model.ToolResults()));
     }
 
     [Fact]
     public async Task Remember_NamingAnotherAgent_RefusedAndNoOtherMemoryTouched()
     {
         await StartAsync(AllowMemory);
-        var managerMemory = Path.Combine(_root["home"], "agents", "manager", "MEMORY.md");
+        var managerMemory = Path.Combine(HomePath, "agents", "manager", "MEMORY.md");
         var before = File.Exists(managerMemory) ? await File.ReadAllTextAsync(managerMemory, Ct) : null;
-        _model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "I am the manager now", ["agent"] = "manager" }).Answer("refused");
+        Model.CallTool("remember", new Dictionary<string, object?> { ["text"] = "I am the manager now", ["agent"] = "manager" }).Answer("refused");
 
         await RunToEndAsync("rewrite the manager's memory");
 
-        Assert.StartsWith("error: remember has no argument 'agent'", Assert.Single(_model.ToolResults()), StringComparison.Ordinal);
+        Assert.StartsWith("error: remember has no argument 'agent'", Assert.Single(Model.ToolResults()), StringComparison.Ordinal);
         Assert.False(File.Exists(MemoryPath));
         Assert.Equal(before, File.Exists(managerMemory) ? await File.ReadAllTextAsync(managerMemory, Ct) : null);
     }
@@ -160,9 +137,8 @@ public sealed partial class MemoryTests : IAsyncLifetime
     public async Task Remember_PastCompactAt_TheModelsRewriteBecomesTheMemoryAndThePreviousIsKept()
     {
         await StartAsync(AllowMemory, compactAt: 1000);
-        var earlier = string.Concat(Enumerable.Range(1, 40).Select(i => $"- fact number {i:00} about the build\n"));
-        await File.WriteAllTextAsync(MemoryPath, earlier, Ct);
-        _model
+        var earlier = await WriteFortyFactsAsync();
+        Model
             .CallTool("remember", new Dictionary<string, object?> { ["text"] = "the build needs dotnet 10" })
             .Answer("- facts 01-40 are about the build\n- the build needs dotnet 10", inputTokens: 400, outputTokens: 20)
             .Answer("done");
@@ -178,10 +154,10 @@ public sealed partial class MemoryTests : IAsyncLifetime
         Assert.EndsWith("] the build needs dotnet 10\n", previous, StringComparison.Ordinal);
 
         // The compaction call: the instruction, then the memory as it stood with the new entry.
-        var compaction = _model.Calls[1];
+        var compaction = Model.Calls[1];
         Assert.Contains("rewrite it", compaction[0].Text, StringComparison.Ordinal);
         Assert.Equal(previous, compaction[1].Text);
-        var told = Assert.Single(_model.ToolResults());
+        var told = Assert.Single(Model.ToolResults());
         Assert.Contains("so it was compacted", told, StringComparison.Ordinal);
         Assert.Contains(".state/memory/" + Path.GetFileName(kept), told, StringComparison.Ordinal);
 
@@ -195,9 +171,9 @@ public sealed partial class MemoryTests : IAsyncLifetime
 
         // The kept version is the agent's state, not its definition: the agent still loads and its prompt has only the new memory.
         Assert.Equal("ok", (await Host.Client.GetAgentAsync("coder", Ct)).Agent.Status);
-        _model.Answer("ok");
+        Model.Answer("ok");
         await RunToEndAsync("go on");
-        var prompt = _model.Calls[^1][0].Text;
+        var prompt = Model.Calls[^1][0].Text;
         Assert.Contains(PromptComposer.SectionMarker("MEMORY.md") + "\n" + Rewritten, prompt, StringComparison.Ordinal);
         Assert.DoesNotContain("fact number 01", prompt, StringComparison.Ordinal);
     }
@@ -206,9 +182,8 @@ public sealed partial class MemoryTests : IAsyncLifetime
     public async Task Remember_CompactionOutputEmpty_OriginalKeptAndTheFailureRecorded()
     {
         await StartAsync(AllowMemory, compactAt: 1000);
-        var earlier = string.Concat(Enumerable.Range(1, 40).Select(i => $"- fact number {i:00} about the build\n"));
-        await File.WriteAllTextAsync(MemoryPath, earlier, Ct);
-        _model
+        var earlier = await WriteFortyFactsAsync();
+        Model
             .CallTool("remember", new Dictionary<string, object?> { ["text"] = "one more fact" })
             .Answer("", inputTokens: 400, outputTokens: 0)
             .Answer("done");
@@ -219,7 +194,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
         Assert.StartsWith(earlier, memory, StringComparison.Ordinal);
         Assert.EndsWith("] one more fact\n", memory, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(CoderFolder, ".state", "memory")) && Directory.EnumerateFiles(Path.Combine(CoderFolder, ".state", "memory")).Any());
-        var told = Assert.Single(_model.ToolResults());
+        var told = Assert.Single(Model.ToolResults());
         Assert.StartsWith("remembered:", told, StringComparison.Ordinal);
         Assert.Contains("the compaction failed (the model's output was empty)", told, StringComparison.Ordinal);
 
@@ -236,7 +211,7 @@ public sealed partial class MemoryTests : IAsyncLifetime
     /// <summary>Initializes the home with the samples, adds <paramref name="policy"/> and <c>memory.compact_at</c>, and starts the server.</summary>
     private async Task StartAsync(string? policy = null, int? compactAt = null)
     {
-        var home = new ApiaryHome(_root["home"], _root.Path);
+        var home = new ApiaryHome(HomePath, Root.Path);
         await home.InitializeAsync(Ct);
         if (policy is not null)
         {
@@ -248,19 +223,21 @@ public sealed partial class MemoryTests : IAsyncLifetime
             await File.AppendAllTextAsync(home.ConfigFile, $"\nmemory:\n  compact_at: {chars}\n", Ct);
         }
 
-        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model));
+        await base.StartAsync();
+    }
+
+    /// <summary>Writes forty facts about the build to the coder's memory (over 1000 characters) and returns them.</summary>
+    private async Task<string> WriteFortyFactsAsync()
+    {
+        var facts = string.Concat(Enumerable.Range(1, 40).Select(i => $"- fact number {i:00} about the build\n"));
+        await File.WriteAllTextAsync(MemoryPath, facts, Ct);
+        return facts;
     }
 
     private async Task<RunDto> RunToEndAsync(string task)
     {
         var run = await Host.Client.StartRunAsync("coder", new StartRunRequest(task), Ct);
-        var steps = new List<RunProgressDto>();
-        await foreach (var step in Host.Client.StreamRunProgressAsync(run.Id, Ct))
-        {
-            steps.Add(step);
-        }
-
-        Assert.True(steps[^1].Status == "finished", string.Join("\n", steps));
+        await Host.Client.ReadRunToFinishAsync(run.Id);
         return run;
     }
 

@@ -1,10 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
-using Apiary.Testing;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

@@ -1,18 +1,9 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using Apiary.Agents;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Runtime.Messaging;
-using Apiary.Testing;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.AI;
-using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -24,26 +15,26 @@ namespace Apiary.Server.Tests;
 public sealed class MessagingTests : IAsyncLifetime
 {
     private readonly TempDirectory _root = new("apiary-messaging");
-    private ApiaryServer _server = null!;
+    private InMemoryServer _host = null!;
     private HttpClient _operator = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private ApiaryRuntime Runtime => _server.App.Services.GetRequiredService<ApiaryRuntime>();
+    private ApiaryServer Server => _host.Server;
+
+    private ApiaryRuntime Runtime => _host.Runtime;
 
     public async ValueTask InitializeAsync()
     {
         await MessagingHome.CreateAsync(_root["home"], _root.Path, Ct, ("tester-a", null), ("tester-b", null), ("tester-c", ["tester-b", "operator"]));
-        _server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = _root["home"], UserHome = _root.Path, ConfigureWebHost = web => web.UseTestServer() },
-            Ct);
-        _operator = Client(_server.OperatorToken);
+        _host = await InMemoryServer.StartAsync(_root);
+        _operator = Client(Server.OperatorToken);
     }
 
     public async ValueTask DisposeAsync()
     {
         _operator.Dispose();
-        await _server.DisposeAsync();
+        await _host.DisposeAsync();
         _root.Dispose();
     }
 
@@ -107,7 +98,7 @@ public sealed class MessagingTests : IAsyncLifetime
     public async Task Inbox_AnotherAgentsSessionOrReadOnlyToken_Forbidden()
     {
         using var testerA = await SessionClientAsync("tester-a");
-        using var readOnly = Client(_server.ReadOnlyToken);
+        using var readOnly = Client(Server.ReadOnlyToken);
 
         Assert.Equal(HttpStatusCode.Forbidden, (await testerA.GetAsync("/api/inbox/manager", Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await readOnly.GetAsync("/api/inbox/manager", Ct)).StatusCode);
@@ -205,15 +196,9 @@ public sealed class MessagingTests : IAsyncLifetime
     private static Task<HttpResponseMessage> PostRawAsync(HttpClient client, string path, string json) =>
         client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), Ct);
 
-    private async Task<HttpClient> SessionClientAsync(string agent)
-    {
-        var response = await _operator.PostAsJsonAsync("/api/sessions", new OpenSessionRequest(agent), ApiJsonContext.Default.OpenSessionRequest, Ct);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        var opened = await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, Ct);
-        return Client(opened!.Token);
-    }
+    private async Task<HttpClient> SessionClientAsync(string agent) => Client((await _operator.OpenSessionAsync(new OpenSessionRequest(agent))).Token);
 
-    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(_server, token);
+    private HttpClient Client(string? token) => InMemoryServer.HttpClientOf(Server, token);
 }
 
 /// <summary>

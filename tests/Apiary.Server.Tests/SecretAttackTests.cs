@@ -1,9 +1,5 @@
-using System.Net.Http.Json;
 using System.Text;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Secrets;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -95,12 +91,8 @@ public sealed class SecretAttackTests
         await AssertLogHoldsNoFormAsync(t);
     }
 
-    private static async Task<string> OpenKeyedAsync(TestServer t)
-    {
-        var response = await t.Http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest("coder", Template: "keyed"), ApiJsonContext.Default.OpenSessionRequest, Ct);
-        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, Ct))!.Session.Id;
-    }
+    private static async Task<string> OpenKeyedAsync(TestServer t) =>
+        (await t.Http.OpenSessionAsync(new OpenSessionRequest("coder", Template: "keyed"))).Session.Id;
 
     private static void AssertNoForm(string text)
     {

@@ -1,12 +1,7 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -195,7 +190,7 @@ public sealed class ServerApiTests
         // client (16 events) overflows. Fewer bytes could all fit in the buffers, and the client would never be behind.
         // The client's receive buffer keeps its default size: a tiny one leaves the sender probing a zero window with
         // growing pauses, and the stream crawls once the client reads.
-        var store = t.Server.App.Services.GetRequiredService<ApiaryRuntime>().Store;
+        var store = t.Runtime.Store;
         var body = new string('x', 64 * 1024);
         for (var batch = 0; batch < 16; batch++)
         {
@@ -313,12 +308,7 @@ public sealed class ServerApiTests
         await t.Server.DisposeAsync();
 
         Assert.False(File.Exists(Path.Combine(t.Home, ServerInfo.RelativePath)));
-        await using var store = await Apiary.Storage.Sqlite.SqliteEventStore.OpenAsync(Path.Combine(t.Home, "events.db"), cancellationToken: Ct);
-        var events = new List<Apiary.Events.RecordedEvent>();
-        await foreach (var e in store.ReadAllAsync(1, Ct))
-        {
-            events.Add(e);
-        }
+        var events = await EventLog.ReadFileAsync(Path.Combine(t.Home, "events.db"));
 
         var completed = Assert.Single(events, e => e.Type == "proposal.completed");
         var data = JsonDocument.Parse(completed.Data).RootElement;

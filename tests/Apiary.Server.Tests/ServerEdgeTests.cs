@@ -1,12 +1,6 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Json;
 using System.Text;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -40,7 +34,7 @@ public sealed class ServerEdgeTests
     public async Task EveryRoute_WithAForeignHost_IsRefusedAndRecordsNothing()
     {
         await using var t = await TestServer.StartAsync();
-        var runtime = t.Server.App.Services.GetRequiredService<ApiaryRuntime>();
+        var runtime = t.Runtime;
         var port = new Uri(t.Server.Url).Port;
         var before = await runtime.EventsAsync(_ => true);
         string[] hosts =
@@ -184,7 +178,7 @@ public sealed class ServerEdgeTests
         var body = await response.Content.ReadAsStringAsync(Ct);
         Assert.True(response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.NotFound, $"{method} {path}: {(int)response.StatusCode} {body}");
         Assert.DoesNotContain(t.Home, body, StringComparison.Ordinal);
-        Assert.Empty(t.Server.App.Services.GetRequiredService<ApiaryRuntime>().Sessions.All);
+        Assert.Empty(t.Runtime.Sessions.All);
         Assert.Empty(await t.Http.GetFromJsonAsync("/api/kill-switches", ApiJsonContext.Default.IReadOnlyListKillSwitchDto, Ct) ?? []);
     }
 

@@ -1,10 +1,6 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Server.Dashboard;
-using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

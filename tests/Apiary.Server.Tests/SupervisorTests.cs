@@ -1,11 +1,5 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Events;
 using Apiary.Runtime.Supervision;
-using Apiary.Testing;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -15,31 +9,18 @@ namespace Apiary.Server.Tests;
 /// needs-update until an update reloads the running prompt, answered approvals told to the manager, and the states a
 /// restarted server finds seeded without telling anyone again.
 /// </summary>
-public sealed class SupervisorTests : IAsyncLifetime
+public sealed class SupervisorTests() : InMemoryServerTest("apiary-supervisor")
 {
-    private readonly TempDirectory _root = new("apiary-supervisor");
-    private readonly ScriptedChatClient _model = new();
     private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));
-    private InMemoryServer _host = null!;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private ApiaryRuntime Runtime => _host.Runtime;
-
-    public async ValueTask InitializeAsync() => await StartAsync(new SupervisorOptions());
-
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        _root.Dispose();
-    }
+    public override async ValueTask InitializeAsync() => await StartAsync(new SupervisorOptions());
 
     [Fact]
     public async Task ACrashedRun_IsRestartedAfterItsBackoff_InItsSession_AndTheManagerIsTold()
     {
-        _model.Fail().Answer("done after the restart");
+        Model.Fail().Answer("done after the restart");
 
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Crashed), ("run", run.Id));
         var scheduled = await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
         Assert.Equal(("1", "3", "2000"), (LogWaiter.Field(scheduled, "attempt"), LogWaiter.Field(scheduled, "max_restarts"), LogWaiter.Field(scheduled, "delay_ms")));
@@ -64,7 +45,7 @@ public sealed class SupervisorTests : IAsyncLifetime
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Stopped), ("run", id));
 
         // The restart went on with the task (the crashed run had no model call to continue from).
-        Assert.Equal("count the files", _model.Calls[1][^1].Text);
+        Assert.Equal("count the files", Model.Calls[1][^1].Text);
     }
 
     [Fact]
@@ -72,9 +53,9 @@ public sealed class SupervisorTests : IAsyncLifetime
     {
         await StopAsync();
         await StartAsync(new SupervisorOptions { MaxRestarts = 2, Backoff = TimeSpan.FromSeconds(1) });
-        _model.Fail().Fail().Fail();
+        Model.Fail().Fail().Fail();
 
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.RestartScheduled, ("run", run.Id));
         _clock.Advance(TimeSpan.FromSeconds(1));
         var second = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id)), "run")!;
@@ -99,18 +80,18 @@ public sealed class SupervisorTests : IAsyncLifetime
     [Fact]
     public async Task ChangedFiles_ShowNeedsUpdate_AndUpdateGivesTheRunningRunTheNewPrompt()
     {
-        _model
+        Model
             .CallTool("recv", new Dictionary<string, object?> { ["wait_seconds"] = 600 })
             .Answer("read it");
 
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("wait for a message"), Ct);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("wait for a message"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Idle));
 
-        var soul = Path.Combine(_root["home"], "agents", "coder", "SOUL.md");
+        var soul = Path.Combine(HomePath, "agents", "coder", "SOUL.md");
         await File.AppendAllTextAsync(soul, "\nAlways answer in haiku.\n", Ct);
         var changed = await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.NeedsUpdate));
         Assert.Equal("changed: SOUL.md", LogWaiter.Field(changed, "reason"));
-        Assert.Equal(LifecycleState.NeedsUpdate, (await _host.Client.GetAgentAsync("coder", cancellationToken: Ct)).Agent.State);
+        Assert.Equal(LifecycleState.NeedsUpdate, (await Host.Client.GetAgentAsync("coder", cancellationToken: Ct)).Agent.State);
         var told = await NextSystemMessageAsync("manager");
         Assert.Equal("needs_update: agent 'coder''s files changed since its run started (changed: SOUL.md); call update to reload its definition", told.Body);
 
@@ -120,26 +101,26 @@ public sealed class SupervisorTests : IAsyncLifetime
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("from", LifecycleState.Rebuilding), ("to", LifecycleState.Idle));
         Assert.StartsWith("rebuilt: agent 'coder' reloaded its definition (worker", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
 
-        await _host.Client.SendMessageAsync(new SendMessageRequest("coder", "here it is"), Ct);
-        Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
-        Assert.DoesNotContain("Always answer in haiku.", _model.Calls[0][0].Text, StringComparison.Ordinal);
-        Assert.Contains("Always answer in haiku.", _model.Calls[1][0].Text, StringComparison.Ordinal);
+        await Host.Client.SendMessageAsync(new SendMessageRequest("coder", "here it is"), Ct);
+        Assert.Equal("finished", (await Host.Client.LastStepOfRunAsync(run.Id)).Status);
+        Assert.DoesNotContain("Always answer in haiku.", Model.Calls[0][0].Text, StringComparison.Ordinal);
+        Assert.Contains("Always answer in haiku.", Model.Calls[1][0].Text, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task AnAnsweredApproval_IsToldToTheWorkersManager()
     {
-        _model
+        Model
             .CallTool("write_file", new Dictionary<string, object?> { ["path"] = "notes.txt", ["content"] = "hello" })
             .Answer("written");
 
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("write a note"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Idle));
-        var ticket = Assert.Single(await _host.Client.ListApprovalsAsync(Ct));
-        await _host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct);
+        var ticket = Assert.Single(await Host.Client.ListApprovalsAsync(Ct));
+        await Host.Client.ApproveAsync(ticket.Ticket, cancellationToken: Ct);
 
         Assert.Equal($"approval_resolved: agent 'coder''s write_file (approval ticket {ticket.Ticket}) was granted by operator", (await NextSystemMessageAsync("manager")).Body);
-        Assert.Equal("finished", (await WaitForEndAsync(run.Id)).Status);
+        Assert.Equal("finished", (await Host.Client.LastStepOfRunAsync(run.Id)).Status);
     }
 
     [Fact]
@@ -147,8 +128,8 @@ public sealed class SupervisorTests : IAsyncLifetime
     {
         await StopAsync();
         await StartAsync(new SupervisorOptions { MaxRestarts = 0 });
-        _model.Fail().Answer("done by the next server");
-        var run = await _host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
+        Model.Fail().Answer("done by the next server");
+        var run = await Host.Client.StartRunAsync("coder", new StartRunRequest("count the files"), Ct);
         await Runtime.WaitForEventAsync(LifecycleEventTypes.StateChanged, ("agent", "coder"), ("to", LifecycleState.Crashed));
         Assert.EndsWith("it is not restarted again (0 restarts in a row crashed); start it yourself once the cause is fixed", (await NextSystemMessageAsync("manager")).Body, StringComparison.Ordinal);
         await StopAsync();
@@ -165,23 +146,20 @@ public sealed class SupervisorTests : IAsyncLifetime
         _clock.Advance(TimeSpan.FromSeconds(2));
         var restarted = LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunStarted, ("restart_of", run.Id)), "run")!;
         Assert.Equal("finished", LogWaiter.Field(await Runtime.WaitForEventAsync(ServerEventTypes.RunEnded, ("run", restarted)), "status"));
-        var inbox = await _host.Client.ReadInboxAsync("manager", cancellationToken: Ct);
+        var inbox = await Host.Client.ReadInboxAsync("manager", cancellationToken: Ct);
         Assert.DoesNotContain(inbox.Messages, m => m.Role == "system" && m.Body!.StartsWith("crashed:", StringComparison.Ordinal));
     }
 
-    private async Task StartAsync(SupervisorOptions supervisor) =>
-        _host = await InMemoryServer.StartAsync(_root, new ScriptedModelCatalog(_model), supervisor, _clock);
-
-    private async Task StopAsync() => await _host.DisposeAsync();
+    private async Task StartAsync(SupervisorOptions supervisor) => await base.StartAsync(supervisor: supervisor, supervisorClock: _clock);
 
     /// <summary>The next system message of <paramref name="agent"/>'s inbox (acknowledged, so the next call gets the one after).</summary>
     private async Task<MessageDto> NextSystemMessageAsync(string agent)
     {
         while (true)
         {
-            var inbox = await _host.Client.ReadInboxAsync(agent, waitSeconds: 30, max: 1, cancellationToken: Ct);
+            var inbox = await Host.Client.ReadInboxAsync(agent, waitSeconds: 30, max: 1, cancellationToken: Ct);
             var message = Assert.Single(inbox.Messages);
-            await _host.Client.AckInboxAsync(agent, message.Seq, Ct);
+            await Host.Client.AckInboxAsync(agent, message.Seq, Ct);
             if (message.Role == "system")
             {
                 return message;
@@ -189,26 +167,5 @@ public sealed class SupervisorTests : IAsyncLifetime
         }
     }
 
-    private async Task<RunProgressDto> WaitForEndAsync(string run)
-    {
-        RunProgressDto? last = null;
-        await foreach (var step in _host.Client.StreamRunProgressAsync(run, Ct))
-        {
-            last = step;
-        }
-
-        return last!;
-    }
-
-    private async Task<List<RecordedEvent>> ReadLogAsync()
-    {
-        await using var store = await Apiary.Storage.Sqlite.SqliteEventStore.OpenAsync(Path.Combine(_root["home"], ApiaryRuntime.StoreFileName), cancellationToken: Ct);
-        var events = new List<RecordedEvent>();
-        await foreach (var e in store.ReadAllAsync(1, Ct))
-        {
-            events.Add(e);
-        }
-
-        return events;
-    }
+    private Task<List<RecordedEvent>> ReadLogAsync() => EventLog.ReadFileAsync(Path.Combine(HomePath, ApiaryRuntime.StoreFileName));
 }

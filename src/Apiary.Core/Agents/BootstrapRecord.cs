@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apiary.IO;
@@ -7,7 +8,10 @@ namespace Apiary.Agents;
 /// <summary>The fact that an agent completed its first session, after which BOOTSTRAP.md is no longer injected.</summary>
 /// <param name="SessionId">The session that completed.</param>
 /// <param name="CompletedAt">When it completed.</param>
-public sealed record BootstrapRecord(string SessionId, DateTimeOffset CompletedAt)
+public sealed record BootstrapRecord(
+    // Written even if null, as the record's own context wrote it before it joined CoreJsonContext (which leaves nulls out).
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string SessionId,
+    DateTimeOffset CompletedAt)
 {
     /// <summary>Where, inside an agent's folder, the record is kept until the event store takes it over.</summary>
     public const string RelativePath = ".state/bootstrap.json";
@@ -25,7 +29,7 @@ public sealed record BootstrapRecord(string SessionId, DateTimeOffset CompletedA
         try
         {
             await using var stream = File.OpenRead(path);
-            return await JsonSerializer.DeserializeAsync(stream, BootstrapJsonContext.Default.BootstrapRecord, cancellationToken).ConfigureAwait(false)
+            return await JsonSerializer.DeserializeAsync(stream, CoreJsonContext.Default.BootstrapRecord, cancellationToken).ConfigureAwait(false)
                 ?? throw new JsonException("the file holds null");
         }
         catch (JsonException ex)
@@ -48,8 +52,23 @@ public sealed record BootstrapRecord(string SessionId, DateTimeOffset CompletedA
         OwnerOnly.CreateDirectory(Path.GetDirectoryName(path)!);
 
         // Written beside and renamed into place, so a crash never leaves a half-written record.
-        await OwnerOnly.WriteAllBytesAsync(path, JsonSerializer.SerializeToUtf8Bytes(record, BootstrapJsonContext.Default.BootstrapRecord), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await OwnerOnly.WriteAllBytesAsync(path, ToIndentedJson(record), cancellationToken: cancellationToken).ConfigureAwait(false);
         return record;
+    }
+
+    /// <summary>
+    /// The record as the file holds it: indented, for a person who opens it. The writer indents, not the options, so the
+    /// record shares <see cref="CoreJsonContext"/> with the events (whose JSON is compact).
+    /// </summary>
+    private static byte[] ToIndentedJson(BootstrapRecord record)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            JsonSerializer.Serialize(writer, record, CoreJsonContext.Default.BootstrapRecord);
+        }
+
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>Removes the record, so BOOTSTRAP.md is injected again until the next completed session.</summary>
@@ -66,7 +85,3 @@ public sealed record BootstrapRecord(string SessionId, DateTimeOffset CompletedA
         return true;
     }
 }
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
-[JsonSerializable(typeof(BootstrapRecord))]
-internal sealed partial class BootstrapJsonContext : JsonSerializerContext;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace Apiary.Events;
 
@@ -25,7 +24,7 @@ public static class AuditEvents
     public static EventData CheckpointEvent(AuditCheckpoint checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        return new EventData(Checkpoint, JsonSerializer.SerializeToUtf8Bytes(checkpoint, AuditJsonContext.Default.AuditCheckpoint));
+        return new EventData(Checkpoint, JsonSerializer.SerializeToUtf8Bytes(checkpoint, CoreJsonContext.Default.AuditCheckpoint));
     }
 
     /// <summary>
@@ -36,7 +35,7 @@ public static class AuditEvents
     public static EventData BodiesPurgedEvent(DateTimeOffset before, IReadOnlyCollection<string>? types, long bodies, DateTimeOffset at) =>
         new(BodiesPurged, JsonSerializer.SerializeToUtf8Bytes(
             new BodiesPurgedData(before, types?.Order(StringComparer.Ordinal).ToArray(), bodies, at),
-            AuditJsonContext.Default.BodiesPurgedData));
+            CoreJsonContext.Default.BodiesPurgedData));
 
     /// <summary>
     /// The event that records an operator's acceptance of a damaged log: the <paramref name="problems"/> found,
@@ -50,7 +49,7 @@ public static class AuditEvents
         ArgumentException.ThrowIfNullOrEmpty(by);
         return new EventData(DamageAccepted, JsonSerializer.SerializeToUtf8Bytes(
             new DamageAcceptedData(anchor, problems, by, anchor.At),
-            AuditJsonContext.Default.DamageAcceptedData));
+            CoreJsonContext.Default.DamageAcceptedData));
     }
 
     /// <summary>True for a checkpoint event, which never needs a checkpoint of its own.</summary>
@@ -62,13 +61,3 @@ internal sealed record BodiesPurgedData(DateTimeOffset Before, IReadOnlyList<str
 
 /// <summary>An operator accepted the <see cref="Problems"/> of a damaged log; <see cref="Anchor"/> signs the tail they accepted.</summary>
 internal sealed record DamageAcceptedData(AuditCheckpoint Anchor, IReadOnlyList<AuditProblem> Problems, string By, DateTimeOffset At);
-
-/// <summary>The JSON of the audit events and of <c>keys/audit-head.json</c>: snake_case fields, nulls left out.</summary>
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(AuditCheckpoint))]
-[JsonSerializable(typeof(BodiesPurgedData))]
-[JsonSerializable(typeof(DamageAcceptedData))]
-[JsonSerializable(typeof(AuditProblemKind))]
-internal sealed partial class AuditJsonContext : JsonSerializerContext;

@@ -105,7 +105,7 @@ public sealed class AuditFiles
 
         try
         {
-            return JsonSerializer.Deserialize(bytes, AuditJsonContext.Default.AuditCheckpoint) is { Hash: not null, Key: not null, Signature: not null } head
+            return JsonSerializer.Deserialize(bytes, CoreJsonContext.Default.AuditCheckpoint) is { Hash: not null, Key: not null, Signature: not null } head
                 ? head
                 : throw new FormatException("it is not a checkpoint: position, hash, at, key and signature are needed");
         }
@@ -120,7 +120,7 @@ public sealed class AuditFiles
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         ApiaryHome.CreatePrivateDirectory(KeysDirectory);
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(checkpoint, AuditJsonContext.Default.AuditCheckpoint);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(checkpoint, CoreJsonContext.Default.AuditCheckpoint);
         await OwnerOnly.WriteAllBytesAsync(HeadPath, (byte[])[.. bytes, (byte)'\n'], cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 

@@ -40,7 +40,7 @@ public sealed record AuditProblem(AuditProblemKind Kind, long? Position, long? T
 {
     /// <summary>The kind as JSON names it: <c>broken_link</c>, <c>rewritten</c>, <c>cut_tail</c>, <c>body_removed</c>, <c>bad_signature</c>, <c>unanchored</c>.</summary>
     [JsonIgnore]
-    public string KindName => System.Text.Json.JsonSerializer.Serialize(Kind, AuditJsonContext.Default.AuditProblemKind).Trim('"');
+    public string KindName => System.Text.Json.JsonSerializer.Serialize(Kind, CoreJsonContext.Default.AuditProblemKind).Trim('"');
 
     /// <summary>One line for people, such as <c>broken at position 3: ...</c> or <c>rewritten between positions 5 and 12: ...</c>.</summary>
     public override string ToString()

@@ -219,7 +219,7 @@ internal sealed class AuditWalk
         {
             case AuditEvents.Checkpoint:
                 _checkpointRecords++;
-                if (Read(e, AuditJsonContext.Default.AuditCheckpoint) is not { Hash: not null, Key: not null, Signature: not null } checkpoint)
+                if (Read(e, CoreJsonContext.Default.AuditCheckpoint) is not { Hash: not null, Key: not null, Signature: not null } checkpoint)
                 {
                     Add(AuditProblemKind.BadSignature, e.Position, null, "this checkpoint event's data is not a checkpoint");
                 }
@@ -229,11 +229,11 @@ internal sealed class AuditWalk
                 }
 
                 break;
-            case AuditEvents.BodiesPurged when Read(e, AuditJsonContext.Default.BodiesPurgedData) is { } purge:
+            case AuditEvents.BodiesPurged when Read(e, CoreJsonContext.Default.BodiesPurgedData) is { } purge:
                 _purges.Add(new Purge(e.Position, purge.Before.UtcTicks, purge.Types is null ? null : new HashSet<string>(purge.Types, StringComparer.Ordinal)));
                 break;
             case AuditEvents.DamageAccepted:
-                if (Read(e, AuditJsonContext.Default.DamageAcceptedData) is not { Anchor: { Hash: not null, Key: not null, Signature: not null } anchor } accepted)
+                if (Read(e, CoreJsonContext.Default.DamageAcceptedData) is not { Anchor: { Hash: not null, Key: not null, Signature: not null } anchor } accepted)
                 {
                     Add(AuditProblemKind.BadSignature, e.Position, null, "this acceptance event's data is not an acceptance");
                 }

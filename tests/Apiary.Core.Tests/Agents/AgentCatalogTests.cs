@@ -228,6 +228,16 @@ public sealed class AgentCatalogTests : IDisposable
     }
 
     [Fact]
+    public async Task Bootstrap_Marked_WritesAnIndentedSnakeCaseFile()
+    {
+        var dir = _home.Scratch.CreateDirectory("agent");
+        await BootstrapRecord.MarkAsync(dir, "s-1", DateTimeOffset.UnixEpoch, Ct);
+        Assert.Equal(
+            "{\n  \"session_id\": \"s-1\",\n  \"completed_at\": \"1970-01-01T00:00:00+00:00\"\n}",
+            await File.ReadAllTextAsync(Path.Combine(dir, BootstrapRecord.RelativePath), Ct));
+    }
+
+    [Fact]
     public async Task Bootstrap_CorruptRecord_AgentUnusableNotSilentlyReset()
     {
         _home.WriteAgentFile("x", "AGENTS.md", "body");

@@ -61,7 +61,7 @@ public sealed partial class GovernancePipeline
             }
             else if (e.Type == PipelineEventTypes.ProposalDecided)
             {
-                var record = PipelineJsonContext.Read(e, PipelineJsonContext.Default.DecisionRecord);
+                var record = CoreJsonContext.Read(e, CoreJsonContext.Default.DecisionRecord);
                 if (!sessions.TryGetValue(record.Inputs.Session, out var ids))
                 {
                     sessions[record.Inputs.Session] = ids = new HashSet<string>(StringComparer.Ordinal);
@@ -132,7 +132,7 @@ public sealed partial class GovernancePipeline
             now,
             session ? _options.SessionApprovalLimit : null,
             session ? now + _options.SessionApprovalTtl : null);
-        var answer = await AnswerAsync(fold, PipelineJsonContext.Event(PipelineEventTypes.ApprovalGranted, data, PipelineJsonContext.Default.ApprovalGrantedData), cancellationToken).ConfigureAwait(false);
+        var answer = await AnswerAsync(fold, CoreJsonContext.Event(PipelineEventTypes.ApprovalGranted, data, CoreJsonContext.Default.ApprovalGrantedData), cancellationToken).ConfigureAwait(false);
         if (answer.State == ApprovalState.Granted && session)
         {
             lock (_gate)
@@ -158,7 +158,7 @@ public sealed partial class GovernancePipeline
         }
 
         var data = new ApprovalDeniedData(ticketId.ToString(), reason, by, _time.GetUtcNow());
-        return await AnswerAsync(fold, PipelineJsonContext.Event(PipelineEventTypes.ApprovalDenied, data, PipelineJsonContext.Default.ApprovalDeniedData), cancellationToken).ConfigureAwait(false);
+        return await AnswerAsync(fold, CoreJsonContext.Event(PipelineEventTypes.ApprovalDenied, data, CoreJsonContext.Default.ApprovalDeniedData), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -260,7 +260,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 ticketId.Stream,
                 ExpectedVersion.Exactly(fold.Version),
-                [PipelineJsonContext.Event(PipelineEventTypes.ApprovalConsumed, consumed, PipelineJsonContext.Default.ApprovalConsumedData)],
+                [CoreJsonContext.Event(PipelineEventTypes.ApprovalConsumed, consumed, CoreJsonContext.Default.ApprovalConsumedData)],
                 cancellationToken).ConfigureAwait(false);
         }
         catch (WrongExpectedVersionException)
@@ -298,7 +298,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 ticket.Id.Stream,
                 ExpectedVersion.NoStream,
-                [PipelineJsonContext.Event(PipelineEventTypes.ApprovalRequested, ToData(ticket), PipelineJsonContext.Default.ApprovalRequestedData)],
+                [CoreJsonContext.Event(PipelineEventTypes.ApprovalRequested, ToData(ticket), CoreJsonContext.Default.ApprovalRequestedData)],
                 cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
@@ -376,7 +376,7 @@ public sealed partial class GovernancePipeline
         }
 
         var data = new ApprovalExpiredData(fold.Id.ToString(), now);
-        return await AnswerAsync(fold, PipelineJsonContext.Event(PipelineEventTypes.ApprovalExpired, data, PipelineJsonContext.Default.ApprovalExpiredData), cancellationToken).ConfigureAwait(false);
+        return await AnswerAsync(fold, CoreJsonContext.Event(PipelineEventTypes.ApprovalExpired, data, CoreJsonContext.Default.ApprovalExpiredData), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<TicketFold> ReadTicketAsync(ApprovalTicketId ticketId, CancellationToken cancellationToken, long throughVersion = long.MaxValue)
@@ -500,7 +500,7 @@ public sealed partial class GovernancePipeline
 
         public static TicketFold Start(RecordedEvent e) =>
             e.Type == PipelineEventTypes.ApprovalRequested
-                ? new TicketFold(PipelineJsonContext.Read(e, PipelineJsonContext.Default.ApprovalRequestedData), e)
+                ? new TicketFold(CoreJsonContext.Read(e, CoreJsonContext.Default.ApprovalRequestedData), e)
                 : throw new ApprovalTicketException($"stream {e.Stream} does not start with {PipelineEventTypes.ApprovalRequested}");
 
         public void Apply(RecordedEvent e)
@@ -510,17 +510,17 @@ public sealed partial class GovernancePipeline
             switch (e.Type)
             {
                 case PipelineEventTypes.ApprovalGranted:
-                    var granted = PipelineJsonContext.Read(e, PipelineJsonContext.Default.ApprovalGrantedData);
+                    var granted = CoreJsonContext.Read(e, CoreJsonContext.Default.ApprovalGrantedData);
                     State = ApprovalState.Granted;
                     Scope = granted.Scope == "session" ? ApprovalScope.Session : ApprovalScope.Once;
                     (By, At, SessionLimit, SessionExpiresAt) = (granted.By, granted.At, granted.SessionLimit, granted.SessionExpiresAt);
                     break;
                 case PipelineEventTypes.ApprovalDenied:
-                    var denied = PipelineJsonContext.Read(e, PipelineJsonContext.Default.ApprovalDeniedData);
+                    var denied = CoreJsonContext.Read(e, CoreJsonContext.Default.ApprovalDeniedData);
                     (State, By, Reason, At) = (ApprovalState.Denied, denied.By, denied.Reason, denied.At);
                     break;
                 case PipelineEventTypes.ApprovalExpired:
-                    (State, At) = (ApprovalState.Expired, PipelineJsonContext.Read(e, PipelineJsonContext.Default.ApprovalExpiredData).At);
+                    (State, At) = (ApprovalState.Expired, CoreJsonContext.Read(e, CoreJsonContext.Default.ApprovalExpiredData).At);
                     break;
                 case PipelineEventTypes.ApprovalConsumed:
                     State = ApprovalState.Consumed;

@@ -63,7 +63,7 @@ public sealed partial class GovernancePipeline
         }
 
         var data = new KillSwitchData(LevelName(scope.Level), scope.Id, by, _time.GetUtcNow(), reason);
-        await _store.AppendAsync(KillSwitchStream, ExpectedVersion.Any, [PipelineJsonContext.Event(PipelineEventTypes.KillSwitchEngaged, data, PipelineJsonContext.Default.KillSwitchData)], cancellationToken).ConfigureAwait(false);
+        await _store.AppendAsync(KillSwitchStream, ExpectedVersion.Any, [CoreJsonContext.Event(PipelineEventTypes.KillSwitchEngaged, data, CoreJsonContext.Default.KillSwitchData)], cancellationToken).ConfigureAwait(false);
         _killSwitch.Engage(scope, reason, by);
         return _killSwitch.EngagedSwitches.First(s => s.Scope == scope);
     }
@@ -79,7 +79,7 @@ public sealed partial class GovernancePipeline
         }
 
         var data = new KillSwitchData(LevelName(scope.Level), scope.Id, by, _time.GetUtcNow());
-        await _store.AppendAsync(KillSwitchStream, ExpectedVersion.Any, [PipelineJsonContext.Event(PipelineEventTypes.KillSwitchReleased, data, PipelineJsonContext.Default.KillSwitchData)], cancellationToken).ConfigureAwait(false);
+        await _store.AppendAsync(KillSwitchStream, ExpectedVersion.Any, [CoreJsonContext.Event(PipelineEventTypes.KillSwitchReleased, data, CoreJsonContext.Default.KillSwitchData)], cancellationToken).ConfigureAwait(false);
         _killSwitch.Release(scope, by);
         return true;
     }
@@ -100,7 +100,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 "session-" + admission.Session,
                 ExpectedVersion.Any,
-                [PipelineJsonContext.Event(PipelineEventTypes.ProposalAbandoned, data, PipelineJsonContext.Default.ProposalAbandonedData)],
+                [CoreJsonContext.Event(PipelineEventTypes.ProposalAbandoned, data, CoreJsonContext.Default.ProposalAbandonedData)],
                 cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
@@ -158,7 +158,7 @@ public sealed partial class GovernancePipeline
 
     private static KillSwitchFact? ToKillSwitchFact(RecordedEvent e)
     {
-        var data = PipelineJsonContext.Read(e, PipelineJsonContext.Default.KillSwitchData);
+        var data = CoreJsonContext.Read(e, CoreJsonContext.Default.KillSwitchData);
         var scope = data.Level switch
         {
             "global" => KillSwitchScope.Global,
@@ -185,7 +185,7 @@ public sealed partial class GovernancePipeline
             switch (e.Type)
             {
                 case PipelineEventTypes.ProposalDecided:
-                    var record = PipelineJsonContext.Read(e, PipelineJsonContext.Default.DecisionRecord);
+                    var record = CoreJsonContext.Read(e, CoreJsonContext.Default.DecisionRecord);
                     if (record is not { Decision: "allow", ReservationId: { } reservationId, Reserved: { } reserved })
                     {
                         return;
@@ -206,7 +206,7 @@ public sealed partial class GovernancePipeline
                     break;
 
                 case PipelineEventTypes.ProposalCompleted:
-                    var completed = PipelineJsonContext.Read(e, PipelineJsonContext.Default.ProposalCompletedData);
+                    var completed = CoreJsonContext.Read(e, CoreJsonContext.Default.ProposalCompletedData);
                     if (_open.Remove(completed.ProposalId, out var done))
                     {
                         var actual = new BudgetAmounts(completed.Commands, completed.WallTime, completed.Tokens, completed.Cost);
@@ -217,7 +217,7 @@ public sealed partial class GovernancePipeline
                     break;
 
                 case PipelineEventTypes.ProposalAbandoned:
-                    var abandoned = PipelineJsonContext.Read(e, PipelineJsonContext.Default.ProposalAbandonedData);
+                    var abandoned = CoreJsonContext.Read(e, CoreJsonContext.Default.ProposalAbandonedData);
                     if (_open.Remove(abandoned.ProposalId, out var given))
                     {
                         pipeline._budgets.Apply(new BudgetReleased(given.Reservation.Id, given.Reservation.Amounts, e.Timestamp));
@@ -227,7 +227,7 @@ public sealed partial class GovernancePipeline
                     break;
 
                 case PipelineEventTypes.BudgetSettled:
-                    var settled = PipelineJsonContext.Read(e, PipelineJsonContext.Default.BudgetSettledData);
+                    var settled = CoreJsonContext.Read(e, CoreJsonContext.Default.BudgetSettledData);
                     var spent = settled.Actual.ToAmounts();
                     var id = ParseReservation(settled.ReservationId);
                     var scopes = BudgetScope.Of(new Principal(AgentName.Parse(settled.Agent), AgentRole.Worker, settled.Session));

@@ -143,7 +143,7 @@ public sealed partial class GovernancePipeline
             await _store.AppendAsync(
                 SessionStream(allowedProposal.Proposal),
                 ExpectedVersion.Any,
-                [.. alongside ?? [], PipelineJsonContext.Event(PipelineEventTypes.ProposalCompleted, data, PipelineJsonContext.Default.ProposalCompletedData, body)],
+                [.. alongside ?? [], CoreJsonContext.Event(PipelineEventTypes.ProposalCompleted, data, CoreJsonContext.Default.ProposalCompletedData, body)],
                 cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -168,7 +168,7 @@ public sealed partial class GovernancePipeline
         {
             if (e.Type == PipelineEventTypes.ProposalDecided)
             {
-                var record = PipelineJsonContext.Read(e, PipelineJsonContext.Default.DecisionRecord);
+                var record = CoreJsonContext.Read(e, CoreJsonContext.Default.DecisionRecord);
                 if (record.ProposalId == id)
                 {
                     latest = record;
@@ -302,7 +302,7 @@ public sealed partial class GovernancePipeline
         _store.AppendAsync(
             SessionStream(proposal),
             ExpectedVersion.Any,
-            [PipelineJsonContext.Event(PipelineEventTypes.ProposalDecided, record, PipelineJsonContext.Default.DecisionRecord)],
+            [CoreJsonContext.Event(PipelineEventTypes.ProposalDecided, record, CoreJsonContext.Default.DecisionRecord)],
             cancellationToken);
 
     private DecisionRecord Record(

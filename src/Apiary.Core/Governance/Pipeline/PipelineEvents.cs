@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Apiary.Events;
 using Apiary.Governance.Budgets;
 
@@ -242,30 +240,6 @@ internal sealed record BudgetSettledData(string ReservationId, string Session, s
 
 internal sealed record KillSwitchData(string Level, string Id, string By, DateTimeOffset At, string? Reason = null);
 
-/// <summary>The JSON of every pipeline event: snake_case fields, nulls left out.</summary>
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(DecisionRecord))]
-[JsonSerializable(typeof(ApprovalRequestedData))]
-[JsonSerializable(typeof(ApprovalGrantedData))]
-[JsonSerializable(typeof(ApprovalDeniedData))]
-[JsonSerializable(typeof(ApprovalExpiredData))]
-[JsonSerializable(typeof(ApprovalConsumedData))]
-[JsonSerializable(typeof(ProposalCompletedData))]
-[JsonSerializable(typeof(ProposalAbandonedData))]
-[JsonSerializable(typeof(KillSwitchData))]
-[JsonSerializable(typeof(BudgetSettledData))]
-internal sealed partial class PipelineJsonContext : JsonSerializerContext
-{
-    public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, ReadOnlyMemory<byte>? body = null) =>
-        new(type, JsonSerializer.SerializeToUtf8Bytes(data, info), body);
-
-    public static T Read<T>(RecordedEvent e, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
-        JsonSerializer.Deserialize(e.Data.Span, info)
-        ?? throw new EventStoreException($"event {e.Position} ({e.Type}) has no data");
-}
-
 /// <summary>Reads the pipeline's recorded events, in the one wire format the pipeline writes them in.</summary>
 public static class PipelineRecords
 {
@@ -275,7 +249,7 @@ public static class PipelineRecords
     {
         ArgumentNullException.ThrowIfNull(decided);
         return decided.Type == PipelineEventTypes.ProposalDecided
-            ? PipelineJsonContext.Read(decided, PipelineJsonContext.Default.DecisionRecord)
+            ? CoreJsonContext.Read(decided, CoreJsonContext.Default.DecisionRecord)
             : throw new ArgumentException($"event {decided.Position} is a {decided.Type}, not a {PipelineEventTypes.ProposalDecided}", nameof(decided));
     }
 }

@@ -1,17 +1,14 @@
-using Apiary.Client;
-using Apiary.Contracts;
 using Apiary.Models;
 using Apiary.Runtime.Supervision;
-using Apiary.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
 /// <summary>
 /// A real server for the home <c>home</c> of a test's folder, served in memory (no socket), with real sandboxes and the
-/// models the test gives, and an API client with the operator token.
+/// models the test gives (or, given none, those of the home's <c>models.yaml</c>), and an API client with the operator
+/// token. Test classes whose tests each want one derive from <see cref="InMemoryServerTest"/>.
 /// </summary>
 internal sealed class InMemoryServer : IAsyncDisposable
 {
@@ -32,8 +29,12 @@ internal sealed class InMemoryServer : IAsyncDisposable
 
     public ApiaryRuntime Runtime => Server.App.Services.GetRequiredService<ApiaryRuntime>();
 
+    /// <summary>
+    /// A server for the home <c>home</c> of <paramref name="root"/> (made from the samples unless it is there already),
+    /// with <paramref name="models"/> (null: the home's own <c>models.yaml</c>).
+    /// </summary>
     public static async Task<InMemoryServer> StartAsync(
-        TempDirectory root, IModelCatalog models, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>
+        TempDirectory root, IModelCatalog? models = null, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>
         new(await ApiaryServer.StartAsync(
             new ServerOptions
             {
@@ -52,7 +53,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
         new(await ApiaryServer.StartAsync(options, TestContext.Current.CancellationToken));
 
     /// <summary>A server for the sample home in a new temporary folder of its own, removed when the server is disposed.</summary>
-    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog models, TimeProvider? rejectionClock = null)
+    public static async Task<InMemoryServer> StartAsync(string name, IModelCatalog? models = null, TimeProvider? rejectionClock = null)
     {
         var root = new TempDirectory(name);
         try

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Apiary.Events;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

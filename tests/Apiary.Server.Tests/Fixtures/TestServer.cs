@@ -1,9 +1,5 @@
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
-using Apiary.Runtime;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Apiary.Server.Tests;
 
@@ -26,6 +22,8 @@ internal sealed class TestServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
+    public ApiaryRuntime Runtime => Server.App.Services.GetRequiredService<ApiaryRuntime>();
+
     /// <summary>Starts a server on a new home made from the samples; <paramref name="prepare"/> may change the home's files first.</summary>
     public static async Task<TestServer> StartAsync(int streamClientBuffer = 4096, Func<string, Task>? prepare = null)
     {
@@ -41,6 +39,10 @@ internal sealed class TestServer : IAsyncDisposable
         return new TestServer(root, server, home);
     }
 
+    /// <summary>Starts a server on a new sample home with the policy file <paramref name="file"/> added to it.</summary>
+    public static Task<TestServer> StartWithPolicyAsync(string file, string yaml) =>
+        StartAsync(prepare: home => File.WriteAllTextAsync(Path.Combine(home, "policies", file), yaml, TestContext.Current.CancellationToken));
+
     public HttpClient Client(string? token)
     {
         var client = new HttpClient { BaseAddress = new Uri(Server.Url), Timeout = TimeSpan.FromSeconds(60) };
@@ -52,12 +54,7 @@ internal sealed class TestServer : IAsyncDisposable
         return client;
     }
 
-    public async Task<OpenSessionResponse> OpenSessionAsync(string agent = "coder")
-    {
-        var response = await Http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest(agent), ApiJsonContext.Default.OpenSessionRequest, TestContext.Current.CancellationToken);
-        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, TestContext.Current.CancellationToken))!;
-    }
+    public Task<OpenSessionResponse> OpenSessionAsync(string agent = "coder") => Http.OpenSessionAsync(new OpenSessionRequest(agent));
 
     public async Task<ProposalDto> ProposeAsync(string session, ProposalRequest request, bool wait = true, HttpClient? client = null)
     {

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Apiary.Models;
 using Microsoft.Extensions.AI;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 

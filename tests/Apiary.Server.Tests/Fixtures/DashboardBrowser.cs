@@ -1,9 +1,5 @@
-using Apiary.Client;
-using Apiary.Contracts;
-using Apiary.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
-using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -74,11 +70,7 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         var pending = await Client.ProposeAsync(session, request, cancellationToken: cancellationToken);
         Assert.Equal("pending_approval", pending.Status);
         await Client.ApproveAsync(pending.Decision.TicketId!, forSession: true, cancellationToken);
-        await foreach (var unused in Client.StreamOutputAsync(pending.Id, cancellationToken))
-        {
-        }
-
-        return await Client.GetProposalAsync(pending.Id, cancellationToken);
+        return await Client.WaitForProposalEndAsync(pending.Id);
     }
 
     public static async Task<DashboardBrowser> StartAsync(string name, CancellationToken cancellationToken)
