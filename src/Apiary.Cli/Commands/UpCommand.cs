@@ -1,10 +1,12 @@
 using System.CommandLine;
+using Apiary.Cli.Telemetry;
 using Apiary.Client;
 using Apiary.Contracts;
 using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;
 using Apiary.Runtime;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.Cli.Commands;
 
@@ -45,6 +47,9 @@ internal static class UpCommand
             }
 
             var fresh = !home.Exists;
+
+            // The server's warnings read like the command's own: 'apiary: warning: ...' on standard error.
+            using var logging = CliLoggerProvider.CreateFactory(context.Error, "apiary", LogLevel.Warning);
             ApiaryServer server;
             try
             {
@@ -57,7 +62,7 @@ internal static class UpCommand
                         AcceptDamagedLog = parse.GetValue(acceptDamagedLog),
                         AllowedHosts = hosts,
                         UserHome = context.UserHome,
-                        Warnings = context.Error,
+                        LoggerFactory = logging,
                     },
                     cancellationToken).ConfigureAwait(false);
             }
