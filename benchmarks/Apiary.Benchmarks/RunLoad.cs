@@ -38,7 +38,7 @@ internal static class RunLoad
                 Home = home,
                 UserHome = userHome,
                 Urls = "http://127.0.0.1:0",
-                Warnings = TextWriter.Null,
+                LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
                 Models = new InstantCatalog(model),
             });
             using var http = new HttpClient { BaseAddress = new Uri(server.Url), Timeout = TimeSpan.FromMinutes(5) };

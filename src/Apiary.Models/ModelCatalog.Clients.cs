@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using Anthropic;
 using Anthropic.Core;
+using Apiary.Models.Telemetry;
 using Microsoft.Extensions.AI;
 using OpenAI;
 
@@ -37,7 +38,11 @@ public sealed partial class ModelCatalog
             _ => throw new ModelConfigurationException($"endpoint '{endpoint.Name}' has an unknown provider"),
         };
 
-        var client = new RetryingChatClient(new EndpointErrorChatClient(provider, endpoint), _options.Retry, _options.TimeProvider);
+        var client = new TelemetryChatClient(
+            new RetryingChatClient(new EndpointErrorChatClient(provider, endpoint), _options.Retry, _options.TimeProvider),
+            endpoint.Name,
+            endpoint.Provider == ModelProvider.Anthropic ? "anthropic" : "openai",
+            model);
         lock (_owned)
         {
             _owned.Add(client);

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Apiary.Agents;
 using Apiary.Governance.Budgets;
 using Apiary.Governance.KillSwitches;
@@ -158,7 +160,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
             // held the same way while they are open, so a CLI process recovering meanwhile leaves them alone too.
             await pipeline.RecoverAsync(LiveSessions.Of(home).IsAlive, cancellationToken).ConfigureAwait(false);
             var tokens = await TokenStore.OpenAsync(home, time, cancellationToken).ConfigureAwait(false);
-            var context = new RuntimeContext(home, config, agents, store, pipeline, ledger, secrets, tokens, time) { Warnings = options.Warnings ?? Console.Error };
+            var context = new RuntimeContext(home, config, agents, store, pipeline, ledger, secrets, tokens, time) { Log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Apiary.Runtime") };
             if (!loaded.Succeeded)
             {
                 context.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
@@ -167,7 +169,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
             }
 
             var (backend, sandboxProblem) = OpenBackend(options);
-            var (models, owned) = options.Models is { } given ? (given, null) : await LoadModelsAsync(home, secrets, time, cancellationToken).ConfigureAwait(false);
+            var (models, owned) = options.Models is { } given ? (given, null) : await LoadModelsAsync(home, secrets, time, context.Log, cancellationToken).ConfigureAwait(false);
             var runtime = new ApiaryRuntime(context, new SessionHost(context, backend, sandboxProblem), relations, models, owned) { _guard = guard };
 
             // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
@@ -197,8 +199,8 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     /// <summary>Records an event the runtime itself produces; a failure to record is the caller's to handle.</summary>
     public Task<AppendResult> RecordAsync(string stream, EventData data, CancellationToken cancellationToken = default) => _context.RecordAsync(stream, data, cancellationToken);
 
-    /// <summary>Writes a warning of the runtime.</summary>
-    public void Warn(string message) => _context.Warn(message);
+    /// <summary>Where the runtime logs.</summary>
+    public ILogger Log => _context.Log;
 
     /// <summary>Loads an agent by the name a caller gave (a refusal names what is wrong).</summary>
     public Task<AgentDefinition> LoadAgentAsync(string raw, CancellationToken cancellationToken) => _context.LoadAgentAsync(raw, cancellationToken);
@@ -274,7 +276,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     {
         if (options.Unconfined)
         {
-            return (new UnconfinedBackend(options.Warnings ?? Console.Error), null);
+            return (new UnconfinedBackend((options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<UnconfinedBackend>()), null);
         }
 
         try
@@ -291,7 +293,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     /// The models of the home's <c>models.yaml</c>. A file with errors does not stop the runtime (governance of other
     /// tools still works); runs are refused with what is wrong until it is fixed and the server restarted.
     /// </summary>
-    private static async Task<(IModelCatalog Models, ModelCatalog? Owned)> LoadModelsAsync(ApiaryHome home, ISecretStore secrets, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<(IModelCatalog Models, ModelCatalog? Owned)> LoadModelsAsync(ApiaryHome home, ISecretStore secrets, TimeProvider time, ILogger log, CancellationToken cancellationToken)
     {
         try
         {
@@ -300,6 +302,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
         }
         catch (ModelConfigurationException ex)
         {
+            RuntimeLog.ModelsUnavailable(log, ex.Message);
             return (new UnavailableModelCatalog($"{ex.Message}{Environment.NewLine}Fix it and restart the server (see docs/models.md)"), null);
         }
     }

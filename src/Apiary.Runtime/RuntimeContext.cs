@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using System.Collections.Concurrent;
 using Apiary.Agents;
 using Apiary.Governance.Budgets;
@@ -22,7 +24,6 @@ internal sealed record RuntimeContext(
 
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _work = new();
-    private TextWriter _warnings = Console.Error;
 
     /// <summary>Why the policies did not load, when they did not; every proposal is refused until they do.</summary>
     public string? PolicyProblem { get; set; }
@@ -32,24 +33,12 @@ internal sealed record RuntimeContext(
 
     public bool IsStopping => _stopping.IsCancellationRequested;
 
-    /// <summary>Where warnings go (standard error unless the runtime's options say otherwise).</summary>
-    public TextWriter Warnings
-    {
-        set => _warnings = value;
-    }
+    /// <summary>Where the runtime logs (nowhere unless the runtime's options give a logger factory).</summary>
+    public ILogger Log { get; init; } = NullLogger.Instance;
 
     /// <summary>Records an event the runtime itself produces; a failure to record is the caller's to handle.</summary>
     public Task<AppendResult> RecordAsync(string stream, EventData data, CancellationToken cancellationToken = default) =>
         Store.AppendAsync(stream, ExpectedVersion.Any, [data], cancellationToken);
-
-    /// <summary>Writes a warning of the runtime.</summary>
-    public void Warn(string message)
-    {
-        lock (_stopping)
-        {
-            _warnings.WriteLine($"apiary: warning: {message}");
-        }
-    }
 
     /// <summary>Refuses new work while the policies cannot be loaded.</summary>
     /// <exception cref="RequestRefusedException">They cannot.</exception>

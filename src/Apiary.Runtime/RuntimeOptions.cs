@@ -1,5 +1,6 @@
 using Apiary.Models;
 using Apiary.Runtime.Supervision;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.Runtime;
 
@@ -9,8 +10,11 @@ public sealed class RuntimeOptions
     /// <summary>Run commands as plain processes instead of in sandboxes: for development only, and said on every result.</summary>
     public bool Unconfined { get; init; }
 
-    /// <summary>Where warnings go (a broken models.yaml, a damaged log accepted, the supervisor's troubles); standard error when null.</summary>
-    public TextWriter? Warnings { get; init; }
+    /// <summary>
+    /// Where the runtime logs (<see cref="Telemetry.RuntimeLog"/>: a broken models.yaml, a damaged log accepted, the
+    /// supervisor's troubles; prompts and tool arguments at trace only); nowhere (<c>NullLoggerFactory</c>) when null.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     /// <summary>The models runs call, instead of those of the home's models.yaml (tests give scripted ones).</summary>
     public IModelCatalog? Models { get; init; }

@@ -4,6 +4,7 @@ using Apiary.IO;
 using Apiary.Protocol;
 using Apiary.Sandbox.Execution;
 using Apiary.Sandbox.Files;
+using Apiary.Sandbox.Telemetry;
 using Apiary.Sandbox.Templates;
 using Apiary.Text;
 
@@ -213,7 +214,7 @@ internal sealed class SandboxSession : ISandboxSession
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closed.Token);
-            await foreach (var observation in runner.RunAsync(linked.Token).ConfigureAwait(false))
+            await foreach (var observation in SandboxTelemetry.MeasureAsync(runner.RunAsync(linked.Token), exec, Id, _launcher.IsConfined, linked.Token).ConfigureAwait(false))
             {
                 yield return observation;
             }

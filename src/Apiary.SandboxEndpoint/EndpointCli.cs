@@ -7,6 +7,8 @@ using Apiary.Sandbox;
 using Apiary.Sandbox.Bubblewrap;
 using Apiary.Sandbox.Templates;
 using Apiary.Sandbox.Unconfined;
+using Apiary.SandboxEndpoint.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.SandboxEndpoint;
 
@@ -25,9 +27,9 @@ internal static class EndpointCli
     /// <summary>The command line was wrong: an unknown option, a bad workspace or template, a refused address.</summary>
     public const int BadInput = 2;
 
-    public static async Task<int> RunAsync(string[] args, TextWriter log, CancellationToken cancellationToken = default)
+    public static async Task<int> RunAsync(string[] args, TextWriter log, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
-        var parsed = Build(log).Parse(args);
+        var parsed = Build(log, loggerFactory).Parse(args);
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors)
@@ -55,7 +57,7 @@ internal static class EndpointCli
         }
     }
 
-    private static RootCommand Build(TextWriter log)
+    private static RootCommand Build(TextWriter log, ILoggerFactory loggerFactory)
     {
         var workspace = new Option<string>("--workspace")
         {
@@ -94,19 +96,19 @@ internal static class EndpointCli
             var userHome = Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home ? home : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
             var apiaryHome = ApiaryHome.Locate(null, Environment.GetEnvironmentVariable(ApiaryHome.EnvironmentVariable), Environment.CurrentDirectory, userHome).Root;
             var folder = ValidateWorkspace(parse.GetValue(workspace)!, userHome, apiaryHome);
-            var template = await LoadTemplateAsync(parse.GetValue(templateFile), apiaryHome, log, cancellationToken).ConfigureAwait(false);
+            var template = await LoadTemplateAsync(parse.GetValue(templateFile), apiaryHome, loggerFactory.CreateLogger(typeof(EndpointCli)), cancellationToken).ConfigureAwait(false);
 
-            var backend = CreateBackend(parse.GetValue(unconfined), log);
+            var backend = CreateBackend(parse.GetValue(unconfined), loggerFactory);
             using var disposable = backend as IDisposable;
             var options = new SandboxSessionOptions { Workspace = folder, Template = template };
 
             // Open one session before serving, so a template the backend cannot honour fails now, not on every connection.
             await (await backend.OpenSessionAsync(options, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
 
-            var server = new ProtocolServer(backend, options, log);
+            var server = new ProtocolServer(backend, options, loggerFactory.CreateLogger<ProtocolServer>());
             return endpoint is null
-                ? await EndpointHost.ServeStdioAsync(server, log, cancellationToken).ConfigureAwait(false)
-                : await EndpointHost.ListenAsync(server, endpoint, log, cancellationToken).ConfigureAwait(false);
+                ? await EndpointHost.ServeStdioAsync(server, log, loggerFactory.CreateLogger(typeof(EndpointHost)), cancellationToken).ConfigureAwait(false)
+                : await EndpointHost.ListenAsync(server, endpoint, loggerFactory.CreateLogger(typeof(EndpointHost)), cancellationToken).ConfigureAwait(false);
         });
         return root;
     }
@@ -147,7 +149,7 @@ internal static class EndpointCli
         return check.Path ?? throw new EndpointStartException(BadInput, check.Reason!);
     }
 
-    private static async Task<SandboxTemplate> LoadTemplateAsync(string? file, string apiaryHome, TextWriter log, CancellationToken cancellationToken)
+    private static async Task<SandboxTemplate> LoadTemplateAsync(string? file, string apiaryHome, ILogger logger, CancellationToken cancellationToken)
     {
         if (file is null)
         {
@@ -164,18 +166,18 @@ internal static class EndpointCli
         var result = await loader.LoadAsync(Path.GetFileNameWithoutExtension(path), cancellationToken).ConfigureAwait(false);
         foreach (var diagnostic in result.Diagnostics)
         {
-            await log.WriteLineAsync(diagnostic.ToString()).ConfigureAwait(false);
+            EndpointLog.TemplateDiagnostic(logger, diagnostic.ToString());
         }
 
         return result.Template
             ?? throw new EndpointStartException(BadInput, $"the template {path} cannot be used: {string.Join("; ", result.Errors.Select(e => e.Message))}");
     }
 
-    private static ISandboxBackend CreateBackend(bool unconfined, TextWriter log)
+    private static ISandboxBackend CreateBackend(bool unconfined, ILoggerFactory loggerFactory)
     {
         if (unconfined)
         {
-            return new UnconfinedBackend(log);
+            return new UnconfinedBackend(loggerFactory.CreateLogger<UnconfinedBackend>());
         }
 
         try

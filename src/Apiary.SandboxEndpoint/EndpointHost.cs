@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using Apiary.SandboxEndpoint.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.SandboxEndpoint;
 
@@ -8,7 +10,7 @@ internal static class EndpointHost
 {
     /// <summary>Serves one connection on the process's standard input and output, then exits.</summary>
     /// <returns>0 when the host left or asked to shut down; 1 when the stream broke.</returns>
-    public static async Task<int> ServeStdioAsync(ProtocolServer server, TextWriter log, CancellationToken cancellationToken)
+    public static async Task<int> ServeStdioAsync(ProtocolServer server, TextWriter log, ILogger logger, CancellationToken cancellationToken)
     {
         // The protocol owns stdout: a stray Console.Write anywhere would corrupt the frames, so it goes to stderr instead.
         Console.SetOut(log);
@@ -21,13 +23,13 @@ internal static class EndpointHost
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await log.WriteLineAsync("apiary-endpoint: stopped by a signal").ConfigureAwait(false);
+            EndpointLog.StoppedBySignal(logger);
             return EndpointCli.Success;
         }
     }
 
     /// <summary>Accepts TCP connections on <paramref name="endpoint"/> until stopped, each served with its own session.</summary>
-    public static async Task<int> ListenAsync(ProtocolServer server, IPEndPoint endpoint, TextWriter log, CancellationToken cancellationToken)
+    public static async Task<int> ListenAsync(ProtocolServer server, IPEndPoint endpoint, ILogger logger, CancellationToken cancellationToken)
     {
         var listener = new TcpListener(endpoint);
         try
@@ -43,17 +45,17 @@ internal static class EndpointHost
         try
         {
             // Tests and scripts wait for this line: it names the port actually bound, which matters for port 0.
-            await log.WriteLineAsync($"apiary-endpoint: listening on {listener.LocalEndpoint} (no authentication: anyone who can connect can run commands)").ConfigureAwait(false);
+            EndpointLog.Listening(logger, listener.LocalEndpoint);
             while (true)
             {
                 var client = await listener.AcceptTcpClientAsync(cancellationToken).ConfigureAwait(false);
                 connections.RemoveAll(c => c.IsCompleted);
-                connections.Add(Task.Run(() => ServeClientAsync(server, client, log, cancellationToken), CancellationToken.None));
+                connections.Add(Task.Run(() => ServeClientAsync(server, client, logger, cancellationToken), CancellationToken.None));
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await log.WriteLineAsync("apiary-endpoint: stopped by a signal").ConfigureAwait(false);
+            EndpointLog.StoppedBySignal(logger);
             return EndpointCli.Success;
         }
         finally
@@ -63,18 +65,18 @@ internal static class EndpointHost
         }
     }
 
-    private static async Task ServeClientAsync(ProtocolServer server, TcpClient client, TextWriter log, CancellationToken cancellationToken)
+    private static async Task ServeClientAsync(ProtocolServer server, TcpClient client, ILogger logger, CancellationToken cancellationToken)
     {
         using (client)
         {
             var peer = client.Client.RemoteEndPoint;
-            await log.WriteLineAsync($"apiary-endpoint: connection from {peer}").ConfigureAwait(false);
+            EndpointLog.ConnectionAccepted(logger, peer);
             try
             {
                 client.NoDelay = true;
                 await using var stream = client.GetStream();
                 var end = await server.ServeAsync(stream, stream, cancellationToken).ConfigureAwait(false);
-                await log.WriteLineAsync($"apiary-endpoint: connection from {peer} ended ({end})").ConfigureAwait(false);
+                EndpointLog.ConnectionEnded(logger, peer, end);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -82,7 +84,7 @@ internal static class EndpointHost
             }
             catch (Exception ex) when (ex is IOException or SocketException or ApiaryException)
             {
-                await log.WriteLineAsync($"apiary-endpoint: connection from {peer} failed: {ex.Message}").ConfigureAwait(false);
+                EndpointLog.ConnectionFailed(logger, peer, ex.Message);
             }
         }
     }

@@ -1,3 +1,5 @@
 using Apiary.SandboxEndpoint;
+using Apiary.SandboxEndpoint.Telemetry;
 
-return await EndpointCli.RunAsync(args, Console.Error).ConfigureAwait(false);
+using var logging = EndpointLogging.Create();
+return await EndpointCli.RunAsync(args, Console.Error, logging).ConfigureAwait(false);

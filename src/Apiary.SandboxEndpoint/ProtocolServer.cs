@@ -3,6 +3,8 @@ using System.Reflection;
 using Apiary.Protocol;
 using Apiary.Sandbox;
 using Apiary.Sandbox.Bubblewrap;
+using Apiary.SandboxEndpoint.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.SandboxEndpoint;
 
@@ -30,17 +32,17 @@ internal sealed class ProtocolServer
 
     private readonly ISandboxBackend _backend;
     private readonly SandboxSessionOptions _sessionOptions;
-    private readonly TextWriter _log;
+    private readonly ILogger _logger;
 
     /// <summary>Creates a server whose connections each open a session of <paramref name="backend"/> with <paramref name="sessionOptions"/>.</summary>
     /// <param name="backend">The sandbox backend that runs commands.</param>
     /// <param name="sessionOptions">The workspace and template of every connection's session.</param>
-    /// <param name="log">Where diagnostics go (standard error): never the protocol stream.</param>
-    public ProtocolServer(ISandboxBackend backend, SandboxSessionOptions sessionOptions, TextWriter log)
+    /// <param name="logger">Where diagnostics go (standard error): never the protocol stream.</param>
+    public ProtocolServer(ISandboxBackend backend, SandboxSessionOptions sessionOptions, ILogger<ProtocolServer> logger)
     {
         _backend = backend;
         _sessionOptions = sessionOptions;
-        _log = log;
+        _logger = logger;
         Capabilities = CapabilitiesOf(backend);
     }
 
@@ -63,7 +65,7 @@ internal sealed class ProtocolServer
 
         // Cancelled when a write fails: nobody can hear us any more, so reading on would only run commands for no one.
         using var broken = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var connection = new Connection(session, writer, broken, _log, cancellationToken);
+        var connection = new Connection(session, writer, broken, _logger, cancellationToken);
         try
         {
             var ready = new ReadyObservation { ProtocolVersion = ProtocolInfo.Version, AgentVersion = AgentVersion, Capabilities = Capabilities };
@@ -86,7 +88,7 @@ internal sealed class ProtocolServer
     };
 
     /// <summary>One connection's state: its session, its writer and the commands in flight.</summary>
-    private sealed class Connection(ISandboxSession session, FrameWriter writer, CancellationTokenSource broken, TextWriter log, CancellationToken stopping)
+    private sealed class Connection(ISandboxSession session, FrameWriter writer, CancellationTokenSource broken, ILogger logger, CancellationToken stopping)
     {
         private readonly HashSet<Task> _inFlight = [];
         private readonly Lock _inFlightLock = new();
@@ -108,7 +110,7 @@ internal sealed class ProtocolServer
                 }
                 catch (Exception ex) when (ex is IOException or ObjectDisposedException || (ex is OperationCanceledException && !stopping.IsCancellationRequested))
                 {
-                    await log.WriteLineAsync($"apiary-endpoint: the connection broke while reading: {ex.Message}").ConfigureAwait(false);
+                    EndpointLog.ReadBroke(logger, ex.Message);
                     return ConnectionEnd.Broken;
                 }
 
@@ -119,7 +121,7 @@ internal sealed class ProtocolServer
 
                 if (frame.Failure is { } failure)
                 {
-                    await log.WriteLineAsync($"apiary-endpoint: bad frame ({failure.Code}): {failure.Message}").ConfigureAwait(false);
+                    EndpointLog.BadFrame(logger, failure.Code, failure.Message);
                     if (!await SendAsync(failure.ToErrorObservation()).ConfigureAwait(false) || !failure.CanContinue)
                     {
                         return ConnectionEnd.Broken;
@@ -173,7 +175,7 @@ internal sealed class ProtocolServer
             {
                 if (!broken.IsCancellationRequested)
                 {
-                    await log.WriteLineAsync($"apiary-endpoint: the connection broke while writing: {ex.Message}").ConfigureAwait(false);
+                    EndpointLog.WriteBroke(logger, ex.Message);
                     await broken.CancelAsync().ConfigureAwait(false);
                 }
 
@@ -279,7 +281,7 @@ internal sealed class ProtocolServer
             catch (Exception ex)
             {
                 // A failure of the agent itself: the host still gets a final observation for its request.
-                await log.WriteLineAsync($"apiary-endpoint: {command.GetType().Name} '{command.RequestId}' failed: {ex}").ConfigureAwait(false);
+                EndpointLog.CommandFailed(logger, command.GetType().Name, command.RequestId, ex);
                 await SendAsync(new ErrorObservation { RequestId = command.RequestId, Code = ProtocolErrorCodes.IoError, Message = $"the agent failed to carry out the command: {ex.Message}" }).ConfigureAwait(false);
             }
         }

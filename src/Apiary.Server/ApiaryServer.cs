@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 using Apiary.Server.Dashboard;
+using Apiary.Server.Telemetry;
 
 namespace Apiary.Server;
 
@@ -25,9 +26,12 @@ public sealed class ApiaryServer : IAsyncDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
-    private ApiaryServer(WebApplication app, ApiaryRuntime runtime, AuthRejections rejections, FileStream serverLock, string url)
+    private readonly ILoggerFactory _logging;
+
+    private ApiaryServer(WebApplication app, ApiaryRuntime runtime, AuthRejections rejections, FileStream serverLock, string url, ILoggerFactory logging)
     {
         _app = app;
+        _logging = logging;
         _runtime = runtime;
         _rejections = rejections;
         _lock = serverLock;
@@ -73,24 +77,36 @@ public sealed class ApiaryServer : IAsyncDisposable
             await home.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // Telemetry is set up before anything else logs; a file with errors is the runtime's to report, below.
+        var (config, _) = await HomeConfig.LoadAsync(home, cancellationToken).ConfigureAwait(false);
+        var telemetry = config?.Telemetry ?? TelemetrySettings.Off;
+        var logging = ServerTelemetry.CreateLoggerFactory(options.LoggerFactory, telemetry);
+        var logger = logging.CreateLogger<ApiaryServer>();
+        if (telemetry.Exports)
+        {
+            var protocol = TelemetrySettings.NameOf(telemetry.Protocol);
+            ServerLog.ExportingTelemetry(logger, protocol, telemetry.OtlpEndpoint!, telemetry.ServiceName);
+        }
+
         // Whatever an older version or a hand left readable by others in the home is made owner-only; what Apiary
         // creates is owner-only from its first byte. Agents' workspaces keep their files' modes (an agent's scripts).
         foreach (var problem in OwnerOnly.TightenTree(home.Root, IsWorkspace(home)))
         {
-            await (options.Warnings ?? Console.Error).WriteLineAsync($"apiary: warning: cannot make {problem} readable by its owner only").ConfigureAwait(false);
+            ServerLog.NotOwnerOnly(logger, problem);
         }
 
-        OwnerOnly.CreateDirectory(home.RunDirectory);
-        var serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
+        FileStream? serverLock = null;
         ApiaryRuntime? runtime = null;
         AuthRejections? rejections = null;
         WebApplication? app = null;
         try
         {
-            runtime = await ApiaryRuntime.OpenAsync(home, options.ToRuntimeOptions(), TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            OwnerOnly.CreateDirectory(home.RunDirectory);
+            serverLock = await AcquireAsync(home, cancellationToken).ConfigureAwait(false);
+            runtime = await ApiaryRuntime.OpenAsync(home, options.ToRuntimeOptions(logging), TimeProvider.System, cancellationToken).ConfigureAwait(false);
             var recorder = runtime;
             rejections = new AuthRejections(options.RejectionClock ?? runtime.Time, data => ApiMiddleware.RecordRejectionAsync(recorder, data));
-            app = Build(options, runtime, rejections);
+            app = Build(options, runtime, rejections, logging, telemetry);
             try
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -107,7 +123,7 @@ public sealed class ApiaryServer : IAsyncDisposable
                 ServerEventTypes.ServerStarted,
                 new ServerStartedData(url, Environment.ProcessId, home.Root, runtime.Backend?.Name ?? "none", info.StartedAt),
                 RuntimeJsonContext.Default.ServerStartedData), cancellationToken).ConfigureAwait(false);
-            return new ApiaryServer(app, runtime, rejections, serverLock, url);
+            return new ApiaryServer(app, runtime, rejections, serverLock, url, logging);
         }
         catch
         {
@@ -126,7 +142,11 @@ public sealed class ApiaryServer : IAsyncDisposable
                 await runtime.DisposeAsync().ConfigureAwait(false);
             }
 
-            await serverLock.DisposeAsync().ConfigureAwait(false);
+            if (serverLock is not null)
+            {
+                await serverLock.DisposeAsync().ConfigureAwait(false);
+            }
+            logging.Dispose();
             throw;
         }
     }
@@ -170,6 +190,9 @@ public sealed class ApiaryServer : IAsyncDisposable
         finally
         {
             await _lock.DisposeAsync().ConfigureAwait(false);
+
+            // Last, so that everything before is logged, and exported when the home exports.
+            _logging.Dispose();
             _completion.TrySetResult();
         }
     }
@@ -205,7 +228,7 @@ public sealed class ApiaryServer : IAsyncDisposable
     private static AllowedHost ParseHost(string text) =>
         AllowedHost.TryParse(text, out var host, out var error) ? host : throw new ArgumentException(error, nameof(text));
 
-    private static WebApplication Build(ServerOptions options, ApiaryRuntime runtime, AuthRejections rejections)
+    private static WebApplication Build(ServerOptions options, ApiaryRuntime runtime, AuthRejections rejections, ILoggerFactory logging, TelemetrySettings telemetry)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -215,14 +238,16 @@ public sealed class ApiaryServer : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
         });
         options.ConfigureWebHost?.Invoke(builder.WebHost);
+
+        // The web host logs where the server does (and is exported with it); only its warnings and errors are wanted.
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
+        builder.Logging.AddProvider(new ForwardingLoggerProvider(logging));
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
 
         // The dashboard's keys are kept in keys/dashboard, readable by the home's owner only, like the tokens beside them.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
-        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        ServerTelemetry.AddExport(builder.Services, telemetry);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(rejections);

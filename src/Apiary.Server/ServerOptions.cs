@@ -1,4 +1,5 @@
 using Apiary.Home;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.Server;
 
@@ -30,8 +31,12 @@ public sealed class ServerOptions
     /// <summary>The user's home folder, for workspace checks and <c>~</c>; default <c>$HOME</c>.</summary>
     public string? UserHome { get; init; }
 
-    /// <summary>Where warnings go (such as the unconfined backend's); default standard error.</summary>
-    public TextWriter? Warnings { get; init; }
+    /// <summary>
+    /// Where the server, its runtime and its web host log (such as the unconfined backend's warning, or the runtime's
+    /// troubles). Default: standard error, one line an entry, warnings and up. The server does not dispose it. Whatever
+    /// it is, logs are also exported over OTLP when the home's <c>apiary.yaml</c> sets <c>telemetry.otlp_endpoint</c>.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     /// <summary>The largest request body accepted, in bytes. Default 1 MiB.</summary>
     public long MaxRequestBodyBytes { get; init; } = 1024 * 1024;
@@ -71,10 +76,10 @@ public sealed class ServerOptions
     internal Action<Microsoft.AspNetCore.Hosting.IWebHostBuilder>? ConfigureWebHost { get; init; }
 
     /// <summary>What the runtime behind the server is given.</summary>
-    internal RuntimeOptions ToRuntimeOptions() => new()
+    internal RuntimeOptions ToRuntimeOptions(ILoggerFactory logging) => new()
     {
         Unconfined = Unconfined,
-        Warnings = Warnings,
+        LoggerFactory = logging,
         Models = Models,
         AcceptDamagedLog = AcceptDamagedLog,
         AuditCheckpoints = AuditCheckpoints,

@@ -129,6 +129,6 @@ public sealed class ProgramProcessTests : IDisposable
     // The home's server, as 'apiary up' in another terminal would run it, for the commands that are its clients.
     private async Task<Apiary.Server.ApiaryServer> StartServerAsync(string home) =>
         await Apiary.Server.ApiaryServer.StartAsync(
-            new Apiary.Server.ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = _userHome, Warnings = TextWriter.Null },
+            new Apiary.Server.ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = _userHome, LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance },
             TestContext.Current.CancellationToken);
 }

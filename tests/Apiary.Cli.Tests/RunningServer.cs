@@ -35,7 +35,7 @@ internal sealed class RunningServer : IAsyncDisposable
             var home = root["home"];
             await new ApiaryHome(home, userHome).InitializeAsync(TestContext.Current.CancellationToken);
             var server = await ApiaryServer.StartAsync(
-                new ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = userHome, Warnings = TextWriter.Null },
+                new ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = userHome, LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance },
                 TestContext.Current.CancellationToken);
             return new RunningServer(root, server, home, userHome);
         }
@@ -50,7 +50,7 @@ internal sealed class RunningServer : IAsyncDisposable
     public static async Task<RunningServer> StartAsync(CliRunner cli, bool unconfined = false, Apiary.Models.IModelCatalog? models = null)
     {
         var server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = cli.HomeRoot, Urls = "http://127.0.0.1:0", UserHome = cli.UserHome, Warnings = TextWriter.Null, Unconfined = unconfined, Models = models },
+            new ServerOptions { Home = cli.HomeRoot, Urls = "http://127.0.0.1:0", UserHome = cli.UserHome, LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Unconfined = unconfined, Models = models },
             TestContext.Current.CancellationToken);
         return new RunningServer(null, server, cli.HomeRoot, cli.UserHome);
     }

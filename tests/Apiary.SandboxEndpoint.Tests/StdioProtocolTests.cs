@@ -315,7 +315,10 @@ public sealed class StdioProtocolTests : IDisposable
         Assert.Contains("unconfined", ready.Capabilities);
         Assert.DoesNotContain("namespaces", ready.Capabilities);
         Assert.True(complete.Unconfined);
-        Assert.Contains("WARNING", await agent.WaitForStderrLineAsync("unconfined"), StringComparison.Ordinal);
+        var warning = await agent.WaitForStderrLineAsync("unconfined backend");
+        Assert.StartsWith("warn: ", warning, StringComparison.Ordinal);
+        Assert.Contains("[2001] ", warning, StringComparison.Ordinal);
+        Assert.Contains("no sandbox", warning, StringComparison.Ordinal);
     }
 
     [Fact]

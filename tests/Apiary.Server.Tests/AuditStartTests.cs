@@ -2,6 +2,8 @@ using System.Text;
 using Apiary.Events;
 using Apiary.Storage.Sqlite;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Logging;
+using Apiary.Runtime;
 
 namespace Apiary.Server.Tests;
 
@@ -14,7 +16,10 @@ public sealed class AuditStartTests : IDisposable
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     private readonly TempDirectory _root = new("apiary-audit-start");
-    private readonly StringWriter _warnings = new();
+    private readonly ILoggerFactory _logging;
+    private readonly CapturingLoggerProvider _logs;
+
+    public AuditStartTests() => _logging = CapturingLoggerProvider.CreateFactory(out _logs);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -26,7 +31,7 @@ public sealed class AuditStartTests : IDisposable
 
     public void Dispose()
     {
-        _warnings.Dispose();
+        _logging.Dispose();
         _root.Dispose();
     }
 
@@ -109,7 +114,8 @@ public sealed class AuditStartTests : IDisposable
             // A new checkpoint anchors the log as accepted, the acceptance included.
             Assert.Equal((AuditEvents.Checkpoint, acceptedAt + 1), (events[(int)acceptedAt].Type, events[(int)acceptedAt].Position));
             Assert.Equal(acceptedAt, (await Files.ReadHeadAsync(Ct))!.Position);
-            Assert.Contains("accepted the damaged event log", _warnings.ToString(), StringComparison.Ordinal);
+            var warning = Assert.Single(_logs.Entries, e => e.Message.Contains("accepted the damaged event log", StringComparison.Ordinal));
+            Assert.Equal((LogLevel.Warning, "Apiary.Runtime.Audit.LogGuard"), (warning.Level, warning.Category));
         }
 
         var report = await VerifyAsync();
@@ -154,7 +160,7 @@ public sealed class AuditStartTests : IDisposable
             UserHome = _root.Path,
             ConfigureWebHost = web => web.UseTestServer(),
             Models = new ScriptedModelCatalog(new ScriptedChatClient()),
-            Warnings = TextWriter.Synchronized(_warnings),
+            LoggerFactory = _logging,
             AcceptDamagedLog = accept,
 
             // Only the test's own appends and the stop sign checkpoints, never the time.

@@ -1,4 +1,6 @@
 using Apiary.Cli.Mcp;
+using Apiary.Cli.Telemetry;
+using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Server;
 using Command = System.CommandLine.Command;
 
@@ -24,15 +26,19 @@ internal static class McpCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var name = CommonOptions.ParseName(parse.GetValue(agent)!).ToString();
+
+            // Standard output is MCP's: what the server does is logged on standard error, 'apiary mcp: ...'.
+            using var logging = CliLoggerProvider.CreateFactory(context.Error, "apiary mcp", LogLevel.Information);
+            var logger = logging.CreateLogger<ApiaryMcpServer>();
             var home = CommonOptions.LocateHome(parse, context);
             using var client = await ApiaryClient.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
             var opened = await client.OpenSessionAsync(name, cancellationToken).ConfigureAwait(false);
-            await context.Error.WriteLineAsync($"apiary mcp: session {opened.Session.Id} of agent {name} on {client.BaseAddress} (workspace {opened.Session.Workspace})").ConfigureAwait(false);
+            CliLog.McpSessionOpened(logger, opened.Session.Id, name, client.BaseAddress, opened.Session.Workspace);
             try
             {
                 // Tool calls act with the session's own token: it can do nothing but what this agent's session may.
                 using var sessionClient = client.WithToken(opened.Token);
-                var server = new ApiaryMcpServer(sessionClient, opened.Session, context.Error);
+                var server = new ApiaryMcpServer(sessionClient, opened.Session, logger);
                 var options = server.CreateOptions();
                 await using var transport = new StdioServerTransport(options);
                 await using var mcp = McpServer.Create(transport, options);
@@ -49,11 +55,11 @@ internal static class McpCommand
                 try
                 {
                     await client.CloseSessionAsync(opened.Session.Id, closing.Token).ConfigureAwait(false);
-                    await context.Error.WriteLineAsync($"apiary mcp: closed session {opened.Session.Id}").ConfigureAwait(false);
+                    CliLog.McpSessionClosed(logger, opened.Session.Id);
                 }
                 catch (Exception ex) when (ex is ApiaryClientException or OperationCanceledException)
                 {
-                    await context.Error.WriteLineAsync($"apiary mcp: could not close session {opened.Session.Id}: {ex.Message}").ConfigureAwait(false);
+                    CliLog.McpSessionNotClosed(logger, opened.Session.Id, ex.Message);
                 }
             }
         });

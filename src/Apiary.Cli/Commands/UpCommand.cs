@@ -1,7 +1,9 @@
+using Apiary.Cli.Telemetry;
 using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;
 using Apiary.Runtime;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.Cli.Commands;
 
@@ -42,6 +44,9 @@ internal static class UpCommand
             }
 
             var fresh = !home.Exists;
+
+            // The server's warnings read like the command's own: 'apiary: warning: ...' on standard error.
+            using var logging = CliLoggerProvider.CreateFactory(context.Error, "apiary", LogLevel.Warning);
             ApiaryServer server;
             try
             {
@@ -54,7 +59,7 @@ internal static class UpCommand
                         AcceptDamagedLog = parse.GetValue(acceptDamagedLog),
                         AllowedHosts = hosts,
                         UserHome = context.UserHome,
-                        Warnings = context.Error,
+                        LoggerFactory = logging,
                     },
                     cancellationToken).ConfigureAwait(false);
             }

@@ -1,4 +1,6 @@
 using System.Reflection;
+using Apiary.Cli.Telemetry;
+using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
@@ -9,7 +11,7 @@ namespace Apiary.Cli.Mcp;
 /// An MCP server for one session of one agent: <c>tools/list</c> gives <see cref="McpTools.Definitions"/>, and each
 /// <c>tools/call</c> is a proposal of the session, answered with what governance decided and, when it ran, its result.
 /// </summary>
-internal sealed class ApiaryMcpServer(ApiaryClient sessionClient, SessionDto session, TextWriter log)
+internal sealed class ApiaryMcpServer(ApiaryClient sessionClient, SessionDto session, ILogger logger)
 {
     /// <summary>The options for the SDK: server identity, instructions and the tool handlers.</summary>
     public McpServerOptions CreateOptions() => new()
@@ -62,12 +64,12 @@ internal sealed class ApiaryMcpServer(ApiaryClient sessionClient, SessionDto ses
                 }
             }
 
-            await log.WriteLineAsync($"apiary mcp: {name}: {result.Status} ({result.Decision.Decision}, rule {result.Decision.Rule})").ConfigureAwait(false);
+            CliLog.McpToolCalled(logger, name, result.Status, result.Decision.Decision, result.Decision.Rule);
             return McpToolResults.From(result);
         }
         catch (ApiaryClientException ex)
         {
-            await log.WriteLineAsync($"apiary mcp: {name}: refused: {ex.Message}").ConfigureAwait(false);
+            CliLog.McpToolRefused(logger, name, ex.Message);
             return McpToolResults.Refused(name, ex);
         }
     }

@@ -8,12 +8,12 @@ namespace Apiary.Home;
 /// <summary>
 /// The home-wide settings in <c>apiary.yaml</c>: defaults for every agent (used where its frontmatter is silent), the
 /// prompt caps, how long the event log keeps bodies, when an agent's memory is compacted and which host names the server
-/// answers to. A missing file means no home defaults.
+/// answers to, and where telemetry is exported (nowhere by default). A missing file means no home defaults.
 /// </summary>
 public sealed record HomeConfig
 {
     /// <summary>The sections <c>apiary.yaml</c> may hold.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention", "memory", "server"];
+    public static readonly IReadOnlyList<string> Sections = ["defaults", "prompt", "retention", "memory", "server", "telemetry"];
 
     /// <summary>The agent fields a home may give defaults for (an agent's description and workspace are its own).</summary>
     public static readonly IReadOnlyList<string> DefaultFields =
@@ -73,6 +73,12 @@ public sealed record HomeConfig
     /// </summary>
     public IReadOnlyList<AllowedHost> AllowedHosts { get; init; } = [];
 
+    /// <summary>
+    /// Where the server exports traces, metrics and logs over OTLP (<c>telemetry</c>); <see cref="TelemetrySettings.Off"/>
+    /// by default, when nothing is sent anywhere.
+    /// </summary>
+    public TelemetrySettings Telemetry { get; init; } = TelemetrySettings.Off;
+
     /// <summary>Reads <paramref name="home"/>'s <c>apiary.yaml</c>, if it has one.</summary>
     /// <returns>The settings (null when there are errors) and what was found wrong.</returns>
     public static async Task<(HomeConfig? Config, IReadOnlyList<Diagnostic> Diagnostics)> LoadAsync(
@@ -119,7 +125,15 @@ public sealed record HomeConfig
                     case "server" when value is YamlMappingNode server:
                         config = ReadSection(reader, server, key, ServerFields, config, (c, field, v) => c with { AllowedHosts = Hosts(reader, v, field) });
                         break;
-                    case "defaults" or "prompt" or "retention" or "memory" or "server":
+                    case "telemetry" when value is YamlMappingNode telemetry:
+                        config = ReadSection(reader, telemetry, key, TelemetrySettings.Fields, config, (c, field, v) => c with { Telemetry = ReadTelemetry(reader, c.Telemetry, v, field) });
+                        if (!config.Telemetry.Exports && telemetry.Children.Count > 0 && !reader.HasErrors)
+                        {
+                            reader.Yaml.Warning(keyNode.Start, "'telemetry' has no 'otlp_endpoint', so nothing is exported; add one, such as otlp_endpoint: http://localhost:4317");
+                        }
+
+                        break;
+                    case "defaults" or "prompt" or "retention" or "memory" or "server" or "telemetry":
                         if (!YamlReader.IsNull(value))
                         {
                             reader.Yaml.Error(value.Start, $"'{key}' must be a mapping of fields");
@@ -134,7 +148,7 @@ public sealed record HomeConfig
         }
         else if (root is not null)
         {
-            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt', 'retention', 'memory' and 'server' sections");
+            reader.Yaml.Error(root.Start, "apiary.yaml must be a mapping with 'defaults', 'prompt', 'retention', 'memory', 'server' and 'telemetry' sections");
         }
 
         return (reader.HasErrors ? null : config, reader.Diagnostics);
@@ -210,6 +224,44 @@ public sealed record HomeConfig
         }
 
         return hosts;
+    }
+
+    // One field of the telemetry section: the endpoint must be an absolute http or https URL, the protocol one OTLP names.
+    private static TelemetrySettings ReadTelemetry(ManifestReader reader, TelemetrySettings settings, YamlNode node, string field)
+    {
+        if (reader.Yaml.Text(node, field) is not { } text)
+        {
+            return settings;
+        }
+
+        switch (field)
+        {
+            case "telemetry.otlp_endpoint":
+                if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+                    && uri.Host.Length > 0 && string.IsNullOrEmpty(uri.UserInfo) && uri.Query.Length == 0 && uri.Fragment.Length == 0)
+                {
+                    return settings with { OtlpEndpoint = uri };
+                }
+
+                reader.Yaml.Error(node.Start, $"'{field}' must be an absolute http or https URL of an OTLP collector, such as http://localhost:4317, without credentials, query or fragment; not '{text}'");
+                return settings;
+            case "telemetry.protocol":
+                if (text is "grpc" or "http/protobuf")
+                {
+                    return settings with { Protocol = text == "grpc" ? TelemetryProtocol.Grpc : TelemetryProtocol.HttpProtobuf };
+                }
+
+                reader.Yaml.Error(node.Start, $"'{field}' must be grpc or http/protobuf, not '{text}'");
+                return settings;
+            default:
+                if (text.Trim().Length == 0)
+                {
+                    reader.Yaml.Error(node.Start, $"'{field}' must not be empty");
+                    return settings;
+                }
+
+                return settings with { ServiceName = text.Trim() };
+        }
     }
 
     private static int? Cap(ManifestReader reader, YamlNode node, string field)

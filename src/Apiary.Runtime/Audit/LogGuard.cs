@@ -1,3 +1,6 @@
+using Apiary.Runtime.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Apiary.Home;
 using Apiary.Storage.Sqlite;
 
@@ -29,7 +32,7 @@ internal sealed class LogGuard : IAsyncDisposable
     public static async Task<LogGuard> StartAsync(ApiaryHome home, SqliteEventStore store, RuntimeOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
         var files = new AuditFiles(home.Root);
-        var warnings = options.Warnings ?? Console.Error;
+        var log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LogGuard>();
         var (key, keyProblems) = await OpenKeyAsync(files, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -51,8 +54,7 @@ internal sealed class LogGuard : IAsyncDisposable
                 var anchor = key.Sign(AuditCheckpoint.AcceptanceLabel, whole.Tail.Position, whole.Tail.Hash.Span, time.GetUtcNow());
                 var by = $"{Environment.UserName} (pid {Environment.ProcessId}, apiary up --accept-damaged-log)";
                 await store.AppendAsync(AuditEvents.Stream, ExpectedVersion.Any, [AuditEvents.DamageAcceptedEvent(anchor, accepted, by)], cancellationToken).ConfigureAwait(false);
-                await warnings.WriteLineAsync(
-                    $"apiary: accepted the damaged event log {store.Path} as it is ({accepted.Count} problem{(accepted.Count == 1 ? "" : "s")}, recorded as {AuditEvents.DamageAccepted}); signing a new checkpoint").ConfigureAwait(false);
+                RuntimeLog.DamagedLogAccepted(log, store.Path, accepted.Count, AuditEvents.DamageAccepted);
                 tail = whole.Tail;
                 anchorNow = true;
             }
@@ -66,7 +68,7 @@ internal sealed class LogGuard : IAsyncDisposable
             var checkpointer = new AuditCheckpointer(store, key!, files, options.AuditCheckpoints, time)
             {
                 MakeDurable = store.FlushAsync,
-                Warn = warning => warnings.WriteLine($"apiary: {warning}"),
+                Warn = warning => RuntimeLog.AuditCheckpointTrouble(log, warning),
             };
             await checkpointer.StartAsync(tail, anchorNow, cancellationToken).ConfigureAwait(false);
             return new LogGuard(key!, checkpointer);

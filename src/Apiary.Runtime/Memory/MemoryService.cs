@@ -5,6 +5,7 @@ using Apiary.Agents;
 using Apiary.Governance.Budgets;
 using Apiary.IO;
 using Apiary.Models;
+using Apiary.Runtime.Telemetry;
 
 namespace Apiary.Runtime.Memory;
 
@@ -120,7 +121,8 @@ internal sealed class MemoryService(RuntimeContext context, GovernedExecutor exe
         try
         {
             made = await modelCalls.CallAsync(
-                session,
+                run,
+                0,
                 binding,
                 messages,
                 new ChatOptions { ModelId = binding.Model, MaxOutputTokens = (int)Math.Min(allowance, int.MaxValue) },
@@ -152,6 +154,7 @@ internal sealed class MemoryService(RuntimeContext context, GovernedExecutor exe
 
                     if (problem is not null)
                     {
+                        RuntimeLog.MemoryCompactionFailed(context.Log, run.Agent, problem);
                         told = Failed(memory.Length, problem);
                         return [Failure(run, binding.Reference, memory.Length, problem, tokens)];
                     }
@@ -182,6 +185,7 @@ internal sealed class MemoryService(RuntimeContext context, GovernedExecutor exe
     /// <summary>Records a compaction that did not happen (no model call was made) and says so for the model.</summary>
     private async Task<string> CompactionFailedAsync(AgentRun run, string model, int chars, string reason)
     {
+        RuntimeLog.MemoryCompactionFailed(context.Log, run.Agent, reason);
         try
         {
             await context.RecordAsync("session-" + run.Session.Id, Failure(run, model, chars, reason, 0), CancellationToken.None).ConfigureAwait(false);

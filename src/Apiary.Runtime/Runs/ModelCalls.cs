@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Apiary.Governance.Budgets;
 using Apiary.Models;
+using Apiary.Runtime.Telemetry;
 
 namespace Apiary.Runtime;
 
@@ -16,13 +17,15 @@ internal sealed record ModelCallOutcome(ChatResponse? Response, long DurationMs,
 internal sealed class ModelCalls(GovernedExecutor executor)
 {
     /// <summary>
-    /// Calls <paramref name="binding"/>'s model with <paramref name="messages"/> for <paramref name="session"/>.
+    /// Calls <paramref name="binding"/>'s model with <paramref name="messages"/> for turn <paramref name="turn"/> of
+    /// <paramref name="agentRun"/> (0 for work outside a turn, such as a memory compaction), in its session.
     /// <paramref name="record"/> gives, from the response and its duration, the events recorded with the completion.
     /// </summary>
     /// <exception cref="OperationCanceledException">The run stopped.</exception>
     /// <exception cref="Exception">The provider failed (whatever its SDK throws), after the proposal was completed as an error.</exception>
     public async Task<ModelCallOutcome> CallAsync(
-        ApiSession session,
+        AgentRun agentRun,
+        int turn,
         ModelBinding binding,
         IList<ChatMessage> messages,
         ChatOptions options,
@@ -32,6 +35,7 @@ internal sealed class ModelCalls(GovernedExecutor executor)
         Func<ChatResponse, long, Task<IReadOnlyList<EventData>>> record,
         CancellationToken cancellationToken)
     {
+        var session = agentRun.Session;
         var proposal = Proposal.Create(session.Principal, ProposalKind.ModelCall, session.Workspace, new ProposalArguments
         {
             Other = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -49,12 +53,14 @@ internal sealed class ModelCalls(GovernedExecutor executor)
         var run = await executor.GovernAsync(session, proposal, estimate, async (_, _, ct) =>
         {
             var clock = Stopwatch.StartNew();
+            using var activity = RuntimeTelemetry.StartModelCall(agentRun.Id, agentRun.Agent, turn, binding.Reference);
             try
             {
                 response = await binding.Client.GetResponseAsync(messages, options, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
+                RuntimeTelemetry.ModelCallEnded(activity, session.AgentName, binding.Reference, null, null, clock.Elapsed, "cancelled");
                 throw;
             }
 #pragma warning disable CA1031 // A provider may fail in ways no list can name (its SDK's own exceptions); the proposal still completes, and the caller rethrows.
@@ -62,11 +68,13 @@ internal sealed class ModelCalls(GovernedExecutor executor)
 #pragma warning restore CA1031
             {
                 failure = ex;
+                RuntimeTelemetry.ModelCallEnded(activity, session.AgentName, binding.Reference, null, null, clock.Elapsed, "error", ex.Message);
                 return new ProposalWorkResult(new ResultDto(null, "error", clock.ElapsedMilliseconds, Error: ex.Message), BudgetAmounts.Zero);
             }
 
             duration = clock.ElapsedMilliseconds;
             var (input, output) = (response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
+            RuntimeTelemetry.ModelCallEnded(activity, session.AgentName, binding.Reference, input, output, clock.Elapsed, "ok");
 
             // A model that reports no usage is charged what was reserved: a budget must not count unknown use as none.
             var tokens = input is null && output is null ? inputEstimate + outputAllowance : (input ?? 0) + (output ?? 0);

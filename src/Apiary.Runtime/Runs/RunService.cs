@@ -98,6 +98,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         var killed = context.Pipeline.KillTokenFor(session.Principal);
         (string Status, string? Answer, string? Error) outcome;
         var crashed = false;
+        using var activity = RuntimeTelemetry.StartRun(run.Id, run.Agent, session.Id, run.Model);
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Stopping, session.Closing, killed))
         {
             try
@@ -109,6 +110,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
                 // Not an end: nothing is recorded and the session stays open on the record, so the next server on this home
                 // resumes the run from its events (a waiting approval ticket stays open for it).
                 run.End(run.ToDto().Status, null, "the server stopped; the run resumes when the server starts again");
+                RuntimeTelemetry.RunEnded(activity, run.Agent, "suspended");
                 return;
             }
             catch (OperationCanceledException)
@@ -123,10 +125,12 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             {
                 outcome = (RunStatus.Failed, null, $"the model call failed: {ex.Message}");
                 crashed = true;
+                RuntimeLog.RunModelCallFailed(context.Log, run.Id, run.Agent, ex.Message);
             }
         }
 
         await FinishRunAsync(run, agent, outcome, crashed).ConfigureAwait(false);
+        RuntimeTelemetry.RunEnded(activity, run.Agent, outcome.Status, outcome.Error);
     }
 
     private async Task<(string Status, string? Answer, string? Error)> TurnsAsync(
@@ -165,9 +169,11 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             }
 
             var tally = run.StartTally(turn, context.Time);
+            var turnStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var turnActivity = RuntimeTelemetry.StartTurn(run.Id, run.Agent, turn);
             var inputEstimate = EstimateTokens(messages);
             var sentBefore = sent;
-            var made = await modelCalls.CallAsync(run.Session, binding, messages, options, inputEstimate, OutputAllowance, $"model call {turn} of run {run.Id}", async (reply, took) =>
+            var made = await modelCalls.CallAsync(run, turn, binding, messages, options, inputEstimate, OutputAllowance, $"model call {turn} of run {run.Id}", async (reply, took) =>
             {
                 var (usedIn, usedOut) = (reply.Usage?.InputTokenCount, reply.Usage?.OutputTokenCount);
                 var cost = binding.Price?.Cost(usedIn ?? inputEstimate, usedOut ?? OutputAllowance) ?? 0m;
@@ -186,6 +192,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             }, cancellationToken).ConfigureAwait(false);
             if (made.Response is not { } response)
             {
+                RuntimeTelemetry.TurnEnded(turnActivity, run.Agent, "failed", 0, turnStarted, made.Refused);
                 return made.BudgetExhausted
                     ? (RunStatus.BudgetExhausted, null, $"the budget cannot cover model call {turn}: {made.Refused}")
                     : (RunStatus.Failed, null, $"model call {turn} was refused: {made.Refused}");
@@ -200,6 +207,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
 
             if (calls.Count == 0)
             {
+                RuntimeTelemetry.TurnEnded(turnActivity, run.Agent, "answer", 0, turnStarted);
                 var answer = response.Text;
                 run.Add(new RunProgressDto("answer", turn, Answer: answer));
                 return (RunStatus.Finished, answer, null);
@@ -214,6 +222,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             }
 
             messages.Add(new ChatMessage(ChatRole.Tool, results));
+            RuntimeTelemetry.TurnEnded(turnActivity, run.Agent, "tool_calls", calls.Count, turnStarted);
         }
 
         return (RunStatus.Failed, null, $"turn cap: the model was called {maxTurns} times (max_turns) without giving a final answer");

@@ -1,3 +1,4 @@
+using Apiary.Runtime.Telemetry;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Apiary.Agents;
@@ -142,7 +143,7 @@ internal sealed class Supervisor : IAsyncDisposable
             catch (Exception ex) when (!_stopping.IsCancellationRequested)
 #pragma warning restore CA1031
             {
-                _runtime.Warn($"the supervisor could not handle a change: {ex.Message}");
+                RuntimeLog.SupervisorChangeFailed(_runtime.Log, ex.Message, ex);
             }
             catch (Exception) when (_stopping.IsCancellationRequested)
             {
@@ -307,12 +308,12 @@ internal sealed class Supervisor : IAsyncDisposable
             _watcher.Created += OnChange;
             _watcher.Deleted += OnChange;
             _watcher.Renamed += OnChange;
-            _watcher.Error += (_, e) => _runtime.Warn($"the supervisor stopped noticing changes of agents' files: {e.GetException().Message}");
+            _watcher.Error += (_, e) => RuntimeLog.SupervisorWatchStopped(_runtime.Log, e.GetException().Message);
             _watcher.EnableRaisingEvents = true;
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or PlatformNotSupportedException)
         {
-            _runtime.Warn($"the supervisor cannot watch {_runtime.Home.AgentsDirectory} ({ex.Message}); agents are not shown needs-update when their files change");
+            RuntimeLog.SupervisorCannotWatch(_runtime.Log, _runtime.Home.AgentsDirectory, ex.Message);
         }
     }
 

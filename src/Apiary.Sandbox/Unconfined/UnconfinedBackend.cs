@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using Apiary.Sandbox.Execution;
+using Apiary.Sandbox.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Apiary.Sandbox.Unconfined;
 
@@ -17,11 +20,11 @@ public sealed class UnconfinedBackend : ISandboxBackend, IDisposable
     private readonly Cgroups _cgroups = Cgroups.Detect();
     private readonly Launcher _launcher;
 
-    /// <summary>Creates the backend, writing <see cref="Warning"/> to <paramref name="warnings"/>.</summary>
-    public UnconfinedBackend(TextWriter warnings)
+    /// <summary>Creates the backend, logging a warning that nothing is isolated (event 2001, <c>UnconfinedBackendInUse</c>).</summary>
+    /// <param name="logger">Where the warning goes; nowhere when null.</param>
+    public UnconfinedBackend(ILogger<UnconfinedBackend>? logger = null)
     {
-        ArgumentNullException.ThrowIfNull(warnings);
-        warnings.WriteLine(Warning);
+        SandboxLog.UnconfinedBackendInUse(logger ?? (ILogger)NullLogger.Instance);
         _launcher = new Launcher(_cgroups);
     }
 

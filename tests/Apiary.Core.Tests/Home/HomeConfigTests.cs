@@ -189,4 +189,73 @@ public sealed class HomeConfigTests
         Assert.Contains(messagePart, error.Message, StringComparison.Ordinal);
         Assert.NotNull(error.Line);
     }
+
+    [Fact]
+    public void Parse_NoTelemetrySection_NothingExported()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("prompt:\n  total_chars: 5000\n", File);
+        Assert.Empty(diagnostics);
+        Assert.False(config!.Telemetry.Exports);
+        Assert.Same(TelemetrySettings.Off, config.Telemetry);
+    }
+
+    [Fact]
+    public void Parse_Telemetry_Read()
+    {
+        var (config, diagnostics) = HomeConfig.Parse(
+            "telemetry:\n  otlp_endpoint: http://collector:4318\n  protocol: http/protobuf\n  service_name: apiary-lab\n", File);
+        Assert.Empty(diagnostics);
+        Assert.True(config!.Telemetry.Exports);
+        Assert.Equal(new Uri("http://collector:4318"), config.Telemetry.OtlpEndpoint);
+        Assert.Equal(TelemetryProtocol.HttpProtobuf, config.Telemetry.Protocol);
+        Assert.Equal("apiary-lab", config.Telemetry.ServiceName);
+    }
+
+    [Fact]
+    public void Parse_TelemetryEndpointOnly_GrpcAndServiceNameApiary()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("telemetry: { otlp_endpoint: 'https://otel.example.org:4317' }\n", File);
+        Assert.Empty(diagnostics);
+        Assert.Equal((TelemetryProtocol.Grpc, "apiary"), (config!.Telemetry.Protocol, config.Telemetry.ServiceName));
+    }
+
+    [Theory]
+    [InlineData("collector:4317")]
+    [InlineData("/v1/traces")]
+    [InlineData("ftp://collector:4317")]
+    [InlineData("http://user:secret@collector:4317")]
+    public void Parse_TelemetryEndpointNotAnHttpUrl_ErrorAtValueNamingTheField(string endpoint)
+    {
+        var (config, diagnostics) = HomeConfig.Parse($"telemetry:\n  otlp_endpoint: '{endpoint}'\n", File);
+        Assert.Null(config);
+        var error = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Error, File, 2, 18), (error.Severity, error.File, error.Line, error.Column));
+        Assert.StartsWith("'telemetry.otlp_endpoint' must be an absolute http or https URL", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"{File}:2:18: error: ", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_TelemetryUnknownProtocol_Error()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("telemetry:\n  otlp_endpoint: http://c:4317\n  protocol: http/json\n", File);
+        Assert.Null(config);
+        Assert.Equal("'telemetry.protocol' must be grpc or http/protobuf, not 'http/json'", Assert.Single(diagnostics).Message);
+    }
+
+    [Fact]
+    public void Parse_TelemetryUnknownField_WarnsWithSuggestion()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("telemetry:\n  otlp_endpoint: http://c:4317\n  otlp_endpiont: http://d:4317\n", File);
+        Assert.True(config!.Telemetry.Exports);
+        var warning = Assert.Single(diagnostics);
+        Assert.Contains("unknown field 'telemetry.otlp_endpiont' is ignored; did you mean 'telemetry.otlp_endpoint'?", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_TelemetryWithoutEndpoint_WarnsThatNothingIsExported()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("telemetry:\n  service_name: apiary-lab\n", File);
+        Assert.False(config!.Telemetry.Exports);
+        Assert.Contains("no 'otlp_endpoint', so nothing is exported", Assert.Single(diagnostics).Message, StringComparison.Ordinal);
+    }
 }

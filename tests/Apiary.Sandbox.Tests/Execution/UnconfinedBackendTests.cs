@@ -1,6 +1,7 @@
 using Apiary.Protocol;
 using Apiary.Sandbox.Unconfined;
 using Apiary.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace Apiary.Sandbox.Tests.Execution;
 
@@ -8,21 +9,31 @@ namespace Apiary.Sandbox.Tests.Execution;
 public sealed class UnconfinedBackendTests : IDisposable
 {
     private readonly TempDirectory _workspace = new("apiary-ws");
-    private readonly StringWriter _warnings = new();
+    private readonly ILoggerFactory _logging;
+    private readonly CapturingLoggerProvider _logs;
     private readonly UnconfinedBackend _backend;
 
-    public UnconfinedBackendTests() => _backend = new UnconfinedBackend(_warnings);
+    public UnconfinedBackendTests()
+    {
+        _logging = CapturingLoggerProvider.CreateFactory(out _logs);
+        _backend = new UnconfinedBackend(_logging.CreateLogger<UnconfinedBackend>());
+    }
 
     public void Dispose()
     {
         _backend.Dispose();
-        _warnings.Dispose();
+        _logging.Dispose();
         _workspace.Dispose();
     }
 
     [Fact]
-    public void Create_WritesTheWarning() =>
-        Assert.Contains("no sandbox", _warnings.ToString(), StringComparison.Ordinal);
+    public void Create_LogsTheWarning()
+    {
+        var warning = Assert.Single(_logs.Entries);
+        Assert.Equal((LogLevel.Warning, 2001, "UnconfinedBackendInUse"), (warning.Level, warning.EventId.Id, warning.EventId.Name));
+        Assert.Equal(typeof(UnconfinedBackend).FullName, warning.Category);
+        Assert.Contains("no sandbox", warning.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Exec_ResultMarkedUnconfinedAndRunsInTheWorkspace()

@@ -79,7 +79,7 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         var root = new TempDirectory(name);
         var model = new ScriptedChatClient();
         var server = await ApiaryServer.StartAsync(
-            new ServerOptions { Home = root["home"], Urls = "http://127.0.0.1:0", UserHome = root.Path, Warnings = TextWriter.Null, Models = new ScriptedModelCatalog(model) },
+            new ServerOptions { Home = root["home"], Urls = "http://127.0.0.1:0", UserHome = root.Path, LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Models = new ScriptedModelCatalog(model) },
             cancellationToken);
         var http = new HttpClient { BaseAddress = new Uri(server.Url) };
         var playwright = await Playwright.CreateAsync();

@@ -243,6 +243,15 @@ public sealed partial class GovernancePipeline
             ticket.Risk,
             null,
             new Explanation(DecisionSource.Rule, $"approval {ticketId} by {fold.By}", ticket.Reason, proposal, context, []));
+        return await PipelineTelemetry.MeasureAsync(
+            PipelineTelemetry.ResumeActivity, proposal, () => ResumeGrantedAsync(ticketId, fold, ticket, approved, cancellationToken)).ConfigureAwait(false);
+    }
+
+    // The resume of a ticket read: consumed once, then admitted like any allow.
+    private async Task<GovernanceResult> ResumeGrantedAsync(ApprovalTicketId ticketId, TicketFold fold, ApprovalTicket ticket, Decision approved, CancellationToken cancellationToken)
+    {
+        var proposal = ticket.Proposal;
+        var context = approved.Explanation.Context;
         if (fold.State != ApprovalState.Granted)
         {
             var state = fold.State == ApprovalState.Consumed ? "was already consumed" : $"is {Lower(fold.State.ToString())}, not granted";

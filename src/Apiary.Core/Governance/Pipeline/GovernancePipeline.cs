@@ -72,10 +72,15 @@ public sealed partial class GovernancePipeline
     /// result is an allow only once its <c>proposal.decided</c> event is committed.
     /// </summary>
     /// <exception cref="OperationCanceledException">Cancelled; anything reserved is given back.</exception>
-    public async Task<GovernanceResult> SubmitAsync(Proposal proposal, BudgetEstimate estimate, CancellationToken cancellationToken = default)
+    public Task<GovernanceResult> SubmitAsync(Proposal proposal, BudgetEstimate estimate, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(proposal);
         ArgumentNullException.ThrowIfNull(estimate);
+        return PipelineTelemetry.MeasureAsync(PipelineTelemetry.DecideActivity, proposal, () => DecideAsync(proposal, estimate, cancellationToken));
+    }
+
+    private async Task<GovernanceResult> DecideAsync(Proposal proposal, BudgetEstimate estimate, CancellationToken cancellationToken)
+    {
         var context = PolicyContext.At(_time, NextSessionCount(proposal.Principal.SessionId));
 
         if (_killSwitch.IsBlocked(proposal.Principal) is { } blocking)
@@ -371,15 +376,7 @@ public sealed partial class GovernancePipeline
             lease?.ToString());
     }
 
-    private static string StageName(PipelineStage stage) => stage switch
-    {
-        PipelineStage.KillSwitch => "kill_switch",
-        PipelineStage.Policy => "policy",
-        PipelineStage.Approval => "approval",
-        PipelineStage.Budget => "budget",
-        PipelineStage.Lock => "lock",
-        _ => "record",
-    };
+    private static string StageName(PipelineStage stage) => PipelineTelemetry.StageName(stage);
 
     // Event data spells enum values in lower case, like the policy files do.
 #pragma warning disable CA1308 // These are identifiers for people and JSON, not text compared across cultures.
