@@ -7,12 +7,6 @@ namespace Apiary.Runtime.Manager;
 /// </summary>
 internal static class ManagerTools
 {
-    public const string RequestSpawn = "request_spawn";
-    public const string Start = "start";
-    public const string Stop = "stop";
-    public const string Restart = "restart";
-    public const string Update = "update";
-
     /// <summary>Runs a manager tool's <paramref name="work"/>; arguments the model got wrong and refusals become what it is told.</summary>
     public static async Task<ToolOutcome> GuardAsync(Func<Task<string>> work)
     {
@@ -31,7 +25,7 @@ internal static class ManagerTools
 internal sealed class RequestSpawnTool(ManagerService manager) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        ManagerTools.RequestSpawn,
+        "request_spawn",
         "Ask for a new agent",
         "Managers only. Ask for a new agent (or a change to one you spawned) from a draft folder you prepared in your workspace: AGENTS.md with frontmatter, SOUL.md and any other files. " +
         "The draft may not widen what you have: its policies must be among yours, its allowed_recipients among yours (or you), its budget within a share of what your session has left, " +
@@ -49,7 +43,7 @@ internal sealed class RequestSpawnTool(ManagerService manager) : IAgentTool
 internal sealed class StartTool(ManagerService manager) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        ManagerTools.Start,
+        "start",
         "Start an agent",
         "Managers only. Start a run of an agent you manage on a task; returns the run's id at once (the agent works in its own session). Use send/recv to talk to it.",
         [new("agent", "The agent to start.", Required: true), new("task", "What it is to do, and what 'done' means.", Required: true)]);
@@ -65,7 +59,7 @@ internal sealed class StartTool(ManagerService manager) : IAgentTool
 internal sealed class StopTool(ManagerService manager) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        ManagerTools.Stop,
+        "stop",
         "Stop an agent",
         "Managers only. Stop every run of an agent you manage: the kill switch of each run's session is engaged, so a model call or a waiting approval ends at once.",
         [new("agent", "The agent to stop.", Required: true)]);
@@ -78,7 +72,7 @@ internal sealed class StopTool(ManagerService manager) : IAgentTool
 internal sealed class RestartTool(ManagerService manager) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        ManagerTools.Restart,
+        "restart",
         "Restart an agent",
         "Managers only. Stop an agent's runs and start it again on the task of its last start (or the task given).",
         [new("agent", "The agent to restart.", Required: true), new("task", "The task of the new run. Default: the task you last started it with.")]);
@@ -94,7 +88,7 @@ internal sealed class RestartTool(ManagerService manager) : IAgentTool
 internal sealed class UpdateTool(ManagerService manager) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        ManagerTools.Update,
+        "update",
         "Reload an agent",
         "Managers only. Reload an agent's definition from its files (after they changed): checks that it loads and its prompt composes; its next run uses it. Idempotent; " +
         "the agent shows 'rebuilding' while it runs.",

@@ -9,8 +9,6 @@ namespace Apiary.Runtime.Memory;
 /// </summary>
 internal static class MemoryTools
 {
-    public const string Remember = "remember";
-
     /// <summary>The file of the agent's folder the tool appends to.</summary>
     public const string MemoryFile = "MEMORY.md";
 
@@ -43,7 +41,7 @@ internal static class MemoryTools
 internal sealed class RememberTool(MemoryService memory) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        MemoryTools.Remember,
+        "remember",
         "Remember a fact",
         "Remember a durable fact for your later runs: the text is appended to your MEMORY.md, which every later run of yours reads in its prompt. " +
         "Keep it short and self-contained (what you learned, a decision, a preference). It is checked by governance policies like a write of MEMORY.md " +

@@ -10,16 +10,9 @@ namespace Apiary.Runtime.Messaging;
 /// </summary>
 internal static class MessagingTools
 {
-    public const string Send = "send";
-    public const string Recv = "recv";
-    public const string Ask = "ask";
-    public const string Answer = "answer";
-
     /// <summary>The longest <c>recv</c> and <c>ask</c> wait, in seconds.</summary>
     public const int MaxWaitSeconds = 600;
 
-    /// <summary>Whether <paramref name="name"/> is one of these tools.</summary>
-    public static bool Handles(string name) => name is Send or Recv or Ask or Answer;
 
     /// <summary>Messages as the model reads them: who sent each (an agent or the operator, never the user), where, and the text.</summary>
     public static string Render(IReadOnlyList<MessageDto> messages)
@@ -92,7 +85,7 @@ internal static class MessagingTools
 internal sealed class SendTool(MessageService messages) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        MessagingTools.Send,
+        "send",
         "Send a message",
         "Send a message to another agent, your manager or the operator. You may reach only your allowed recipients (by default a worker reaches its manager and the operator); " +
         "every message is checked by governance policies first and may be denied or wait for approval. Messages arrive in the recipient's inbox in order.",
@@ -116,7 +109,7 @@ internal sealed class SendTool(MessageService messages) : IAgentTool
 internal sealed class RecvTool(RuntimeContext context, MessageService messages) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        MessagingTools.Recv,
+        "recv",
         "Receive messages",
         "Receive the messages waiting in your inbox, oldest first, waiting up to wait_seconds for one when there is none. Each is shown with its id, sender, thread and text; " +
         "messages come from other agents or the operator, never from the user. Messages returned are acknowledged.",
@@ -160,7 +153,7 @@ internal sealed class RecvTool(RuntimeContext context, MessageService messages) 
 internal sealed class AskTool(MessageService messages) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        MessagingTools.Ask,
+        "ask",
         "Ask and wait for the answer",
         "Ask another agent (or the operator) a question and wait for the answer until the deadline. Returns the answer, or says none came in time " +
         "(a late answer still arrives in your inbox). Governed like send.",
@@ -194,7 +187,7 @@ internal sealed class AskTool(MessageService messages) : IAgentTool
 internal sealed class AnswerTool(MessageService messages) : IAgentTool
 {
     public ToolDescriptor Descriptor { get; } = AgentTools.Describe(
-        MessagingTools.Answer,
+        "answer",
         "Answer a message",
         "Answer a message you received (a question asked with ask, or any message): the reply goes to its sender on the same thread. Governed like send.",
         [new("message_id", "The id of the message you answer, as recv showed it.", Required: true), new("body", "Your answer.", Required: true)]);
