@@ -112,6 +112,10 @@ public sealed partial class ApiaryClient : IDisposable
     public Task<IReadOnlyList<AgentDto>> ListAgentsAsync(CancellationToken cancellationToken = default) =>
         GetAsync("api/agents", ApiJsonContext.Default.IReadOnlyListAgentDto, cancellationToken);
 
+    /// <summary><c>GET /api/tools</c>: every tool the runs offer their models, with its schema; <c>external</c> ones are what <c>apiary mcp</c> offers.</summary>
+    public Task<IReadOnlyList<ToolDescriptor>> ListToolsAsync(CancellationToken cancellationToken = default) =>
+        GetAsync("api/tools", ApiJsonContext.Default.IReadOnlyListToolDescriptor, cancellationToken);
+
     /// <summary><c>GET /api/agents?findings=true</c>: the agents of the home, and what is wrong with the agents folder itself.</summary>
     public Task<AgentListingDto> ListAgentsWithFindingsAsync(CancellationToken cancellationToken = default) =>
         GetAsync("api/agents?findings=true", ApiJsonContext.Default.AgentListingDto, cancellationToken);

@@ -224,10 +224,6 @@ public sealed class ApiaryServer : IAsyncDisposable
         Path.GetFileName(folder) == Apiary.Agents.WorkspaceGuard.DefaultFolderName
         && Path.GetDirectoryName(Path.GetDirectoryName(folder)) == home.AgentsDirectory;
 
-    // Validated with the other options when the server starts.
-    private static AllowedHost ParseHost(string text) =>
-        AllowedHost.TryParse(text, out var host, out var error) ? host : throw new ArgumentException(error, nameof(text));
-
     private static WebApplication Build(ServerOptions options, ApiaryRuntime runtime, AuthRejections rejections, ILoggerFactory logging, TelemetrySettings telemetry)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = runtime.Home.Root });
@@ -247,31 +243,9 @@ public sealed class ApiaryServer : IAsyncDisposable
 
         // The dashboard's keys are kept in keys/dashboard, readable by the home's owner only, like the tokens beside them.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
-        ServerTelemetry.AddExport(builder.Services, telemetry);
-        builder.Services.AddSingleton(runtime);
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(rejections);
-        builder.Services.AddSingleton(new HostGuard([.. runtime.Config.AllowedHosts, .. options.AllowedHosts.Select(ParseHost)]));
-        builder.Services.ConfigureHttpJsonOptions(json =>
-        {
-            json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-            json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
-            json.SerializerOptions.TypeInfoResolverChain.Insert(1, ServerJsonContext.Default);
-        });
-        builder.Services.AddProblemDetails();
-        builder.Services.AddOpenApi("v1");
-        builder.Services.AddDashboard(runtime);
+        builder.Services.AddApiary(runtime, options, rejections).WithDashboard().WithTelemetry(telemetry).WithTools(options.Tools);
         var app = builder.Build();
-
-        // First: a request for a host this server does not serve meets nothing else (DNS rebinding).
-        app.Use(app.Services.GetRequiredService<HostGuard>().InvokeAsync);
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
-        app.Use(ApiMiddleware.HandleProblemsAsync);
-        app.Use(ApiMiddleware.AuthenticateAsync);
-        app.MapOpenApi("/openapi/{documentName}.json");
-        ApiEndpoints.Map(app);
-        app.MapDashboard();
+        app.MapApiary();
         return app;
     }
 }

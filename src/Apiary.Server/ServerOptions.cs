@@ -75,6 +75,9 @@ public sealed class ServerOptions
     /// </summary>
     internal Action<Microsoft.AspNetCore.Hosting.IWebHostBuilder>? ConfigureWebHost { get; init; }
 
+    /// <summary>Tools the runs offer their models besides the built-in ones (registered with <c>WithTools</c>).</summary>
+    internal IReadOnlyList<IAgentTool> Tools { get; init; } = [];
+
     /// <summary>What the runtime behind the server is given.</summary>
     internal RuntimeOptions ToRuntimeOptions(ILoggerFactory logging) => new()
     {
