@@ -69,34 +69,27 @@ public sealed partial class SqliteEventStore
             : null;
     }
 
-    private async IAsyncEnumerable<RecordedEvent> ReadStreamCoreAsync(string stream, long fromVersion, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var page = await ReadPageAsync(
+    private IAsyncEnumerable<RecordedEvent> ReadStreamCoreAsync(string stream, long fromVersion, CancellationToken cancellationToken) =>
+        PagesAsync(
+            fromVersion,
+            (from, ct) => ReadPageAsync(
                 $"SELECT {Columns} FROM events WHERE stream = $stream AND version >= $from ORDER BY version LIMIT {PageSize};",
                 command => command.Parameters.AddWithValue("$stream", stream),
-                fromVersion,
-                cancellationToken).ConfigureAwait(false);
-            foreach (var e in page)
-            {
-                yield return e;
-            }
+                from,
+                ct),
+            last => last.StreamVersion + 1,
+            cancellationToken);
 
-            if (page.Count < PageSize)
-            {
-                yield break;
-            }
+    private IAsyncEnumerable<RecordedEvent> ReadAllCoreAsync(long fromPosition, CancellationToken cancellationToken) =>
+        PagesAsync(fromPosition, ReadAllPageAsync, last => last.Position + 1, cancellationToken);
 
-            fromVersion = page[^1].StreamVersion + 1;
-        }
-    }
-
-    private async IAsyncEnumerable<RecordedEvent> ReadAllCoreAsync(long fromPosition, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Every event of the pages <paramref name="readPage"/> reads, each from after the last of the one before, to the first short page.</summary>
+    private static async IAsyncEnumerable<RecordedEvent> PagesAsync(
+        long from, Func<long, CancellationToken, Task<List<RecordedEvent>>> readPage, Func<RecordedEvent, long> after, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         while (true)
         {
-            var page = await ReadAllPageAsync(fromPosition, cancellationToken).ConfigureAwait(false);
+            var page = await readPage(from, cancellationToken).ConfigureAwait(false);
             foreach (var e in page)
             {
                 yield return e;
@@ -107,7 +100,7 @@ public sealed partial class SqliteEventStore
                 yield break;
             }
 
-            fromPosition = page[^1].Position + 1;
+            from = after(page[^1]);
         }
     }
 

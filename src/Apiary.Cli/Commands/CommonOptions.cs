@@ -48,6 +48,10 @@ internal static class CommonOptions
     public static CliException MissingHome(ApiaryHome home) => CliException.Failure(
         $"there is no Apiary home at {home.Root} ({Describe(home.Source)}); create it with 'apiary init --home {home.Root}', or point --home or ${ApiaryHome.EnvironmentVariable} at an existing home");
 
+    /// <summary>An inbox's owner as given on the command line: <c>operator</c>, or an agent's name (checked).</summary>
+    /// <exception cref="CliException">Not a valid agent name.</exception>
+    public static string ParseInbox(string raw) => raw == "operator" ? raw : ParseName(raw).Value;
+
     /// <summary>
     /// Connects to the running server of <paramref name="home"/>. A home that does not exist is named as such (with how
     /// to create it) rather than as a missing server.

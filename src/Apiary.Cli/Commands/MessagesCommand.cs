@@ -23,11 +23,7 @@ internal static class MessagesCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var to = parse.GetValue(agent)!;
-            if (to != "operator")
-            {
-                to = CommonOptions.ParseName(to).Value;
-            }
+            var to = CommonOptions.ParseInbox(parse.GetValue(agent)!);
 
             var body = parse.GetValue(text);
             if (string.IsNullOrEmpty(body))
@@ -57,11 +53,7 @@ internal static class MessagesCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var who = parse.GetValue(agent)!;
-            if (who != "operator")
-            {
-                who = CommonOptions.ParseName(who).Value;
-            }
+            var who = CommonOptions.ParseInbox(parse.GetValue(agent)!);
 
             var seconds = parse.GetValue(wait);
             if (seconds is < 0 or > MaxWaitSeconds)

@@ -333,17 +333,24 @@ internal static partial class ApiEndpoints
         k.EngagedBy,
         k.EngagedAt);
 
-    private static async Task<IResult> EngageAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
+    /// <summary>A kill-switch request's body and its scope, or the problem to answer when either is wrong.</summary>
+    private static async Task<(KillSwitchRequest? Request, KillSwitchScope Scope, IResult? Problem)> ReadKillSwitchAsync(HttpContext context)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.KillSwitchRequest).ConfigureAwait(false);
         if (request is null)
         {
-            return problem!;
+            return (null, default!, problem);
         }
 
-        if (ScopeOf(request, out var scope) is { } invalid)
+        return ScopeOf(request, out var scope) is { } invalid ? (null, scope, Problems.BadRequest(invalid)) : (request, scope, null);
+    }
+
+    private static async Task<IResult> EngageAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
+    {
+        var (request, scope, problem) = await ReadKillSwitchAsync(context).ConfigureAwait(false);
+        if (request is null)
         {
-            return Problems.BadRequest(invalid);
+            return problem!;
         }
 
         if (string.IsNullOrWhiteSpace(request.Reason))
@@ -357,15 +364,10 @@ internal static partial class ApiEndpoints
 
     private static async Task<IResult> ReleaseAsync(HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
-        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.KillSwitchRequest).ConfigureAwait(false);
+        var (request, scope, problem) = await ReadKillSwitchAsync(context).ConfigureAwait(false);
         if (request is null)
         {
             return problem!;
-        }
-
-        if (ScopeOf(request, out var scope) is { } invalid)
-        {
-            return Problems.BadRequest(invalid);
         }
 
         return await runtime.Pipeline.ReleaseKillSwitchAsync(scope, context.Grant().Who, cancellationToken).ConfigureAwait(false)

@@ -203,32 +203,34 @@ public sealed class BudgetLedger
                 break;
 
             case BudgetSettled settled:
-                if (_open.Remove(settled.Reservation, out var toSettle))
-                {
-                    foreach (var scope in toSettle.Scopes)
-                    {
-                        var state = State(scope);
-                        state.Reserved = state.Reserved.Subtract(toSettle.Amounts);
-                        state.Spent = state.Spent.Add(settled.Actual);
-                    }
-                }
-
+                Close(settled.Reservation, settled.Actual);
                 break;
 
             case BudgetReleased released:
-                if (_open.Remove(released.Reservation, out var toRelease))
-                {
-                    foreach (var scope in toRelease.Scopes)
-                    {
-                        var state = State(scope);
-                        state.Reserved = state.Reserved.Subtract(toRelease.Amounts);
-                    }
-                }
-
+                Close(released.Reservation, null);
                 break;
 
             default:
                 throw new ArgumentException($"unknown budget fact {fact.GetType().Name}", nameof(fact));
+        }
+    }
+
+    /// <summary>Gives back what <paramref name="reservation"/> held in each of its scopes, counting <paramref name="spent"/> (settled) or nothing (released).</summary>
+    private void Close(BudgetReservationId reservation, BudgetAmounts? spent)
+    {
+        if (!_open.Remove(reservation, out var open))
+        {
+            return;
+        }
+
+        foreach (var scope in open.Scopes)
+        {
+            var state = State(scope);
+            state.Reserved = state.Reserved.Subtract(open.Amounts);
+            if (spent is not null)
+            {
+                state.Spent = state.Spent.Add(spent);
+            }
         }
     }
 
