@@ -181,7 +181,10 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
             await runtime.Supervisor.StartAsync(cancellationToken).ConfigureAwait(false);
 
             // Runs a previous server left unended (waiting for an approval, or running) go on where they stood.
-            await runtime.Runs.ResumeRunsAsync(cancellationToken).ConfigureAwait(false);
+            var claimed = await runtime.Runs.ResumeRunsAsync(cancellationToken).ConfigureAwait(false);
+
+            // Tickets a previous server left open for other callers wait again; each runs its exact proposal once, when granted.
+            await new TicketRecovery(context, runtime.Sessions, runtime.Executor).TakeUpAsync(claimed, cancellationToken).ConfigureAwait(false);
             return runtime;
         }
         catch

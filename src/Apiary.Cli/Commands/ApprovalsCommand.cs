@@ -84,12 +84,7 @@ internal static class ApprovalsCommand
             var home = CommonOptions.LocateHome(parse, context);
             using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
             var session = parse.GetValue(forSession);
-            var answer = await AnswerAsync(id, () => client.ApproveAsync(id, session, cancellationToken)).ConfigureAwait(false);
-            if (answer.State != "granted")
-            {
-                return await AlreadyAnsweredAsync(context, answer).ConfigureAwait(false);
-            }
-
+            await AnswerAsync(id, () => client.ApproveAsync(id, session, cancellationToken)).ConfigureAwait(false);
             await context.Out.WriteLineAsync($"approved ticket {id}{(session ? " for the session" : "")}").ConfigureAwait(false);
             return ExitCodes.Success;
         });
@@ -115,42 +110,31 @@ internal static class ApprovalsCommand
 
             var home = CommonOptions.LocateHome(parse, context);
             using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
-            var answer = await AnswerAsync(id, () => client.DenyAsync(id, why, cancellationToken)).ConfigureAwait(false);
-            if (answer.State != "denied")
-            {
-                return await AlreadyAnsweredAsync(context, answer).ConfigureAwait(false);
-            }
-
+            await AnswerAsync(id, () => client.DenyAsync(id, why, cancellationToken)).ConfigureAwait(false);
             await context.Out.WriteLineAsync($"denied ticket {id}").ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
     }
 
+    /// <summary>
+    /// Answers ticket <paramref name="id"/>. No such ticket is bad input; one no longer open (answered, used or expired)
+    /// fails with the server's account of how it stands, and nothing changes.
+    /// </summary>
     private static async Task<TicketAnswerDto> AnswerAsync(string id, Func<Task<TicketAnswerDto>> answer)
     {
         try
         {
             return await answer().ConfigureAwait(false);
         }
-        catch (ApiaryClientException ex) when (ex.Status is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        catch (ApiaryClientException ex) when (ex.Status is HttpStatusCode.NotFound)
         {
-            // No such ticket: the server says so, with what to do. (One that was answered is an answer, not a refusal.)
             throw CliException.BadInput($"{ex.Detail ?? ex.Message} (looked for {id})");
         }
-    }
-
-    private static async Task<int> AlreadyAnsweredAsync(CliContext context, TicketAnswerDto answer)
-    {
-        var state = answer.State switch
+        catch (ApiaryClientException ex) when (ex.Status is HttpStatusCode.Conflict)
         {
-            "granted" => $"was already approved by {answer.By}",
-            "denied" => $"was already denied by {answer.By}: {answer.Reason}",
-            "expired" => "expired unanswered",
-            _ => "was already approved and used",
-        };
-        await context.Error.WriteLineAsync($"apiary: ticket {answer.Ticket} {state}; nothing changed").ConfigureAwait(false);
-        return ExitCodes.Failure;
+            throw CliException.Failure(ex.Detail ?? ex.Message);
+        }
     }
 
     private static string ParseTicket(string text) =>

@@ -514,11 +514,12 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
     /// Resumes every run that a previous server left unended (waiting for an approval, or running): its conversation is
     /// rebuilt from its <c>model.called</c> and <c>tool.called</c> bodies, its session reopened under the same id (so its
     /// tickets and budget are still its own), and its loop continues; a run that cannot be resumed is ended
-    /// <c>failed</c> with why.
+    /// <c>failed</c> with why. Returns the approval tickets those runs wait for, which are theirs to take up.
     /// </summary>
-    public async Task ResumeRunsAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlySet<string>> ResumeRunsAsync(CancellationToken cancellationToken)
     {
         var open = new Dictionary<string, RunStartedData>(StringComparer.Ordinal);
+        var waits = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         await foreach (var e in context.Store.ReadAllAsync(1, cancellationToken).ConfigureAwait(false))
         {
             if (e.Type == ServerEventTypes.RunStarted)
@@ -530,12 +531,21 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             {
                 open.Remove(Read(e, RuntimeJsonContext.Default.RunEndedData).Run);
             }
+            else if (e.Type == ServerEventTypes.RunWaiting)
+            {
+                var waiting = Read(e, RuntimeJsonContext.Default.RunWaitingData);
+                (waits.TryGetValue(waiting.Run, out var tickets) ? tickets : waits[waiting.Run] = []).Add(waiting.Ticket);
+            }
         }
 
         foreach (var started in open.Values)
         {
             await ResumeRunAsync(started, cancellationToken).ConfigureAwait(false);
         }
+
+        // The tickets of runs not ended are the runs' own: a resumed run waits for them itself; one that could not be
+        // resumed ended failed, and its tickets must not run on their own.
+        return open.Keys.SelectMany(run => waits.GetValueOrDefault(run) ?? []).ToHashSet(StringComparer.Ordinal);
     }
 
     private async Task ResumeRunAsync(RunStartedData s, CancellationToken cancellationToken)

@@ -283,7 +283,7 @@ internal static partial class ApiEndpoints
         }
 
         var scope = request?.ForSession == true ? ApprovalScope.Session : ApprovalScope.Once;
-        return await AnswerAsync(() => runtime.Pipeline.ApproveAsync(new ApprovalTicketId(guid), scope, context.Grant().Who, cancellationToken)).ConfigureAwait(false);
+        return await AnswerAsync(() => runtime.Pipeline.ApproveAsync(new ApprovalTicketId(guid), scope, context.Grant().Who, cancellationToken), ApprovalState.Granted).ConfigureAwait(false);
     }
 
     private static async Task<IResult> DenyAsync(string ticket, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
@@ -304,19 +304,26 @@ internal static partial class ApiEndpoints
             return Problems.BadRequest("'reason' is required to deny: the agent is told why");
         }
 
-        return await AnswerAsync(() => runtime.Pipeline.DenyAsync(new ApprovalTicketId(guid), request.Reason, context.Grant().Who, cancellationToken)).ConfigureAwait(false);
+        return await AnswerAsync(() => runtime.Pipeline.DenyAsync(new ApprovalTicketId(guid), request.Reason, context.Grant().Who, cancellationToken), ApprovalState.Denied).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> AnswerAsync(Func<Task<ApprovalAnswer>> answer)
+    /// <summary>Answers a ticket: its new state, or 409 when it was no longer open (answered, used or expired before), saying how it stands.</summary>
+    private static async Task<IResult> AnswerAsync(Func<Task<ApprovalAnswer>> answer, ApprovalState wanted)
     {
         try
         {
             var a = await answer().ConfigureAwait(false);
+            if (!a.Answered || a.State != wanted)
+            {
+                return Problems.Of(409, "Ticket not open", $"ticket {a.Ticket} is no longer open: {ApprovalText.Standing(a)}; nothing changed");
+            }
+
             return Results.Json(new TicketAnswerDto(a.Ticket.ToString(), a.State.ToString().ToLowerInvariant(), a.By, a.Reason), ApiJsonContext.Default.TicketAnswerDto);
         }
         catch (ApprovalTicketException ex)
         {
-            return Problems.Of(409, "Ticket not open", $"{ex.Message}; GET /api/approvals lists the open tickets");
+            // No such ticket (one that was answered is a 409 above, saying how it stands).
+            return Problems.NotFound("ticket", $"{ex.Message}; GET /api/approvals lists the open tickets");
         }
     }
 

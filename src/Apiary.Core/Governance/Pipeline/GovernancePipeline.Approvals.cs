@@ -373,7 +373,7 @@ public sealed partial class GovernancePipeline
 
         // The ticket as this answer left it: a waiter may already have resumed (consumed) it since, which must not turn
         // a successful approval into "already used" for the one who approved.
-        return (await ReadTicketAsync(fold.Id, cancellationToken, throughVersion: fold.Version + 1).ConfigureAwait(false)).Answer();
+        return (await ReadTicketAsync(fold.Id, cancellationToken, throughVersion: fold.Version + 1).ConfigureAwait(false)).Answer() with { Answered = true };
     }
 
     private async Task<ApprovalAnswer> ExpireIfDueAsync(TicketFold fold, CancellationToken cancellationToken)

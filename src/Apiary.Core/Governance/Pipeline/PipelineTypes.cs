@@ -94,7 +94,11 @@ public sealed record ApprovalTicket(
 /// <param name="By">Who granted or denied it.</param>
 /// <param name="Reason">Why it was denied.</param>
 /// <param name="At">When it was answered (or expired, or consumed).</param>
-public sealed record ApprovalAnswer(ApprovalTicketId Ticket, ApprovalState State, ApprovalScope? Scope, string? By, string? Reason, DateTimeOffset? At);
+public sealed record ApprovalAnswer(ApprovalTicketId Ticket, ApprovalState State, ApprovalScope? Scope, string? By, string? Reason, DateTimeOffset? At)
+{
+    /// <summary>True when this call's answer (or the expiry it found due) was recorded; false when the ticket was no longer open.</summary>
+    public bool Answered { get; init; }
+}
 
 /// <summary>A proposal the pipeline allowed: what the caller runs, then hands to <see cref="GovernancePipeline.CompleteAsync"/>.</summary>
 /// <param name="Proposal">The proposal.</param>

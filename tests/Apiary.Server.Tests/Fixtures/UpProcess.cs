@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using Apiary.Home;
+
+namespace Apiary.Server.Tests;
+
+/// <summary>
+/// A real <c>apiary up</c> process on a home, as a user starts it (its own port, <c>HOME</c> the test's folder), with an
+/// HTTP client holding the operator token. Killing it with SIGKILL is a crash: nothing of the server runs after it.
+/// </summary>
+internal sealed class UpProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Task<string> _error;
+
+    private UpProcess(Process process, Task<string> error, string url, HttpClient http, Task<string> output)
+    {
+        _process = process;
+        _error = error;
+        Url = url;
+        Http = http;
+        Output = output;
+    }
+
+    public string Url { get; }
+
+    /// <summary>A client of the API with the operator token.</summary>
+    public HttpClient Http { get; }
+
+    /// <summary>What it printed after its first line, once it has exited.</summary>
+    public Task<string> Output { get; }
+
+    /// <summary>Starts <c>apiary up</c> on <paramref name="home"/> and returns once it serves.</summary>
+    public static async Task<UpProcess> StartAsync(ApiaryHome home, string userHome, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["HOME"] = userHome;
+        var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync(cancellationToken);
+        try
+        {
+            // The first line is printed once the server is up and run/server.json is written.
+            var first = await process.StandardOutput.ReadLineAsync(cancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+            if (first is null || !first.StartsWith("Apiary is up at ", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"apiary up did not start: {first}\n{await error}");
+            }
+
+            var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
+            var info = (await ServerInfo.ReadAsync(home, cancellationToken))!;
+            var http = new HttpClient { BaseAddress = new Uri(info.Url) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(home.Root, ServerInfo.OperatorTokenPath), cancellationToken)).Trim());
+            return new UpProcess(process, error, info.Url, http, output);
+        }
+        catch
+        {
+            process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Kills the server with SIGKILL, as a crash or the OOM killer would, and waits until it is gone.</summary>
+    public async Task KillAsync(CancellationToken cancellationToken)
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+    }
+
+    /// <summary>What it wrote on standard error, once it has exited.</summary>
+    public Task<string> Error => _error;
+
+    public ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        Http.Dispose();
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
