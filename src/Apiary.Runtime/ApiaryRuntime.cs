@@ -165,7 +165,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
             {
                 context.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
                     string.Join("; ", loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString())) +
-                    "; fix them ('apiary policy check') and restart the server";
+                    "; fix them ('apiary policy check' shows what is wrong) and restart the server";
             }
 
             var (backend, sandboxProblem) = OpenBackend(options);

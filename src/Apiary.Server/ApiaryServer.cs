@@ -57,6 +57,9 @@ public sealed class ApiaryServer : IAsyncDisposable
     /// <summary>The sandbox backend's name (<c>bubblewrap</c>, <c>unconfined</c>), or <c>none</c> with the reason.</summary>
     public string SandboxBackend => _runtime.Backend?.Name ?? $"none ({_runtime.SandboxProblem})";
 
+    /// <summary>Why the home's policies did not load, when they did not: every proposal is refused until they do.</summary>
+    public string? PolicyProblem => _runtime.PolicyProblem;
+
     /// <summary>Completes once the server has shut down.</summary>
     public Task Completion => _completion.Task;
 

@@ -76,6 +76,24 @@ public sealed partial class PolicyTestCommandTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task PolicyCheck_ABrokenFile_ReportsFileLineAndColumn_Exit1_AndThenLoads()
+    {
+        await _cli.InitAsync();
+        var broken = Path.Combine(_cli.HomeRoot, "policies", "broken.yaml");
+        await File.WriteAllTextAsync(broken, "rules:\n  - name: broken\n    match: { kind: exec\n    tier: allow\n", TestContext.Current.CancellationToken);
+
+        var failing = await _cli.RunAsync("policy", "check");
+        File.Delete(broken);
+        var passing = await _cli.RunAsync("policy", "check");
+
+        Assert.Equal(1, failing.ExitCode);
+        Assert.StartsWith("policies/broken.yaml:4:16: error: malformed YAML", failing.Error, StringComparison.Ordinal);
+        Assert.Contains("policies do not load", failing.Out, StringComparison.Ordinal);
+        Assert.True(passing.ExitCode == 0, passing.ToString());
+        Assert.Matches("^policies load: [0-9]+ rules from ", passing.Out);
+    }
+
+    [Fact]
     public async Task PolicyTest_NoStore_Exits1()
     {
         await _cli.InitAsync();

@@ -57,8 +57,38 @@ internal static class PolicyCommand
             return ExitCodes.Success;
         });
 
-        return new Command("policy", "Try policies before they govern anything.")
+        var check = new Command("check", "Load and validate the home's policies (policies/*.yaml) as the server does: every error and warning with its file, line and column. Exit 0 when they load, 1 when they do not.")
         {
+            json,
+        };
+        check.SetAction(async (parse, cancellationToken) =>
+        {
+            var home = CommonOptions.LocateHome(parse, context);
+            if (!home.Exists)
+            {
+                throw CommonOptions.MissingHome(home);
+            }
+
+            var loaded = PolicyLoader.LoadDirectory(home.PoliciesDirectory);
+            if (parse.GetValue(json))
+            {
+                await JsonOutput.WriteAsync(
+                    context.Out,
+                    new PolicyCheckJson(loaded.Succeeded, loaded.Policy?.Count ?? 0, [.. loaded.Diagnostics.Select(d => d.ToString())]),
+                    CliJsonContext.Default.PolicyCheckJson).ConfigureAwait(false);
+                return loaded.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+            }
+
+            await CommonOptions.ReportAsync(context, loaded.Diagnostics).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(loaded.Succeeded
+                ? $"policies load: {loaded.Policy!.Count} rules from {home.PoliciesDirectory}"
+                : $"policies do not load: the server refuses every proposal until the errors above are fixed").ConfigureAwait(false);
+            return loaded.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+        });
+
+        return new Command("policy", "Check policies, and try them before they govern anything.")
+        {
+            check,
             test,
         };
     }
@@ -101,6 +131,9 @@ internal static class PolicyCommand
             [.. report.Skipped.Select(s => new PolicyTestSkippedJson(s.Proposal, s.Reason))]);
     }
 }
+
+/// <summary>What <c>apiary policy check --json</c> prints.</summary>
+internal sealed record PolicyCheckJson(bool Loads, int Rules, IReadOnlyList<string> Diagnostics);
 
 /// <summary>What <c>apiary policy test --json</c> prints.</summary>
 internal sealed record PolicyTestJson(

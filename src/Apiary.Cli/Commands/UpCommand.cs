@@ -78,6 +78,7 @@ internal static class UpCommand
                     $"home:     {server.Home}{(fresh ? " (created with the samples)" : "")}",
                     $"store:    {server.StorePath}",
                     $"sandbox:  {server.SandboxBackend}",
+                    $"policies: {(server.PolicyProblem is null ? "loaded" : "NOT LOADED: every proposal is refused until they are fixed (below)")}",
                     $"doctor:   {(missing.Count == 0 ? "every check ok" : $"{report.Checks.Count - missing.Count} of {report.Checks.Count} checks ok; not ok: {string.Join(", ", missing)} ('apiary doctor' says how to fix)")}",
                     $"dashboard: {server.Url}/ (sign in with the operator token, or keys/readonly.token to only look)",
                     $"token:    {Path.Combine(server.Home, ServerInfo.OperatorTokenPath)} (operator; send as 'Authorization: Bearer <token>')",
@@ -87,6 +88,12 @@ internal static class UpCommand
                 foreach (var line in lines)
                 {
                     await context.Out.WriteLineAsync(line).ConfigureAwait(false);
+                }
+
+                // Policies that do not load refuse everything: said out loud, with what is wrong and where.
+                if (server.PolicyProblem is { } policyProblem)
+                {
+                    await context.Error.WriteLineAsync($"apiary: error: {policyProblem}").ConfigureAwait(false);
                 }
 
                 // A layer of isolation this machine cannot give is said out loud, every start.

@@ -106,6 +106,7 @@ internal sealed record DoctorJson(string Home, bool HomeExists, bool SandboxUsab
 [JsonSerializable(typeof(AuditPurgeJson))]
 [JsonSerializable(typeof(DecisionRecord))]
 [JsonSerializable(typeof(PolicyTestJson))]
+[JsonSerializable(typeof(PolicyCheckJson))]
 [JsonSerializable(typeof(TicketListJson))]
 [JsonSerializable(typeof(KillStatusJson))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

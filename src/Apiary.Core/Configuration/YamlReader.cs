@@ -55,6 +55,14 @@ public sealed class YamlReader(string file, int firstLine = 1)
 
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner fails this way, without a position, on a flow mapping or sequence ('{ ...' or '[ ...')
+            // left open at the end of the text: the file's last line is where it ran out.
+            var lines = yaml.TrimEnd('\n').Split('\n');
+            Error(new Mark(0, lines.Length, lines[^1].Length + 1), "malformed YAML: the text ends inside an unclosed '{' or '['; close it (or quote the value)");
+            return null;
+        }
     }
 
     /// <summary>The key of a mapping entry as text ("" when it is not a plain value).</summary>

@@ -47,19 +47,8 @@ internal static class PolicyRuleList
 
     private static IEnumerable<PolicyRuleRow> RowsOf(string file, string yaml)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(yaml));
-        }
-        catch (YamlException)
-        {
-            // The loader reports the file's error with its line and column; there is nothing to list from it.
-            yield break;
-        }
-
-        if (stream.Documents.Count == 0
-            || stream.Documents[0].RootNode is not YamlMappingNode root
+        // Read as the loader reads it; a file with errors (which the loader reports with line and column) lists nothing.
+        if (new Apiary.Configuration.YamlReader(file).LoadRoot(yaml) is not YamlMappingNode root
             || !root.Children.TryGetValue(new YamlScalarNode("rules"), out var list)
             || list is not YamlSequenceNode rules)
         {

@@ -112,6 +112,17 @@ public sealed class PolicyLoaderTests
     }
 
     [Fact]
+    public void Parse_AFlowMappingLeftOpenAtTheEnd_IsAnErrorAtItsLastLine_NotACrash()
+    {
+        // YamlDotNet's scanner throws InvalidOperationException here, with no position, instead of a YamlException.
+        const string yaml = "rules:\n  - name: broken\n    match: { kind: exec\n    tier: allow\n";
+        var error = SingleError(yaml);
+
+        Assert.Contains("malformed YAML: the text ends inside an unclosed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(yaml.TrimEnd('\n').Split('\n').Length, error.Line);
+    }
+
+    [Fact]
     public void LoadDirectory_ReadsEveryYamlFileAndNamesThem()
     {
         using var folder = new TempDirectory();
