@@ -116,7 +116,7 @@ public sealed class ApiaryServer : IAsyncDisposable
             }
             catch (IOException ex)
             {
-                throw new ServerStartException($"cannot listen on {options.Urls}: {ex.Message}; give another address with --urls (port 0 picks a free one)");
+                throw new ServerStartException($"cannot listen on {options.Urls}: {ex.Message.TrimEnd('.')}; give another address with --urls (port 0 picks a free one)");
             }
             app.Services.GetRequiredService<HostGuard>().Serve(app.Urls);
             var url = app.Urls.First().TrimEnd('/');
@@ -243,6 +243,9 @@ public sealed class ApiaryServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddProvider(new ForwardingLoggerProvider(logging));
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
+
+        // A host that cannot start (an address in use) is the server's own one-line error, not the host's stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
 
         // The dashboard's keys are kept in keys/dashboard, readable by the home's owner only, like the tokens beside them.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);

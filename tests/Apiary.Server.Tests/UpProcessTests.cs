@@ -75,4 +75,36 @@ public sealed class UpProcessTests
             }
         }
     }
+
+    [Fact]
+    public async Task ApiaryUp_AddressInUse_OneClearLine_NoStackTrace_Exit1()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var root = new TempDirectory("apiary-up-busy");
+        using var busy = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        busy.Start();
+        var port = ((IPEndPoint)busy.LocalEndpoint).Port;
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", root["home"], "--urls", $"http://127.0.0.1:{port}" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["HOME"] = root.Path;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var error = await process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(60), ct);
+
+        Assert.Equal(1, process.ExitCode);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"apiary: cannot listen on http://127.0.0.1:{port}: ", line, StringComparison.Ordinal);
+        Assert.Contains("give another address with --urls", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Apiary is up", await output, StringComparison.Ordinal);
+    }
 }
