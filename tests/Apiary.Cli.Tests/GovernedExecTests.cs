@@ -16,6 +16,18 @@ public sealed partial class GovernedExecTests : IAsyncDisposable
     public ValueTask DisposeAsync() => _cli.DisposeAsync();
 
     [Fact]
+    public async Task Exec_AnUnknownOptionBeforeTheDoubleDash_IsBadInput_NothingProposed()
+    {
+        await _cli.InitAndStartServerAsync();
+
+        var result = await _cli.RunAsync("exec", "--json", "--", "ls");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("exec has no option '--json'", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("denied", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Exec_AllowedEcho_RunsAndExplainShowsItsRule()
     {
         await _cli.InitAndStartServerAsync();

@@ -43,6 +43,12 @@ internal static class SandboxExecCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var argv = parse.GetValue(program)!;
+            if (argv[0].StartsWith('-'))
+            {
+                // An option exec does not have, given before '--': never a program to propose.
+                throw CliException.BadInput($"exec has no option '{argv[0]}' ('apiary exec --help' lists them); the command goes after '--', as in 'apiary exec -- ls -la'");
+            }
+
             var timeoutSeconds = ParseTimeout(parse.GetValue(timeout));
             var waitForApproval = ParseApprovalTimeout(parse.GetValue(approvalTimeout));
             var environment = ParseEnv(parse.GetValue(env) ?? []);
