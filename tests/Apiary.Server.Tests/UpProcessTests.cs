@@ -12,18 +12,7 @@ public sealed class UpProcessTests
         var ct = TestContext.Current.CancellationToken;
         using var root = new TempDirectory("apiary-up");
         var home = new ApiaryHome(root["home"], root.Path);
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0", "--allowed-host", "apiary.test" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["HOME"] = root.Path;
+        var start = UpProcess.StartInfo(home.Root, root.Path, "--urls", "http://127.0.0.1:0", "--allowed-host", "apiary.test");
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync(ct);
         try
@@ -84,18 +73,7 @@ public sealed class UpProcessTests
         using var busy = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         busy.Start();
         var port = ((IPEndPoint)busy.LocalEndpoint).Port;
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", root["home"], "--urls", $"http://127.0.0.1:{port}" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["HOME"] = root.Path;
+        var start = UpProcess.StartInfo(root["home"], root.Path, "--urls", $"http://127.0.0.1:{port}");
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync(ct);
         var error = await process.StandardError.ReadToEndAsync(ct);

@@ -33,18 +33,7 @@ internal sealed class UpProcess : IAsyncDisposable
     /// <summary>Starts <c>apiary up</c> on <paramref name="home"/> and returns once it serves.</summary>
     public static async Task<UpProcess> StartAsync(ApiaryHome home, string userHome, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["HOME"] = userHome;
+        var start = StartInfo(home.Root, userHome, "--urls", "http://127.0.0.1:0");
         var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync(cancellationToken);
         try
@@ -68,6 +57,24 @@ internal sealed class UpProcess : IAsyncDisposable
             process.Dispose();
             throw;
         }
+    }
+
+    /// <summary>How to run <c>apiary up --home <paramref name="home"/></c> with <paramref name="arguments"/> as a user would, <c>HOME</c> being <paramref name="userHome"/>, its output read by the test.</summary>
+    public static ProcessStartInfo StartInfo(string home, string userHome, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "apiary.dll"), "up", "--home", home, .. arguments])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["HOME"] = userHome;
+        return start;
     }
 
     /// <summary>Kills the server with SIGKILL, as a crash or the OOM killer would, and waits until it is gone.</summary>
