@@ -10,6 +10,17 @@ public sealed class EventsCommandTests : IDisposable
     private readonly CliRunner _cli = new();
 
     [Fact]
+    public void Summary_AQuotedValue_ShowsApostrophesAsTheyAre()
+    {
+        using var data = JsonDocument.Parse("""{"reason":"it's late, don't","by":"operator"}""");
+
+        var summary = EventsCommand.Summary(data.RootElement);
+
+        Assert.Contains("reason=\"it's late, don't\"", summary, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u0027", summary, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Events_NoServerRunning_SaysHowToStartOne()
     {
         await _cli.InitAsync();

@@ -116,6 +116,21 @@ internal static class EventsCommand
 
         var text = value.GetString() ?? "";
         // Quote what would otherwise read as several fields or lines.
-        return text.Length == 0 || text.Any(c => char.IsWhiteSpace(c) || c == '"') ? JsonSerializer.Serialize(text, ApiJsonContext.Default.String) : text;
+        return text.Length == 0 || text.Any(c => char.IsWhiteSpace(c) || c == '"') ? Quoted(text) : text;
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> as a JSON string for a person to read: quotes, backslashes and control characters
+    /// escaped, everything else (an apostrophe, an accent) as it is, never as <c>\u0027</c>.
+    /// </summary>
+    private static string Quoted(string text)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStringValue(text);
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
     }
 }
