@@ -3,11 +3,12 @@ using System.Text.Json.Serialization;
 
 namespace Apiary.Contracts;
 
-/// <summary>The JSON of the API and the server-info file: snake_case, nulls left out.</summary>
+/// <summary>The JSON of the API and the server-info file: snake_case, nulls left out, a number only as a JSON number (<c>"10"</c> is refused, not read as 10).</summary>
 [JsonSourceGenerationOptions(
     JsonSerializerDefaults.Web,
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(AgentDto))]
 [JsonSerializable(typeof(IReadOnlyList<ToolDescriptor>))]
 [JsonSerializable(typeof(IReadOnlyList<AgentDto>))]

@@ -37,6 +37,7 @@ public sealed class BoundaryApiTests
     [InlineData("env name", "{\"kind\":\"exec\",\"command\":\"ls\",\"env\":{\"A\\u0000B\":\"v\"}}")]
     [InlineData("path", "{\"kind\":\"read_file\",\"path\":\"notes\\u0000.txt\"}")]
     [InlineData("secrets", "{\"kind\":\"exec\",\"command\":\"ls\",\"secrets\":[\"S\\u0000--bind\"]}")]
+    [InlineData("timeout_seconds", "{\"kind\":\"exec\",\"command\":\"ls\",\"timeout_seconds\":\"10\"}")]
     public async Task Attack_BadCharacterInAnyValue_400NamingTheField(string field, string body)
     {
         await using var t = await TestServer.StartAsync();
