@@ -234,6 +234,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
         }
 
         await StopWorkAsync().ConfigureAwait(false);
+
         await Sessions.DisposeAsync().ConfigureAwait(false);
         try
         {
@@ -261,7 +262,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
         _context.Dispose();
     }
 
-    /// <summary>Cancels what runs and waits (recording how each ended); idempotent.</summary>
+    /// <summary>Cancels what runs and waits (recording how each ended), then closes on the record every session no unended run holds; idempotent.</summary>
     public async Task<int> StopWorkAsync()
     {
         var cancelled = Executor.Runs.Count(r => !r.IsTerminal);
@@ -272,6 +273,22 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
 
         await ProposalRun.WaitForAllAsync(Executor.Runs).ConfigureAwait(false);
         await _context.WaitForWorkAsync().ConfigureAwait(false);
+
+        // A clean stop closes, on the record, every session no unended run holds (a run's session stays open for the
+        // run to resume in after a restart).
+        var held = Runs.AgentRuns.Select(r => r.Session.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var session in Sessions.All.Where(s => s.IsOpen && !held.Contains(s.Id)).ToList())
+        {
+            try
+            {
+                await Sessions.CloseAsync(session, "apiary server (stopped)", CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ApiaryException or IOException or ObjectDisposedException)
+            {
+                // Its closing is not recorded; the stop goes on for the other sessions.
+            }
+        }
+
         return cancelled;
     }
 
