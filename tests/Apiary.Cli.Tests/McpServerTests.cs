@@ -68,6 +68,35 @@ public sealed class McpServerTests
         AssertRefused(calls, "gitExternalDiff", "rule: risky-env", "GIT_EXTERNAL_DIFF");
         AssertRefused(calls, "raisedTimeout", "rule: template-limits");
         AssertRefused(calls, "secretLeak", "denied", "secret API_TOKEN");
+
+        // The control plane's tools are not tools of apiary mcp: each is refused as unknown, and nothing is proposed.
+        foreach (var controlPlane in new[] { "startAgent", "modelCall", "spawnAgent" })
+        {
+            var attempt = calls.GetProperty(controlPlane);
+            Assert.True(attempt.GetProperty("rejected").GetBoolean(), attempt.GetRawText());
+            Assert.Contains("unknown tool", attempt.GetProperty("text").GetString(), StringComparison.Ordinal);
+        }
+
+        var kinds = await DecidedKindsAsync(server.HomeRoot);
+        Assert.DoesNotContain(kinds, k => k is "start_agent" or "model_call" or "spawn_agent");
+        Assert.Contains("exec", kinds);
+    }
+
+    /// <summary>The kinds of every proposal decided in the home's log.</summary>
+    private static async Task<List<string>> DecidedKindsAsync(string home)
+    {
+        await using var store = await Apiary.Storage.Sqlite.SqliteEventStore.OpenAsync(Path.Combine(home, "events.db"), cancellationToken: TestContext.Current.CancellationToken);
+        var kinds = new List<string>();
+        await foreach (var e in store.ReadAllAsync(1, TestContext.Current.CancellationToken))
+        {
+            if (e.Type == "proposal.decided")
+            {
+                using var data = JsonDocument.Parse(e.Data);
+                kinds.Add(data.RootElement.GetProperty("inputs").GetProperty("kind").GetString()!);
+            }
+        }
+
+        return kinds;
     }
 
     private static void AssertRefused(JsonElement calls, string name, params string[] said)

@@ -29,6 +29,29 @@ public sealed class BoundaryApiTests
     }
 
     [Theory]
+    [InlineData("model_call")]
+    [InlineData("start_agent")]
+    [InlineData("stop_agent")]
+    [InlineData("restart_agent")]
+    [InlineData("update_agent")]
+    [InlineData("spawn_agent")]
+    [InlineData("send_message")]
+    public async Task Attack_ControlPlaneKindSubmittedAsASessionProposal_400_NothingDecided(string kind)
+    {
+        // The built-in rule 'control-plane' allows these kinds when no rule names them; a session must never submit one.
+        await using var t = await TestServer.StartAsync();
+        var session = await t.OpenSessionAsync();
+
+        var response = await PostAsync(t, session.Session.Id, new ProposalRequest(kind, Path: "."));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(problem.Contains($"'kind' must be one of exec, read_file, write_file, list_dir, not '{kind}'", StringComparison.Ordinal), problem);
+        var events = await t.Http.GetStringAsync($"/api/events?stream=session-{session.Session.Id}", Ct);
+        Assert.DoesNotContain("proposal.decided", events, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("command", "{\"kind\":\"exec\",\"command\":\"ls\\u0000--bind\"}")]
     [InlineData("args[1]", "{\"kind\":\"exec\",\"command\":\"echo\",\"args\":[\"ok\",\"\\u001b[2Jhidden\"]}")]
     [InlineData("args[0]", "{\"kind\":\"exec\",\"command\":\"echo\",\"args\":[\"\\ud800\"]}")]

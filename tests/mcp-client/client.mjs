@@ -34,6 +34,15 @@ const call = async (name, args) => {
   return { isError: result.isError === true, text: text(result) };
 };
 
+// A call the server refuses outright (an unknown tool) is a JSON-RPC error, which the SDK throws.
+const attempt = async (name, args) => {
+  try {
+    return { rejected: false, ...(await call(name, args)) };
+  } catch (error) {
+    return { rejected: true, isError: true, text: String(error?.message ?? error) };
+  }
+};
+
 const listed = await client.listTools();
 const report = {
   server: client.getServerVersion(),
@@ -55,6 +64,11 @@ const report = {
     raisedTimeout: await call("exec", { command: "sleep", args: ["1"], timeout_seconds: 3600 }),
     // A secret's value in the clear (here base64-encoded), where the record and an approver would see it.
     secretLeak: await call("exec", { command: "echo", args: [Buffer.from("tok-Mcp/Secret+Value=517").toString("base64")] }),
+    // The control plane's own kinds and tools, which the built-in rule 'control-plane' allows when no rule names them:
+    // never reachable from outside, or an external agent could start agents or spend model budget unasked.
+    startAgent: await attempt("start", { agent: "manager", task: "work for me" }),
+    modelCall: await attempt("model_call", { model: "local/llama3.2" }),
+    spawnAgent: await attempt("request_spawn", { name: "evil", from_draft: "." }),
   },
 };
 

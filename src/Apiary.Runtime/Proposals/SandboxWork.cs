@@ -44,7 +44,8 @@ internal static class SandboxWork
             },
             ProposalKind.ReadFile => new ReadFileCommand { RequestId = run.Id, Path = a.Path! },
             ProposalKind.WriteFile => new WriteFileCommand { RequestId = run.Id, Path = a.Path!, Content = Encoding.UTF8.GetBytes(a.Content ?? "") },
-            _ => new ListDirCommand { RequestId = run.Id, Path = a.Path ?? "" },
+            ProposalKind.ListDir => new ListDirCommand { RequestId = run.Id, Path = a.Path ?? "" },
+            _ => throw new ApiaryException($"a {proposal.Kind.Name()} proposal is not run in a sandbox; nothing ran"),
         };
 
         var stdout = Encoding.UTF8.GetDecoder();
