@@ -161,6 +161,17 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
             await pipeline.RecoverAsync(LiveSessions.Of(home).IsAlive, cancellationToken).ConfigureAwait(false);
             var tokens = await TokenStore.OpenAsync(home, time, cancellationToken).ConfigureAwait(false);
             var context = new RuntimeContext(home, config, agents, store, pipeline, ledger, secrets, tokens, time) { Log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Apiary.Runtime") };
+            store.WriteFaultChanged += fault =>
+            {
+                if (fault is null)
+                {
+                    RuntimeLog.StoreWritesAgain(context.Log, store.Path);
+                }
+                else
+                {
+                    RuntimeLog.StoreCannotWrite(context.Log, store.Path, fault.Reason);
+                }
+            };
             if (!loaded.Succeeded)
             {
                 context.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +

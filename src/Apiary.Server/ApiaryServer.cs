@@ -182,7 +182,7 @@ public sealed class ApiaryServer : IAsyncDisposable
                     new ServerStoppedData(Environment.ProcessId, cancelled, _runtime.Time.GetUtcNow()),
                     RuntimeJsonContext.Default.ServerStoppedData)).ConfigureAwait(false);
             }
-            catch (ApiaryException)
+            catch (Exception ex) when (ex is ApiaryException or ObjectDisposedException)
             {
                 // Shutting down goes on; the log simply lacks its last line.
             }

@@ -41,10 +41,9 @@ public sealed partial class SqliteEventStore
     /// </summary>
     private async Task RunCheckpointerAsync(CancellationToken stopping)
     {
-        using var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(_connectionString);
         try
         {
-            connection.Open();
             var checkpointed = Volatile.Read(ref _committedPosition);
             while (!stopping.IsCancellationRequested)
             {
@@ -59,21 +58,46 @@ public sealed partial class SqliteEventStore
 
                 await Task.Delay(_checkpointInterval, stopping).ConfigureAwait(false);
                 checkpointed = Volatile.Read(ref _committedPosition);
-                using var command = connection.CreateCommand();
-                command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+                if (SharedMemoryGuard.Refusal(Path) is not null)
+                {
+                    // The writer reports it; checkpointing would touch the index too.
+                    continue;
+                }
+
                 try
                 {
+                    // Opened at the first checkpoint, and again after a fault closed it.
+                    if (connection.State != System.Data.ConnectionState.Open)
+                    {
+                        connection.Open();
+                    }
+
+                    using var command = connection.CreateCommand();
+                    command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
                     command.ExecuteNonQuery();
                     Checkpointed?.Invoke(checkpointed);
                 }
                 catch (SqliteException)
                 {
-                    // Busy or locked by another process: the next interval tries again; nothing committed depends on it.
+                    // Busy or locked by another process, or the file cannot be written now: the next interval tries again;
+                    // nothing committed depends on it.
+                    connection.Close();
                 }
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            if (connection.State == System.Data.ConnectionState.Open && SharedMemoryGuard.Refusal(Path) is not null)
+            {
+                Unclosable.Add(connection);
+            }
+            else
+            {
+                connection.Dispose();
+            }
         }
     }
 }

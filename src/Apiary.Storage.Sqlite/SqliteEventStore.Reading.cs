@@ -111,7 +111,18 @@ public sealed partial class SqliteEventStore
         {
             // Take the signal before reading, so a commit that lands after the read still wakes us.
             var signal = Volatile.Read(ref _commitSignal).Task;
-            var page = await ReadAllPageAsync(next, cancellationToken).ConfigureAwait(false);
+            List<RecordedEvent> page;
+            try
+            {
+                page = await ReadAllPageAsync(next, cancellationToken).ConfigureAwait(false);
+            }
+            catch (EventStoreException) when (!IsDisposed)
+            {
+                // A fault (a file made unusable for a while) pauses a subscriber; it does not end it: it looks again.
+                await Task.Delay(CrossProcessPollInterval, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             foreach (var e in page)
             {
                 yield return e;
@@ -172,6 +183,7 @@ public sealed partial class SqliteEventStore
 
     private async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
     {
+        SharedMemoryGuard.ThrowIfRefused(Path);
         var connection = new SqliteConnection(_connectionString);
         try
         {

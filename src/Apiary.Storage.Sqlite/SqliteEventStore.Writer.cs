@@ -12,6 +12,7 @@ public sealed partial class SqliteEventStore
     private long _lastPosition;
     private byte[] _lastHash;
     private sqlite3_stmt? _insert;
+    private EventStoreFault? _fault;
 
     // Read by subscribers: the last committed position, and a signal completed (and replaced) after each commit.
     private long _committedPosition;
@@ -108,49 +109,63 @@ public sealed partial class SqliteEventStore
         }
     }
 
+    /// <summary>
+    /// Why the store cannot write, since when; null while it can. Set by the writer when a commit fails, and cleared by
+    /// its first commit that succeeds: an append, or the small write it tries every
+    /// <see cref="SqliteEventStoreOptions.FaultProbeInterval"/> while the fault lasts.
+    /// </summary>
+    public EventStoreFault? WriteFault => Volatile.Read(ref _fault);
+
+    /// <summary>
+    /// Raised on the writer's thread when the store begins to fail to write (with the fault) and when it can again (with
+    /// null). A handler must return quickly and not throw: the writer waits for it.
+    /// </summary>
+    public event Action<EventStoreFault?>? WriteFaultChanged;
+
+    /// <summary>
+    /// The writer: the only task that writes. It outlives any failed commit; every request of a commit that fails hears
+    /// so (fail closed), and the next commit tries again, on a fresh connection.
+    /// </summary>
     private async Task RunWriterAsync()
     {
         var reader = _queue.Reader;
         var batch = new List<AppendRequest>();
-        try
+        Task<bool>? waiting = null;
+        while (true)
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            waiting ??= reader.WaitToReadAsync().AsTask();
+            if (WriteFault is not null && await Task.WhenAny(waiting, Task.Delay(_faultProbeInterval, _time)).ConfigureAwait(false) != waiting)
             {
-                // Group commit: take everything pending, and commit the appends among it together.
-                while (reader.TryRead(out var request))
-                {
-                    if (request is AppendRequest append)
-                    {
-                        batch.Add(append);
-                        if (batch.Count >= _maxBatchSize)
-                        {
-                            CommitBatch(batch);
-                        }
-                    }
-                    else
-                    {
-                        CommitBatch(batch);
-                        RunExclusive((ExclusiveRequest)request);
-                    }
-                }
-
-                CommitBatch(batch);
-            }
-        }
-        catch (Exception ex)
-        {
-            // Unreachable unless there is a bug; fail closed: nobody waits forever or is told an append committed.
-            var failure = new EventStoreException("the event store's writer stopped", ex);
-            foreach (var request in batch)
-            {
-                request.Fail(failure);
+                Probe();
+                continue;
             }
 
-            _queue.Writer.TryComplete(failure);
+            if (!await waiting.ConfigureAwait(false))
+            {
+                return;
+            }
+
+            waiting = null;
+
+            // Group commit: take everything pending, and commit the appends among it together.
             while (reader.TryRead(out var request))
             {
-                request.Fail(failure);
+                if (request is AppendRequest append)
+                {
+                    batch.Add(append);
+                    if (batch.Count >= _maxBatchSize)
+                    {
+                        CommitBatch(batch);
+                    }
+                }
+                else
+                {
+                    CommitBatch(batch);
+                    RunExclusive((ExclusiveRequest)request);
+                }
             }
+
+            CommitBatch(batch);
         }
     }
 
@@ -162,17 +177,111 @@ public sealed partial class SqliteEventStore
             return;
         }
 
+        SqliteTransaction? transaction = null;
         try
         {
-            using var transaction = _writer.BeginTransaction();
-            var result = request.Work(_writer, transaction);
+            var writer = Writer();
+            transaction = writer.BeginTransaction();
+            var result = request.Work(writer, transaction);
             transaction.Commit();
+            transaction.Dispose();
+            Healed();
             request.Completion.TrySetResult(result);
         }
-        catch (SqliteException ex)
+        catch (Exception ex)
         {
+            Faulted(transaction, ex);
             request.Completion.TrySetException(new EventStoreException($"the event store {Path} failed: {ex.Message}", ex));
         }
+    }
+
+    /// <summary>A write of the store's own, while a fault lasts: when it commits, the fault has cleared.</summary>
+    private void Probe()
+    {
+        SqliteTransaction? transaction = null;
+        try
+        {
+            var writer = Writer();
+            transaction = writer.BeginTransaction(deferred: false);
+            using var command = writer.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "INSERT INTO write_probe (id, written) VALUES (1, $written) ON CONFLICT (id) DO UPDATE SET written = excluded.written;";
+            command.Parameters.AddWithValue("$written", _time.GetUtcNow().UtcTicks);
+            command.ExecuteNonQuery();
+            transaction.Commit();
+            transaction.Dispose();
+            Healed();
+        }
+        catch (Exception ex)
+        {
+            Faulted(transaction, ex);
+        }
+    }
+
+    /// <summary>The writing connection, opened again when a fault closed the last one; checked before every commit.</summary>
+    private SqliteConnection Writer()
+    {
+        SharedMemoryGuard.ThrowIfRefused(Path);
+        return _writer ??= OpenWriter(_connectionString);
+    }
+
+    /// <summary>
+    /// After a failed commit: rolls back what is left of it, drops the connection and what the writer believed of the
+    /// file (a failed commit can leave either unusable or stale), and records the fault.
+    /// </summary>
+    private void Faulted(SqliteTransaction? transaction, Exception exception)
+    {
+        try
+        {
+            transaction?.Dispose();
+        }
+        catch (Exception)
+        {
+            // Rolling back failed too: closing the connection rolls back whatever SQLite kept of the transaction.
+        }
+
+        CloseWriter();
+        _streamVersions.Clear();
+        var began = WriteFault is null;
+        var fault = new EventStoreFault(exception.Message, WriteFault?.Since ?? _time.GetUtcNow());
+        Volatile.Write(ref _fault, fault);
+        if (began)
+        {
+            WriteFaultChanged?.Invoke(fault);
+        }
+    }
+
+    private void Healed()
+    {
+        if (WriteFault is not null)
+        {
+            Volatile.Write(ref _fault, null);
+            WriteFaultChanged?.Invoke(null);
+        }
+    }
+
+    /// <summary>Closes the writing connection, never throwing: a fault or the store's end may have broken it.</summary>
+    private void CloseWriter()
+    {
+        FinalizeInsert();
+        if (_writer is not null && SharedMemoryGuard.Refusal(Path) is not null)
+        {
+            // Closing writes to the index, which would kill the process now: the connection stays open until it ends.
+            Unclosable.Add(_writer);
+            _writer = null;
+            return;
+        }
+
+        try
+        {
+            _writer?.Dispose();
+        }
+        catch (Exception)
+        {
+            // Closing checkpoints the log when it can; it is tried again when the store next opens.
+        }
+
+        _writer = null;
     }
 
     private void CommitBatch(List<AppendRequest> batch)
@@ -191,7 +300,7 @@ public sealed partial class SqliteEventStore
         {
             // BEGIN IMMEDIATE takes SQLite's write lock first, so the tail read next is the tail this batch extends,
             // even when another process (a second apiary command on the same home) appended since the last batch.
-            transaction = _writer.BeginTransaction(deferred: false);
+            transaction = Writer().BeginTransaction(deferred: false);
             SyncTail(transaction);
             var position = _lastPosition;
             var previousHash = _lastHash;
@@ -236,11 +345,10 @@ public sealed partial class SqliteEventStore
 
             transaction.Commit();
         }
-        catch (SqliteException ex)
+        catch (Exception ex)
         {
-            transaction?.Dispose();
-
             // Fail closed: nothing of this batch is committed (the transaction rolled back), and every caller hears so.
+            Faulted(transaction, ex);
             foreach (var request in batch)
             {
                 request.Completion.TrySetException(new EventStoreException($"the append to stream '{request.Stream}' was not committed: {ex.Message}", ex));
@@ -251,6 +359,7 @@ public sealed partial class SqliteEventStore
         }
 
         transaction.Dispose();
+        Healed();
         batch.Clear();
         if (rows.Count > 0)
         {
@@ -275,7 +384,7 @@ public sealed partial class SqliteEventStore
     /// <summary>Reloads the tail (last position and hash) when another process has appended since this one last did.</summary>
     private void SyncTail(SqliteTransaction transaction)
     {
-        using var command = _writer.CreateCommand();
+        using var command = transaction.Connection!.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1;";
         using var reader = command.ExecuteReader();
@@ -288,9 +397,9 @@ public sealed partial class SqliteEventStore
         }
     }
 
-    private long PurgeBodies(SqliteTransaction transaction, DateTimeOffset olderThan, string[]? types)
+    private static long PurgeBodies(SqliteTransaction transaction, DateTimeOffset olderThan, string[]? types)
     {
-        using var command = _writer.CreateCommand();
+        using var command = transaction.Connection!.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = "UPDATE events SET body = NULL WHERE body IS NOT NULL AND timestamp < $before";
         command.Parameters.AddWithValue("$before", olderThan.UtcTicks);
@@ -316,7 +425,7 @@ public sealed partial class SqliteEventStore
             return version;
         }
 
-        using var command = _writer.CreateCommand();
+        using var command = transaction.Connection!.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $stream;";
         command.Parameters.AddWithValue("$stream", stream);
@@ -331,7 +440,7 @@ public sealed partial class SqliteEventStore
     /// </summary>
     private void Insert(List<Row> rows, DateTimeOffset timestamp)
     {
-        var db = _writer.Handle!;
+        var db = _writer!.Handle!;
         if (_insert is null)
         {
             Check(raw.sqlite3_prepare_v2(db, """
@@ -383,6 +492,9 @@ public sealed partial class SqliteEventStore
             throw new SqliteException(raw.sqlite3_errmsg(db).utf8_to_string(), result);
         }
     }
+
+    /// <summary>Connections that could not be closed safely; held here so that no finalizer closes them either.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentBag<SqliteConnection> Unclosable = [];
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

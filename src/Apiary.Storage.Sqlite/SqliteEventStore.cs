@@ -32,15 +32,20 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
             position INTEGER NOT NULL,
             state    BLOB    NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS write_probe (
+            id      INTEGER PRIMARY KEY CHECK (id = 1),
+            written INTEGER NOT NULL
+        );
         """;
 
     private readonly string _connectionString;
-    private readonly SqliteConnection _writer;
+    private SqliteConnection? _writer;
     private readonly Channel<WriteRequest> _queue;
     private readonly TimeProvider _time;
     private readonly int _maxBatchSize;
     private readonly Task _writerTask;
     private readonly TimeSpan _checkpointInterval;
+    private readonly TimeSpan _faultProbeInterval;
     private readonly Func<EventData, EventData>? _beforeAppend;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _checkpointerTask;
@@ -65,6 +70,7 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
             SingleReader = true,
         });
         _writerTask = Task.Run(RunWriterAsync);
+        _faultProbeInterval = options.FaultProbeInterval;
         _checkpointInterval = options.CheckpointInterval;
         _checkpointerTask = Task.Run(() => RunCheckpointerAsync(_stopping.Token));
     }
@@ -95,15 +101,11 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
             Pooling = false,
         }.ToString();
 
-        var writer = new SqliteConnection(connectionString);
+        SqliteConnection? writer = null;
         try
         {
-            writer.Open();
-            Execute(writer, "PRAGMA journal_mode=WAL;");
-            Execute(writer, "PRAGMA synchronous=NORMAL;");
-
-            // Checkpoints run on a connection of their own (see RunCheckpointerAsync), never inside a commit.
-            Execute(writer, "PRAGMA wal_autocheckpoint=0;");
+            SharedMemoryGuard.ThrowIfRefused(fullPath);
+            writer = OpenWriter(connectionString);
             Execute(writer, Schema);
             long lastPosition = 0;
             var lastHash = EventChain.ZeroHash.ToArray();
@@ -122,8 +124,29 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
         }
         catch (SqliteException ex)
         {
-            writer.Dispose();
+            writer?.Dispose();
             throw new EventStoreException($"cannot open the event store {fullPath}: {ex.Message}", ex);
+        }
+        catch
+        {
+            writer?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens the writing connection: at the start, and again after a write fault left the last one unusable.</summary>
+    private static SqliteConnection OpenWriter(string connectionString)
+    {
+        var writer = new SqliteConnection(connectionString);
+        try
+        {
+            writer.Open();
+            Execute(writer, "PRAGMA journal_mode=WAL;");
+            Execute(writer, "PRAGMA synchronous=NORMAL;");
+
+            // Checkpoints run on a connection of their own (see RunCheckpointerAsync), never inside a commit.
+            Execute(writer, "PRAGMA wal_autocheckpoint=0;");
+            return writer;
         }
         catch
         {
@@ -178,8 +201,7 @@ public sealed partial class SqliteEventStore : IEventStore, ISnapshotStore, IAsy
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _checkpointerTask.ConfigureAwait(false);
         _stopping.Dispose();
-        FinalizeInsert();
-        await _writer.DisposeAsync().ConfigureAwait(false);
+        CloseWriter();
 
         // Wake subscribers so that they notice the store is gone and end.
         Interlocked.Exchange(ref _commitSignal, NewSignal()).TrySetResult();

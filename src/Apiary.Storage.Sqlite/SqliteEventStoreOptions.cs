@@ -27,6 +27,13 @@ public sealed class SqliteEventStoreOptions
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
+    /// While a write fault lasts (a full disk, an I/O error, a locked or read-only file), how often the writer tries a
+    /// small write of its own, so that the store reports itself healthy again as soon as the fault clears even when
+    /// nothing is appended. Default: 2 seconds.
+    /// </summary>
+    public TimeSpan FaultProbeInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// Applied to every event as it is appended, before it is hashed and written (the server keeps secrets out of the
     /// log with it). None when null.
     /// </summary>
@@ -37,6 +44,11 @@ public sealed class SqliteEventStoreOptions
         if (CheckpointInterval <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, "CheckpointInterval must be positive; the default is 500 milliseconds.");
+        }
+
+        if (FaultProbeInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(FaultProbeInterval), FaultProbeInterval, "FaultProbeInterval must be positive; the default is 2 seconds.");
         }
 
         // Zero would mean "wait forever" to Microsoft.Data.Sqlite, which would hang appends behind a stuck lock.

@@ -62,7 +62,10 @@ internal static partial class ApiEndpoints
                 break;
             }
 
-            checks.Add(new ReadinessCheckDto("store", true, runtime.Store.Path));
+            // Reading works while writing does not (a full disk): the store is ready only when its last write committed.
+            checks.Add(runtime.Store.WriteFault is { } fault
+                ? new ReadinessCheckDto("store", false, $"{runtime.Store.Path}: cannot write since {fault.Since:u}: {fault.Reason}")
+                : new ReadinessCheckDto("store", true, runtime.Store.Path));
         }
         catch (Exception ex) when (ex is ApiaryException or IOException or ObjectDisposedException)
         {

@@ -84,6 +84,18 @@ internal sealed class UpProcess : IAsyncDisposable
         await _process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
     }
 
+    /// <summary>Stops the server with SIGTERM, as a service manager does, and returns its exit code once it is gone.</summary>
+    public async Task<int> StopAsync(CancellationToken cancellationToken)
+    {
+        using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await signal.WaitForExitAsync(cancellationToken);
+        }
+
+        await _process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        return _process.ExitCode;
+    }
+
     /// <summary>What it wrote on standard error, once it has exited.</summary>
     public Task<string> Error => _error;
 
