@@ -17,8 +17,29 @@ public sealed class FaultyDisk : IDisposable
         Run("mount", "-t", "tmpfs", "-o", $"size={megabytes}m,mode=0700", "tmpfs", _mountPoint.Path);
     }
 
-    /// <summary>Whether this process may mount and set immutable flags.</summary>
-    public static bool Available => Environment.UserName == "root";
+    private static readonly Lazy<bool> CanFault = new(() =>
+    {
+        if (Environment.UserName != "root")
+        {
+            return false;
+        }
+
+        // Root in a container may still lack the right to mount: tried once, for real.
+        try
+        {
+            using var disk = new FaultyDisk(megabytes: 1);
+            File.WriteAllText(disk["probe"], "");
+            Freeze(disk["probe"]).Dispose();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    });
+
+    /// <summary>Whether this process may mount a file system and set immutable flags (root, outside a confining container).</summary>
+    public static bool Available => CanFault.Value;
 
     /// <summary>The mounted folder.</summary>
     public string Path => _mountPoint.Path;
