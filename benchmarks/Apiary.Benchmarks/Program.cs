@@ -43,5 +43,11 @@ if (args is ["run-load", ..])
     return await RunLoad.RunAsync();
 }
 
+// "soak": the server's memory over 10,000 proposals with large outputs (issue 14).
+if (args is ["soak", ..])
+{
+    return await SoakLoad.RunAsync(args);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(SandboxStartBenchmarks).Assembly).Run(args);
 return 0;

@@ -202,7 +202,7 @@ internal static class ServerLoad
         }
     }
 
-    private static async Task WaitReadyAsync(HttpClient http, string url)
+    internal static async Task WaitReadyAsync(HttpClient http, string url)
     {
         var readyz = new Uri(url.TrimEnd('/') + "/readyz");
         var deadline = Stopwatch.StartNew();
@@ -230,7 +230,7 @@ internal static class ServerLoad
         }
     }
 
-    private static async Task StopAsync(Process process)
+    internal static async Task StopAsync(Process process)
     {
         if (process.HasExited)
         {
@@ -255,7 +255,7 @@ internal static class ServerLoad
         }
     }
 
-    private static string ApiaryDll()
+    internal static string ApiaryDll()
     {
         // APIARY_DLL: another build of the CLI, such as one made from a clean checkout while the tree does not build.
         if (Environment.GetEnvironmentVariable("APIARY_DLL") is { Length: > 0 } given)
@@ -585,7 +585,7 @@ internal static class ServerLoad
         }
     }
 
-    private static (long Rss, long Peak) Memory(int pid)
+    internal static (long Rss, long Peak) Memory(int pid)
     {
         long rss = 0, peak = 0;
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
@@ -608,7 +608,7 @@ internal static class ServerLoad
 
     private static double Median(List<double> values) => Percentile(values, 0.5);
 
-    private static double Percentile(List<double> values, double p)
+    internal static double Percentile(List<double> values, double p)
     {
         var sorted = values.Order().ToArray();
         return sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];

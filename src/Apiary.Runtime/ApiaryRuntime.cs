@@ -86,6 +86,14 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     public GovernedExecutor Executor { get; }
 
     /// <summary>The turn loop: agent runs, resumed after a restart, restarted by the supervisor.</summary>
+    /// <summary>The proposal <paramref name="id"/>: live or ended a moment ago, else as the log has it; null when there is none.</summary>
+    public async Task<ProposalDto?> FindProposalAsync(string id, CancellationToken cancellationToken) =>
+        Executor.FindRun(id)?.ToDto() ?? (await FindRecordedProposalAsync(id, cancellationToken).ConfigureAwait(false))?.Proposal;
+
+    /// <summary>The proposal <paramref name="id"/> as the log has it, with its recorded output; null when the log has none.</summary>
+    public async Task<(ProposalDto Proposal, string? Output)?> FindRecordedProposalAsync(string id, CancellationToken cancellationToken) =>
+        Guid.TryParseExact(id, "N", out _) ? await ProposalRecords.FindAsync(Store, id, cancellationToken).ConfigureAwait(false) : null;
+
     public RunService Runs { get; }
 
     /// <summary>The built-in tools the runs offer their models.</summary>
@@ -196,6 +204,9 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
 
             // Tickets a previous server left open for other callers wait again; each runs its exact proposal once, when granted.
             await new TicketRecovery(context, runtime.Sessions, runtime.Executor).TakeUpAsync(claimed, cancellationToken).ConfigureAwait(false);
+
+            // Sessions a dead process left open, and nobody took up, are recorded as orphaned.
+            await runtime.Sessions.RecordOrphansAsync(cancellationToken).ConfigureAwait(false);
             return runtime;
         }
         catch

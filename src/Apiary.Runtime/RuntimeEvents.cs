@@ -11,6 +11,9 @@ internal static class ServerEventTypes
     public const string AuthRejected = "auth.rejected";
     public const string SessionOpened = "session.opened";
     public const string SessionClosed = "session.closed";
+
+    /// <summary>A session whose process ended without closing it (killed, crashed), recorded by the next server to start on the home.</summary>
+    public const string SessionOrphaned = "session.orphaned";
     public const string RunStarted = "run.started";
     public const string RunEnded = "run.ended";
     public const string RunWaiting = "run.waiting";

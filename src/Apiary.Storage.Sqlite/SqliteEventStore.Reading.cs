@@ -37,6 +37,39 @@ public sealed partial class SqliteEventStore
         return SubscribeCoreAsync(fromPosition, cancellationToken);
     }
 
+    /// <summary>
+    /// The events of <paramref name="type"/> whose data contains <paramref name="text"/> (its UTF-8 bytes; any when
+    /// null), in order: how a record is found by an id it carries (a proposal's decision by the proposal's id) without
+    /// reading and parsing the whole log.
+    /// </summary>
+    public async Task<IReadOnlyList<RecordedEvent>> FindAsync(string type, string? text = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(type);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        var needle = System.Text.Encoding.UTF8.GetBytes(text ?? "");
+        var found = new List<RecordedEvent>();
+        var from = 1L;
+        while (true)
+        {
+            var page = await ReadPageAsync(
+                $"SELECT {Columns} FROM events WHERE type = $type AND instr(data, $text) > 0 AND position >= $from ORDER BY position LIMIT {PageSize};",
+                command =>
+                {
+                    command.Parameters.AddWithValue("$type", type);
+                    command.Parameters.AddWithValue("$text", needle);
+                },
+                from,
+                cancellationToken).ConfigureAwait(false);
+            found.AddRange(page);
+            if (page.Count < PageSize)
+            {
+                return found;
+            }
+
+            from = page[^1].Position + 1;
+        }
+    }
+
     /// <summary>The position of the newest committed event in the file (by any process), or 0 when there is none.</summary>
     public async Task<long> LastPositionAsync(CancellationToken cancellationToken = default)
     {

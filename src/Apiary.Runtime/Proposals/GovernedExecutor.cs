@@ -52,15 +52,21 @@ internal sealed class GovernedExecutor(RuntimeContext context)
     public static readonly BudgetEstimate NoEstimate = new(0, TimeSpan.Zero, 0, 0m);
 
     private readonly ConcurrentDictionary<string, ProposalRun> _runs = new(StringComparer.Ordinal);
+    private readonly FinishedRuns _finished = new();
 
     /// <summary>How many proposals went through <see cref="GovernAsync"/> (and <see cref="AttachPending"/>): what a test counts to prove every side effect passes here.</summary>
     public long Governed => Interlocked.Read(ref _governed);
 
     private long _governed;
 
+    /// <summary>The proposals not yet denied or completed.</summary>
     public IEnumerable<ProposalRun> Runs => _runs.Values;
 
-    public ProposalRun? FindRun(string id) => _runs.GetValueOrDefault(id);
+    /// <summary>
+    /// A proposal not yet ended, or one that ended a moment ago (see <see cref="FinishedRuns"/>); null for any other,
+    /// whose record is in the log (<see cref="ProposalRecords"/>).
+    /// </summary>
+    public ProposalRun? FindRun(string id) => _runs.GetValueOrDefault(id) ?? _finished.Find(id);
 
     /// <summary>
     /// Submits a workspace tool call of <paramref name="session"/> (<c>exec</c>, <c>read_file</c>, <c>write_file</c>,
@@ -91,8 +97,7 @@ internal sealed class GovernedExecutor(RuntimeContext context)
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, context.Stopping);
         var result = await context.Pipeline.SubmitAsync(proposal, estimate, linked.Token).ConfigureAwait(false);
         run.DecidedBy = result.Decision.Explanation?.DecidedBy;
-        _runs[run.Id] = run;
-        session.Attach(run);
+        Track(session, run);
         switch (result.Decision.Kind)
         {
             case DecisionKind.Pending when result.Ticket is { } ticket:
@@ -125,10 +130,27 @@ internal sealed class GovernedExecutor(RuntimeContext context)
         var run = new ProposalRun(ticket.Proposal, session);
         Interlocked.Increment(ref _governed);
         run.SetPending(new DecisionDto("pending", "approval", ticket.Rule, ticket.Risk.ToString().ToLowerInvariant(), ticket.Reason, ticket.Id.ToString()));
-        _runs[run.Id] = run;
-        session.Attach(run);
+        Track(session, run);
         _ = context.Run(() => AwaitApprovalAsync(run, ticket, SandboxWork.RunAsync, new GovernOptions { InBackground = true, KeepTicketOnStop = true }));
         return run;
+    }
+
+    /// <summary>Holds <paramref name="run"/> while it lasts; once it ends, only among the few kept a moment for late readers.</summary>
+    private void Track(ApiSession session, ProposalRun run)
+    {
+        _runs[run.Id] = run;
+        session.Attach(run);
+        run.Terminal.ContinueWith(
+            _ =>
+            {
+                // Kept for late readers first, so that no lookup in between finds nothing.
+                _finished.Add(run);
+                _runs.TryRemove(run.Id, out ProposalRun? _);
+                session.Detach(run);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private async Task AwaitApprovalAsync(ProposalRun run, ApprovalTicket ticket, ProposalWork work, GovernOptions options)

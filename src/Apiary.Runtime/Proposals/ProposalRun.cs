@@ -46,6 +46,18 @@ internal sealed class ProposalRun
 
     public ResultDto? Result { get; private set; }
 
+    /// <summary>About how many characters of output it holds: what keeping it after it ended costs.</summary>
+    public long Footprint
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _keptChars + _stdout.Length + _stderr.Length;
+            }
+        }
+    }
+
     /// <summary>Completes when the proposal is denied or completed.</summary>
     public Task Terminal => _chunks.Closed;
 

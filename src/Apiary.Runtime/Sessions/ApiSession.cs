@@ -39,11 +39,14 @@ internal sealed class ApiSession(Principal principal, ISandboxSession sandbox, S
     /// <summary>Cancelled when the session closes: what still runs or waits in it stops.</summary>
     public CancellationToken Closing => _closing.Token;
 
-    /// <summary>The proposals submitted in the session, which its closing waits for.</summary>
+    /// <summary>The proposals of the session not yet ended, which its closing waits for.</summary>
     public IEnumerable<ProposalRun> Proposals => _proposals.Values;
 
-    /// <summary>Counts <paramref name="proposal"/> among the session's.</summary>
+    /// <summary>Counts <paramref name="proposal"/> among the session's until it ends.</summary>
     public void Attach(ProposalRun proposal) => _proposals[proposal.Id] = proposal;
+
+    /// <summary>Lets go of <paramref name="proposal"/>, which ended.</summary>
+    public void Detach(ProposalRun proposal) => _proposals.TryRemove(proposal.Id, out _);
 
     /// <summary>Marks the session closed; false when it already was.</summary>
     public bool TryClose(DateTimeOffset at)

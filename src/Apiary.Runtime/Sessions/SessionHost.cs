@@ -21,9 +21,51 @@ internal sealed class SessionHost(RuntimeContext context, ISandboxBackend? backe
     /// <summary>Why there is no sandbox backend, when there is none.</summary>
     public string? SandboxProblem { get; } = sandboxProblem;
 
+    /// <summary>The open sessions of this runtime, oldest first; a closed one leaves memory (its record is in the log).</summary>
     public IEnumerable<ApiSession> All => _sessions.Values.OrderBy(s => s.OpenedAt);
 
+    /// <summary>The open session <paramref name="id"/> of this runtime; null for any other (see <see cref="DescribeAsync"/>).</summary>
     public ApiSession? Find(string id) => _sessions.GetValueOrDefault(id);
+
+    /// <summary>
+    /// The session <paramref name="id"/>: open in this runtime, or as the log has it: <c>closed</c>, <c>open</c> (held
+    /// by another live process on the home, such as an <c>apiary exec</c>), or <c>orphaned</c> (opened by a process
+    /// that ended without closing it). Null when the log has no such session.
+    /// </summary>
+    public async Task<SessionDto?> DescribeAsync(string id, CancellationToken cancellationToken)
+    {
+        if (Find(id) is { } live)
+        {
+            return live.ToDto();
+        }
+
+        SessionEventData? opened = null, closed = null;
+        var orphaned = false;
+        await foreach (var e in context.Store.ReadStreamAsync("session-" + id, 1, cancellationToken).ConfigureAwait(false))
+        {
+            switch (e.Type)
+            {
+                case ServerEventTypes.SessionOpened:
+                    opened ??= JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData);
+                    closed = null;
+                    break;
+                case ServerEventTypes.SessionClosed:
+                    (closed, orphaned) = (JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData), false);
+                    break;
+                case ServerEventTypes.SessionOrphaned:
+                    (closed, orphaned) = (JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData), true);
+                    break;
+            }
+        }
+
+        if (opened is null)
+        {
+            return null;
+        }
+
+        var state = closed is not null ? orphaned ? "orphaned" : "closed" : LiveSessions.Of(context.Home).IsAlive(id) ? "open" : "orphaned";
+        return new SessionDto(id, opened.Agent, state, opened.Workspace ?? "", opened.At, closed?.At);
+    }
 
     /// <summary>
     /// Opens a session as <see cref="OpenSessionRequest.Agent"/>: its sandbox over its workspace (or the one asked for),
@@ -95,13 +137,62 @@ internal sealed class SessionHost(RuntimeContext context, ISandboxBackend? backe
             await context.Tokens.RevokeSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
             session.ReleaseLiveMark();
             DeleteTemporary(session.TemporaryWorkspace);
-            await context.RecordAsync("session-" + session.Id, RuntimeJsonContext.Event(
-                ServerEventTypes.SessionClosed,
-                new SessionEventData(session.Id, session.AgentName, session.Workspace, by, session.ClosedAt!.Value),
-                RuntimeJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await context.RecordAsync("session-" + session.Id, RuntimeJsonContext.Event(
+                    ServerEventTypes.SessionClosed,
+                    new SessionEventData(session.Id, session.AgentName, session.Workspace, by, session.ClosedAt!.Value),
+                    RuntimeJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Closed, it leaves memory: its record is in the log, and what ended in it a moment ago is kept with its runs.
+                _sessions.TryRemove(session.Id, out _);
+            }
         }
 
         return session.ToDto();
+    }
+
+    /// <summary>
+    /// Records as orphaned (<c>session.orphaned</c>) every session of the log that was opened and never closed, and that
+    /// no live process holds: a process that held it ended without closing it (killed, crashed). Called once this
+    /// runtime has taken up what it resumes (runs' sessions, tickets' sessions), which it holds. Returns how many.
+    /// </summary>
+    public async Task<int> RecordOrphansAsync(CancellationToken cancellationToken)
+    {
+        var open = new Dictionary<string, SessionEventData>(StringComparer.Ordinal);
+        foreach (var type in (string[])[ServerEventTypes.SessionOpened, ServerEventTypes.SessionClosed, ServerEventTypes.SessionOrphaned])
+        {
+            foreach (var e in await context.Store.FindAsync(type, cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                if (JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData) is not { } data)
+                {
+                    continue;
+                }
+
+                if (type == ServerEventTypes.SessionOpened)
+                {
+                    open.TryAdd(data.Session, data);
+                }
+                else
+                {
+                    open.Remove(data.Session);
+                }
+            }
+        }
+
+        var alive = LiveSessions.Of(context.Home);
+        var orphans = open.Values.Where(s => Find(s.Session) is null && !alive.IsAlive(s.Session)).ToList();
+        foreach (var orphan in orphans)
+        {
+            await context.RecordAsync("session-" + orphan.Session, RuntimeJsonContext.Event(
+                ServerEventTypes.SessionOrphaned,
+                new SessionEventData(orphan.Session, orphan.Agent, orphan.Workspace, "apiary server (the process that held it ended without closing it)", context.Time.GetUtcNow()),
+                RuntimeJsonContext.Default.SessionEventData), cancellationToken).ConfigureAwait(false);
+        }
+
+        return orphans.Count;
     }
 
     /// <summary>Lets go of every session's sandbox without recording (the runtime stops; a restart resumes what was open).</summary>

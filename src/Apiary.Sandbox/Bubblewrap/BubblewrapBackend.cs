@@ -61,12 +61,86 @@ public sealed class BubblewrapBackend : ISandboxBackend, IDisposable
         }
 
         var user = SandboxUser.ForThisProcess(sandboxUid ?? SandboxUser.DefaultUid);
-        var runtime = Directory.CreateTempSubdirectory("apiary-sandbox-").FullName;
+        // Named after this process, so that a server starting after it died can tell its folder from a live one's.
+        ReapDeadRuntimes();
+        var runtime = Directory.CreateTempSubdirectory(RuntimePrefix + ProcessOwner.Token + "-").FullName;
         File.SetUnixFileMode(runtime, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         BubblewrapLauncher.WriteIdentityFiles(runtime, user);
         OrphanReaper.Enable();
         var seccomp = SeccompFilter.IsSupported(RuntimeInformation.ProcessArchitecture) ? SeccompFilter.WriteProgramFile(runtime) : null;
-        return new BubblewrapBackend(path, Cgroups.Detect(), runtime, user, seccomp);
+        var cgroups = Cgroups.Detect();
+        cgroups.ReapDead();
+        return new BubblewrapBackend(path, cgroups, runtime, user, seccomp);
+    }
+
+    private const string RuntimePrefix = "apiary-sandbox-";
+
+    /// <summary>
+    /// Removes the runtime folders of backends whose process is no longer running (a server killed with SIGKILL), and
+    /// kills what still waits on them (a starter of a version that did not end with its server). Folders of live
+    /// processes, and folders not named after an owner, are left alone.
+    /// </summary>
+    private static void ReapDeadRuntimes()
+    {
+        IEnumerable<string> folders;
+        try
+        {
+            folders = Directory.EnumerateDirectories(Path.GetTempPath(), RuntimePrefix + "*").ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        foreach (var folder in folders)
+        {
+            if (ProcessOwner.TokenIn(Path.GetFileName(folder)[RuntimePrefix.Length..]) is not { } owner || ProcessOwner.IsAlive(owner))
+            {
+                continue;
+            }
+
+            foreach (var pid in ProcessesNaming(folder))
+            {
+                Native.Libc.Kill(pid, Native.Libc.SIGKILL);
+            }
+
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Tried again by the next server to start.
+            }
+        }
+    }
+
+    /// <summary>The processes whose command line names something inside <paramref name="folder"/>.</summary>
+    private static List<int> ProcessesNaming(string folder)
+    {
+        var pids = new List<int>();
+        var needle = System.Text.Encoding.UTF8.GetBytes(folder + "/");
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllBytes(Path.Combine(proc, "cmdline")).AsSpan().IndexOf(needle) >= 0)
+                {
+                    pids.Add(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile, or not ours to read.
+            }
+        }
+
+        return pids;
     }
 
     /// <inheritdoc/>

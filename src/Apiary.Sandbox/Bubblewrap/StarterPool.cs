@@ -146,9 +146,14 @@ internal sealed class StarterPool : IDisposable
                 script.Append("echo $$ > '").Append(procs).Append("' && ");
             }
 
-            // Opening the FIFO blocks until Apiary writes to it: first the number of words of the command, then each word,
-            // then bubblewrap's options, all NUL-terminated. The words are read into an array by 'read -d ""' (never
+            // A starter first waits for one line on its standard input, a pipe only Apiary holds: 'go' when it is taken,
+            // or the end of the pipe when Apiary is gone, however it ended (kill -9 included), and then it exits: no
+            // starter outlives the server. Bash's read takes one byte at a time from a pipe, so nothing after the line
+            // (the command's own input) is consumed.
+            // Opening the FIFO then blocks until Apiary writes to it: first the number of words of the command, then each
+            // word, then bubblewrap's options, all NUL-terminated. The words are read into an array by 'read -d ""' (never
             // evaluated); bubblewrap reads its options from fd 3 itself, and the seccomp program from fd 4.
+            script.Append("IFS= read -r go && [[ $go == go ]] || exit 0; ");
             script.Append("exec 3< \"$1\" && ");
             if (_seccomp is not null)
             {
@@ -217,6 +222,8 @@ internal sealed class Starter(Process process, CommandCgroup? cgroup, string fif
     public Process Release(IReadOnlyList<string> options, IReadOnlyList<string> command)
     {
         var frame = Frame(options, command);
+        Process.StandardInput.Write("go\n");
+        Process.StandardInput.Flush();
         using (var stream = new FileStream(fifo, FileMode.Open, FileAccess.Write))
         {
             stream.Write(frame);

@@ -150,7 +150,8 @@ internal sealed class Cgroups : IDisposable
         {
             foreach (var parent in _v2Parent is not null ? [_v2Parent] : _v1Parents)
             {
-                var dir = Path.Combine(parent, id);
+                // Named after this process, so that a server starting after it died can tell its groups from a live one's.
+                var dir = Path.Combine(parent, ProcessOwner.Token + "-" + id);
                 Directory.CreateDirectory(dir);
                 dirs.Add(dir);
             }
@@ -175,6 +176,47 @@ internal sealed class Cgroups : IDisposable
         {
             group.Remove();
         }
+    }
+
+    /// <summary>
+    /// Removes the groups a process no longer running left (a server killed with SIGKILL), killing first whatever still
+    /// runs in them; returns how many it removed. Groups of live processes, and groups not named after an owner, are
+    /// left alone.
+    /// </summary>
+    public int ReapDead()
+    {
+        var removed = 0;
+        foreach (var parent in _v2Parent is not null ? [_v2Parent] : _v1Parents)
+        {
+            string[] groups;
+            try
+            {
+                groups = Directory.GetDirectories(parent);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            foreach (var dir in groups)
+            {
+                if (ProcessOwner.TokenIn(Path.GetFileName(dir)) is not { } owner || ProcessOwner.IsAlive(owner))
+                {
+                    continue;
+                }
+
+                var group = new CommandCgroup(this, [dir]);
+                foreach (var pid in group.Processes())
+                {
+                    Native.Libc.Kill(pid, Native.Libc.SIGKILL);
+                }
+
+                group.Remove();
+                removed += Directory.Exists(dir) ? 0 : 1;
+            }
+        }
+
+        return removed;
     }
 
     /// <summary>Removes the idle groups.</summary>

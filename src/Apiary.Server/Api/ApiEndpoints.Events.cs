@@ -95,7 +95,20 @@ internal static partial class ApiEndpoints
     {
         if (runtime.Executor.FindRun(id) is not { } run)
         {
-            await UnknownProposal(id).ExecuteAsync(context).ConfigureAwait(false);
+            // Ended a while ago: its output as the log recorded it, in one chunk, then how it ended.
+            if (await runtime.FindRecordedProposalAsync(id, context.RequestAborted).ConfigureAwait(false) is not { } recorded)
+            {
+                await UnknownProposal(id).ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            OutputChunk[] chunks = recorded.Output is { Length: > 0 } output ? [new OutputChunk("stdout", output)] : [];
+            await StreamReplayAsync(
+                context,
+                runtime,
+                _ => chunks.ToAsyncEnumerable(),
+                chunk => ("output", JsonSerializer.Serialize(chunk, ServerJsonContext.Default.OutputChunk)),
+                () => ("complete", JsonSerializer.Serialize(recorded.Proposal.Result ?? new ResultDto(null, recorded.Proposal.Status, 0, Error: recorded.Proposal.Decision.Reason), ApiJsonContext.Default.ResultDto))).ConfigureAwait(false);
             return;
         }
 

@@ -29,13 +29,13 @@ internal static partial class ApiEndpoints
             .Produces<IReadOnlyList<ToolDescriptor>>();
         api.MapGet("/sessions", (ApiaryRuntime runtime) => Results.Json<IReadOnlyList<SessionDto>>(runtime.Sessions.All.Select(s => s.ToDto()).ToList(), ApiJsonContext.Default.IReadOnlyListSessionDto))
             .Produces<IReadOnlyList<SessionDto>>();
-        api.MapGet("/sessions/{id}", (string id, ApiaryRuntime runtime) => runtime.Sessions.Find(id) is { } session
-            ? Results.Json(session.ToDto(), ApiJsonContext.Default.SessionDto)
+        api.MapGet("/sessions/{id}", async (string id, ApiaryRuntime runtime, CancellationToken cancellationToken) => await runtime.Sessions.DescribeAsync(id, cancellationToken).ConfigureAwait(false) is { } session
+            ? Results.Json(session, ApiJsonContext.Default.SessionDto)
             : UnknownSession(id)).Produces<SessionDto>();
         api.MapPost("/sessions/{id}/close", CloseSessionAsync).Produces<SessionDto>();
         api.MapPost("/sessions/{id}/proposals", SubmitAsync).Produces<ProposalDto>(201);
-        api.MapGet("/proposals/{id}", (string id, ApiaryRuntime runtime) => runtime.Executor.FindRun(id) is { } run
-            ? Results.Json(run.ToDto(), ApiJsonContext.Default.ProposalDto)
+        api.MapGet("/proposals/{id}", async (string id, ApiaryRuntime runtime, CancellationToken cancellationToken) => await runtime.FindProposalAsync(id, cancellationToken).ConfigureAwait(false) is { } proposal
+            ? Results.Json(proposal, ApiJsonContext.Default.ProposalDto)
             : UnknownProposal(id)).Produces<ProposalDto>();
         api.MapGet("/proposals/{id}/output", StreamOutputAsync).Produces(200, contentType: "text/event-stream");
         api.MapGet("/proposals/{id}/explain", ExplainAsync).Produces(200, contentType: "application/json");
@@ -144,13 +144,18 @@ internal static partial class ApiEndpoints
     private static async Task<IResult> CloseSessionAsync(string id, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken) =>
         runtime.Sessions.Find(id) is { } session
             ? Results.Json(await runtime.Sessions.CloseAsync(session, context.Grant().Who, cancellationToken).ConfigureAwait(false), ApiJsonContext.Default.SessionDto)
-            : UnknownSession(id);
+            : await runtime.Sessions.DescribeAsync(id, cancellationToken).ConfigureAwait(false) is { } recorded
+                ? Results.Json(recorded, ApiJsonContext.Default.SessionDto)
+                : UnknownSession(id);
 
     private static async Task<IResult> SubmitAsync(string id, bool? wait, int? timeout, HttpContext context, ApiaryRuntime runtime, CancellationToken cancellationToken)
     {
         if (runtime.Sessions.Find(id) is not { } session)
         {
-            return UnknownSession(id);
+            // A session this server does not hold open is closed (or another process's): nothing can be proposed in it here.
+            return await runtime.Sessions.DescribeAsync(id, cancellationToken).ConfigureAwait(false) is { } recorded
+                ? Problems.Of(StatusCodes.Status409Conflict, "Session closed", $"session {id} is {recorded.State} here; open a new one with POST /api/sessions")
+                : UnknownSession(id);
         }
 
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ProposalRequest).ConfigureAwait(false);
@@ -231,8 +236,10 @@ internal static partial class ApiEndpoints
             return Problems.BadRequest($"'{id}' is not a proposal id (32 hex digits)");
         }
 
-        var streams = runtime.Executor.FindRun(id) is { } run ? "session-" + run.Session.Id : null;
-        var events = streams is null ? runtime.Store.ReadAllAsync(1, cancellationToken) : runtime.Store.ReadStreamAsync(streams, 1, cancellationToken);
+        // Its decisions carry its id, and the first names its session's stream, where the rest of its record is.
+        var streams = runtime.Executor.FindRun(id) is { } run ? "session-" + run.Session.Id
+            : (await runtime.Store.FindAsync(PipelineEventTypes.ProposalDecided, id, cancellationToken).ConfigureAwait(false)) is [var first, ..] ? first.Stream : null;
+        var events = streams is null ? AsyncEnumerable.Empty<RecordedEvent>() : runtime.Store.ReadStreamAsync(streams, 1, cancellationToken);
         string? latest = null;
         await foreach (var e in events.ConfigureAwait(false))
         {

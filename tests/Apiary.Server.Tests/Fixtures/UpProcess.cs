@@ -24,6 +24,9 @@ internal sealed class UpProcess : IAsyncDisposable
 
     public string Url { get; }
 
+    /// <summary>The server's process id.</summary>
+    public int Pid => _process.Id;
+
     /// <summary>A client of the API with the operator token.</summary>
     public HttpClient Http { get; }
 

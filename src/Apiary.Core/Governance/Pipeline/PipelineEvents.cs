@@ -240,9 +240,30 @@ internal sealed record BudgetSettledData(string ReservationId, string Session, s
 
 internal sealed record KillSwitchData(string Level, string Id, string By, DateTimeOffset At, string? Reason = null);
 
+/// <summary>How an allowed proposal ended, as <c>proposal.completed</c> records it (its output is the event's body).</summary>
+/// <param name="ProposalId">The proposal.</param>
+/// <param name="ExitCode">The command's exit code; null when it was killed, or for other tools.</param>
+/// <param name="Reason">How it ended: <c>exited</c>, <c>timeout</c>, <c>cancelled</c>, ...</param>
+/// <param name="DurationMs">How long it ran.</param>
+public sealed record CompletionRecord(string ProposalId, int? ExitCode, string Reason, long DurationMs);
+
 /// <summary>Reads the pipeline's recorded events, in the one wire format the pipeline writes them in.</summary>
 public static class PipelineRecords
 {
+    /// <summary>How the proposal of a <c>proposal.completed</c> event ended.</summary>
+    /// <exception cref="ArgumentException">The event is of another type.</exception>
+    public static CompletionRecord ReadCompletion(RecordedEvent completed)
+    {
+        ArgumentNullException.ThrowIfNull(completed);
+        if (completed.Type != PipelineEventTypes.ProposalCompleted)
+        {
+            throw new ArgumentException($"event {completed.Position} is a {completed.Type}, not a {PipelineEventTypes.ProposalCompleted}", nameof(completed));
+        }
+
+        var data = CoreJsonContext.Read(completed, CoreJsonContext.Default.ProposalCompletedData);
+        return new CompletionRecord(data.ProposalId, data.ExitCode, data.Reason, data.DurationMs);
+    }
+
     /// <summary>The decision recorded by a <c>proposal.decided</c> event.</summary>
     /// <exception cref="ArgumentException">The event is of another type.</exception>
     public static DecisionRecord ReadDecision(RecordedEvent decided)
