@@ -194,6 +194,8 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             Priority = (int)priority,
             File = file,
             Index = index,
+            Line = (int)map.Start.Line,
+            Column = (int)map.Start.Column,
             Risk = risk!.Value,
             Tier = tier!.Value,
             Message = message,

@@ -22,6 +22,15 @@ internal sealed record PolicyRule
     /// <summary>The rule's position in its file.</summary>
     public int Index { get; init; }
 
+    /// <summary>The 1-based line of the rule in <see cref="File"/>, for messages; 0 when not known.</summary>
+    public int Line { get; init; }
+
+    /// <summary>The 1-based column of the rule in <see cref="File"/>, for messages; 0 when not known.</summary>
+    public int Column { get; init; }
+
+    /// <summary>Where the rule is, as a compiler names it: <c>policies/default.yaml:12:5</c>.</summary>
+    public string Location => Line > 0 ? $"{File}:{Line}:{Column}" : File;
+
     public RiskLevel Risk { get; init; }
 
     public PolicyTier Tier { get; init; }

@@ -20,18 +20,34 @@ internal enum GlobFlavor
 /// </summary>
 internal abstract class TextPattern
 {
-    /// <summary>The longest a regular expression may run on one value; a timeout denies the proposal.</summary>
+    /// <summary>The longest a non-backtracking regular expression may run on one value; a timeout denies the proposal.</summary>
     /// <remarks>
     /// The engine is linear in the input, so this is a backstop, not a budget: generous enough that a busy machine
     /// building a pattern's automaton on first use does not turn a match into a timeout.
     /// </remarks>
     public static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The longest a pattern that needs the backtracking engine (a backreference, a lookaround, an atomic group) may run
+    /// on one value; a timeout denies the proposal.
+    /// </summary>
+    /// <remarks>
+    /// Backtracking can take exponential time (<c>(a+)+$</c> on a long run of <c>a</c> and a <c>!</c>), so this is the
+    /// budget that keeps such a pattern from stalling decisions: a legitimate match on a proposal's text takes
+    /// microseconds, and one that runs out fails closed.
+    /// </remarks>
+    public static readonly TimeSpan BacktrackingTimeout = TimeSpan.FromMilliseconds(100);
+
     private TextPattern(string text) => Text = text;
 
     /// <summary>The pattern as written.</summary>
     public string Text { get; }
 
+    /// <summary>True when the pattern needs the backtracking engine, which only its timeout bounds.</summary>
+    public virtual bool Backtracks => false;
+
+    /// <summary>Whether <paramref name="value"/> matches.</summary>
+    /// <exception cref="RegexMatchTimeoutException">A regular expression ran out of time; the caller must fail closed.</exception>
     public abstract bool Matches(string value);
 
     /// <summary>Compiles <paramref name="text"/>; null with <paramref name="error"/> when it is not a valid pattern.</summary>
@@ -95,7 +111,13 @@ internal abstract class TextPattern
         return new GlobPattern(text, glob, text[..wildcard], minLength);
     }
 
-    private static Regex? CompileRegex(string pattern, out string? error)
+    /// <summary>
+    /// Compiles a regular expression from outside (a policy, an evaluator's settings) on the non-backtracking engine,
+    /// which cannot take exponential time, with <see cref="RegexTimeout"/>; a pattern that engine cannot run
+    /// (backreferences, lookarounds, atomic groups) falls back to the backtracking engine with the shorter
+    /// <see cref="BacktrackingTimeout"/>. Null with <paramref name="error"/> when it is not a valid regular expression.
+    /// </summary>
+    internal static Regex? CompileRegex(string pattern, out string? error)
     {
         error = null;
         try
@@ -107,7 +129,7 @@ internal abstract class TextPattern
             // Backreferences and lookarounds need the backtracking engine; the timeout still bounds it.
             try
             {
-                return new Regex(pattern, RegexOptions.CultureInvariant, RegexTimeout);
+                return new Regex(pattern, RegexOptions.CultureInvariant, BacktrackingTimeout);
             }
             catch (ArgumentException ex)
             {
@@ -204,6 +226,8 @@ internal abstract class TextPattern
     private sealed class RegexPattern(string text, Regex regex) : TextPattern(text)
     {
         private readonly PerThreadRegex _regex = new(regex);
+
+        public override bool Backtracks => (regex.Options & RegexOptions.NonBacktracking) == 0;
 
         public override bool Matches(string value) => _regex.IsMatch(value);
     }
