@@ -70,14 +70,18 @@ internal sealed record PolicyRule
 
     public Condition? Escalate { get; init; }
 
-    public bool Matches(Proposal proposal, PolicyContext context)
-    {
-        if ((KindMask & (1 << (int)proposal.Kind)) == 0 || (RoleMask & (1 << (int)proposal.Principal.Role)) == 0)
-        {
-            return false;
-        }
+    public bool Matches(Proposal proposal, PolicyContext context) =>
+        (KindMask & (1 << (int)proposal.Kind)) != 0 && MatchesPrincipal(proposal) && MatchesFields(proposal) && (When is null || When.Holds(proposal, context));
 
-        if (Agents is not null && !Agents.MatchesAny(proposal.Principal.Agent.Value))
+    /// <summary>The <c>role</c> and <c>agent</c> match fields.</summary>
+    public bool MatchesPrincipal(Proposal proposal) =>
+        (RoleMask & (1 << (int)proposal.Principal.Role)) != 0
+        && (Agents is null || Agents.MatchesAny(proposal.Principal.Agent.Value));
+
+    /// <summary>Every match field but <c>role</c> and <c>agent</c>; not <c>when</c>.</summary>
+    public bool MatchesFields(Proposal proposal)
+    {
+        if ((KindMask & (1 << (int)proposal.Kind)) == 0)
         {
             return false;
         }
@@ -117,12 +121,7 @@ internal sealed record PolicyRule
             return false;
         }
 
-        if (Workdir is not null && (proposal.Kind != ProposalKind.Exec || !Workdir.MatchesWorkdir(proposal)))
-        {
-            return false;
-        }
-
-        return When is null || When.Holds(proposal, context);
+        return Workdir is null || (proposal.Kind == ProposalKind.Exec && Workdir.MatchesWorkdir(proposal));
     }
 
     /// <summary>True when this rule names <paramref name="name"/> in its <see cref="Env"/> field: it allows setting it.</summary>

@@ -50,6 +50,36 @@ internal abstract class TextPattern
     /// <exception cref="RegexMatchTimeoutException">A regular expression ran out of time; the caller must fail closed.</exception>
     public abstract bool Matches(string value);
 
+    /// <summary>
+    /// True when this pattern matches every value <paramref name="other"/> matches, as far as can be told without
+    /// enumerating values: the same pattern, <c>*</c>, a literal this matches, a prefix, suffix or substring inside
+    /// this one's, a folder inside this folder. False when unsure, so a caller that warns on it does not warn wrongly.
+    /// </summary>
+    public bool Covers(TextPattern other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        try
+        {
+            return this is AnyPattern
+                || string.Equals(Text, other.Text, StringComparison.Ordinal)
+                || (other is LiteralPattern && Matches(other.Text))
+                || (this, other) switch
+                {
+                    (PrefixPattern a, PrefixPattern b) => b.Prefix.StartsWith(a.Prefix, StringComparison.Ordinal),
+                    (SuffixPattern a, SuffixPattern b) => b.Suffix.EndsWith(a.Suffix, StringComparison.Ordinal),
+                    (ContainsPattern a, PrefixPattern b) => b.Prefix.Contains(a.Inner, StringComparison.Ordinal),
+                    (ContainsPattern a, SuffixPattern b) => b.Suffix.Contains(a.Inner, StringComparison.Ordinal),
+                    (ContainsPattern a, ContainsPattern b) => b.Inner.Contains(a.Inner, StringComparison.Ordinal),
+                    (FolderPattern a, FolderPattern b) => a.Matches(b.Folder),
+                    _ => false,
+                };
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Compiles <paramref name="text"/>; null with <paramref name="error"/> when it is not a valid pattern.</summary>
     public static TextPattern? Compile(string text, GlobFlavor flavor, out string? error)
     {
@@ -194,22 +224,30 @@ internal abstract class TextPattern
 
     private sealed class PrefixPattern(string text, string prefix) : TextPattern(text)
     {
+        public string Prefix => prefix;
+
         public override bool Matches(string value) => value.StartsWith(prefix, StringComparison.Ordinal);
     }
 
     private sealed class SuffixPattern(string text, string suffix) : TextPattern(text)
     {
+        public string Suffix => suffix;
+
         public override bool Matches(string value) => value.EndsWith(suffix, StringComparison.Ordinal);
     }
 
     private sealed class ContainsPattern(string text, string inner) : TextPattern(text)
     {
+        public string Inner => inner;
+
         public override bool Matches(string value) => value.Contains(inner, StringComparison.Ordinal);
     }
 
     // 'src/**': the folder itself and everything below it.
     private sealed class FolderPattern(string text, string folder) : TextPattern(text)
     {
+        public string Folder => folder;
+
         public override bool Matches(string value) =>
             value.StartsWith(folder, StringComparison.Ordinal)
             && (value.Length == folder.Length || (value[folder.Length] == '/' && folder.Length > 0) || (folder.Length == 0 && value.StartsWith('/')));
@@ -264,6 +302,9 @@ internal sealed class PatternSet(TextPattern[] patterns)
 
         return false;
     }
+
+    /// <summary>True when every value <paramref name="other"/> matches, this set matches too (false when unsure).</summary>
+    public bool Covers(PatternSet other) => other.Patterns.All(p => patterns.Any(mine => mine.Covers(p)));
 
     public override string ToString() => string.Join(", ", patterns.Select(p => p.Text));
 }
