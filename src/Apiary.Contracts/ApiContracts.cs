@@ -63,7 +63,6 @@ public sealed record SettingDto<T>(T Value, string Source);
 /// <param name="ToolProfile">The tool profile.</param>
 /// <param name="Template">The sandbox template.</param>
 /// <param name="AllowedRecipients">Whom it may message.</param>
-/// <param name="Policies">Its extra policy files.</param>
 /// <param name="Budget">Its per-session budget.</param>
 public sealed record AgentSettingsDto(
     SettingDto<string> Role,
@@ -71,7 +70,6 @@ public sealed record AgentSettingsDto(
     SettingDto<string> ToolProfile,
     SettingDto<string> Template,
     SettingDto<IReadOnlyList<string>> AllowedRecipients,
-    SettingDto<IReadOnlyList<string>> Policies,
     AgentBudgetDto Budget);
 
 /// <summary>An agent's per-session budget.</summary>

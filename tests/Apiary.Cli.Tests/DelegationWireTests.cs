@@ -48,7 +48,6 @@ public sealed class DelegationWireTests : IAsyncLifetime
             role: worker
             model: local/qwen2.5-coder
             allowed_recipients: [manager, operator]
-            policies: [manager]
             budget:
               commands: 10
               wall_time: 30m

@@ -94,6 +94,62 @@ public sealed partial class PolicyTestCommandTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task PolicyCheck_SamplePolicies_NoWarnings_Exit0EvenStrict()
+    {
+        await _cli.InitAsync();
+
+        var result = await _cli.RunAsync("policy", "check", "--strict");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("", result.Error);
+        Assert.Contains("; 0 warnings", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PolicyCheck_LintFindings_WarnAtFileLineColumn_Exit0_OrExit1WithStrict_AndInJson()
+    {
+        await _cli.InitAsync();
+        await File.WriteAllTextAsync(
+            Path.Combine(_cli.HomeRoot, "policies", "zz-lint.yaml"),
+            """
+            rules:
+              - name: allow-python
+                priority: 10
+                match: { kind: exec, command: [jq, python3] }
+                risk: low
+                tier: allow
+              - name: ls-again
+                priority: 10
+                match: { kind: exec, command: ls }
+                risk: low
+                tier: allow
+              - name: worker-spawns
+                priority: 10
+                match: { kind: spawn_agent, role: worker }
+                risk: low
+                tier: approve
+            """,
+            TestContext.Current.CancellationToken);
+
+        var plain = await _cli.RunAsync("policy", "check");
+        var strict = await _cli.RunAsync("policy", "check", "--strict");
+        using var json = (await _cli.RunAsync("policy", "check", "--json")).Json();
+
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.Contains("policies/zz-lint.yaml:2:5: warning: allow rule 'allow-python' allows a program that can run arbitrary code: python3", plain.Error, StringComparison.Ordinal);
+        Assert.Contains("policies/zz-lint.yaml:7:5: warning: rule 'ls-again' never decides: rule 'allow-inspection' (policies/default.yaml:", plain.Error, StringComparison.Ordinal);
+        Assert.Contains("policies/zz-lint.yaml:12:5: warning: rule 'worker-spawns' can never match", plain.Error, StringComparison.Ordinal);
+        Assert.Contains("; 3 warnings", plain.Out, StringComparison.Ordinal);
+        Assert.Equal(1, strict.ExitCode);
+        Assert.Equal(3, json.RootElement.GetProperty("warnings").GetInt32());
+        Assert.Equal(
+            ["arbitrary-code", "shadowed", "unreachable"],
+            json.RootElement.GetProperty("findings").EnumerateArray().Select(f => f.GetProperty("code").GetString()).Order());
+        var first = json.RootElement.GetProperty("findings").EnumerateArray().First(f => f.GetProperty("rule").GetString() == "allow-python");
+        Assert.Equal(("policies/zz-lint.yaml", 2, 5), (first.GetProperty("file").GetString(), first.GetProperty("line").GetInt32(), first.GetProperty("column").GetInt32()));
+    }
+
+    [Fact]
     public async Task PolicyTest_NoStore_Exits1()
     {
         await _cli.InitAsync();

@@ -71,23 +71,20 @@ public sealed partial class ManagerToolsTests() : InMemoryServerTest("apiary-man
     }
 
     [Fact]
-    public async Task RequestSpawn_DraftWidensPoliciesOrBudget_RefusedWithTheReasonAndNothingCreated()
+    public async Task RequestSpawn_DraftWidensBudget_RefusedWithTheReasonAndNothingCreated()
     {
-        WriteDraft("drafts/wide-policy", "tokens: 1000", policies: "[manager, default]");
         WriteDraft("drafts/wide-budget", "tokens: 900000");
         _manager
-            .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "wide-policy", ["from_draft"] = "drafts/wide-policy" })
             .CallTool("request_spawn", new Dictionary<string, object?> { ["name"] = "wide-budget", ["from_draft"] = "drafts/wide-budget" })
             .Answer("could not spawn");
 
-        var run = await Host.Client.StartRunAsync("manager", new StartRunRequest("spawn two helpers"), Ct);
+        var run = await Host.Client.StartRunAsync("manager", new StartRunRequest("spawn a helper"), Ct);
         var steps = await Host.Client.ReadRunToEndAsync(run.Id);
 
         Assert.Equal("finished", steps[^1].Status);
         var told = _manager.ToolResults();
-        Assert.StartsWith("refused: the draft widens its policies: default is not among the manager's (manager)", told[0], StringComparison.Ordinal);
-        Assert.StartsWith("refused: the draft widens its budget: tokens 900000 > ", told[1], StringComparison.Ordinal);
-        Assert.Contains("at most 50%", told[1], StringComparison.Ordinal);
+        Assert.StartsWith("refused: the draft widens its budget: tokens 900000 > ", told[0], StringComparison.Ordinal);
+        Assert.Contains("at most 50%", told[0], StringComparison.Ordinal);
         Assert.Empty(await Host.Client.ListApprovalsAsync(Ct));
         Assert.DoesNotContain(await Host.Client.ListAgentsAsync(Ct), a => a.Name.StartsWith("wide-", StringComparison.Ordinal));
         Assert.Empty(await Runtime.Manager.SpawnsAsync(Ct));
@@ -161,8 +158,8 @@ public sealed partial class ManagerToolsTests() : InMemoryServerTest("apiary-man
             "coder stopped after its second rebuild");
     }
 
-    private void WriteDraft(string draft, string budget, string policies = "[manager]") =>
-        AgentDrafts.WriteHelper(HomePath, draft, budget, policies, ChildModel);
+    private void WriteDraft(string draft, string budget) =>
+        AgentDrafts.WriteHelper(HomePath, draft, budget, ChildModel);
 
     [GeneratedRegex("^started: run (?<id>[0-9a-f]{32}) of agent 'helper'")]
     private static partial Regex StartedRun();

@@ -264,7 +264,6 @@ internal static class AgentsCommand
         var workspace = detail.WorkspaceInfo!;
         Row("workspace", workspace.Path + (workspace.Exists ? "" : " (created on first use)"), Source(workspace.Source));
         Row("allowed_recipients", List(s.AllowedRecipients.Value), Source(s.AllowedRecipients.Source));
-        Row("policies", List(s.Policies.Value), Source(s.Policies.Source));
         Row("budget.commands", s.Budget.Commands.Value.ToString(CultureInfo.InvariantCulture), Source(s.Budget.Commands.Source));
         Row("budget.wall_time", s.Budget.WallTime.Value, Source(s.Budget.WallTime.Source));
         Row("budget.tokens", s.Budget.Tokens.Value.ToString(CultureInfo.InvariantCulture), Source(s.Budget.Tokens.Source));
@@ -305,7 +304,7 @@ internal static class AgentsCommand
             var missing = new SettingJson<string>("", "");
             return new AgentDetailJson(
                 agent.Name, detail.Directory, StatusWord(agent), null, missing, new SettingJson<string?>(null, ""), missing, missing,
-                new WorkspaceJson("", false, false, ""), new SettingJson<IReadOnlyList<string>>([], ""), new SettingJson<IReadOnlyList<string>>([], ""),
+                new WorkspaceJson("", false, false, ""), new SettingJson<IReadOnlyList<string>>([], ""),
                 new BudgetJson(new(0, ""), new("", ""), new(0, ""), new(0, "")), new BootstrapJson(false, null, null), [], errors);
         }
 
@@ -320,7 +319,6 @@ internal static class AgentsCommand
             Json(s.Template),
             new WorkspaceJson(workspace.Path, workspace.IsDefault, workspace.Exists, workspace.Source),
             Json(s.AllowedRecipients),
-            Json(s.Policies),
             new BudgetJson(Json(s.Budget.Commands), Json(s.Budget.WallTime), Json(s.Budget.Tokens), Json(s.Budget.CostUsd)),
             new BootstrapJson(bootstrap.Consumed, bootstrap.SessionId, bootstrap.CompletedAt),
             (agent.Files ?? []).Select(f => new FileJson(f.Name, f.Exists, f.Bytes)).ToList(),

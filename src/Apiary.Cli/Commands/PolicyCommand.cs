@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Apiary.Agents;
+using Apiary.Configuration;
 using Apiary.Governance;
 using Apiary.Governance.Pipeline;
 using Apiary.Storage.Sqlite;
@@ -57,9 +58,10 @@ internal static class PolicyCommand
             return ExitCodes.Success;
         });
 
-        var check = new Command("check", "Load and validate the home's policies (policies/*.yaml) as the server does: every error and warning with its file, line and column. Exit 0 when they load, 1 when they do not.")
+        var strict = new Option<bool>("--strict") { Description = "Exit 1 on warnings too (lint findings and loader warnings), not only on errors." };
+        var check = new Command("check", "Load and validate the home's policies (policies/*.yaml) as the server does, then lint them: rules an earlier rule shadows, rules nothing can reach, allow rules that let through programs able to run arbitrary code. Every error and warning has its file, line and column. Exit 0 when they load (warnings alone too, unless --strict), 1 when they do not.")
         {
-            json,
+            json, strict,
         };
         check.SetAction(async (parse, cancellationToken) =>
         {
@@ -70,20 +72,29 @@ internal static class PolicyCommand
             }
 
             var loaded = PolicyLoader.LoadDirectory(home.PoliciesDirectory);
+            var findings = loaded.Policy is { } policy ? PolicyLint.Check(policy) : [];
+            var warnings = loaded.Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Warning) + findings.Count;
+            var exit = !loaded.Succeeded || (parse.GetValue(strict) && warnings > 0) ? ExitCodes.Failure : ExitCodes.Success;
             if (parse.GetValue(json))
             {
                 await JsonOutput.WriteAsync(
                     context.Out,
-                    new PolicyCheckJson(loaded.Succeeded, loaded.Policy?.Count ?? 0, [.. loaded.Diagnostics.Select(d => d.ToString())]),
+                    new PolicyCheckJson(
+                        loaded.Succeeded,
+                        loaded.Policy?.Count ?? 0,
+                        warnings,
+                        [.. loaded.Diagnostics.Select(d => d.ToString())],
+                        [.. findings.Select(f => new PolicyLintJson(f.Code, f.Rule, f.Diagnostic.File, f.Diagnostic.Line, f.Diagnostic.Column, f.Diagnostic.Message))]),
                     CliJsonContext.Default.PolicyCheckJson).ConfigureAwait(false);
-                return loaded.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+                return exit;
             }
 
             await CommonOptions.ReportAsync(context, loaded.Diagnostics).ConfigureAwait(false);
+            await CommonOptions.ReportAsync(context, findings.Select(f => f.Diagnostic)).ConfigureAwait(false);
             await context.Out.WriteLineAsync(loaded.Succeeded
-                ? $"policies load: {loaded.Policy!.Count} rules from {home.PoliciesDirectory}"
+                ? $"policies load: {loaded.Policy!.Count} rules from {home.PoliciesDirectory}; {warnings} {(warnings == 1 ? "warning" : "warnings")}{(exit != ExitCodes.Success ? " (--strict: exit 1)" : "")}"
                 : $"policies do not load: the server refuses every proposal until the errors above are fixed").ConfigureAwait(false);
-            return loaded.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+            return exit;
         });
 
         return new Command("policy", "Check policies, and try them before they govern anything.")
@@ -133,7 +144,10 @@ internal static class PolicyCommand
 }
 
 /// <summary>What <c>apiary policy check --json</c> prints.</summary>
-internal sealed record PolicyCheckJson(bool Loads, int Rules, IReadOnlyList<string> Diagnostics);
+internal sealed record PolicyCheckJson(bool Loads, int Rules, int Warnings, IReadOnlyList<string> Diagnostics, IReadOnlyList<PolicyLintJson> Findings);
+
+/// <summary>One lint finding of <c>apiary policy check --json</c>: <c>shadowed</c>, <c>unreachable</c> or <c>arbitrary-code</c>.</summary>
+internal sealed record PolicyLintJson(string Code, string Rule, string? File, int? Line, int? Column, string Message);
 
 /// <summary>What <c>apiary policy test --json</c> prints.</summary>
 internal sealed record PolicyTestJson(

@@ -1,4 +1,5 @@
 using Apiary.Cli.Telemetry;
+using Apiary.Governance;
 using Apiary.Home;
 using Apiary.Sandbox.Probe;
 using Apiary.Server;
@@ -78,7 +79,7 @@ internal static class UpCommand
                     $"home:     {server.Home}{(fresh ? " (created with the samples)" : "")}",
                     $"store:    {server.StorePath}",
                     $"sandbox:  {server.SandboxBackend}",
-                    $"policies: {(server.PolicyProblem is null ? "loaded" : "NOT LOADED: every proposal is refused until they are fixed (below)")}",
+                    $"policies: {(server.PolicyProblem is null ? "loaded" + LintSummary(server.Home) : "NOT LOADED: every proposal is refused until they are fixed (below)")}",
                     $"doctor:   {(missing.Count == 0 ? "every check ok" : $"{report.Checks.Count - missing.Count} of {report.Checks.Count} checks ok; not ok: {string.Join(", ", missing)} ('apiary doctor' says how to fix)")}",
                     $"dashboard: {server.Url}/ (sign in with the operator token, or keys/readonly.token to only look)",
                     $"token:    {Path.Combine(server.Home, ServerInfo.OperatorTokenPath)} (operator; send as 'Authorization: Bearer <token>')",
@@ -117,5 +118,18 @@ internal static class UpCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    // The lint's count, so a policy that loads but hides a hole is noticed at start; the details are one command away.
+    private static string LintSummary(string home)
+    {
+        var loaded = PolicyLoader.LoadDirectory(Path.Combine(home, "policies"));
+        if (loaded.Policy is not { } policy)
+        {
+            return "";
+        }
+
+        var warnings = loaded.Diagnostics.Count(d => d.Severity == Apiary.Configuration.DiagnosticSeverity.Warning) + PolicyLint.Check(policy).Count;
+        return warnings == 0 ? " (no lint warnings)" : $" ({warnings} lint {(warnings == 1 ? "warning" : "warnings")}: 'apiary policy check' lists them)";
     }
 }

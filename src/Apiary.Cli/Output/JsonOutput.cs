@@ -73,7 +73,6 @@ internal sealed record AgentDetailJson(
     SettingJson<string> Template,
     WorkspaceJson Workspace,
     SettingJson<IReadOnlyList<string>> AllowedRecipients,
-    SettingJson<IReadOnlyList<string>> Policies,
     BudgetJson Budget,
     BootstrapJson Bootstrap,
     IReadOnlyList<FileJson> Files,

@@ -44,8 +44,6 @@ public sealed record AgentManifest
     /// <summary>Limits per session.</summary>
     public AgentBudget? Budget { get; init; }
 
-    /// <summary>Policy files (names in the home's <c>policies/</c>) that apply to it in addition to the home's.</summary>
-    public IReadOnlyList<string>? Policies { get; init; }
 }
 
 /// <summary>The limits of one session of an agent; a <see langword="null"/> limit is not set at this level.</summary>

@@ -21,7 +21,13 @@ public static class AgentManifestParser
 {
     /// <summary>The fields the frontmatter may hold.</summary>
     public static readonly IReadOnlyList<string> Fields =
-        ["description", "role", "model", "tool_profile", "workspace", "template", "allowed_recipients", "budget", "policies"];
+        ["description", "role", "model", "tool_profile", "workspace", "template", "allowed_recipients", "budget"];
+
+    /// <summary>
+    /// A field that is no longer read (in frontmatter and in <c>apiary.yaml</c>'s defaults): a file that still has it
+    /// gets a warning at its line, because every policy file applies to every agent and rules name their agents.
+    /// </summary>
+    public const string RetiredPolicies = "policies";
 
     /// <summary>The fields of <c>budget</c>.</summary>
     public static readonly IReadOnlyList<string> BudgetFields = ["commands", "wall_time", "tokens", "cost_usd"];

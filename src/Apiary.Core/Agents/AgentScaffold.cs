@@ -20,7 +20,6 @@ internal static class AgentScaffold
             # workspace: ~/projects/{{name}}   # default: agents/{{name}}/workspace
             # allowed_recipients: [operator]   # who it may message
             # budget: { commands: 100, wall_time: 30m, tokens: 200000, cost_usd: 1.00 }
-            # policies: []                     # extra policy files in policies/
             ---
             # {{name}}
 

@@ -42,6 +42,15 @@ internal sealed class ManifestReader(string file, int firstLine)
         foreach (var (keyNode, value) in map.Children)
         {
             var key = YamlReader.KeyOf(keyNode);
+            if (key == AgentManifestParser.RetiredPolicies)
+            {
+                // Said out loud, not ignored: the field looked like it chose an agent's policy files, and never did.
+                Yaml.Warning(keyNode.Start,
+                    "field 'policies' is no longer used and changes nothing: every file in the home's policies/ applies to every agent, " +
+                    "and a rule says which agents it is for in its match (agent: coder, role: manager); remove the line");
+                continue;
+            }
+
             if (!allowed.Contains(key, StringComparer.Ordinal))
             {
                 Yaml.WarnUnknown(keyNode, key, allowed, "");
@@ -64,7 +73,6 @@ internal sealed class ManifestReader(string file, int firstLine)
                 "template" => manifest with { Template = Identifier(value, key) },
                 "allowed_recipients" => manifest with { AllowedRecipients = Recipients(value) },
                 "budget" => manifest with { Budget = Budget(value) },
-                "policies" => manifest with { Policies = List(value, key, v => Identifier(v, key)) },
                 _ => manifest,
             };
         }

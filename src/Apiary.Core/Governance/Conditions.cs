@@ -16,7 +16,16 @@ internal abstract class Condition(string text)
 
     public abstract bool Holds(Proposal proposal, PolicyContext context);
 
+    /// <summary>
+    /// Whether the condition holds for <paramref name="proposal"/> in every context (true), in none (false), or
+    /// depending on the time or the session (null). For the lint, which asks what a rule does with a proposal.
+    /// </summary>
+    public virtual bool? HoldsForProposal(Proposal proposal) => Holds(proposal, AnyContext);
+
     public override string ToString() => Text;
+
+    // The leaves that read the context override HoldsForProposal, so this context is never what decides.
+    private static readonly PolicyContext AnyContext = new(DateTimeOffset.UnixEpoch, 0);
 }
 
 internal sealed class AllCondition(Condition[] children)
@@ -33,6 +42,24 @@ internal sealed class AllCondition(Condition[] children)
         }
 
         return true;
+    }
+
+    public override bool? HoldsForProposal(Proposal proposal)
+    {
+        bool? result = true;
+        foreach (var child in children)
+        {
+            switch (child.HoldsForProposal(proposal))
+            {
+                case false:
+                    return false;
+                case null:
+                    result = null;
+                    break;
+            }
+        }
+
+        return result;
     }
 }
 
@@ -51,11 +78,31 @@ internal sealed class AnyCondition(Condition[] children)
 
         return false;
     }
+
+    public override bool? HoldsForProposal(Proposal proposal)
+    {
+        bool? result = false;
+        foreach (var child in children)
+        {
+            switch (child.HoldsForProposal(proposal))
+            {
+                case true:
+                    return true;
+                case null:
+                    result = null;
+                    break;
+            }
+        }
+
+        return result;
+    }
 }
 
 internal sealed class NotCondition(Condition child) : Condition("not(" + child.Text + ")")
 {
     public override bool Holds(Proposal proposal, PolicyContext context) => !child.Holds(proposal, context);
+
+    public override bool? HoldsForProposal(Proposal proposal) => !child.HoldsForProposal(proposal);
 }
 
 /// <summary><c>hours: "09:00-18:00"</c>: from inclusive, to exclusive; a range past midnight (<c>22:00-06:00</c>) wraps.</summary>
@@ -69,12 +116,16 @@ internal sealed class HoursCondition(int fromMinute, int toMinute)
             ? minute >= fromMinute && minute < toMinute
             : minute >= fromMinute || minute < toMinute;
     }
+
+    public override bool? HoldsForProposal(Proposal proposal) => null;
 }
 
 /// <summary><c>weekdays: [mon, tue]</c>.</summary>
 internal sealed class WeekdaysCondition(int mask, string text) : Condition("weekdays " + text)
 {
     public override bool Holds(Proposal proposal, PolicyContext context) => (mask & (1 << (int)context.Now.DayOfWeek)) != 0;
+
+    public override bool? HoldsForProposal(Proposal proposal) => null;
 }
 
 /// <summary>A whole-number range, both ends inclusive and optional.</summary>
@@ -88,6 +139,8 @@ internal abstract class RangeCondition(string name, long? min, long? max)
 internal sealed class SessionCountCondition(long? min, long? max) : RangeCondition("session_count", min, max)
 {
     public override bool Holds(Proposal proposal, PolicyContext context) => InRange(context.SessionProposalCount);
+
+    public override bool? HoldsForProposal(Proposal proposal) => null;
 }
 
 /// <summary><c>arg_count: { max: 3 }</c>: how many arguments an <c>exec</c> has.</summary>
@@ -142,6 +195,15 @@ internal sealed class PathPatterns(PatternSet? relative, PatternSet? absolute)
         proposal.WorkdirPath is { } inside
         && ((relative is not null && relative.MatchesAny(inside))
             || (absolute is not null && absolute.MatchesAny(inside.Length == 0 ? proposal.Workspace : proposal.Workspace + "/" + inside)));
+
+    /// <summary>True when every path <paramref name="other"/> matches, these match too (false when unsure).</summary>
+    public bool Covers(PathPatterns other) =>
+        (other.Relative is null || (relative is not null && relative.Covers(other.Relative)))
+        && (other.Absolute is null || (absolute is not null && absolute.Covers(other.Absolute)));
+
+    private PatternSet? Relative => relative;
+
+    private PatternSet? Absolute => absolute;
 
     public override string ToString() => string.Join(", ", new[] { relative?.ToString(), absolute?.ToString() }.Where(s => s is not null));
 }

@@ -63,8 +63,8 @@ public sealed class PolicyEngine
         }
         catch (RegexMatchTimeoutException)
         {
-            // A pattern that cannot decide in time must not let the proposal through.
-            var reason = $"a pattern of rule '{current!.Name}' timed out on this proposal";
+            // A pattern that cannot decide in time must not let the proposal through, whatever the rule's tier.
+            var reason = $"rule '{current!.Name}' ({current.Location}) could not be decided: its regular expression pattern timed out on this proposal; the proposal is denied (fix the pattern: see apiary policy check)";
             return new Decision(DecisionKind.Deny, current.Name, RiskLevel.High, reason, Explain(DecisionSource.Rule, current.Name, reason, proposal, context));
         }
 

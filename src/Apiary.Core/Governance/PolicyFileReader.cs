@@ -194,6 +194,8 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
             Priority = (int)priority,
             File = file,
             Index = index,
+            Line = (int)map.Start.Line,
+            Column = (int)map.Start.Column,
             Risk = risk!.Value,
             Tier = tier!.Value,
             Message = message,
@@ -448,6 +450,7 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
         {
             if (TextPattern.Compile(text, flavor, out var error) is { } pattern)
             {
+                WarnIfBacktracking(pattern, item, field);
                 patterns.Add(pattern);
             }
             else
@@ -469,6 +472,7 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
         {
             if (TextPattern.Compile(text, GlobFlavor.Path, out var error) is { } pattern)
             {
+                WarnIfBacktracking(pattern, item, field);
                 (text.StartsWith('/') ? absolute : relative).Add(pattern);
             }
             else
@@ -480,6 +484,17 @@ internal sealed class PolicyFileReader(string file, HashSet<string> names)
 
         return failed || relative.Count + absolute.Count == 0 ? null
             : new PathPatterns(relative.Count == 0 ? null : new PatternSet([.. relative]), absolute.Count == 0 ? null : new PatternSet([.. absolute]));
+    }
+
+    // Such a pattern can take exponential time, so only its timeout bounds it, and a timeout denies: worth knowing.
+    private void WarnIfBacktracking(TextPattern pattern, YamlNode item, string field)
+    {
+        if (pattern.Backtracks)
+        {
+            Yaml.Warning(item.Start,
+                $"'{field}': the pattern '{pattern.Text}' needs the backtracking engine (a backreference, lookaround or atomic group), " +
+                $"so it runs with a {YamlReader.Show((long)TextPattern.BacktrackingTimeout.TotalMilliseconds)} ms timeout and a proposal it times out on is denied; write it without them to run in linear time");
+        }
     }
 
     /// <summary>One value or a list of values, each non-empty text.</summary>

@@ -22,6 +22,15 @@ internal sealed record PolicyRule
     /// <summary>The rule's position in its file.</summary>
     public int Index { get; init; }
 
+    /// <summary>The 1-based line of the rule in <see cref="File"/>, for messages; 0 when not known.</summary>
+    public int Line { get; init; }
+
+    /// <summary>The 1-based column of the rule in <see cref="File"/>, for messages; 0 when not known.</summary>
+    public int Column { get; init; }
+
+    /// <summary>Where the rule is, as a compiler names it: <c>policies/default.yaml:12:5</c>.</summary>
+    public string Location => Line > 0 ? $"{File}:{Line}:{Column}" : File;
+
     public RiskLevel Risk { get; init; }
 
     public PolicyTier Tier { get; init; }
@@ -61,14 +70,18 @@ internal sealed record PolicyRule
 
     public Condition? Escalate { get; init; }
 
-    public bool Matches(Proposal proposal, PolicyContext context)
-    {
-        if ((KindMask & (1 << (int)proposal.Kind)) == 0 || (RoleMask & (1 << (int)proposal.Principal.Role)) == 0)
-        {
-            return false;
-        }
+    public bool Matches(Proposal proposal, PolicyContext context) =>
+        (KindMask & (1 << (int)proposal.Kind)) != 0 && MatchesPrincipal(proposal) && MatchesFields(proposal) && (When is null || When.Holds(proposal, context));
 
-        if (Agents is not null && !Agents.MatchesAny(proposal.Principal.Agent.Value))
+    /// <summary>The <c>role</c> and <c>agent</c> match fields.</summary>
+    public bool MatchesPrincipal(Proposal proposal) =>
+        (RoleMask & (1 << (int)proposal.Principal.Role)) != 0
+        && (Agents is null || Agents.MatchesAny(proposal.Principal.Agent.Value));
+
+    /// <summary>Every match field but <c>role</c> and <c>agent</c>; not <c>when</c>.</summary>
+    public bool MatchesFields(Proposal proposal)
+    {
+        if ((KindMask & (1 << (int)proposal.Kind)) == 0)
         {
             return false;
         }
@@ -108,12 +121,7 @@ internal sealed record PolicyRule
             return false;
         }
 
-        if (Workdir is not null && (proposal.Kind != ProposalKind.Exec || !Workdir.MatchesWorkdir(proposal)))
-        {
-            return false;
-        }
-
-        return When is null || When.Holds(proposal, context);
+        return Workdir is null || (proposal.Kind == ProposalKind.Exec && Workdir.MatchesWorkdir(proposal));
     }
 
     /// <summary>True when this rule names <paramref name="name"/> in its <see cref="Env"/> field: it allows setting it.</summary>

@@ -20,19 +20,65 @@ internal enum GlobFlavor
 /// </summary>
 internal abstract class TextPattern
 {
-    /// <summary>The longest a regular expression may run on one value; a timeout denies the proposal.</summary>
+    /// <summary>The longest a non-backtracking regular expression may run on one value; a timeout denies the proposal.</summary>
     /// <remarks>
     /// The engine is linear in the input, so this is a backstop, not a budget: generous enough that a busy machine
     /// building a pattern's automaton on first use does not turn a match into a timeout.
     /// </remarks>
     public static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The longest a pattern that needs the backtracking engine (a backreference, a lookaround, an atomic group) may run
+    /// on one value; a timeout denies the proposal.
+    /// </summary>
+    /// <remarks>
+    /// Backtracking can take exponential time (<c>(a+)+$</c> on a long run of <c>a</c> and a <c>!</c>), so this is the
+    /// budget that keeps such a pattern from stalling decisions: a legitimate match on a proposal's text takes
+    /// microseconds, and one that runs out fails closed.
+    /// </remarks>
+    public static readonly TimeSpan BacktrackingTimeout = TimeSpan.FromMilliseconds(100);
+
     private TextPattern(string text) => Text = text;
 
     /// <summary>The pattern as written.</summary>
     public string Text { get; }
 
+    /// <summary>True when the pattern needs the backtracking engine, which only its timeout bounds.</summary>
+    public virtual bool Backtracks => false;
+
+    /// <summary>Whether <paramref name="value"/> matches.</summary>
+    /// <exception cref="RegexMatchTimeoutException">A regular expression ran out of time; the caller must fail closed.</exception>
     public abstract bool Matches(string value);
+
+    /// <summary>
+    /// True when this pattern matches every value <paramref name="other"/> matches, as far as can be told without
+    /// enumerating values: the same pattern, <c>*</c>, a literal this matches, a prefix, suffix or substring inside
+    /// this one's, a folder inside this folder. False when unsure, so a caller that warns on it does not warn wrongly.
+    /// </summary>
+    public bool Covers(TextPattern other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        try
+        {
+            return this is AnyPattern
+                || string.Equals(Text, other.Text, StringComparison.Ordinal)
+                || (other is LiteralPattern && Matches(other.Text))
+                || (this, other) switch
+                {
+                    (PrefixPattern a, PrefixPattern b) => b.Prefix.StartsWith(a.Prefix, StringComparison.Ordinal),
+                    (SuffixPattern a, SuffixPattern b) => b.Suffix.EndsWith(a.Suffix, StringComparison.Ordinal),
+                    (ContainsPattern a, PrefixPattern b) => b.Prefix.Contains(a.Inner, StringComparison.Ordinal),
+                    (ContainsPattern a, SuffixPattern b) => b.Suffix.Contains(a.Inner, StringComparison.Ordinal),
+                    (ContainsPattern a, ContainsPattern b) => b.Inner.Contains(a.Inner, StringComparison.Ordinal),
+                    (FolderPattern a, FolderPattern b) => a.Matches(b.Folder),
+                    _ => false,
+                };
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Compiles <paramref name="text"/>; null with <paramref name="error"/> when it is not a valid pattern.</summary>
     public static TextPattern? Compile(string text, GlobFlavor flavor, out string? error)
@@ -95,7 +141,13 @@ internal abstract class TextPattern
         return new GlobPattern(text, glob, text[..wildcard], minLength);
     }
 
-    private static Regex? CompileRegex(string pattern, out string? error)
+    /// <summary>
+    /// Compiles a regular expression from outside (a policy, an evaluator's settings) on the non-backtracking engine,
+    /// which cannot take exponential time, with <see cref="RegexTimeout"/>; a pattern that engine cannot run
+    /// (backreferences, lookarounds, atomic groups) falls back to the backtracking engine with the shorter
+    /// <see cref="BacktrackingTimeout"/>. Null with <paramref name="error"/> when it is not a valid regular expression.
+    /// </summary>
+    internal static Regex? CompileRegex(string pattern, out string? error)
     {
         error = null;
         try
@@ -107,7 +159,7 @@ internal abstract class TextPattern
             // Backreferences and lookarounds need the backtracking engine; the timeout still bounds it.
             try
             {
-                return new Regex(pattern, RegexOptions.CultureInvariant, RegexTimeout);
+                return new Regex(pattern, RegexOptions.CultureInvariant, BacktrackingTimeout);
             }
             catch (ArgumentException ex)
             {
@@ -172,22 +224,30 @@ internal abstract class TextPattern
 
     private sealed class PrefixPattern(string text, string prefix) : TextPattern(text)
     {
+        public string Prefix => prefix;
+
         public override bool Matches(string value) => value.StartsWith(prefix, StringComparison.Ordinal);
     }
 
     private sealed class SuffixPattern(string text, string suffix) : TextPattern(text)
     {
+        public string Suffix => suffix;
+
         public override bool Matches(string value) => value.EndsWith(suffix, StringComparison.Ordinal);
     }
 
     private sealed class ContainsPattern(string text, string inner) : TextPattern(text)
     {
+        public string Inner => inner;
+
         public override bool Matches(string value) => value.Contains(inner, StringComparison.Ordinal);
     }
 
     // 'src/**': the folder itself and everything below it.
     private sealed class FolderPattern(string text, string folder) : TextPattern(text)
     {
+        public string Folder => folder;
+
         public override bool Matches(string value) =>
             value.StartsWith(folder, StringComparison.Ordinal)
             && (value.Length == folder.Length || (value[folder.Length] == '/' && folder.Length > 0) || (folder.Length == 0 && value.StartsWith('/')));
@@ -204,6 +264,8 @@ internal abstract class TextPattern
     private sealed class RegexPattern(string text, Regex regex) : TextPattern(text)
     {
         private readonly PerThreadRegex _regex = new(regex);
+
+        public override bool Backtracks => (regex.Options & RegexOptions.NonBacktracking) == 0;
 
         public override bool Matches(string value) => _regex.IsMatch(value);
     }
@@ -240,6 +302,9 @@ internal sealed class PatternSet(TextPattern[] patterns)
 
         return false;
     }
+
+    /// <summary>True when every value <paramref name="other"/> matches, this set matches too (false when unsure).</summary>
+    public bool Covers(PatternSet other) => other.Patterns.All(p => patterns.Any(mine => mine.Covers(p)));
 
     public override string ToString() => string.Join(", ", patterns.Select(p => p.Text));
 }

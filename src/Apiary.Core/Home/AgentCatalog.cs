@@ -236,14 +236,6 @@ public sealed class AgentCatalog
             };
             diagnostics.Add(Diagnostic.Warn($"sandbox template '{template}' has no file templates/{template}.yaml in the home; add it or pick another template", where));
         }
-
-        foreach (var policy in settings.Policies.Value)
-        {
-            if (!File.Exists(Path.Combine(_home.PoliciesDirectory, policy + ".yaml")))
-            {
-                diagnostics.Add(Diagnostic.Warn($"policy '{policy}' has no file policies/{policy}.yaml in the home; add it or remove it from 'policies'", manifestPath));
-            }
-        }
     }
 
     private static AgentFile Describe(string folder, string file)

@@ -17,7 +17,7 @@ public sealed record HomeConfig
 
     /// <summary>The agent fields a home may give defaults for (an agent's description and workspace are its own).</summary>
     public static readonly IReadOnlyList<string> DefaultFields =
-        ["role", "model", "tool_profile", "template", "allowed_recipients", "budget", "policies"];
+        ["role", "model", "tool_profile", "template", "allowed_recipients", "budget"];
 
     /// <summary>The fields of the <c>prompt</c> section.</summary>
     public static readonly IReadOnlyList<string> PromptFields = ["section_chars", "total_chars"];

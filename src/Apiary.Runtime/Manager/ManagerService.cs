@@ -270,11 +270,6 @@ internal sealed class ManagerService(RuntimeContext context, GovernedExecutor ex
             return $"the draft's sandbox template is '{child.Template.Value}'; a spawned agent uses its manager's ('{mine.Template.Value}')";
         }
 
-        if (child.Policies.Value.Except(mine.Policies.Value, StringComparer.Ordinal).ToList() is [_, ..] extraPolicies)
-        {
-            return $"the draft widens its policies: {string.Join(", ", extraPolicies)} {(extraPolicies.Count == 1 ? "is" : "are")} not among the manager's ({string.Join(", ", mine.Policies.Value)})";
-        }
-
         var reachable = (await relations.AllowedRecipientsAsync(run.Agent, cancellationToken).ConfigureAwait(false) ?? new HashSet<string>()).Append(run.Agent).ToHashSet(StringComparer.Ordinal);
         if (child.AllowedRecipients.Source != SettingSource.Default
             && child.AllowedRecipients.Value.Where(r => !reachable.Contains(r) && r != name.Value).ToList() is [_, ..] extraRecipients)

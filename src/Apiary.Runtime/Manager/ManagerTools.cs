@@ -28,7 +28,7 @@ internal sealed class RequestSpawnTool(ManagerService manager) : IAgentTool
         "request_spawn",
         "Ask for a new agent",
         "Managers only. Ask for a new agent (or a change to one you spawned) from a draft folder you prepared in your workspace: AGENTS.md with frontmatter, SOUL.md and any other files. " +
-        "The draft may not widen what you have: its policies must be among yours, its allowed_recipients among yours (or you), its budget within a share of what your session has left, " +
+        "The draft may not widen what you have: its allowed_recipients among yours (or you), its budget within a share of what your session has left, " +
         "its role worker. A person approves it after reading the diff of its files; then it is created in the home and you can start it.",
         [new("name", "The new agent's name: lowercase letters, digits and dashes.", Required: true), new("from_draft", "The draft folder, relative to your workspace.", Required: true)]);
 

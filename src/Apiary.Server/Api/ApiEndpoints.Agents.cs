@@ -71,7 +71,6 @@ internal static partial class ApiEndpoints
                 Setting(s.ToolProfile, v => v),
                 Setting(s.Template, v => v),
                 Setting(s.AllowedRecipients, v => v),
-                Setting(s.Policies, v => v),
                 new AgentBudgetDto(Setting(s.Commands, v => v), Setting(s.WallTime, DurationText.Format), Setting(s.Tokens, v => v), Setting(s.CostUsd, v => v))),
             WorkspaceInfo = new AgentWorkspaceDto(agent.Workspace.Path, agent.Workspace.IsDefault, agent.Workspace.Exists, SourceName(agent.Workspace.Source)),
             Bootstrap = new AgentBootstrapDto(agent.Bootstrap is not null, agent.Bootstrap?.SessionId, agent.Bootstrap?.CompletedAt),

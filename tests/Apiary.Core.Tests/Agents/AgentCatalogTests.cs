@@ -118,13 +118,13 @@ public sealed class AgentCatalogTests : IDisposable
     }
 
     [Fact]
-    public async Task Load_MissingTemplateOrPolicy_Warns()
+    public async Task Load_MissingTemplate_Warns_AndTheRetiredPoliciesFieldWarnsAtItsLine()
     {
         _home.WriteAgentFile("x", "AGENTS.md", "---\ntemplate: gpu\npolicies: [strict]\n---\n");
         var entry = await Catalog().LoadAsync(AgentName.Parse("x"), cancellationToken: Ct);
         Assert.True(entry!.IsUsable);
         Assert.Contains(entry.Warnings, w => w.Message.Contains("templates/gpu.yaml", StringComparison.Ordinal));
-        Assert.Contains(entry.Warnings, w => w.Message.Contains("policies/strict.yaml", StringComparison.Ordinal));
+        Assert.Contains(entry.Warnings, w => w.Line == 3 && w.Message.Contains("field 'policies' is no longer used", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -25,9 +25,6 @@ public sealed class AgentManifestParserTests
               wall_time: 1h30m
               tokens: 300_000
               cost_usd: 1.50
-            policies:
-              - coder
-              - shared
             ---
             # Body
             """,
@@ -44,7 +41,6 @@ public sealed class AgentManifestParserTests
         Assert.Equal("default", m.Template);
         Assert.Equal(["coder", "operator"], m.AllowedRecipients!);
         Assert.Equal(new AgentBudget(200, TimeSpan.FromMinutes(90), 300_000, 1.50m), m.Budget);
-        Assert.Equal(["coder", "shared"], m.Policies!);
         Assert.Equal("# Body", result.Body);
     }
 
@@ -141,6 +137,22 @@ public sealed class AgentManifestParserTests
     }
 
     [Theory]
+    [InlineData("policies: [coder]")]
+    [InlineData("policies:\n  - coder\n  - shared")]
+    [InlineData("policies: []")]
+    public void Parse_RetiredPoliciesField_WarnsAtItsLineAndStillLoads(string field)
+    {
+        var result = AgentManifestParser.Parse($"---\nrole: worker\n{field}\n---\n# Body\n", File);
+
+        Assert.True(result.Succeeded);
+        var warning = Assert.Single(result.Diagnostics);
+        Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
+        Assert.Equal((File, 3, 1), (warning.File, warning.Line, warning.Column));
+        Assert.Contains("field 'policies' is no longer used", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("every file in the home's policies/ applies to every agent", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("model: llama3", "'endpoint/model'")]
     [InlineData("model: local/", "'endpoint/model'")]
     [InlineData("model: \"local/llama 3\"", "'endpoint/model'")]
@@ -152,7 +164,6 @@ public sealed class AgentManifestParserTests
     [InlineData("budget: 5", "mapping")]
     [InlineData("allowed_recipients: coder", "must be a list")]
     [InlineData("allowed_recipients: [\"../x\"]", "neither an agent name nor 'operator'")]
-    [InlineData("policies: [\"a b\"]", "letters, digits")]
     [InlineData("template: [a]", "single value, not a list")]
     [InlineData("description: \"  \"", "must not be empty")]
     [InlineData("role: worker\nrole: manager", "Duplicate key")]

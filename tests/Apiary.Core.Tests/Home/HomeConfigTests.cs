@@ -19,6 +19,17 @@ public sealed class HomeConfigTests
         Assert.Equal((1000, 5000), (config.SectionChars, config.TotalChars));
     }
 
+    [Fact]
+    public void Parse_RetiredPoliciesDefault_WarnsAtItsLineAndLoads()
+    {
+        var (config, diagnostics) = HomeConfig.Parse("defaults:\n  model: local/m\n  policies: [shared]\n", File);
+
+        Assert.Equal("local/m", config!.Defaults.Model);
+        var warning = Assert.Single(diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, File, 3, 3), (warning.Severity, warning.File, warning.Line, warning.Column));
+        Assert.Contains("field 'policies' is no longer used", warning.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("retention:\n  bodies: 30d\n", 30 * 24)]
     [InlineData("retention: { bodies: 12h }\n", 12)]

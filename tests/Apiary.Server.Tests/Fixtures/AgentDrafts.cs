@@ -5,11 +5,10 @@ internal static class AgentDrafts
 {
     /// <summary>
     /// Writes the draft of a worker that helps the manager (<c>AGENTS.md</c> and <c>SOUL.md</c>) into the manager's
-    /// workspace of <paramref name="home"/> at <paramref name="draft"/> (such as <c>drafts/helper</c>): with
-    /// <paramref name="policies"/>, ten commands and <paramref name="budget"/> besides, on <paramref name="model"/> (null:
-    /// the home's default).
+    /// workspace of <paramref name="home"/> at <paramref name="draft"/> (such as <c>drafts/helper</c>): with ten
+    /// commands and <paramref name="budget"/> besides, on <paramref name="model"/> (null: the home's default).
     /// </summary>
-    public static void WriteHelper(string home, string draft, string budget, string policies = "[manager]", string? model = null)
+    public static void WriteHelper(string home, string draft, string budget, string? model = null)
     {
         var folder = Path.Combine(home, "agents", "manager", "workspace", draft);
         Directory.CreateDirectory(folder);
@@ -19,7 +18,6 @@ internal static class AgentDrafts
             description: Helps the manager
             role: worker
             {modelLine}allowed_recipients: [manager, operator]
-            policies: {policies}
             budget:
               commands: 10
               {budget}

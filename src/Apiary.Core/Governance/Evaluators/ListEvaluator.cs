@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace Apiary.Governance;
 
 /// <summary>Which value of a proposal a <see cref="ListEvaluator"/> checks.</summary>
@@ -58,17 +60,25 @@ public sealed class ListEvaluator : IProposalEvaluator
         };
 
         var field = _field.ToString().ToLowerInvariant();
-        foreach (var value in values)
+        try
         {
-            if (_deny is not null && _deny.MatchesAny(value))
+            foreach (var value in values)
             {
-                return ValueTask.FromResult(EvaluatorVerdict.Deny($"{field} '{value}' is on the deny list"));
-            }
+                if (_deny is not null && _deny.MatchesAny(value))
+                {
+                    return ValueTask.FromResult(EvaluatorVerdict.Deny($"{field} '{value}' is on the deny list"));
+                }
 
-            if (_allow is not null && !_allow.MatchesAny(value))
-            {
-                return ValueTask.FromResult(EvaluatorVerdict.Deny($"{field} '{value}' is not on the allow list"));
+                if (_allow is not null && !_allow.MatchesAny(value))
+                {
+                    return ValueTask.FromResult(EvaluatorVerdict.Deny($"{field} '{value}' is not on the allow list"));
+                }
             }
+        }
+        catch (RegexMatchTimeoutException ex)
+        {
+            // A list that cannot answer in time fails closed.
+            return ValueTask.FromResult(EvaluatorVerdict.Deny($"the pattern /{ex.Pattern}/ timed out on the {field}; the proposal is denied"));
         }
 
         return ValueTask.FromResult(EvaluatorVerdict.Pass);

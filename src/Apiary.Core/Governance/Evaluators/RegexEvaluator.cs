@@ -16,6 +16,7 @@ public sealed class RegexEvaluator : IProposalEvaluator
     /// <param name="patterns">.NET regular expressions; one match is enough.</param>
     /// <param name="onMatch">What a match means: <see cref="EvaluatorVerdictKind.Deny"/> (the default) or escalate.</param>
     /// <exception cref="ArgumentException">A pattern is not a valid regular expression.</exception>
+    /// <exception cref="NotSupportedException">A pattern needs the backtracking engine (a backreference or a lookaround), which an evaluator does not run.</exception>
     public RegexEvaluator(string name, IEnumerable<string> patterns, EvaluatorVerdictKind onMatch = EvaluatorVerdictKind.Deny)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -36,7 +37,18 @@ public sealed class RegexEvaluator : IProposalEvaluator
         {
             foreach (var pattern in _patterns)
             {
-                if (pattern.IsMatch(text))
+                bool matched;
+                try
+                {
+                    matched = pattern.IsMatch(text);
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    // A pattern that cannot answer in time fails closed, whatever a match would have meant.
+                    return ValueTask.FromResult(EvaluatorVerdict.Deny($"the pattern /{pattern}/ timed out on {label}; the proposal is denied"));
+                }
+
+                if (matched)
                 {
                     var reason = $"{label} matches /{pattern}/";
                     return ValueTask.FromResult(_onMatch == EvaluatorVerdictKind.Deny ? EvaluatorVerdict.Deny(reason) : EvaluatorVerdict.Escalate(reason));
