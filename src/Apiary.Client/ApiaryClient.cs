@@ -358,6 +358,16 @@ public sealed partial class ApiaryClient : IDisposable
         return PostAsync($"api/agents/{Escape(agent)}/runs", request, ApiJsonContext.Default.StartRunRequest, ApiJsonContext.Default.RunDto, cancellationToken);
     }
 
+    /// <summary><c>GET /api/agents/{name}/runs</c>: agent <paramref name="agent"/>'s runs as the event log records them, newest first, at most <paramref name="limit"/> (server default 50).</summary>
+    public Task<IReadOnlyList<RunRecordDto>> ListAgentRunsAsync(string agent, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(agent);
+        return GetAsync(
+            $"api/agents/{Escape(agent)}/runs" + (limit is { } most ? "?limit=" + most.ToString(System.Globalization.CultureInfo.InvariantCulture) : ""),
+            ApiJsonContext.Default.IReadOnlyListRunRecordDto,
+            cancellationToken);
+    }
+
     /// <summary><c>GET /api/runs/{id}</c>: where a run stands.</summary>
     public Task<RunDto> GetRunAsync(string runId, CancellationToken cancellationToken = default)
     {

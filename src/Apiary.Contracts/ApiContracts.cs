@@ -19,6 +19,7 @@ namespace Apiary.Contracts;
 /// Its lifecycle state: <c>stopped</c>, <c>starting</c>, <c>running</c>, <c>idle</c> (its runs wait for an approval or for
 /// messages), <c>crashed</c>, <c>needs-update</c> (its files changed since its run started) or <c>rebuilding</c>.
 /// </param>
+/// <param name="LastFailure">How its last run that did not finish ended, and whether it is restarted; null when its last run finished (or none ran).</param>
 public sealed record AgentDto(
     string Name,
     string Role,
@@ -30,7 +31,21 @@ public sealed record AgentDto(
     string? Template = null,
     IReadOnlyList<AgentFileDto>? Files = null,
     IReadOnlyList<DiagnosticDto>? Findings = null,
-    string? State = null);
+    string? State = null,
+    AgentFailureDto? LastFailure = null);
+
+/// <summary>
+/// How an agent's last run that did not finish ended: <c>failed</c> or <c>budget_exhausted</c> on its own (never
+/// restarted), or <c>crashed</c> (an exception escaped its loop; the supervisor restarts it with backoff, up to a limit).
+/// </summary>
+/// <param name="Run">The run.</param>
+/// <param name="Session">Its session.</param>
+/// <param name="Status"><c>failed</c>, <c>budget_exhausted</c> or <c>crashed</c>.</param>
+/// <param name="Reason">Why, as its <c>run.ended</c> says.</param>
+/// <param name="At">When it ended.</param>
+/// <param name="Crashed">Whether it crashed, and so is restarted.</param>
+/// <param name="Restart">What became of it: <c>not restarted: ...</c>, <c>restart 1 of 3 due at ...</c>, <c>restarted as run ...</c>, or why a restart could not be made.</param>
+public sealed record AgentFailureDto(string Run, string Session, string Status, string Reason, DateTimeOffset At, bool Crashed, string Restart);
 
 /// <summary><c>GET /api/agents?findings=true</c>: the agents and what is wrong with the agents folder itself (a folder skipped for its name, a missing folder).</summary>
 /// <param name="Agents">The agents.</param>
@@ -309,7 +324,7 @@ public sealed record StartRunRequest(string Task, string? Model = null, int? Max
 /// <param name="Id">The run's id.</param>
 /// <param name="Agent">The agent.</param>
 /// <param name="Session">The session the run opened (its events are in stream <c>session-&lt;id&gt;</c>).</param>
-/// <param name="Status"><c>running</c>, <c>waiting_approval</c>, <c>finished</c>, <c>budget_exhausted</c>, <c>killed</c> or <c>failed</c>.</param>
+/// <param name="Status"><c>running</c>, <c>waiting_approval</c>, <c>finished</c>, <c>budget_exhausted</c>, <c>killed</c>, <c>failed</c> (it ended on its own: a model call that failed, the turn cap) or <c>crashed</c> (an exception escaped its loop; the supervisor restarts it).</param>
 /// <param name="Model">The model it runs with (<c>endpoint/model</c>).</param>
 /// <param name="Turns">The model calls made so far.</param>
 /// <param name="Answer">The agent's final answer, once finished.</param>
@@ -323,6 +338,33 @@ public sealed record RunDto(
     int Turns,
     string? Answer = null,
     string? Error = null);
+
+/// <summary>One run of an agent as the event log records it, <c>GET /api/agents/{name}/runs</c>: this server's and earlier servers'.</summary>
+/// <param name="Id">The run's id.</param>
+/// <param name="Session">Its session.</param>
+/// <param name="Status">How it ended (<c>finished</c>, <c>failed</c>, <c>budget_exhausted</c>, <c>killed</c>, <c>crashed</c>), or, not ended, how it stands now (<c>running</c>, <c>waiting_approval</c>).</param>
+/// <param name="Model">Its model.</param>
+/// <param name="Turns">The model calls it made (so far).</param>
+/// <param name="StartedAt">When it started.</param>
+/// <param name="By">Who started it (<c>operator</c>, a manager's run, the supervisor for a restart).</param>
+/// <param name="EndedAt">When it ended, if it did.</param>
+/// <param name="Task">Its task (the first 500 characters); null when purged from the record.</param>
+/// <param name="Reason">Why it did not finish, when it did not.</param>
+/// <param name="RestartOf">The crashed run it restarts, for a restart.</param>
+/// <param name="Attempt">Which restart it is (from 1), for a restart.</param>
+public sealed record RunRecordDto(
+    string Id,
+    string Session,
+    string Status,
+    string Model,
+    int Turns,
+    DateTimeOffset StartedAt,
+    string By,
+    DateTimeOffset? EndedAt = null,
+    string? Task = null,
+    string? Reason = null,
+    string? RestartOf = null,
+    int? Attempt = null);
 
 /// <summary>
 /// One step of a run, as <c>GET /api/runs/{id}/progress</c> sends it; <see cref="Type"/> is also the SSE event's name:

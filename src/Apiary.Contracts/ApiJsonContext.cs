@@ -47,4 +47,5 @@ namespace Apiary.Contracts;
 [JsonSerializable(typeof(AskResponse))]
 [JsonSerializable(typeof(ServerInfo))]
 [JsonSerializable(typeof(AgentStatsDto))]
+[JsonSerializable(typeof(IReadOnlyList<RunRecordDto>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

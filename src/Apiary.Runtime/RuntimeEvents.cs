@@ -49,9 +49,11 @@ internal sealed record RunStartedData(
     string Run, string Agent, string Session, string Model, int MaxTurns, string By, DateTimeOffset At, string? Fingerprint = null, string? RestartOf = null, int? Attempt = null);
 
 /// <summary>
-/// An agent run ended; the answer, if any, is the event's body. <see cref="Crashed"/> is true when it failed with an
-/// error (its model call, say) rather than ending as it should (an answer, the turn cap, the budget, the kill switch):
-/// the supervisor restarts such a run.
+/// An agent run ended; the answer, if any, is the event's body. <see cref="Crashed"/> is true (and the status
+/// <c>crashed</c>) when an exception escaped its loop: a bug, or a tool failing in a way it does not handle. Only such a
+/// run is restarted by the supervisor; a run that ended on its own (an answer, a model call that failed, the turn cap, the
+/// budget, a refusal, the kill switch) is not, whatever its status. Logs of earlier versions marked a failed model call
+/// <c>crashed</c> with the status <c>failed</c>.
 /// </summary>
 internal sealed record RunEndedData(string Run, string Agent, string Session, string Status, int Turns, string? Error, DateTimeOffset At, bool? Crashed = null);
 

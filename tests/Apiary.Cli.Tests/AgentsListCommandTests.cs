@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Apiary.Runtime;
+using Apiary.Client;
 
 namespace Apiary.Cli.Tests;
 
@@ -25,6 +26,51 @@ public sealed class AgentsListCommandTests : IAsyncDisposable
         Assert.Matches(@"^NAME\s+ROLE\s+STATE\s+MODEL\s+TEMPLATE\s+FILES\s+STATUS", header);
         Assert.Matches(@"^coder\s+worker\s+stopped\s+local/qwen2\.5-coder\s+default\s+.*\sok\s*$", result.Row("coder"));
         Assert.Matches(@"^manager\s+manager\s+stopped\s+claude/claude-sonnet-4-5\s+default\s+7/7\s.*\sok\s*$", result.Row("manager"));
+    }
+
+    [Fact]
+    public async Task List_AfterARunFailedOnItsOwn_ShowsWhyAndThatItIsNotRestarted_InTextAndJson()
+    {
+        var model = new Apiary.Server.Tests.ScriptedChatClient().Fail();
+        await _cli.InitAsync();
+        var server = await _cli.StartServerAsync(models: new Apiary.Server.Tests.ScriptedModelCatalog(model));
+        var run = await _cli.RunAsync("run", "coder", "count the files");
+        Assert.Equal(ExitCodes.RunFailed, run.ExitCode);
+        await WaitForStoppedAsync(server);
+
+        var result = await _cli.RunAgentsAsync("agents", "list");
+        var json = await _cli.RunAgentsAsync("agents", "list", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches(@"^coder\s+worker\s+stopped\s", result.Row("coder"));
+        var line = Assert.Single(result.OutLines, l => l.StartsWith("coder: ", StringComparison.Ordinal));
+        Assert.Matches(
+            @"^coder: last run [0-9a-f]{8} failed at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ: model call 1 failed: the endpoint answered 503 Service Unavailable; not restarted: the run ended on its own$",
+            line);
+        Assert.DoesNotContain(result.OutLines, l => l.StartsWith("manager: ", StringComparison.Ordinal));
+
+        using var document = json.Json();
+        var coder = document.RootElement.GetProperty("agents").EnumerateArray().Single(a => a.GetProperty("name").GetString() == "coder");
+        var failure = coder.GetProperty("last_failure");
+        Assert.Equal(
+            ("failed", "model call 1 failed: the endpoint answered 503 Service Unavailable", false, "not restarted: the run ended on its own"),
+            (failure.GetProperty("status").GetString(), failure.GetProperty("reason").GetString(), failure.GetProperty("crashed").GetBoolean(), failure.GetProperty("restart").GetString()));
+    }
+
+    /// <summary>Waits, on the server's live event stream, for the supervisor to record the coder stopped after its run.</summary>
+    private static async Task WaitForStoppedAsync(RunningServer server)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(server.Server.Url + "/") };
+        using var client = new ApiaryClient(http, server.Server.OperatorToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        await foreach (var e in client.FollowEventsAsync(new EventFilter(Stream: "lifecycle-coder"), afterPosition: 0, cancellationToken: timeout.Token))
+        {
+            if (e.Type == "agent.state_changed" && e.Data.GetProperty("to").GetString() == "stopped" && e.Data.GetProperty("reason").GetString()!.Contains("ended failed", StringComparison.Ordinal))
+            {
+                return;
+            }
+        }
     }
 
     [Fact]

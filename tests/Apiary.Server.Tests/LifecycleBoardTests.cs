@@ -50,19 +50,64 @@ public sealed class LifecycleBoardTests
     public void ACrash_IsCrashedUntilTheNextRunAndKeepsItsAttempt()
     {
         Apply(Started("r1", "s1"));
-        Assert.Equal((LifecycleState.Starting, LifecycleState.Crashed), Only(Apply(Ended("r1", "s1", "failed", crashed: true, error: "the model call failed: 503"))));
+        Assert.Equal((LifecycleState.Starting, LifecycleState.Crashed), Only(Apply(Ended("r1", "s1", "crashed", crashed: true, error: "InvalidOperationException escaped turn 1: boom"))));
         var crashed = Assert.Single(_board.Crashed);
-        Assert.Equal(("r1", "s1", 0, "the model call failed: 503"), (crashed.Run, crashed.Session, crashed.Attempt, crashed.Error));
+        Assert.Equal(("r1", "s1", 0, "InvalidOperationException escaped turn 1: boom"), (crashed.Run, crashed.Session, crashed.Attempt, crashed.Error));
 
         Assert.Equal((LifecycleState.Crashed, LifecycleState.Starting), Only(Apply(Started("r2", "s1", restartOf: "r1", attempt: 1))));
         Assert.Empty(_board.Crashed);
-        Apply(Ended("r2", "s1", "failed", crashed: true, error: "again"));
+        Apply(Ended("r2", "s1", "crashed", crashed: true, error: "again"));
         Assert.Equal(1, Assert.Single(_board.Crashed).Attempt);
+    }
 
-        // A run that fails without crashing (the turn cap) is stopped, not crashed.
-        Apply(Started("r3", "s2"));
-        Assert.Equal((LifecycleState.Starting, LifecycleState.Stopped), Only(Apply(Ended("r3", "s2", "failed", error: "turn cap"))));
+    [Theory]
+    [InlineData("failed", "model call 1 failed: the endpoint answered 503 Service Unavailable")]
+    [InlineData("failed", "turn cap: the model was called 50 times (max_turns) without giving a final answer")]
+    [InlineData("budget_exhausted", "the budget cannot cover model call 2: tokens")]
+    public void ARunThatFailsOnItsOwn_IsStoppedNotCrashed_WithItsReason(string status, string error)
+    {
+        Apply(Started("r1", "s1"));
+        var (transitions, _) = Apply(Ended("r1", "s1", status, error: error));
+
+        Assert.Equal((LifecycleState.Starting, LifecycleState.Stopped), Only((transitions, new List<LifecycleNote>())));
+        Assert.Equal($"run r1 ended {status}: {error}", transitions[0].Reason);
         Assert.Empty(_board.Crashed);
+        var failure = _board.Failures["coder"];
+        Assert.Equal(("r1", status, error, false, "not restarted: the run ended on its own"), (failure.Run, failure.Status, failure.Reason, failure.Crashed, failure.Restart));
+    }
+
+    [Fact]
+    public void ACrashedRunEndedByAnEarlierVersion_AsFailedWithCrashed_IsStillACrash()
+    {
+        Apply(Started("r1", "s1"));
+        Assert.Equal((LifecycleState.Starting, LifecycleState.Crashed), Only(Apply(Ended("r1", "s1", "failed", crashed: true, error: "the model call failed: 503"))));
+        Assert.True(_board.Failures["coder"].Crashed);
+    }
+
+    [Fact]
+    public void TheLastFailure_FollowsItsRestarts_AndAFinishedRunClearsIt()
+    {
+        var board = new LifecycleBoard(maxRestarts: 1);
+        Apply(board, Started("r1", "s1"));
+        Apply(board, Ended("r1", "s1", "crashed", crashed: true, error: "boom"));
+        Assert.Equal(("crashed", "restart 1 of 1 to be scheduled"), (board.Failures["coder"].Status, board.Failures["coder"].Restart));
+
+        Apply(board, Event("lifecycle-coder", LifecycleEventTypes.RestartScheduled, JsonSerializer.SerializeToUtf8Bytes(
+            new RestartScheduledData("coder", "r1", "s1", 1, 1, 2000, At.AddSeconds(2), At, "boom"), RuntimeJsonContext.Default.RestartScheduledData)));
+        Assert.Equal("restart 1 of 1 due at 2026-11-21 09:00:02Z", board.Failures["coder"].Restart);
+        Apply(board, Started("r2", "s1", restartOf: "r1", attempt: 1));
+        Assert.Equal("restarted as run r2 (restart 1 of 1)", board.Failures["coder"].Restart);
+
+        Apply(board, Ended("r2", "s1", "crashed", crashed: true, error: "boom again"));
+        Assert.Equal(("r2", "boom again", "not restarted again: 1 restarts in a row crashed"), (board.Failures["coder"].Run, board.Failures["coder"].Reason, board.Failures["coder"].Restart));
+
+        // Killed is someone's decision, not a failure: the last failure stays; a finished run clears it.
+        Apply(board, Started("r3", "s2"));
+        Apply(board, Ended("r3", "s2", "killed", error: "stopped by the kill switch"));
+        Assert.Equal("r2", board.Failures["coder"].Run);
+        Apply(board, Started("r4", "s3"));
+        Apply(board, Ended("r4", "s3", "finished"));
+        Assert.Empty(board.Failures);
     }
 
     [Fact]
@@ -129,6 +174,8 @@ public sealed class LifecycleBoardTests
     }
 
     private (List<LifecycleTransition> Transitions, List<LifecycleNote> Notes) Apply(RecordedEvent e) => _board.Apply(e);
+
+    private static void Apply(LifecycleBoard board, RecordedEvent e) => board.Apply(e);
 
     private static (string From, string To) Only((List<LifecycleTransition> Transitions, List<LifecycleNote> Notes) change)
     {

@@ -60,6 +60,12 @@ internal static class AgentsCommand
                 }
 
                 context.CreateTableConsole().Write(table);
+
+                // Why an agent's last run did not finish, and whether it is restarted: a reason is too long for a column.
+                foreach (var agent in listing.Agents.Where(a => a.LastFailure is not null))
+                {
+                    await context.Out.WriteLineAsync(FailureLine(agent.Name, agent.LastFailure!)).ConfigureAwait(false);
+                }
             }
 
             await ReportAsync(context, listing.Findings.Concat(listing.Agents.SelectMany(a => a.Findings ?? []))).ConfigureAwait(false);
@@ -292,8 +298,13 @@ internal static class AgentsCommand
             agent.Template,
             agent.Files?.Where(f => f.Exists).Select(f => f.Name).ToList() ?? [],
             (agent.Findings ?? []).Select(ToJson).ToList(),
-            agent.State);
+            agent.State,
+            agent.LastFailure is { } f ? new AgentFailureJson(f.Run, f.Session, f.Status, f.Reason, f.At, f.Crashed, f.Restart) : null);
     }
+
+    /// <summary>One line for an agent's last run that did not finish: <c>coder: last run 5d1e2f3a failed at ...: WHY; not restarted: ...</c>.</summary>
+    private static string FailureLine(string agent, AgentFailureDto f) =>
+        $"{agent}: last run {f.Run[..Math.Min(8, f.Run.Length)]} {f.Status.Replace('_', ' ')} at {f.At.ToString("u", CultureInfo.InvariantCulture)}: {f.Reason}; {f.Restart}";
 
     private static AgentDetailJson Detail(AgentDetailDto detail)
     {

@@ -89,6 +89,10 @@ internal static class RunCommand
             case "killed":
                 await context.Error.WriteLineAsync($"apiary: killed: {end.Error}").ConfigureAwait(false);
                 return ExitCodes.Killed;
+            case "crashed":
+                // The supervisor restarts a crashed run as a new run in the same session; 'apiary agents list' says when.
+                await context.Error.WriteLineAsync($"apiary: the run crashed: {end.Error}; the supervisor restarts it (see apiary agents list)").ConfigureAwait(false);
+                return ExitCodes.RunFailed;
             default:
                 await context.Error.WriteLineAsync($"apiary: the run failed: {end.Error}").ConfigureAwait(false);
                 return ExitCodes.RunFailed;

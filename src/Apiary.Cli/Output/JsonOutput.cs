@@ -44,7 +44,11 @@ internal sealed record AgentSummaryJson(
     string? Template,
     IReadOnlyList<string> Files,
     IReadOnlyList<DiagnosticJson> Diagnostics,
-    string? State = null);
+    string? State = null,
+    AgentFailureJson? LastFailure = null);
+
+/// <summary>An agent's last run that did not finish: how it ended, why, and whether the supervisor restarts it.</summary>
+internal sealed record AgentFailureJson(string Run, string Session, string Status, string Reason, DateTimeOffset At, bool Crashed, string Restart);
 
 internal sealed record AgentListJson(string Home, IReadOnlyList<AgentSummaryJson> Agents, IReadOnlyList<DiagnosticJson> Diagnostics);
 

@@ -177,6 +177,11 @@ internal sealed class MemoryService(RuntimeContext context, GovernedExecutor exe
             return await CompactionFailedAsync(run, binding.Reference, memory.Length, $"the model call failed: {ex.Message}").ConfigureAwait(false);
         }
 
+        if (made.Failed is { } failed)
+        {
+            return await CompactionFailedAsync(run, binding.Reference, memory.Length, $"the model call failed: {failed}").ConfigureAwait(false);
+        }
+
         return made.Refused is { } refused
             ? await CompactionFailedAsync(run, binding.Reference, memory.Length, made.BudgetExhausted ? $"the budget cannot cover the compaction: {refused}" : $"the model call was refused: {refused}").ConfigureAwait(false)
             : told ?? Failed(memory.Length, "it was not recorded");

@@ -11,6 +11,9 @@ internal static class RunStatus
     public const string BudgetExhausted = "budget_exhausted";
     public const string Killed = "killed";
     public const string Failed = "failed";
+
+    /// <summary>An exception escaped the run's loop (a bug, or a tool failing in a way it does not handle); the supervisor restarts it.</summary>
+    public const string Crashed = "crashed";
 }
 
 /// <summary>
@@ -51,7 +54,7 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
         {
             lock (_gate)
             {
-                return Ended.IsCompleted || _status is RunStatus.Finished or RunStatus.BudgetExhausted or RunStatus.Killed or RunStatus.Failed;
+                return Ended.IsCompleted || _status is RunStatus.Finished or RunStatus.BudgetExhausted or RunStatus.Killed or RunStatus.Failed or RunStatus.Crashed;
             }
         }
     }

@@ -5,8 +5,12 @@ using Apiary.Runtime.Telemetry;
 
 namespace Apiary.Runtime;
 
-/// <summary>What became of a governed model call: its response, or why it was not made (<see cref="Refused"/>, with <see cref="BudgetExhausted"/> when the budget could not cover it).</summary>
-internal sealed record ModelCallOutcome(ChatResponse? Response, long DurationMs, string? Refused, bool BudgetExhausted);
+/// <summary>
+/// What became of a governed model call: its response; or why it was not made (<see cref="Refused"/>, with
+/// <see cref="BudgetExhausted"/> when the budget could not cover it); or why the provider failed to answer
+/// (<see cref="Failed"/>, after its retries). Each is an outcome for the caller to handle, not an exception.
+/// </summary>
+internal sealed record ModelCallOutcome(ChatResponse? Response, long DurationMs, string? Refused, bool BudgetExhausted, string? Failed = null);
 
 /// <summary>
 /// Model calls as proposals: each call of a run's model (a turn, or its memory's compaction) is a <c>model_call</c>
@@ -22,7 +26,6 @@ internal sealed class ModelCalls(GovernedExecutor executor)
     /// <paramref name="record"/> gives, from the response and its duration, the events recorded with the completion.
     /// </summary>
     /// <exception cref="OperationCanceledException">The run stopped.</exception>
-    /// <exception cref="Exception">The provider failed (whatever its SDK throws), after the proposal was completed as an error.</exception>
     public async Task<ModelCallOutcome> CallAsync(
         AgentRun agentRun,
         int turn,
@@ -48,7 +51,7 @@ internal sealed class ModelCalls(GovernedExecutor executor)
         });
         var estimate = new BudgetEstimate(0, TimeSpan.Zero, inputEstimate + outputAllowance, binding.Price?.Cost(inputEstimate, outputAllowance) ?? 0m);
         ChatResponse? response = null;
-        Exception? failure = null;
+        string? failure = null;
         long duration = 0;
         var run = await executor.GovernAsync(session, proposal, estimate, async (_, _, ct) =>
         {
@@ -63,11 +66,11 @@ internal sealed class ModelCalls(GovernedExecutor executor)
                 RuntimeTelemetry.ModelCallEnded(activity, session.AgentName, binding.Reference, null, null, clock.Elapsed, "cancelled");
                 throw;
             }
-#pragma warning disable CA1031 // A provider may fail in ways no list can name (its SDK's own exceptions); the proposal still completes, and the caller rethrows.
+#pragma warning disable CA1031 // A provider may fail in ways no list can name (its SDK's own exceptions); the proposal still completes, and the caller is told.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                failure = ex;
+                failure = ex.Message;
                 RuntimeTelemetry.ModelCallEnded(activity, session.AgentName, binding.Reference, null, null, clock.Elapsed, "error", ex.Message);
                 return new ProposalWorkResult(new ResultDto(null, "error", clock.ElapsedMilliseconds, Error: ex.Message), BudgetAmounts.Zero);
             }
@@ -90,7 +93,7 @@ internal sealed class ModelCalls(GovernedExecutor executor)
         cancellationToken.ThrowIfCancellationRequested();
         if (failure is not null)
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            return new ModelCallOutcome(null, 0, null, false, failure);
         }
 
         if (response is not null)

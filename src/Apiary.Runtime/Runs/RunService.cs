@@ -97,7 +97,6 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
         var session = run.Session;
         var killed = context.Pipeline.KillTokenFor(session.Principal);
         (string Status, string? Answer, string? Error) outcome;
-        var crashed = false;
         using var activity = RuntimeTelemetry.StartRun(run.Id, run.Agent, session.Id, run.Model);
         using (var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Stopping, session.Closing, killed))
         {
@@ -119,17 +118,17 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
                     ? (RunStatus.Killed, null, $"stopped by the kill switch: {context.Pipeline.IsBlocked(session.Principal)?.ToString() ?? "engaged"}")
                     : (RunStatus.Failed, null, "its session was closed before the run ended");
             }
-#pragma warning disable CA1031 // A provider may fail in ways no list can name (its SDK's own exceptions); the run must still end with a status.
+#pragma warning disable CA1031 // Whatever escapes the loop (a bug, a tool failing in a way it does not handle) is a crash: the run must still end with a status, for the supervisor to restart it.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                outcome = (RunStatus.Failed, null, $"the model call failed: {ex.Message}");
-                crashed = true;
-                RuntimeLog.RunModelCallFailed(context.Log, run.Id, run.Agent, ex.Message);
+                // A failed model call, a refusal, the budget and the turn cap are outcomes TurnsAsync returns; only the unexpected reaches here.
+                outcome = (RunStatus.Crashed, null, $"{ex.GetType().Name} escaped turn {run.ToDto().Turns}: {ex.Message}");
+                RuntimeLog.RunCrashed(context.Log, run.Id, run.Agent, outcome.Error!, ex);
             }
         }
 
-        await FinishRunAsync(run, agent, outcome, crashed).ConfigureAwait(false);
+        await FinishRunAsync(run, agent, outcome).ConfigureAwait(false);
         RuntimeTelemetry.RunEnded(activity, run.Agent, outcome.Status, outcome.Error);
     }
 
@@ -190,6 +189,13 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
                 // spending from it. A final answer ends the turn, so its turn.completed goes in the same append.
                 return asked == 0 ? [called, await turns.CompletedAsync(run, tally, false, CancellationToken.None).ConfigureAwait(false)] : [called];
             }, cancellationToken).ConfigureAwait(false);
+            if (made.Failed is { } failed)
+            {
+                RuntimeTelemetry.TurnEnded(turnActivity, run.Agent, "failed", 0, turnStarted, failed);
+                RuntimeLog.RunModelCallFailed(context.Log, run.Id, run.Agent, failed);
+                return (RunStatus.Failed, null, $"model call {turn} failed: {failed}");
+            }
+
             if (made.Response is not { } response)
             {
                 RuntimeTelemetry.TurnEnded(turnActivity, run.Agent, "failed", 0, turnStarted, made.Refused);
@@ -390,7 +396,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
     }
 
     /// <summary>Records how the run ended, consumes BOOTSTRAP.md after a first finished run, closes the session, and ends the run.</summary>
-    private async Task FinishRunAsync(AgentRun run, AgentDefinition agent, (string Status, string? Answer, string? Error) outcome, bool crashed = false)
+    private async Task FinishRunAsync(AgentRun run, AgentDefinition agent, (string Status, string? Answer, string? Error) outcome)
     {
         var session = run.Session;
         var stream = "session-" + session.Id;
@@ -413,7 +419,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             var dto = run.ToDto();
             await context.RecordAsync(stream, RuntimeJsonContext.Event(
                 ServerEventTypes.RunEnded,
-                new RunEndedData(run.Id, run.Agent, session.Id, outcome.Status, dto.Turns, outcome.Error, context.Time.GetUtcNow(), crashed ? true : null),
+                new RunEndedData(run.Id, run.Agent, session.Id, outcome.Status, dto.Turns, outcome.Error, context.Time.GetUtcNow(), outcome.Status == RunStatus.Crashed ? true : null),
                 RuntimeJsonContext.Default.RunEndedData,
                 outcome.Answer), CancellationToken.None).ConfigureAwait(false);
             await sessions.CloseAsync(session, by, CancellationToken.None).ConfigureAwait(false);

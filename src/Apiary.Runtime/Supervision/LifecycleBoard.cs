@@ -20,7 +20,7 @@ internal sealed record CrashedRun(string Agent, string Run, string Session, int 
 /// not events): pure and single-threaded, so the same events always give the same states. Each input returns the
 /// transitions and the notes it causes; the supervisor records and sends them, or, while seeding, drops them.
 /// </summary>
-internal sealed class LifecycleBoard
+internal sealed class LifecycleBoard(int maxRestarts = 3)
 {
     private readonly Dictionary<string, ActiveRun> _runs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _runOfSession = new(StringComparer.Ordinal);
@@ -29,12 +29,16 @@ internal sealed class LifecycleBoard
     private readonly Dictionary<string, int> _rebuilding = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CrashedRun> _crashed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _states = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, AgentFailureDto> _failures = new(StringComparer.Ordinal);
 
     /// <summary>Each agent the board has seen, and its state.</summary>
     public IReadOnlyDictionary<string, string> States => _states;
 
     /// <summary>The agents whose last run crashed and has not been followed by another run.</summary>
     public IEnumerable<CrashedRun> Crashed => _crashed.Values;
+
+    /// <summary>Each agent's last run that did not finish (one per agent, so bounded by the agents), while no later run finished.</summary>
+    public IReadOnlyDictionary<string, AgentFailureDto> Failures => _failures;
 
     public string StateOf(string agent) => _states.GetValueOrDefault(agent) ?? LifecycleState.Stopped;
 
@@ -54,6 +58,11 @@ internal sealed class LifecycleBoard
                 _runs[d.Run] = new ActiveRun(d.Run, d.Agent, d.Session) { Phase = LifecycleState.Starting, Fingerprint = d.Fingerprint, Attempt = d.Attempt ?? 0 };
                 _runOfSession[d.Session] = d.Run;
                 _crashed.Remove(d.Agent);
+                if (d.RestartOf is not null && _failures.GetValueOrDefault(d.Agent) is { } failure && failure.Run == d.RestartOf)
+                {
+                    _failures[d.Agent] = failure with { Restart = $"restarted as run {d.Run} (restart {d.Attempt} of {maxRestarts})" };
+                }
+
                 reason = d.RestartOf is null ? $"run {d.Run} started" : $"run {d.Run} restarted run {d.RestartOf} (restart {d.Attempt})";
                 break;
             }
@@ -146,18 +155,55 @@ internal sealed class LifecycleBoard
                 var d = Read(e, RuntimeJsonContext.Default.RunEndedData);
                 (agent, run) = (d.Agent, d.Run);
                 var attempt = _runs.Remove(d.Run, out var ended) ? ended.Attempt : 0;
-                if (d.Crashed == true)
+                // Only a crash is restarted; a run that ended on its own with a failure (its model call failed, the turn cap,
+                // the budget, a refusal) would fail the same way again, so it is shown with its reason and left stopped.
+                if (d.Crashed == true || d.Status == RunStatus.Crashed)
                 {
                     _crashed[d.Agent] = new CrashedRun(d.Agent, d.Run, d.Session, attempt, d.Error);
                     reason = $"run {d.Run} crashed: {d.Error}";
+                    var next = attempt + 1;
+                    _failures[d.Agent] = new AgentFailureDto(d.Run, d.Session, RunStatus.Crashed, d.Error ?? "it crashed", d.At, true,
+                        maxRestarts == 0 ? "not restarted: restarts are turned off"
+                        : next <= maxRestarts ? $"restart {next} of {maxRestarts} to be scheduled"
+                        : $"not restarted again: {maxRestarts} restarts in a row crashed");
                 }
                 else
                 {
                     _crashed.Remove(d.Agent);
                     reason = $"run {d.Run} ended {d.Status}" + (d.Error is null ? "" : $": {d.Error}");
+                    if (d.Status == RunStatus.Finished)
+                    {
+                        _failures.Remove(d.Agent);
+                    }
+                    else if (d.Status != RunStatus.Killed)
+                    {
+                        _failures[d.Agent] = new AgentFailureDto(d.Run, d.Session, d.Status, d.Error ?? d.Status, d.At, false, "not restarted: the run ended on its own");
+                    }
                 }
 
                 break;
+            }
+
+            case LifecycleEventTypes.RestartScheduled:
+            {
+                var d = Read(e, RuntimeJsonContext.Default.RestartScheduledData);
+                if (_failures.GetValueOrDefault(d.Agent) is { } failure && failure.Run == d.Run)
+                {
+                    _failures[d.Agent] = failure with { Restart = $"restart {d.Attempt} of {d.MaxRestarts} due at {d.DueAt.ToString("u", CultureInfo.InvariantCulture)}" };
+                }
+
+                return ([], []);
+            }
+
+            case LifecycleEventTypes.RestartFailed:
+            {
+                var d = Read(e, RuntimeJsonContext.Default.RestartFailedData);
+                if (_failures.GetValueOrDefault(d.Agent) is { } failure && failure.Run == d.Run)
+                {
+                    _failures[d.Agent] = failure with { Restart = $"restart {d.Attempt} could not be made: {d.Reason}" };
+                }
+
+                return ([], []);
             }
 
             case LifecycleEventTypes.Rebuilding:

@@ -17,7 +17,11 @@ internal static class LifecycleState
     /// <summary>Every run of the agent is waiting: for a person's approval, or for messages.</summary>
     public const string Idle = "idle";
 
-    /// <summary>Its last run failed with an error (its model call, say); the supervisor restarts it with backoff, up to a limit.</summary>
+    /// <summary>
+    /// Its last run crashed: an exception escaped its loop (a bug, a tool failing in a way it does not handle). The
+    /// supervisor restarts it with backoff, up to a limit. A run that ended on its own with a failure (its model call
+    /// failed, the turn cap, the budget) leaves the agent <see cref="Stopped"/>, with the failure's reason.
+    /// </summary>
     public const string Crashed = "crashed";
 
     /// <summary>A run is going on with a definition older than the agent's files: <c>update</c> reloads it.</summary>
@@ -77,8 +81,8 @@ internal sealed record SeededData(IReadOnlyDictionary<string, string> States, Da
 /// <summary><c>update</c> reloading an agent: who asked; once rebuilt, the new definition's fingerprint and the runs that take it up.</summary>
 internal sealed record RebuildData(string Agent, string By, string? Fingerprint, IReadOnlyList<string>? Runs, string? Summary, DateTimeOffset At);
 
-/// <summary>A crashed run's restart: which attempt, after how long.</summary>
-internal sealed record RestartScheduledData(string Agent, string Run, string Session, int Attempt, int MaxRestarts, long DelayMs, DateTimeOffset DueAt, DateTimeOffset At);
+/// <summary>A crashed run's restart: which attempt, after how long, and why the run crashed (<see cref="Reason"/>).</summary>
+internal sealed record RestartScheduledData(string Agent, string Run, string Session, int Attempt, int MaxRestarts, long DelayMs, DateTimeOffset DueAt, DateTimeOffset At, string? Reason = null);
 
 /// <summary>A crashed run that could not be restarted, and why.</summary>
 internal sealed record RestartFailedData(string Agent, string Run, int Attempt, string Reason, DateTimeOffset At);

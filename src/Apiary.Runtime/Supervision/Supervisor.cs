@@ -20,9 +20,10 @@ internal sealed class Supervisor : IAsyncDisposable
     private readonly ApiaryRuntime _runtime;
     private readonly SupervisorOptions _options;
     private readonly TimeProvider _clock;
-    private readonly LifecycleBoard _board = new();
+    private readonly LifecycleBoard _board;
     private readonly Dictionary<string, AgentFingerprint> _files = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _states = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AgentFailureDto> _failures = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ITimer, byte> _timers = new();
     private readonly Channel<Func<Task>> _inputs = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
@@ -35,10 +36,14 @@ internal sealed class Supervisor : IAsyncDisposable
         _runtime = runtime;
         _options = options;
         _clock = clock;
+        _board = new LifecycleBoard(options.MaxRestarts);
     }
 
     /// <summary>Each agent's state as the supervisor last settled it; agents it has not seen are stopped.</summary>
     public string StateOf(string agent) => _states.GetValueOrDefault(agent) ?? LifecycleState.Stopped;
+
+    /// <summary>How <paramref name="agent"/>'s last run that did not finish ended, and whether it is restarted; null when its last run finished.</summary>
+    public AgentFailureDto? LastFailureOf(string agent) => _failures.GetValueOrDefault(agent);
 
     /// <summary>
     /// Seeds the board from the log as it stands and from the agents' files, silently (recording only one
@@ -69,6 +74,7 @@ internal sealed class Supervisor : IAsyncDisposable
         }
 
         Publish();
+        PublishFailures();
         await _runtime.RecordAsync(LifecycleEventTypes.Stream, new EventData(
             LifecycleEventTypes.Seeded,
             JsonSerializer.SerializeToUtf8Bytes(new SeededData(new SortedDictionary<string, string>(_states, StringComparer.Ordinal), _clock.GetUtcNow()), RuntimeJsonContext.Default.SeededData)),
@@ -155,6 +161,7 @@ internal sealed class Supervisor : IAsyncDisposable
     private async Task ApplyAsync(RecordedEvent e)
     {
         var (transitions, notes) = _board.Apply(e);
+        PublishFailures();
         await SettleAsync(transitions).ConfigureAwait(false);
         foreach (var note in notes)
         {
@@ -195,6 +202,19 @@ internal sealed class Supervisor : IAsyncDisposable
         }
     }
 
+    private void PublishFailures()
+    {
+        foreach (var agent in _failures.Keys.Where(a => !_board.Failures.ContainsKey(a)))
+        {
+            _failures.TryRemove(agent, out _);
+        }
+
+        foreach (var (agent, failure) in _board.Failures)
+        {
+            _failures[agent] = failure;
+        }
+    }
+
     /// <summary>Schedules the restart of a crashed run, unless the limit is reached; a restart already due replaces nothing (it checks the board first).</summary>
     private async Task ScheduleRestartAsync(CrashedRun crashed)
     {
@@ -226,7 +246,7 @@ internal sealed class Supervisor : IAsyncDisposable
         await _runtime.RecordAsync(LifecycleEventTypes.AgentStream(crashed.Agent), new EventData(
             LifecycleEventTypes.RestartScheduled,
             JsonSerializer.SerializeToUtf8Bytes(
-                new RestartScheduledData(crashed.Agent, crashed.Run, crashed.Session, attempt, _options.MaxRestarts, (long)delay.TotalMilliseconds, now + delay, now),
+                new RestartScheduledData(crashed.Agent, crashed.Run, crashed.Session, attempt, _options.MaxRestarts, (long)delay.TotalMilliseconds, now + delay, now, crashed.Error),
                 RuntimeJsonContext.Default.RestartScheduledData)),
             _stopping.Token).ConfigureAwait(false);
     }

@@ -37,10 +37,15 @@ internal static partial class RuntimeLog
         Message = "the supervisor cannot watch {Directory} ({Reason}); agents are not shown needs-update when their files change")]
     public static partial void SupervisorCannotWatch(ILogger logger, string directory, string reason);
 
-    /// <summary>An agent run ended failed because its model call failed (the run's record says so too).</summary>
+    /// <summary>An agent run ended failed because its model call failed (the run's record says so too); it is not restarted.</summary>
     [LoggerMessage(EventId = 5007, EventName = "RunModelCallFailed", Level = LogLevel.Warning,
         Message = "run {RunId} of agent {Agent} failed: the model call failed: {Reason}")]
     public static partial void RunModelCallFailed(ILogger logger, string runId, string agent, string reason);
+
+    /// <summary>An exception escaped an agent run's loop (a bug, or a tool failing in a way it does not handle): the run crashed, and the supervisor restarts it.</summary>
+    [LoggerMessage(EventId = 5011, EventName = "RunCrashed", Level = LogLevel.Error,
+        Message = "run {RunId} of agent {Agent} crashed: {Reason}")]
+    public static partial void RunCrashed(ILogger logger, string runId, string agent, string reason, Exception exception);
 
     /// <summary>An agent's memory could not be compacted; the memory is kept as it is and the run goes on.</summary>
     [LoggerMessage(EventId = 5008, EventName = "MemoryCompactionFailed", Level = LogLevel.Warning,

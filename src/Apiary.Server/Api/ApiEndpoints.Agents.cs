@@ -46,7 +46,8 @@ internal static partial class ApiEndpoints
         entry.Definition?.Settings.Template.Value,
         entry.Definition?.Files.Select(f => new AgentFileDto(f.Name, f.Exists, f.Bytes)).ToList(),
         entry.Diagnostics.Select(Finding).ToList(),
-        runtime.Supervisor.StateOf(entry.Name.Value));
+        runtime.Supervisor.StateOf(entry.Name.Value),
+        runtime.Supervisor.LastFailureOf(entry.Name.Value));
 
     private static AgentDetailDto Detail(AgentEntry entry, ApiaryRuntime runtime)
     {

@@ -4,12 +4,16 @@ namespace Apiary.Server.Dashboard;
 
 /// <summary>
 /// Every session in the log, this server's and earlier ones', as the sessions list shows them: when each opened and
-/// closed, for which agent, and how many proposals it made. <see cref="DashboardFeed"/> folds the whole log into it once
+/// closed, for which agent, what it was for (its run's task, or its first command, cut to <see cref="WhatChars"/>), and
+/// how many proposals it made. <see cref="DashboardFeed"/> folds the whole log into it once
 /// at start, then each new event before any page hears of it, so a page that reloads on an event finds it here.
 /// </summary>
 internal sealed class SessionDirectory
 {
     private const string StreamPrefix = "session-";
+
+    /// <summary>The most characters of a session's task or first command the list keeps.</summary>
+    public const int WhatChars = 160;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _sessions = new(StringComparer.Ordinal);
@@ -78,9 +82,18 @@ internal sealed class SessionDirectory
             case ServerEventTypes.SessionClosed when _sessions.TryGetValue(id, out var entry):
                 entry.ClosedAt = JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData)?.At;
                 break;
+            case ServerEventTypes.RunStarted when _sessions.TryGetValue(id, out var entry) && entry.What is null:
+                entry.What = Cut(e.Body is { } body ? System.Text.Encoding.UTF8.GetString(body.Span) : "(its task was purged)");
+                break;
             case PipelineEventTypes.ProposalDecided when _sessions.TryGetValue(id, out var entry):
                 // A proposal that waited for a person is decided twice: it counts once.
-                entry.Proposals.Add(PipelineRecords.ReadDecision(e).ProposalId);
+                var decision = PipelineRecords.ReadDecision(e);
+                entry.Proposals.Add(decision.ProposalId);
+                if (entry.What is null && decision.Inputs.Kind == "exec")
+                {
+                    entry.What = Cut("$ " + SessionViews.CommandLine(decision.Inputs));
+                }
+
                 break;
         }
     }
@@ -90,19 +103,38 @@ internal sealed class SessionDirectory
     /// ended or opened, newest first. A session opened before this server started and never closed is orphaned unless
     /// <paramref name="isLive"/> says this server took it up again (a resumed run's).
     /// </summary>
-    public IReadOnlyList<SessionRow> List(Func<string, bool> isLive, int limit)
+    /// <remarks>With <paramref name="agent"/> or <paramref name="state"/> (<c>open</c>, <c>closed</c>, <c>orphaned</c>), only the sessions that match.</remarks>
+    public IReadOnlyList<SessionRow> List(Func<string, bool> isLive, int limit, string? agent = null, string? state = null)
     {
         lock (_gate)
         {
             return _sessions
+                .Where(p => agent is null || p.Value.Agent == agent)
                 .Select(p => new SessionRow(
                     p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals.Count,
-                    Orphaned: p.Value.ClosedAt is null && p.Value.OpenedPosition <= _startedAt && !isLive(p.Key)))
+                    Orphaned: p.Value.ClosedAt is null && p.Value.OpenedPosition <= _startedAt && !isLive(p.Key),
+                    What: p.Value.What))
+                .Where(r => state is null || r.State == state)
                 .OrderBy(r => r.IsOpen ? 0 : 1)
                 .ThenByDescending(r => r.ClosedAt ?? r.OpenedAt)
                 .Take(limit)
                 .ToList();
         }
+    }
+
+    /// <summary>Each agent that has a session in the log, in order.</summary>
+    public IReadOnlyList<string> Agents()
+    {
+        lock (_gate)
+        {
+            return _sessions.Values.Select(e => e.Agent).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        }
+    }
+
+    private static string Cut(string text)
+    {
+        var line = text.ReplaceLineEndings(" ").Trim();
+        return line.Length <= WhatChars ? line : line[..WhatChars] + "…";
     }
 
     private sealed class Entry(string agent, DateTimeOffset openedAt, long openedPosition)
@@ -114,6 +146,9 @@ internal sealed class SessionDirectory
         public DateTimeOffset OpenedAt { get; } = openedAt;
 
         public DateTimeOffset? ClosedAt { get; set; }
+
+        /// <summary>Its run's task or its first command, cut short; null until one is seen.</summary>
+        public string? What { get; set; }
 
         public HashSet<string> Proposals { get; } = new(StringComparer.Ordinal);
     }

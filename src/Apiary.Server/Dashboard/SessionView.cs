@@ -7,11 +7,14 @@ namespace Apiary.Server.Dashboard;
 
 /// <summary>
 /// One session as the sessions list shows it. <see cref="Orphaned"/>: it was never closed, and no server has it open (the
-/// server it was opened on stopped without closing it).
+/// server it was opened on stopped without closing it). <see cref="What"/>: its run's task, or its first command.
 /// </summary>
-internal sealed record SessionRow(string Id, string Agent, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt, int Proposals, bool Orphaned = false)
+internal sealed record SessionRow(string Id, string Agent, DateTimeOffset OpenedAt, DateTimeOffset? ClosedAt, int Proposals, bool Orphaned = false, string? What = null)
 {
     public bool IsOpen => ClosedAt is null && !Orphaned;
+
+    /// <summary><c>open</c>, <c>closed</c> or <c>orphaned</c>: what the list's state filter matches.</summary>
+    public string State => IsOpen ? "open" : ClosedAt is not null ? "closed" : "orphaned";
 
     /// <summary>Where it stands, in words: open, closed when, or never closed.</summary>
     public string Status =>
@@ -151,7 +154,7 @@ internal static class SessionViews
         var inputs = d.Inputs;
         var what = inputs.Kind switch
         {
-            "exec" => string.Join(' ', inputs.Args.Select(Quote).Prepend(inputs.Command ?? "")),
+            "exec" => CommandLine(inputs),
             "send_message" => $"send_message to {string.Join(", ", inputs.Recipients)}",
             _ => $"{inputs.Kind} {inputs.Path}".TrimEnd(),
         };
@@ -192,6 +195,9 @@ internal static class SessionViews
 
         return new ProposalRow(d.ProposalId, inputs.Kind, what, decision, d.Stage, d.Rule, d.Risk, reason, explanation, status, result, completed.Output, run);
     }
+
+    /// <summary>An <c>exec</c> proposal's command line, each argument quoted as a shell would need it.</summary>
+    public static string CommandLine(DecisionInputs inputs) => string.Join(' ', inputs.Args.Select(Quote).Prepend(inputs.Command ?? ""));
 
     private static string Describe(ResultDto r)
     {

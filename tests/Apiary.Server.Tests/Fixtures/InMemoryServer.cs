@@ -34,7 +34,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
     /// with <paramref name="models"/> (null: the home's own <c>models.yaml</c>).
     /// </summary>
     public static async Task<InMemoryServer> StartAsync(
-        TempDirectory root, IModelCatalog? models = null, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>
+        TempDirectory root, IModelCatalog? models = null, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null, IReadOnlyList<IAgentTool>? tools = null) =>
         new(await ApiaryServer.StartAsync(
             new ServerOptions
             {
@@ -45,6 +45,7 @@ internal sealed class InMemoryServer : IAsyncDisposable
                 Supervisor = supervisor ?? new SupervisorOptions(),
                 SupervisorClock = supervisorClock,
                 RejectionClock = rejectionClock,
+                Tools = tools ?? [],
             },
             TestContext.Current.CancellationToken));
 

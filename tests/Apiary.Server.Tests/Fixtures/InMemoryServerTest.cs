@@ -40,8 +40,8 @@ public abstract class InMemoryServerTest(string name) : IAsyncLifetime
 
     /// <summary>Starts the server (again, after <see cref="StopAsync"/>) on the home as it is now.</summary>
     private protected async Task StartAsync(
-        IModelCatalog? models = null, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null) =>
-        _host = await InMemoryServer.StartAsync(Root, models ?? new ScriptedModelCatalog(Model), supervisor, supervisorClock, rejectionClock);
+        IModelCatalog? models = null, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null, IReadOnlyList<IAgentTool>? tools = null) =>
+        _host = await InMemoryServer.StartAsync(Root, models ?? new ScriptedModelCatalog(Model), supervisor, supervisorClock, rejectionClock, tools);
 
     /// <summary>Stops the server, as a restart or a crash would, leaving the home as it is.</summary>
     private protected async Task StopAsync()
