@@ -61,11 +61,11 @@ internal static partial class RuntimeLog
     public static partial void ToolCallArguments(ILogger logger, string runId, int turn, string tool, string arguments);
 
     /// <summary>The event store began to fail to write: every proposal is denied (fail closed) until it can again.</summary>
-    [LoggerMessage(EventId = 5011, EventName = "StoreCannotWrite", Level = LogLevel.Error,
+    [LoggerMessage(EventId = 5013, EventName = "StoreCannotWrite", Level = LogLevel.Error,
         Message = "the event store {Path} cannot write ({Reason}): every proposal is denied until it can; /readyz answers 503 meanwhile")]
     public static partial void StoreCannotWrite(ILogger logger, string path, string reason);
 
     /// <summary>The event store writes again after a fault: a warning, so that it shows wherever the fault showed.</summary>
-    [LoggerMessage(EventId = 5012, EventName = "StoreWritesAgain", Level = LogLevel.Warning, Message = "the event store {Path} writes again; proposals are decided again")]
+    [LoggerMessage(EventId = 5014, EventName = "StoreWritesAgain", Level = LogLevel.Warning, Message = "the event store {Path} writes again; proposals are decided again")]
     public static partial void StoreWritesAgain(ILogger logger, string path);
 }
