@@ -7,7 +7,9 @@ namespace Apiary.Server.Tests;
 /// <summary>
 /// Strict input, attacked as a client would: a body that does not say it is JSON (a form, as <c>curl -d</c> sends, plain
 /// text, none, another charset) is a 415 problem on every route that takes one, and nothing happens; what does say it is
-/// JSON is read, and a body-less approve still works.
+/// JSON is read, and a body-less approve still works. And a NUL in any field, a name or a value, is a 400 naming the
+/// field with nothing done or recorded, never removed or passed on; only data (a file's content, a command's standard
+/// input) keeps its NULs, byte for byte.
 /// </summary>
 public sealed class StrictInputTests : IAsyncLifetime
 {
@@ -117,6 +119,117 @@ public sealed class StrictInputTests : IAsyncLifetime
         var response = await _t.Http.PostAsync($"/api/sessions/{session.Session.Id}/close", null, Ct);
 
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    /// <summary>
+    /// One NUL attack per string field of every request body (route, body, the field the problem names): each would be
+    /// taken or acted on if its NUL were removed or passed on. {session} and {ticket} are filled in by the test.
+    /// </summary>
+    public static TheoryData<string, string, string> NulAttacks => new()
+    {
+        { "/api/agents", """{"name":"rev\u0000x"}""", "name" },
+        { "/api/agents", """{"name":"reviewer","role":"worker\u0000"}""", "role" },
+        { "/api/agents", """{"name":"reviewer","description":"line\u0000\"\nrole: manager"}""", "description" },
+        { "/api/sessions", """{"agent":"co\u0000der"}""", "agent" },
+        { "/api/sessions", """{"agent":"coder","workspace":"/tmp\u0000/etc"}""", "workspace" },
+        { "/api/sessions", """{"agent":"coder","template":"default\u0000"}""", "template" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec\u0000","command":"ls"}""", "kind" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec","command":"ls\u0000--bind"}""", "command" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec","command":"printf","args":["%s","a\u0000b"]}""", "args[1]" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec","command":"ls","workdir":"src\u0000"}""", "workdir" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec","command":"ls","env":{"X":"a\u0000--bind"}}""", "env X" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec","command":"ls","env":{"A\u0000B":"v"}}""", "env name" },
+        { "/api/sessions/{session}/proposals", """{"kind":"exec","command":"ls","secrets":["S\u0000--bind"]}""", "secrets[0]" },
+        { "/api/sessions/{session}/proposals", """{"kind":"read_file","path":"notes\u0000.txt"}""", "path" },
+        { "/api/sessions/{session}/proposals", """{"kind":"write_file","path":"src/a\u0000b","content":"x"}""", "path" },
+        { "/api/sessions/{session}/proposals", """{"kind":"list_dir","path":"src\u0000"}""", "path" },
+        { "/api/sessions/{session}/proposals", """{"kind":"list_dir","path":"src","note\u0000":"x"}""", "a field name" },
+        { "/api/approvals/{ticket}/deny", """{"reason":"no\u0000"}""", "reason" },
+        { "/api/kill-switches", """{"level":"global\u0000","reason":"stop"}""", "level" },
+        { "/api/kill-switches", """{"level":"session","id":"{session}\u0000x","reason":"stop"}""", "id" },
+        { "/api/kill-switches", """{"level":"global","reason":"stop\u0000"}""", "reason" },
+        { "/api/kill-switches/release", """{"level":"session","id":"{session}\u0000"}""", "id" },
+        { "/api/agents/coder/runs", """{"task":"work\u0000"}""", "task" },
+        { "/api/agents/coder/runs", """{"task":"work","model":"local/llama\u0000"}""", "model" },
+        { "/api/messages", """{"to":"coder\u0000","body":"hi"}""", "to" },
+        { "/api/messages", """{"to":"coder","body":"hi\u0000there"}""", "body" },
+        { "/api/messages", """{"to":"coder","body":"hi","thread":"t\u0000"}""", "thread" },
+        { "/api/messages", """{"to":"coder","body":"hi","reply_to":"m\u0000"}""", "reply_to" },
+        { "/api/messages/ask", """{"to":"\u0000coder","body":"hi?","deadline_seconds":1}""", "to" },
+        { "/api/messages/ask", """{"to":"coder","body":"hi?\u0000","deadline_seconds":1}""", "body" },
+        { "/api/messages/ask", """{"to":"coder","body":"hi?","thread":"t\u0000","deadline_seconds":1}""", "thread" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NulAttacks))]
+    public async Task Attack_NulInAField_400NamingTheField_NothingDoneOrRecorded(string route, string body, string field)
+    {
+        var session = await _t.OpenSessionAsync();
+        var ticket = route.Contains("{ticket}", StringComparison.Ordinal)
+            ? (await _t.ProposeAsync(session.Session.Id, new ProposalRequest("exec", Command: "curl", Args: ["--version"]), wait: false)).Decision.TicketId!
+            : "";
+        var before = await EventCountAsync();
+
+        var response = await PostAsync(
+            route.Replace("{session}", session.Session.Id, StringComparison.Ordinal).Replace("{ticket}", ticket, StringComparison.Ordinal),
+            body.Replace("{session}", session.Session.Id, StringComparison.Ordinal),
+            "application/json");
+
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {text}");
+        using var problem = JsonDocument.Parse(text);
+        Assert.Equal("NUL character", problem.RootElement.GetProperty("title").GetString());
+        Assert.StartsWith($"{field} holds a NUL character (U+0000)", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(before, await EventCountAsync());
+        Assert.Empty(await _t.Http.GetFromJsonAsync("/api/kill-switches", ApiJsonContext.Default.IReadOnlyListKillSwitchDto, Ct) ?? []);
+        Assert.False(Directory.Exists(Path.Combine(_t.Home, "agents", "reviewer")));
+    }
+
+    [Fact]
+    public void NulAttacks_CoverEveryStringFieldOfEveryRequestBody()
+    {
+        // A string field added to a request later is NUL-checked by JsonBody whatever it is; this keeps an attack on each.
+        (string Route, Type Body)[] bodies =
+        [
+            ("/api/agents", typeof(CreateAgentRequest)),
+            ("/api/sessions", typeof(OpenSessionRequest)),
+            ("/api/sessions/{session}/proposals", typeof(ProposalRequest)),
+            ("/api/approvals/{ticket}/deny", typeof(DenyRequest)),
+            ("/api/kill-switches", typeof(KillSwitchRequest)),
+            ("/api/agents/coder/runs", typeof(StartRunRequest)),
+            ("/api/messages", typeof(SendMessageRequest)),
+            ("/api/messages/ask", typeof(AskRequest)),
+        ];
+        string[] data = ["content", "stdin"];
+        var attacked = NulAttacks.Select(row => (row.Data.Item1, row.Data.Item3.Split(' ', '[')[0])).ToHashSet();
+        foreach (var (route, body) in bodies)
+        {
+            var info = ApiJsonContext.Default.GetTypeInfo(body)!;
+            foreach (var property in info.Properties.Where(p => p.PropertyType == typeof(string) || p.PropertyType == typeof(IReadOnlyList<string>) || p.PropertyType == typeof(IReadOnlyDictionary<string, string>)))
+            {
+                Assert.True(data.Contains(property.Name) || attacked.Contains((route, property.Name)), $"no NUL attack on '{property.Name}' of {route}");
+            }
+        }
+
+        Assert.Contains(("/api/kill-switches/release", "id"), attacked);
+    }
+
+    [Fact]
+    public async Task Data_NulInAFilesContentAndInStandardInput_KeptByteForByte()
+    {
+        // Nothing is silently stripped anywhere: what a NUL may be part of arrives exactly as sent.
+        var session = await _t.OpenSessionAsync();
+
+        var write = await PostAsync($"/api/sessions/{session.Session.Id}/proposals?wait=true", """{"kind":"write_file","path":"src/nul.bin","content":"a\u0000b\u0000"}""", "application/json");
+        var cat = await PostAsync($"/api/sessions/{session.Session.Id}/proposals?wait=true", """{"kind":"exec","command":"cat","stdin":"x\u0000y"}""", "application/json");
+
+        Assert.True(write.StatusCode == HttpStatusCode.Created, await write.Content.ReadAsStringAsync(Ct));
+        Assert.Equal("completed", (await write.Content.ReadFromJsonAsync(ApiJsonContext.Default.ProposalDto, Ct))!.Status);
+        Assert.Equal("a\0b\0"u8.ToArray(), await File.ReadAllBytesAsync(Path.Combine(session.Session.Workspace, "src", "nul.bin"), Ct));
+        Assert.True(cat.StatusCode == HttpStatusCode.Created, await cat.Content.ReadAsStringAsync(Ct));
+        var ran = (await cat.Content.ReadFromJsonAsync(ApiJsonContext.Default.ProposalDto, Ct))!;
+        Assert.True(ran.Status == "completed", ran.ToString());
+        Assert.Equal("x\0y", ran.Result!.Stdout);
     }
 
     private async Task<HttpResponseMessage> PostAsync(string path, string body, string contentType)

@@ -14,6 +14,10 @@ internal static partial class ApiEndpoints
 {
     private static readonly string[] Kinds = ["exec", "read_file", "write_file", "list_dir"];
 
+    // A file's content and a command's standard input are data, kept byte for byte, NULs included; every other field of
+    // a proposal names something (a program, an argument, a path) and may hold none.
+    private static readonly string[] ProposalData = ["content", "stdin"];
+
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", () => Results.Json(new HealthDto("ok"), ServerJsonContext.Default.HealthDto)).ExcludeFromDescription();
@@ -150,7 +154,7 @@ internal static partial class ApiEndpoints
             return UnknownSession(id);
         }
 
-        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ProposalRequest).ConfigureAwait(false);
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ProposalRequest, data: ProposalData).ConfigureAwait(false);
         if (request is null)
         {
             return problem!;
