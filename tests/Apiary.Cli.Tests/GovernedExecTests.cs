@@ -221,6 +221,29 @@ public sealed partial class GovernedExecTests : IAsyncDisposable
         Assert.Equal("", result.Out);
     }
 
+    [Theory]
+    [InlineData("args[1] holds a NUL character", "exec", "--", "printf", "%s", "a\0b")]
+    [InlineData("command holds a NUL character", "exec", "--", "ls\0--bind")]
+    [InlineData("env X holds a NUL character", "exec", "--env", "X=a\0--bind", "--", "ls")]
+    [InlineData("env name holds a NUL character", "exec", "--env", "A\0B=v", "--", "ls")]
+    [InlineData("workdir holds a NUL character", "exec", "--workdir", "src\0", "--", "ls")]
+    [InlineData("agent holds a NUL character", "exec", "--agent", "co\0der", "--", "ls")]
+    [InlineData("template holds a NUL character", "exec", "--template", "default\0", "--", "ls")]
+    [InlineData("workspace holds a NUL character", "exec", "--workspace", "/tmp\0/etc", "--", "ls")]
+    public async Task Exec_NulInAnyValue_Exits2NamingTheField_NothingProposed(string said, params string[] args)
+    {
+        // A NUL cannot come from a shell's argv, but it can from a response file or a program that runs apiary.
+        await _cli.InitAndStartServerAsync();
+
+        var result = await _cli.RunAsync(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(said, result.Error, StringComparison.Ordinal);
+        Assert.Equal("", result.Out);
+        var events = await _cli.RunAsync("events", "--json");
+        Assert.DoesNotContain("proposal.decided", events.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Exec_NoHome_Exits1WithoutRunning()
     {

@@ -36,6 +36,30 @@ public sealed class InitCommandTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Init_NextHint_StartsWithTheServerAndEveryCommandItOffersWithoutOneWorks()
+    {
+        var home = _cli.Scratch["hinted-home"];
+
+        var result = await _cli.RunAsync("init", "--home", home);
+
+        // Right after init no server runs, so the hint's first command must be the one that starts it, and what it
+        // offers "without a server" must work as it stands (it once offered 'agents list', which needs a server).
+        var next = result.Out.Split('\n').Single(l => l.StartsWith("Next: ", StringComparison.Ordinal));
+        var commands = System.Text.RegularExpressions.Regex.Matches(next, "'apiary ([^']*)'").Select(m => m.Groups[1].Value).ToList();
+        Assert.True(commands.Count >= 2, next);
+        Assert.Equal($"up --home {home}", commands[0]);
+        var withoutServer = next[next.IndexOf("without a server", StringComparison.Ordinal)..];
+        foreach (var command in commands.Where(c => withoutServer.Contains($"'apiary {c}'", StringComparison.Ordinal)))
+        {
+            var run = await _cli.RunAsync(command.Split(' '));
+            Assert.True(run.ExitCode == 0, $"apiary {command}: {run}");
+        }
+
+        var list = await _cli.RunAsync(commands[1].Split(' '));
+        Assert.True(list.ExitCode == 1 && list.Error.Contains("no Apiary server is running", StringComparison.Ordinal), $"'apiary {commands[1]}' is offered only after the server: {list}");
+    }
+
+    [Fact]
     public async Task Init_NewHome_CreatesOwnerOnlyWorkspacesAndHome()
     {
         var home = _cli.Scratch["chosen-home"];

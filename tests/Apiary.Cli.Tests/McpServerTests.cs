@@ -67,6 +67,10 @@ public sealed class McpServerTests
         AssertRefused(calls, "pathHijack", "denied");
         AssertRefused(calls, "gitExternalDiff", "rule: risky-env", "GIT_EXTERNAL_DIFF");
         AssertRefused(calls, "raisedTimeout", "rule: template-limits");
+        AssertRefused(calls, "nulArg", "args[1] holds a NUL character (U+0000) at character 1");
+        var (nulWriteError, nulWrite) = Call(calls, "nulWrite");
+        Assert.False(nulWriteError, nulWrite);
+        Assert.Equal("a\0b", Call(calls, "nulRead").Text);
         AssertRefused(calls, "secretLeak", "denied", "secret API_TOKEN");
 
         // The control plane's tools are not tools of apiary mcp: each is refused as unknown, and nothing is proposed.

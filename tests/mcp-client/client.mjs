@@ -62,6 +62,10 @@ const report = {
     pathHijack: await call("exec", { command: "cat", args: ["notes.txt"], env: { PATH: "/workspace/bin:/usr/bin" } }),
     gitExternalDiff: await call("exec", { command: "git", args: ["diff"], env: { GIT_EXTERNAL_DIFF: "/workspace/evil.sh" } }),
     raisedTimeout: await call("exec", { command: "sleep", args: ["1"], timeout_seconds: 3600 }),
+    // A NUL in an argument is refused, never removed; in a file's content it is data, kept byte for byte.
+    nulArg: await call("exec", { command: "printf", args: ["%s", "a\u0000b"] }),
+    nulWrite: await call("write_file", { path: "src/nul.txt", content: "a\u0000b" }),
+    nulRead: await call("read_file", { path: "src/nul.txt" }),
     // A secret's value in the clear (here base64-encoded), where the record and an approver would see it.
     secretLeak: await call("exec", { command: "echo", args: [Buffer.from("tok-Mcp/Secret+Value=517").toString("base64")] }),
     // The control plane's own kinds and tools, which the built-in rule 'control-plane' allows when no rule names them:

@@ -45,7 +45,10 @@ internal static class InitCommand
             }
 
             var homeArg = home.Source == Home.HomeSource.Option ? $" --home {home.Root}" : "";
-            await context.Out.WriteLineAsync($"Next: 'apiary agents list{homeArg}' shows the agents; 'apiary agents prompt coder{homeArg}' shows a composed prompt.").ConfigureAwait(false);
+            // The first command named must work right after init: 'agents list' and the other clients need a running server.
+            await context.Out.WriteLineAsync(
+                $"Next: 'apiary up{homeArg}' starts the server, then 'apiary agents list{homeArg}' in another terminal shows the agents; " +
+                $"without a server, 'apiary agents prompt coder{homeArg}' shows a composed prompt.").ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;

@@ -52,7 +52,7 @@ internal static class SandboxExecCommand
             var timeoutSeconds = ParseTimeout(parse.GetValue(timeout));
             var waitForApproval = ParseApprovalTimeout(parse.GetValue(approvalTimeout));
             var environment = ParseEnv(parse.GetValue(env) ?? []);
-            var folder = parse.GetValue(workspace) is { } raw ? Home.ApiaryHome.Expand(raw, context.UserHome, context.CurrentDirectory) : null;
+            var folder = parse.GetValue(workspace) is { } raw ? Home.ApiaryHome.Expand(NoNul("--workspace", raw), context.UserHome, context.CurrentDirectory) : null;
             var home = CommonOptions.LocateHome(parse, context);
             using var client = await CommonOptions.ConnectAsync(home, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(unconfined))
@@ -291,6 +291,16 @@ internal static class SandboxExecCommand
         return DurationText.TryParse(text, out var duration) && duration > TimeSpan.Zero && duration.TotalSeconds <= int.MaxValue
             ? (int)Math.Ceiling(duration.TotalSeconds)
             : throw CliException.BadInput($"--timeout must be a number of seconds or {DurationText.Expected}, not '{text}'");
+    }
+
+    /// <summary>
+    /// <paramref name="value"/>, unless it holds a NUL: the one value exec uses itself (a path) before the server checks
+    /// every field, so it is refused here as the server would refuse it, never cut or removed.
+    /// </summary>
+    private static string NoNul(string option, string value)
+    {
+        var at = value.IndexOf('\0', StringComparison.Ordinal);
+        return at < 0 ? value : throw CliException.BadInput($"{option} holds a NUL character (U+0000) at character {at.ToString(CultureInfo.InvariantCulture)}; a NUL is refused, never removed");
     }
 
     private static Dictionary<string, string> ParseEnv(string[] pairs)

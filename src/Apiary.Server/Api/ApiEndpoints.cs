@@ -14,6 +14,10 @@ internal static partial class ApiEndpoints
 {
     private static readonly string[] Kinds = ["exec", "read_file", "write_file", "list_dir"];
 
+    // A file's content and a command's standard input are data, kept byte for byte, NULs included; every other field of
+    // a proposal names something (a program, an argument, a path) and may hold none.
+    private static readonly string[] ProposalData = ["content", "stdin"];
+
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", () => Results.Json(new HealthDto("ok"), ServerJsonContext.Default.HealthDto)).ExcludeFromDescription();
@@ -158,7 +162,7 @@ internal static partial class ApiEndpoints
                 : UnknownSession(id);
         }
 
-        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ProposalRequest).ConfigureAwait(false);
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ProposalRequest, data: ProposalData).ConfigureAwait(false);
         if (request is null)
         {
             return problem!;
@@ -435,41 +439,4 @@ internal static partial class ApiEndpoints
 
     private static IResult UnknownProposal(string id) =>
         Problems.NotFound("proposal", $"there is no proposal '{id}' on this server; proposals of an earlier server run are in the event log (GET /api/events)");
-}
-
-/// <summary>Reads and checks a JSON request body, answering with a problem rather than throwing.</summary>
-internal static class JsonBody
-{
-    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> info, bool optional = false)
-        where T : class
-    {
-        var request = context.Request;
-        var limit = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
-        if (request.ContentLength is { } length && limit is { } max && length > max)
-        {
-            return (null, Problems.Of(413, "Body too large", $"the body is {length} bytes; the limit is {max} bytes. Send less (large files belong in the workspace, not in a request)"));
-        }
-
-        if (optional && request.ContentLength is 0 or null && !request.Headers.ContainsKey("Transfer-Encoding"))
-        {
-            return (null, null);
-        }
-
-        try
-        {
-            var value = await JsonSerializer.DeserializeAsync(request.Body, info, context.RequestAborted).ConfigureAwait(false);
-            return value is null && !optional
-                ? (null, Problems.BadRequest($"the body is empty or null; send a JSON object ({typeof(T).Name}, see docs/api.md)"))
-                : (value, null);
-        }
-        catch (JsonException ex)
-        {
-            return (null, Problems.BadRequest($"the body is not valid JSON for {typeof(T).Name}: {ex.Message} See docs/api.md for its fields."));
-        }
-        catch (BadHttpRequestException ex)
-        {
-            var detail = ex.StatusCode == 413 ? $"the body is larger than the limit of {limit} bytes; send less" : ex.Message;
-            return (null, Problems.Of(ex.StatusCode, ex.StatusCode == 413 ? "Body too large" : "Bad request", detail));
-        }
-    }
 }
