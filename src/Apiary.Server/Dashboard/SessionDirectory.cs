@@ -82,6 +82,10 @@ internal sealed class SessionDirectory
             case ServerEventTypes.SessionClosed when _sessions.TryGetValue(id, out var entry):
                 entry.ClosedAt = JsonSerializer.Deserialize(e.Data.Span, RuntimeJsonContext.Default.SessionEventData)?.At;
                 break;
+            case ServerEventTypes.SessionOrphaned when _sessions.TryGetValue(id, out var entry):
+                // Recorded by the server that started after the one holding it died.
+                entry.Orphaned = true;
+                break;
             case ServerEventTypes.RunStarted when _sessions.TryGetValue(id, out var entry) && entry.What is null:
                 entry.What = Cut(e.Body is { } body ? System.Text.Encoding.UTF8.GetString(body.Span) : "(its task was purged)");
                 break;
@@ -112,7 +116,7 @@ internal sealed class SessionDirectory
                 .Where(p => agent is null || p.Value.Agent == agent)
                 .Select(p => new SessionRow(
                     p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals.Count,
-                    Orphaned: p.Value.ClosedAt is null && p.Value.OpenedPosition <= _startedAt && !isLive(p.Key),
+                    Orphaned: p.Value.ClosedAt is null && (p.Value.Orphaned || (p.Value.OpenedPosition <= _startedAt && !isLive(p.Key))),
                     What: p.Value.What))
                 .Where(r => state is null || r.State == state)
                 .OrderBy(r => r.IsOpen ? 0 : 1)
@@ -146,6 +150,9 @@ internal sealed class SessionDirectory
         public DateTimeOffset OpenedAt { get; } = openedAt;
 
         public DateTimeOffset? ClosedAt { get; set; }
+
+        /// <summary>Whether the log says it was orphaned (<c>session.orphaned</c>).</summary>
+        public bool Orphaned { get; set; }
 
         /// <summary>Its run's task or its first command, cut short; null until one is seen.</summary>
         public string? What { get; set; }
