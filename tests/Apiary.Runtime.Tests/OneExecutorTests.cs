@@ -67,6 +67,7 @@ public sealed class OneExecutorTests : IAsyncLifetime
         ["SessionHost.Find"] = "reads",
         ["SessionHost.OpenAsync"] = "operator: as OpenSessionAsync",
         ["SessionHost.CloseAsync"] = "operator: closing stops what runs in it",
+        ["SessionHost.RecordOrphansAsync"] = "lifecycle: records what a dead process left open, at start",
         ["SessionHost.DisposeAsync"] = "lifecycle",
         ["GovernedExecutor.FindRun"] = "reads",
         ["GovernedExecutor.SubmitAsync"] = "governed",
