@@ -209,7 +209,7 @@ public sealed class AgentsPromptCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task Prompt_NonexistentAgent_IsBadInput()
+    public async Task Prompt_NonexistentAgent_IsBadInput_NamingTheAgentsThereWithoutPointingAtACommandThatNeedsAServer()
     {
         await _cli.InitAsync();
 
@@ -217,6 +217,10 @@ public sealed class AgentsPromptCommandTests : IDisposable
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no agent named 'ghost'", result.Error, StringComparison.Ordinal);
+        Assert.Contains("it has coder, manager", result.Error, StringComparison.Ordinal);
+
+        // 'apiary agents list' asks the server, and none runs here: the hint must not send the user there.
+        Assert.DoesNotContain("agents list", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -76,7 +76,16 @@ internal static class CommonOptions
     {
         var name = ParseName(raw);
         return await catalog.LoadAsync(name, overrides, cancellationToken).ConfigureAwait(false)
-            ?? throw CliException.BadInput($"there is no agent named '{name}' in {catalog.Home.AgentsDirectory}; 'apiary agents list' shows the agents, 'apiary agents new {name}' creates one");
+            ?? throw CliException.BadInput($"there is no agent named '{name}' in {catalog.Home.AgentsDirectory}; {Present(catalog.Home.AgentsDirectory)}; 'apiary agents new {name}' creates one");
+    }
+
+    /// <summary>The agents a home has, named without a server (this runs with none): its agents folder's folders.</summary>
+    private static string Present(string agentsDirectory)
+    {
+        var names = Directory.Exists(agentsDirectory)
+            ? Directory.GetDirectories(agentsDirectory).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList()
+            : [];
+        return names.Count == 0 ? "it has none" : $"it has {string.Join(", ", names)}";
     }
 
     public static async Task ReportAsync(CliContext context, IEnumerable<Diagnostic> diagnostics)
