@@ -92,7 +92,16 @@ internal sealed class SessionDirectory
             case PipelineEventTypes.ProposalDecided when _sessions.TryGetValue(id, out var entry):
                 // A proposal that waited for a person is decided twice: it counts once.
                 var decision = PipelineRecords.ReadDecision(e);
-                entry.Proposals.Add(decision.ProposalId);
+                if (!entry.Waiting.Remove(decision.ProposalId))
+                {
+                    entry.Proposals++;
+                }
+
+                if (decision.Decision == "pending")
+                {
+                    entry.Waiting.Add(decision.ProposalId);
+                }
+
                 if (entry.What is null && decision.Inputs.Kind == "exec")
                 {
                     entry.What = Cut("$ " + SessionViews.CommandLine(decision.Inputs));
@@ -115,7 +124,7 @@ internal sealed class SessionDirectory
             return _sessions
                 .Where(p => agent is null || p.Value.Agent == agent)
                 .Select(p => new SessionRow(
-                    p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals.Count,
+                    p.Key, p.Value.Agent, p.Value.OpenedAt, p.Value.ClosedAt, p.Value.Proposals,
                     Orphaned: p.Value.ClosedAt is null && (p.Value.Orphaned || (p.Value.OpenedPosition <= _startedAt && !isLive(p.Key))),
                     What: p.Value.What))
                 .Where(r => state is null || r.State == state)
@@ -157,6 +166,13 @@ internal sealed class SessionDirectory
         /// <summary>Its run's task or its first command, cut short; null until one is seen.</summary>
         public string? What { get; set; }
 
-        public HashSet<string> Proposals { get; } = new(StringComparer.Ordinal);
+        /// <summary>How many proposals it has had.</summary>
+        public int Proposals { get; set; }
+
+        /// <summary>
+        /// Its proposals waiting for a person, whose second decision (once answered) is not a new proposal: the only ids
+        /// kept, so that a session of many proposals costs a number, not a set.
+        /// </summary>
+        public HashSet<string> Waiting { get; } = new(StringComparer.Ordinal);
     }
 }
