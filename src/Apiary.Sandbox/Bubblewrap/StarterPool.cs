@@ -61,7 +61,7 @@ internal sealed class StarterPool : IDisposable
             candidate.Discard();
         }
 
-        starter ??= Start();
+        starter ??= StartOnLauncher();
         Refill();
         try
         {
@@ -113,7 +113,7 @@ internal sealed class StarterPool : IDisposable
                             return;
                         }
 
-                        _ready.Enqueue(Start());
+                        _ready.Enqueue(StartOnLauncher());
                     }
                 }
             }
@@ -127,6 +127,13 @@ internal sealed class StarterPool : IDisposable
             }
         });
     }
+
+    /// <summary>
+    /// Starts a starter from the one thread that starts them all and lives as long as the process. Bubblewrap runs with
+    /// <c>--die-with-parent</c>, a parent-death signal, which Linux ties to the thread that forked the process, not to
+    /// the process: a starter forked by a pool thread would have its command killed when that thread retires.
+    /// </summary>
+    private Starter StartOnLauncher() => Launcher.Run(Start);
 
     private Starter Start()
     {
@@ -208,6 +215,45 @@ internal sealed class StarterPool : IDisposable
 }
 
 /// <summary>A pre-started launcher waiting on its FIFO.</summary>
+/// <summary>The one thread that forks every starter, for as long as the process lives (see <see cref="StarterPool"/>).</summary>
+internal static class Launcher
+{
+    private static readonly System.Collections.Concurrent.BlockingCollection<Action> Work = [];
+
+    static Launcher()
+    {
+        new Thread(() =>
+        {
+            foreach (var work in Work.GetConsumingEnumerable())
+            {
+                work();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "apiary sandbox launcher",
+        }.Start();
+    }
+
+    /// <summary>Runs <paramref name="start"/> on the launcher thread and returns what it returns, or throws what it throws.</summary>
+    public static T Run<T>(Func<T> start)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Work.Add(() =>
+        {
+            try
+            {
+                done.SetResult(start());
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        });
+        return done.Task.GetAwaiter().GetResult();
+    }
+}
+
 internal sealed class Starter(Process process, CommandCgroup? cgroup, string fifo)
 {
     public Process Process { get; } = process;
