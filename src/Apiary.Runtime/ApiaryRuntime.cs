@@ -12,6 +12,7 @@ using Apiary.Sandbox.Bubblewrap;
 using Apiary.Sandbox.Unconfined;
 using Apiary.Secrets;
 using Apiary.Runtime.Audit;
+using Apiary.Runtime.LiveConfig;
 using Apiary.Runtime.Manager;
 using Apiary.Runtime.Memory;
 using Apiary.Runtime.Messaging;
@@ -38,11 +39,12 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     public static readonly AgentName Operator = RuntimeContext.Operator;
 
     private readonly RuntimeContext _context;
-    private readonly ModelCatalog? _ownedModels;
+    private readonly IDisposable? _ownedModels;
     private Task _following = Task.CompletedTask;
+    private ConfigWatcher? _watcher;
     private LogGuard? _guard;
 
-    private ApiaryRuntime(RuntimeContext context, SessionHost sessions, AgentRelations relations, IModelCatalog models, ModelCatalog? ownedModels)
+    private ApiaryRuntime(RuntimeContext context, SessionHost sessions, AgentRelations relations, IModelCatalog models, IDisposable? ownedModels)
     {
         _context = context;
         _ownedModels = ownedModels;
@@ -122,6 +124,9 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     /// <summary>Why the policies did not load, when they did not; every proposal is refused until they do.</summary>
     public string? PolicyProblem => _context.PolicyProblem;
 
+    /// <summary>The home's configuration as it is reloaded while the runtime runs: the versions in force and what cannot be loaded.</summary>
+    public LiveConfiguration Live { get; private init; } = null!;
+
     /// <summary>Cancelled when the runtime stops: running commands, approval waits and live streams end.</summary>
     public CancellationToken Stopping => _context.Stopping;
 
@@ -130,13 +135,18 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
 
     public static async Task<ApiaryRuntime> OpenAsync(ApiaryHome home, RuntimeOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
-        var (config, diagnostics) = await HomeConfig.LoadAsync(home, cancellationToken).ConfigureAwait(false);
+        // Each part is read once, and its version computed from exactly what was read, so the version recorded at start is
+        // the one in force (a reload compares the files with it).
+        var (configText, configVersion) = await LiveConfiguration.ReadFileAsync(home.ConfigFile, cancellationToken).ConfigureAwait(false);
+        var (config, diagnostics) = configText is null ? (HomeConfig.Empty, []) : HomeConfig.Parse(configText, home.ConfigFile);
         if (config is null)
         {
             throw new ServerStartException($"{home.ConfigFile} has errors: {string.Join("; ", diagnostics.Select(d => d.ToString()))}; fix them and start again");
         }
 
-        var loaded = PolicyLoader.LoadDirectory(home.PoliciesDirectory);
+        var policySources = PolicyLoader.ReadDirectory(home.PoliciesDirectory);
+        var loaded = policySources is null ? PolicyLoader.LoadDirectory(home.PoliciesDirectory) : PolicyLoader.Parse(policySources);
+        var policyErrors = loaded.Succeeded ? null : loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
         var secrets = new FileSecretStore(home);
         var catalog = SecretCatalog.Of(secrets);
         try
@@ -180,16 +190,25 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
                     RuntimeLog.StoreCannotWrite(context.Log, store.Path, fault.Reason);
                 }
             };
-            if (!loaded.Succeeded)
+            if (policyErrors is not null)
             {
-                context.PolicyProblem = $"the policies in {home.PoliciesDirectory} cannot be loaded: " +
-                    string.Join("; ", loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString())) +
-                    "; fix them ('apiary policy check' shows what is wrong) and restart the server";
+                context.PolicyProblem = LiveConfiguration.PolicyProblemText(home, policyErrors);
             }
 
             var (backend, sandboxProblem) = OpenBackend(options);
-            var (models, owned) = options.Models is { } given ? (given, null) : await LoadModelsAsync(home, secrets, time, context.Log, cancellationToken).ConfigureAwait(false);
-            var runtime = new ApiaryRuntime(context, new SessionHost(context, backend, sandboxProblem), relations, models, owned) { _guard = guard };
+            var modelOptions = new ModelCatalogOptions { TimeProvider = time };
+            var (models, owned, modelsVersion, modelErrors) = options.Models is { } given
+                ? (given, null, (await LiveConfiguration.ReadFileAsync(ModelsFile.PathIn(home), cancellationToken).ConfigureAwait(false)).Version, null)
+                : await LoadModelsAsync(home, secrets, modelOptions, context.Log, cancellationToken).ConfigureAwait(false);
+            var reloadable = options.Models is not null ? null : new ReloadableModelCatalog(models, owned);
+            var live = new LiveConfiguration(context, reloadable, modelOptions, [
+                (ConfigParts.Policies, LiveConfiguration.PolicyVersion(policySources), policyErrors),
+                (ConfigParts.Templates, LiveConfiguration.TemplatesVersion(home), null),
+                (ConfigParts.Models, modelsVersion, modelErrors),
+                (ConfigParts.Config, configVersion, null),
+            ]);
+            var runtime = new ApiaryRuntime(context, new SessionHost(context, backend, sandboxProblem), relations, (IModelCatalog?)reloadable ?? models, reloadable) { _guard = guard, Live = live };
+            await live.RecordStartAsync(cancellationToken).ConfigureAwait(false);
 
             // Kill switches engaged by another process on the same home (such as a local 'apiary kill') still apply here.
             runtime._following = Task.Run(() => pipeline.FollowAsync(context.Stopping), CancellationToken.None);
@@ -207,6 +226,9 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
 
             // Sessions a dead process left open, and nobody took up, are recorded as orphaned.
             await runtime.Sessions.RecordOrphansAsync(cancellationToken).ConfigureAwait(false);
+
+            // From now on a change of the configuration files applies without a restart.
+            runtime._watcher = ConfigWatcher.Start(context, live);
             return runtime;
         }
         catch
@@ -250,6 +272,11 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_watcher is not null)
+        {
+            await _watcher.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (Supervisor is not null)
         {
             await Supervisor.DisposeAsync().ConfigureAwait(false);
@@ -280,6 +307,7 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
 
         await Store.DisposeAsync().ConfigureAwait(false);
         _ownedModels?.Dispose();
+        Live?.Dispose();
         Tokens.Dispose();
         _context.Dispose();
     }
@@ -332,20 +360,37 @@ internal sealed class ApiaryRuntime : IAsyncDisposable
     }
 
     /// <summary>
-    /// The models of the home's <c>models.yaml</c>. A file with errors does not stop the runtime (governance of other
-    /// tools still works); runs are refused with what is wrong until it is fixed and the server restarted.
+    /// The models of the home's <c>models.yaml</c>, the version of the file read, and its errors. A file with errors does
+    /// not stop the runtime (governance of other tools still works); runs are refused with what is wrong until it is fixed,
+    /// which the runtime notices and loads (<see cref="LiveConfiguration"/>).
     /// </summary>
-    private static async Task<(IModelCatalog Models, ModelCatalog? Owned)> LoadModelsAsync(ApiaryHome home, ISecretStore secrets, TimeProvider time, ILogger log, CancellationToken cancellationToken)
+    private static async Task<(IModelCatalog Models, ModelCatalog? Owned, string Version, IReadOnlyList<string>? Errors)> LoadModelsAsync(
+        ApiaryHome home, ISecretStore secrets, ModelCatalogOptions options, ILogger log, CancellationToken cancellationToken)
     {
-        try
+        var path = ModelsFile.PathIn(home);
+        var (text, version) = await LiveConfiguration.ReadFileAsync(path, cancellationToken).ConfigureAwait(false);
+        var (file, diagnostics) = text is null ? (null, []) : ModelsFile.Parse(text, path);
+        List<string> errors = [.. diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString())];
+        string problem;
+        if (errors.Count == 0)
         {
-            var owned = await ModelCatalog.LoadAsync(home, secrets, new ModelCatalogOptions { TimeProvider = time }, cancellationToken).ConfigureAwait(false);
-            return (owned, owned);
+            try
+            {
+                var owned = await ModelCatalog.CreateAsync(file, path, secrets, options, cancellationToken).ConfigureAwait(false);
+                return (owned, owned, version, null);
+            }
+            catch (Exception ex) when (ex is ApiaryException or IOException or UnauthorizedAccessException)
+            {
+                errors.Add($"{path}: error: the keys it names cannot be read: {ex.Message}");
+                problem = errors[0];
+            }
         }
-        catch (ModelConfigurationException ex)
+        else
         {
-            RuntimeLog.ModelsUnavailable(log, ex.Message);
-            return (new UnavailableModelCatalog($"{ex.Message}{Environment.NewLine}Fix it and restart the server (see docs/models.md)"), null);
+            problem = $"{ModelsFile.FileName} has errors:{Environment.NewLine}{string.Join(Environment.NewLine, errors.Select(e => "  " + e))}";
         }
+
+        RuntimeLog.ModelsUnavailable(log, problem);
+        return (new UnavailableModelCatalog($"{problem}{Environment.NewLine}Fix it: the server loads it when it changes (see docs/models.md)"), null, version, errors);
     }
 }

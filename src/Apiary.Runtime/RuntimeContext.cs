@@ -23,10 +23,26 @@ internal sealed record RuntimeContext(
     public static readonly AgentName Operator = AgentName.Parse("operator");
 
     private readonly CancellationTokenSource _stopping = new();
+    private volatile HomeConfig _config = Config;
+    private volatile string? _policyProblem;
     private readonly ConcurrentDictionary<Task, byte> _work = new();
 
-    /// <summary>Why the policies did not load, when they did not; every proposal is refused until they do.</summary>
-    public string? PolicyProblem { get; set; }
+    /// <summary>The home's settings (<c>apiary.yaml</c>) in force; replaced as a whole when a valid change of the file is reloaded.</summary>
+    public HomeConfig Config
+    {
+        get => _config;
+        set => _config = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    /// <summary>
+    /// Why the policies did not load at start, when they did not; every proposal is refused until a valid set is loaded
+    /// (at a reload of the files, see <c>LiveConfiguration</c>), which clears it.
+    /// </summary>
+    public string? PolicyProblem
+    {
+        get => _policyProblem;
+        set => _policyProblem = value;
+    }
 
     /// <summary>Cancelled when the runtime stops: running commands, approval waits and live streams end.</summary>
     public CancellationToken Stopping => _stopping.Token;

@@ -122,6 +122,9 @@ internal sealed record BootstrapConsumedData(string Agent, string Session, strin
 [JsonSerializable(typeof(Apiary.Runtime.Supervision.RestartScheduledData))]
 [JsonSerializable(typeof(Apiary.Runtime.Supervision.RestartFailedData))]
 [JsonSerializable(typeof(Apiary.Runtime.Supervision.RunReceivingData))]
+[JsonSerializable(typeof(Apiary.Runtime.LiveConfig.ConfigLoadedData))]
+[JsonSerializable(typeof(Apiary.Runtime.LiveConfig.ConfigReloadedData))]
+[JsonSerializable(typeof(Apiary.Runtime.LiveConfig.ConfigReloadFailedData))]
 internal sealed partial class RuntimeJsonContext : JsonSerializerContext
 {
     public static EventData Event<T>(string type, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>

@@ -46,10 +46,13 @@ public sealed partial class GovernedExecTests : IAsyncDisposable
         Assert.Contains("rule        allow-inspection", explained.Out, StringComparison.Ordinal);
         Assert.Contains("agent       operator (manager)", explained.Out, StringComparison.Ordinal);
         Assert.Contains("arguments   hello", explained.Out, StringComparison.Ordinal);
+        var policyVersion = Apiary.Governance.PolicyLoader.VersionOf(Apiary.Governance.PolicyLoader.ReadDirectory(Path.Combine(_cli.HomeRoot, "policies"))!);
+        Assert.Contains($"policy      version {policyVersion}", explained.Out, StringComparison.Ordinal);
 
         using var json = (await _cli.RunAsync("explain", match.Groups["id"].Value, "--json")).Json();
         Assert.Equal("allow-inspection", json.RootElement.GetProperty("rule").GetString());
         Assert.Equal("echo", json.RootElement.GetProperty("inputs").GetProperty("program_name").GetString());
+        Assert.Equal(policyVersion, json.RootElement.GetProperty("policy_version").GetString());
     }
 
     [Fact]

@@ -157,21 +157,40 @@ public sealed class DashboardEventsPoliciesTests() : DashboardTest("apiary-dashb
     }
 
     [Fact]
-    public async Task PoliciesPage_AfterTheFilesChange_StillListsTheRulesTheServerApplies_AndSaysSo()
+    public async Task PoliciesPage_ABrokenChange_IsShownOnEveryPageAndKeepsTheRules_AndAValidOneIsListedAndApplied()
     {
         var page = await Dashboard.SignedInPageAsync("/policies");
         await Assertions.Expect(page.Locator("#rules tr[data-rule=coder-writes-workspace]")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#policies-changed")).ToHaveCountAsync(0);
-        await page.CloseAsync();
+        await Assertions.Expect(page.Locator("[data-config-problem]")).ToHaveCountAsync(0);
 
-        await File.WriteAllTextAsync(Path.Combine(Dashboard.Home, "policies", "zz-review.yaml"), DenyCoderWrites, Ct);
-        page = await Dashboard.SignedInPageAsync("/policies");
+        // A change that does not load: the banner appears live, on the page already open, and the rules stay.
+        await File.WriteAllTextAsync(Path.Combine(Dashboard.Home, "policies", "zz-broken.yaml"), "rules:\n  - name: broken\n    tier: sometimes\n", Ct);
+        await Dashboard.Runtime.WaitForEventAsync(Runtime.LiveConfig.ConfigEventTypes.ReloadFailed, ("part", "policies"));
+        await Assertions.Expect(page.Locator("#config-problem-policies")).ToContainTextAsync("zz-broken.yaml:3:");
+        await Assertions.Expect(page.Locator("#config-problem-policies")).ToContainTextAsync("stay in force");
         await Assertions.Expect(page.Locator("#policies-changed")).ToBeVisibleAsync();
-        await Assertions.Expect(page.Locator("#rules tr[data-rule=deny-coder-writes]")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#rules tr[data-rule=coder-writes-workspace]")).ToHaveCountAsync(1);
+        await DashboardBrowser.ScreenshotAsync(page, "policies-broken-change");
+        var overview = await Dashboard.SignedInPageAsync("/");
+        await Assertions.Expect(overview.Locator("#config-problem-policies")).ToBeVisibleAsync();
+        await overview.CloseAsync();
 
-        // The server indeed still applies what it loaded: the coder's write is allowed, not denied by the new file.
+        // The server indeed still applies what it loaded: the coder's write is allowed.
         await WriteAsCoderAsync("src/still-allowed.txt");
+
+        // A valid change applies at once: the page lists its rule, the banner goes, and the coder's write is denied.
+        File.Delete(Path.Combine(Dashboard.Home, "policies", "zz-broken.yaml"));
+        await File.WriteAllTextAsync(Path.Combine(Dashboard.Home, "policies", "zz-review.yaml"), DenyCoderWrites, Ct);
+        var version = Apiary.Governance.PolicyLoader.VersionOf(Apiary.Governance.PolicyLoader.ReadDirectory(Path.Combine(Dashboard.Home, "policies"))!);
+        await Dashboard.Runtime.WaitForEventAsync(Runtime.LiveConfig.ConfigEventTypes.Reloaded, ("part", "policies"), ("version", version));
+        await Assertions.Expect(page.Locator("#rules tr[data-rule=deny-coder-writes]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("[data-config-problem]")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#policies-changed")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#policy-version")).ToHaveAttributeAsync("title", version);
+        var session = await Dashboard.Client.OpenSessionAsync(new OpenSessionRequest("coder"), Ct);
+        var denied = await Dashboard.Client.ProposeAsync(session.Session.Id, new ProposalRequest("write_file", Path: "src/denied.txt", Content: "no\n"), wait: true, cancellationToken: Ct);
+        Assert.Equal(("deny", "deny-coder-writes"), (denied.Decision.Decision, denied.Decision.Rule));
         await page.CloseAsync();
     }
 

@@ -63,6 +63,7 @@ internal static class ExplainCommand
             ("decided by", $"{record.Source} {record.DecidedBy}"),
             ("detail", record.Detail),
             ("ticket", record.TicketId ?? record.StandingTicketId),
+            ("policy", record.PolicyVersion is { } version ? $"version {version}" : null),
             ("kind", inputs.Kind),
             ("agent", $"{inputs.Agent} ({inputs.Role})"),
             ("session", inputs.Session),

@@ -63,6 +63,12 @@ public sealed record Explanation(
 /// <param name="Explanation">What decided and what it saw.</param>
 public sealed record Decision(DecisionKind Kind, string Rule, RiskLevel Risk, string? Reason, Explanation Explanation)
 {
+    /// <summary>
+    /// The version of the policy that decided (<see cref="Policy.Version"/>, the SHA-256 of its files); null when the
+    /// policy was not loaded from files.
+    /// </summary>
+    public string? PolicyVersion { get; init; }
+
     /// <summary>True when the side effect may run now.</summary>
     public bool IsAllowed => Kind == DecisionKind.Allow;
 

@@ -17,10 +17,20 @@ public sealed class Policy
     /// </summary>
     public const string ControlPlaneRule = "control-plane";
 
-    private Policy(PolicyRule[] rules) => Rules = rules;
+    private Policy(PolicyRule[] rules, string? version)
+    {
+        Rules = rules;
+        Version = version;
+    }
 
     /// <summary>A policy with no rules: everything is denied by <see cref="DefaultDenyRule"/>.</summary>
-    public static Policy Empty { get; } = new([]);
+    public static Policy Empty { get; } = new([], null);
+
+    /// <summary>
+    /// The version of the files it was loaded from (<see cref="PolicyLoader.VersionOf"/>: the SHA-256 over their names and
+    /// contents), which every decision it makes records; null for <see cref="Empty"/>.
+    /// </summary>
+    public string? Version { get; }
 
     /// <summary>How many rules the policy has, not counting <see cref="DefaultDenyRule"/>.</summary>
     public int Count => Rules.Length;
@@ -30,7 +40,7 @@ public sealed class Policy
 
     internal PolicyRule[] Rules { get; }
 
-    internal static Policy Create(IEnumerable<PolicyRule> rules)
+    internal static Policy Create(IEnumerable<PolicyRule> rules, string? version)
     {
         var ordered = rules.ToArray();
 
@@ -39,6 +49,6 @@ public sealed class Policy
             a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority)
             : string.CompareOrdinal(a.File, b.File) is var byFile and not 0 ? byFile
             : a.Index.CompareTo(b.Index));
-        return new Policy(ordered);
+        return new Policy(ordered, version);
     }
 }

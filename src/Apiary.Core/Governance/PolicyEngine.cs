@@ -8,6 +8,8 @@ namespace Apiary.Governance;
 /// its conditions may auto-approve or escalate, and then the evaluators run in parallel under a deadline.
 /// A proposal no rule matches is denied by <see cref="Policy.DefaultDenyRule"/>, unless its kind is a control-plane one
 /// (<see cref="ProposalKinds.IsControlPlane"/>), which <see cref="Policy.ControlPlaneRule"/> allows. Thread-safe; pure and in memory.
+/// The policy can be replaced while the engine decides (<see cref="Use"/>): each decision is made by one policy, the one
+/// in force when it began, and names its <see cref="Policy.Version"/>.
 /// </summary>
 public sealed class PolicyEngine
 {
@@ -16,7 +18,7 @@ public sealed class PolicyEngine
 
     private static readonly EvaluatorResult[] NoEvaluators = [];
 
-    private readonly PolicyRule[] _rules;
+    private volatile Policy _policy;
     private readonly IProposalEvaluator[] _evaluators;
     private readonly IProposalEvaluator[] _checks;
     private readonly TimeProvider _time;
@@ -30,7 +32,7 @@ public sealed class PolicyEngine
     public PolicyEngine(Policy policy, IEnumerable<IProposalEvaluator>? evaluators = null, TimeSpan? evaluatorDeadline = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        _rules = policy.Rules;
+        _policy = policy;
         var all = evaluators?.ToArray() ?? [];
         _checks = [.. all.OfType<IControlPlaneCheck>()];
         _evaluators = [.. all.Where(e => e is not IControlPlaneCheck)];
@@ -39,11 +41,35 @@ public sealed class PolicyEngine
         _time = time ?? TimeProvider.System;
     }
 
+    /// <summary>The policy decisions are made by now.</summary>
+    public Policy Policy => _policy;
+
+    /// <summary>
+    /// Makes <paramref name="policy"/> the one later decisions are made by, at once and as a whole: a decision already
+    /// begun finishes with the policy it began with, and no decision sees part of one policy and part of another.
+    /// </summary>
+    public void Use(Policy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        _policy = policy;
+    }
+
     /// <summary>The policy rules and conditions alone, without evaluators: fast, synchronous and allocation-light.</summary>
     public Decision Decide(Proposal proposal, PolicyContext context)
     {
         ArgumentNullException.ThrowIfNull(proposal);
         ArgumentNullException.ThrowIfNull(context);
+        return DecideWith(_policy, proposal, context);
+    }
+
+    private static Decision DecideWith(Policy policy, Proposal proposal, PolicyContext context)
+    {
+        var decision = DecideByRules(policy.Rules, proposal, context);
+        return policy.Version is null ? decision : decision with { PolicyVersion = policy.Version };
+    }
+
+    private static Decision DecideByRules(PolicyRule[] rules, Proposal proposal, PolicyContext context)
+    {
         if (ManagerOnly(proposal, context) is { } notAManager)
         {
             return notAManager;
@@ -52,7 +78,7 @@ public sealed class PolicyEngine
         PolicyRule? current = null;
         try
         {
-            foreach (var rule in _rules)
+            foreach (var rule in rules)
             {
                 current = rule;
                 if (rule.Matches(proposal, context))
@@ -89,17 +115,22 @@ public sealed class PolicyEngine
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<Decision> DecideAsync(Proposal proposal, PolicyContext context, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(proposal);
+        ArgumentNullException.ThrowIfNull(context);
+
+        // One policy for the whole decision, even when another replaces it while the evaluators run.
+        var policy = _policy;
         if (_checks.Length > 0)
         {
             var checks = await EvaluatorRunner.RunAsync(_checks, proposal, _deadline, _time, cancellationToken).ConfigureAwait(false);
             if (Array.Find(checks, r => r.Verdict.Kind == EvaluatorVerdictKind.Deny) is { } refused)
             {
                 return new Decision(DecisionKind.Deny, refused.Evaluator, RiskLevel.High, refused.Verdict.Reason,
-                    Explain(DecisionSource.Evaluator, refused.Evaluator, refused.Verdict.Reason, proposal, context, checks));
+                    Explain(DecisionSource.Evaluator, refused.Evaluator, refused.Verdict.Reason, proposal, context, checks)) { PolicyVersion = policy.Version };
             }
         }
 
-        var decision = Decide(proposal, context);
+        var decision = DecideWith(policy, proposal, context);
         if (_evaluators.Length == 0 || decision.Kind is DecisionKind.Deny or DecisionKind.Steer)
         {
             return decision;

@@ -31,15 +31,38 @@ public static class PolicyLoader
     public static PolicyLoadResult LoadDirectory(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var label = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
+        return ReadDirectory(directory) is { } sources
+            ? Parse(sources)
+            : new PolicyLoadResult(null, [Diagnostic.Fail("the policies folder does not exist; create it with at least one policy file", Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)))]);
+    }
+
+    /// <summary>
+    /// The text of every <c>*.yaml</c> file of <paramref name="directory"/>, in ordinal order of file name, each named
+    /// <c>policies/NAME.yaml</c> (the folder's name and the file's); null when the folder does not exist.
+    /// </summary>
+    /// <exception cref="IOException">A file could not be read.</exception>
+    public static IReadOnlyList<PolicySource>? ReadDirectory(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory))
         {
-            return new PolicyLoadResult(null, [Diagnostic.Fail("the policies folder does not exist; create it with at least one policy file", label)]);
+            return null;
         }
 
+        var label = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
         var files = Directory.GetFiles(directory, "*.yaml");
         Array.Sort(files, StringComparer.Ordinal);
-        return Parse(files.Select(f => new PolicySource(Path.Combine(label, Path.GetFileName(f)), File.ReadAllText(f))));
+        return [.. files.Select(f => new PolicySource(Path.Combine(label, Path.GetFileName(f)), File.ReadAllText(f)))];
+    }
+
+    /// <summary>
+    /// The version of a set of policy files: the lowercase hex SHA-256 over their names and contents
+    /// (<see cref="ContentHash"/>). The policy loaded from them carries it as <see cref="Policy.Version"/>.
+    /// </summary>
+    public static string VersionOf(IEnumerable<PolicySource> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        return ContentHash.Of(sources.Select(s => (s.File, s.Yaml)));
     }
 
     /// <summary>Parses one policy file.</summary>
@@ -49,11 +72,12 @@ public static class PolicyLoader
     public static PolicyLoadResult Parse(IEnumerable<PolicySource> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
+        var all = sources as IReadOnlyList<PolicySource> ?? [.. sources];
         var diagnostics = new List<Diagnostic>();
         var rules = new List<PolicyRule>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         var failed = false;
-        foreach (var source in sources)
+        foreach (var source in all)
         {
             var reader = new PolicyFileReader(source.File, names);
             rules.AddRange(reader.Read(source.Yaml));
@@ -61,6 +85,6 @@ public static class PolicyLoader
             failed |= reader.Yaml.HasErrors;
         }
 
-        return new PolicyLoadResult(failed ? null : Policy.Create(rules), diagnostics);
+        return new PolicyLoadResult(failed ? null : Policy.Create(rules, VersionOf(all)), diagnostics);
     }
 }

@@ -12,7 +12,7 @@ namespace Apiary.Home;
 public sealed class AgentCatalog
 {
     private readonly ApiaryHome _home;
-    private readonly HomeConfig _config;
+    private volatile HomeConfig _config;
 
     /// <summary>Creates a catalog of <paramref name="home"/> with its settings <paramref name="config"/>.</summary>
     public AgentCatalog(ApiaryHome home, HomeConfig config)
@@ -20,6 +20,12 @@ public sealed class AgentCatalog
         _home = home ?? throw new ArgumentNullException(nameof(home));
         _config = config ?? throw new ArgumentNullException(nameof(config));
     }
+
+    /// <summary>The home's settings agents are loaded with (defaults, prompt caps).</summary>
+    public HomeConfig Config => _config;
+
+    /// <summary>Loads agents from now on with <paramref name="config"/> (a reloaded <c>apiary.yaml</c>); agents loaded before keep theirs.</summary>
+    public void UseConfig(HomeConfig config) => _config = config ?? throw new ArgumentNullException(nameof(config));
 
     /// <summary>The home this catalog reads.</summary>
     public ApiaryHome Home => _home;
@@ -81,11 +87,15 @@ public sealed class AgentCatalog
     }
 
     /// <summary>The prompt options in force: <paramref name="sectionChars"/> and <paramref name="totalChars"/> if given, else the home's, else the defaults.</summary>
-    public PromptOptions PromptOptionsFor(int? sectionChars, int? totalChars) => new()
+    public PromptOptions PromptOptionsFor(int? sectionChars, int? totalChars)
     {
-        SectionChars = sectionChars ?? _config.SectionChars ?? PromptOptions.Default.SectionChars,
-        TotalChars = totalChars ?? _config.TotalChars ?? PromptOptions.Default.TotalChars,
-    };
+        var config = _config;
+        return new()
+        {
+            SectionChars = sectionChars ?? config.SectionChars ?? PromptOptions.Default.SectionChars,
+            TotalChars = totalChars ?? config.TotalChars ?? PromptOptions.Default.TotalChars,
+        };
+    }
 
     /// <summary>Creates a new agent folder with starter files and its workspace.</summary>
     /// <exception cref="AgentExistsException">An agent (or anything else) of that name is already there.</exception>

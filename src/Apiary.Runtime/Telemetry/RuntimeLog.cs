@@ -11,7 +11,7 @@ internal static partial class RuntimeLog
 {
     /// <summary>The home's <c>models.yaml</c> cannot be used: runs are refused with <paramref name="problem"/> until it is fixed.</summary>
     [LoggerMessage(EventId = 5001, EventName = "ModelsUnavailable", Level = LogLevel.Warning,
-        Message = "models.yaml cannot be used, so agent runs are refused until it is fixed and the server restarted: {Problem}")]
+        Message = "models.yaml cannot be used, so agent runs are refused until it is fixed (the server reloads it when it changes): {Problem}")]
     public static partial void ModelsUnavailable(ILogger logger, string problem);
 
     /// <summary>The operator accepted a damaged event log (<c>--accept-damaged-log</c>); the acceptance is recorded as <paramref name="eventType"/>.</summary>
@@ -68,4 +68,33 @@ internal static partial class RuntimeLog
     /// <summary>The event store writes again after a fault: a warning, so that it shows wherever the fault showed.</summary>
     [LoggerMessage(EventId = 5014, EventName = "StoreWritesAgain", Level = LogLevel.Warning, Message = "the event store {Path} writes again; proposals are decided again")]
     public static partial void StoreWritesAgain(ILogger logger, string path);
+    /// <summary>A changed part of the configuration loaded and is in force.</summary>
+    [LoggerMessage(EventId = 5015, EventName = "ConfigReloaded", Level = LogLevel.Information,
+        Message = "{Part} reloaded: version {Version} is in force")]
+    public static partial void ConfigReloaded(ILogger logger, string part, string version);
+
+    /// <summary>A changed part of the configuration cannot be loaded: the previous one stays in force.</summary>
+    [LoggerMessage(EventId = 5016, EventName = "ConfigReloadFailed", Level = LogLevel.Warning,
+        Message = "{Part} changed but cannot be loaded, so {Kept}; fix it (the server reloads it when it changes): {Errors}")]
+    public static partial void ConfigReloadFailed(ILogger logger, string part, string kept, string errors);
+
+    /// <summary>A part that could not be loaded loads again: a warning, so that it shows wherever the failure showed.</summary>
+    [LoggerMessage(EventId = 5017, EventName = "ConfigLoadsAgain", Level = LogLevel.Warning,
+        Message = "{Part} loads again: version {Version} is in force")]
+    public static partial void ConfigLoadsAgain(ILogger logger, string part, string version);
+
+    /// <summary>Settings of a reloaded <c>apiary.yaml</c> that only a restart applies.</summary>
+    [LoggerMessage(EventId = 5018, EventName = "ConfigRestartNeeded", Level = LogLevel.Warning,
+        Message = "apiary.yaml reloaded, but {Settings} apply only after the server restarts")]
+    public static partial void ConfigRestartNeeded(ILogger logger, string settings);
+
+    /// <summary>Changes of the configuration files cannot be noticed (or some were missed): the watch is started again.</summary>
+    [LoggerMessage(EventId = 5019, EventName = "ConfigWatchTrouble", Level = LogLevel.Warning,
+        Message = "changes of the configuration files in {Directory} may go unnoticed: {Reason}")]
+    public static partial void ConfigWatchTrouble(ILogger logger, string directory, string reason);
+
+    /// <summary>Reloading a part failed for a reason other than its files (a file could not be read); the next change tries again.</summary>
+    [LoggerMessage(EventId = 5020, EventName = "ConfigReloadError", Level = LogLevel.Warning,
+        Message = "{Part} could not be reloaded ({Reason}); the next change of its files tries again")]
+    public static partial void ConfigReloadError(ILogger logger, string part, string reason);
 }

@@ -6,6 +6,7 @@ using Apiary.Governance.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Apiary.Home;
+using Apiary.Runtime.LiveConfig;
 
 namespace Apiary.Server;
 
@@ -77,6 +78,12 @@ internal static partial class ApiEndpoints
         }
 
         checks.Add(new ReadinessCheckDto("policies", runtime.PolicyProblem is null, runtime.PolicyProblem ?? $"loaded from {runtime.Home.PoliciesDirectory}"));
+
+        // A change that did not load leaves what was in force serving, so it is ready; the detail says what is wrong.
+        var problems = runtime.Live.Problems.Where(p => p.Part != ConfigParts.Policies || runtime.PolicyProblem is null).ToList();
+        checks.Add(new ReadinessCheckDto("config", true, problems.Count == 0
+            ? "versions in force: " + string.Join(", ", ConfigParts.All.Select(p => $"{p} {(runtime.Live.VersionOf(p) is { } v ? v[..12] : "none")}"))
+            : string.Join("; ", problems.Select(p => $"{p.Part} changed but cannot be loaded, so {p.Kept}: {string.Join("; ", p.Errors)}"))));
         checks.Add(new ReadinessCheckDto("sandbox", runtime.Backend is not null, runtime.Backend is { } backend
             ? backend.IsConfined ? backend.Name : $"{backend.Name}: commands are NOT isolated (development only)"
             : runtime.SandboxProblem ?? "no backend"));

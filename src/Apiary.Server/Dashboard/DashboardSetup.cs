@@ -47,8 +47,8 @@ internal static class DashboardSetup
         services.AddDataProtection().SetApplicationName("apiary").PersistKeysToFileSystem(keys);
         services.AddSingleton<DashboardFeed>();
 
-        // Read as the server starts, just after it loaded the same files for its policy engine.
-        services.AddSingleton(new ActivePolicies(PolicyRuleList.Read(runtime.Home.PoliciesDirectory), runtime.Time.GetUtcNow()));
+        // Read as the server starts, just after it loaded the same files for its policy engine, and again at each reload.
+        services.AddSingleton(new ActivePolicies(runtime));
         services.AddSingleton<SandboxSummary>();
     }
 

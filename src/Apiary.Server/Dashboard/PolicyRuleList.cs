@@ -143,10 +143,37 @@ internal sealed record PolicyListing(bool Loaded, IReadOnlyList<PolicyRuleRow> R
 }
 
 /// <summary>
-/// The rules the server applies: <c>policies/</c> as read when it started (it loads them once). The policies page shows
-/// these, and says so when the files have changed since.
+/// The rules the server applies: <c>policies/</c> as read when it started, and again each time a change of the files
+/// loaded (a change that does not load leaves them as they were). The policies page shows these, and says so when the
+/// files differ from them.
 /// </summary>
-internal sealed record ActivePolicies(PolicyListing Listing, DateTimeOffset ReadAt);
+internal sealed class ActivePolicies
+{
+    private volatile Snapshot _current;
+
+    public ActivePolicies(ApiaryRuntime runtime)
+    {
+        _current = new(PolicyRuleList.Read(runtime.Home.PoliciesDirectory), runtime.Time.GetUtcNow(), runtime.Live.VersionOf(Runtime.LiveConfig.ConfigParts.Policies));
+        runtime.Live.Changed += change =>
+        {
+            if (change.Part == Runtime.LiveConfig.ConfigParts.Policies && change.Problem is null)
+            {
+                _current = new(PolicyRuleList.Read(runtime.Home.PoliciesDirectory), runtime.Time.GetUtcNow(), change.Version);
+            }
+        };
+    }
+
+    /// <summary>The rules in force, as their files have them.</summary>
+    public PolicyListing Listing => _current.Listing;
+
+    /// <summary>When they were read.</summary>
+    public DateTimeOffset ReadAt => _current.ReadAt;
+
+    /// <summary>Their version (the SHA-256 of the files), which decisions record; null when none loaded since the start.</summary>
+    public string? Version => _current.Version;
+
+    private sealed record Snapshot(PolicyListing Listing, DateTimeOffset ReadAt, string? Version);
+}
 
 /// <summary>One rule as written.</summary>
 /// <param name="Name">Its name.</param>

@@ -43,6 +43,9 @@ public abstract class InMemoryServerTest(string name) : IAsyncLifetime
         IModelCatalog? models = null, SupervisorOptions? supervisor = null, TimeProvider? supervisorClock = null, TimeProvider? rejectionClock = null, IReadOnlyList<IAgentTool>? tools = null) =>
         _host = await InMemoryServer.StartAsync(Root, models ?? new ScriptedModelCatalog(Model), supervisor, supervisorClock, rejectionClock, tools);
 
+    /// <summary>Starts the server with options of the test's own, which must serve in memory and name <see cref="HomePath"/>.</summary>
+    private protected async Task StartAsync(ServerOptions options) => _host = await InMemoryServer.StartAsync(options);
+
     /// <summary>Stops the server, as a restart or a crash would, leaving the home as it is.</summary>
     private protected async Task StopAsync()
     {

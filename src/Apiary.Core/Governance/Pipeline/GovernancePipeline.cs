@@ -184,6 +184,9 @@ public sealed partial class GovernancePipeline
         return latest;
     }
 
+    /// <summary>The policy engine the pipeline decides with; its policy may be replaced while the pipeline runs (<see cref="PolicyEngine.Use"/>).</summary>
+    public PolicyEngine Engine => _engine;
+
     private static string SessionStream(Proposal proposal) => "session-" + proposal.Principal.SessionId;
 
     private static Decision KillSwitchDecision(Proposal proposal, PolicyContext context, EngagedKillSwitch blocking)
@@ -373,7 +376,8 @@ public sealed partial class GovernancePipeline
             ticket?.ToString(),
             standing?.ToString(),
             reservation?.ToString(),
-            lease?.ToString());
+            lease?.ToString(),
+            PolicyVersion: decision.PolicyVersion ?? _engine.Policy.Version);
     }
 
     private static string StageName(PipelineStage stage) => PipelineTelemetry.StageName(stage);

@@ -107,6 +107,10 @@ public sealed record RecordedVerdict(string Evaluator, string Verdict, string? R
 /// <param name="Reserved">For an allow, the amounts reserved against the agent's and the session's budgets.</param>
 /// <param name="LeaseResource">For an allowed <c>write_file</c>, the leased resource.</param>
 /// <param name="LeaseExpiresAt">For an allowed <c>write_file</c>, when the lease expires unless released.</param>
+/// <param name="PolicyVersion">
+/// The version of the policy set in force (<see cref="Policy.Version"/>: the SHA-256 of the policy files' names and
+/// contents); null in records of earlier versions, and when the policy was not loaded from files.
+/// </param>
 public sealed record DecisionRecord(
     string ProposalId,
     string Hash,
@@ -126,7 +130,8 @@ public sealed record DecisionRecord(
     string? LeaseId = null,
     RecordedAmounts? Reserved = null,
     string? LeaseResource = null,
-    DateTimeOffset? LeaseExpiresAt = null);
+    DateTimeOffset? LeaseExpiresAt = null,
+    string? PolicyVersion = null);
 
 /// <summary>Budget amounts as recorded.</summary>
 /// <param name="Commands">Commands.</param>
