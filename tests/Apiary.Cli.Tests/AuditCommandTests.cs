@@ -25,11 +25,12 @@ public sealed class AuditCommandTests : IAsyncDisposable
             }
         }
 
-        // The log is read from its file while a server runs on it: the 4 events, the supervisor's seed and the server's start.
+        // The log is read from its file while a server runs on it: the 4 events, the supervisor's seed, the configuration
+        // it loaded (config.loaded) and the server's start.
         await _cli.StartServerAsync();
         var intact = await _cli.RunAsync("audit", "verify");
         Assert.True(intact.ExitCode == 0, intact.ToString());
-        Assert.Equal("intact: 6 events", intact.OutLines[0]);
+        Assert.Equal("intact: 7 events", intact.OutLines[0]);
 
         using (var sqlite = Process.Start(new ProcessStartInfo("sqlite3") { ArgumentList = { path, "UPDATE events SET data = CAST('{\"i\":99}' AS BLOB) WHERE position = 3;" } })!)
         {

@@ -139,7 +139,7 @@ public sealed class ServerEdgeTests
 
         var ready = await anonymous.GetFromJsonAsync("/readyz", ApiJsonContext.Default.ReadinessDto, Ct);
         Assert.True(ready!.Ready);
-        Assert.Equal(["store", "policies", "sandbox"], ready.Checks.Select(c => c.Name));
+        Assert.Equal(["store", "policies", "config", "sandbox"], ready.Checks.Select(c => c.Name));
         Assert.All(ready.Checks, c => Assert.Equal("ok", c.Detail));
 
         // With a token (the CLI sends the operator's), the details are there.
