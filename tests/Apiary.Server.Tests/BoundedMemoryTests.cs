@@ -81,4 +81,31 @@ public sealed class BoundedMemoryTests() : InMemoryServerTest("apiary-bounded")
 
         Assert.Equal("completed", (await client.GetProposalAsync(ran.Id, Ct)).Status);
     }
+
+    [Fact]
+    public async Task ManyEndedAgentRuns_OnlyTheMostRecentStayInMemory_AndEveryOneIsStillListedFromTheLog()
+    {
+        var count = RunService.KeptEndedRuns + 6;
+        var ids = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            Model.Answer($"answer {i}");
+            var run = await Host.Client.StartRunAsync("coder", new StartRunRequest($"task {i}"), Ct);
+            await Host.Client.ReadRunToEndAsync(run.Id);
+            ids.Add(run.Id);
+        }
+
+        // A run leaves memory just after its end is streamed.
+        for (var i = 0; i < 500 && Runtime.Runs.AgentRuns.Count() > RunService.KeptEndedRuns; i++)
+        {
+            await Task.Delay(10, Ct);
+        }
+
+        Assert.Equal(RunService.KeptEndedRuns, Runtime.Runs.AgentRuns.Count());
+        Assert.Null(Runtime.Runs.FindAgentRun(ids[0]));
+        Assert.NotNull(Runtime.Runs.FindAgentRun(ids[^1]));
+
+        var history = await Host.Client.ListAgentRunsAsync("coder", count, Ct);
+        Assert.Contains(history, r => r.Id == ids[0] && r.Status == "finished");
+    }
 }

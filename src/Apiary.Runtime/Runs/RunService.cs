@@ -39,6 +39,32 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
     public AgentRun? FindAgentRun(string id) => _agentRuns.GetValueOrDefault(id);
 
     /// <summary>
+    /// The most ended runs kept in memory, for late readers (a client reading how a run it watched ended); an older one
+    /// is read from the log (<see cref="RunHistory"/>, <c>GET /api/agents/{name}/runs</c>).
+    /// </summary>
+    public const int KeptEndedRuns = 64;
+
+    private readonly ConcurrentQueue<string> _ended = new();
+
+    /// <summary>Holds <paramref name="run"/> while it lasts; once it ended, only among the <see cref="KeptEndedRuns"/> most recent.</summary>
+    private void Track(AgentRun run)
+    {
+        _agentRuns[run.Id] = run;
+        run.Ended.ContinueWith(
+            _ =>
+            {
+                _ended.Enqueue(run.Id);
+                while (_ended.Count > KeptEndedRuns && _ended.TryDequeue(out var oldest))
+                {
+                    _agentRuns.TryRemove(oldest, out AgentRun? _);
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    /// <summary>
     /// Starts agent <paramref name="agentName"/> on a task: resolves its model (a configuration problem is the request's
     /// answer, before anything opens), composes its prompt, opens its session, and runs the loop in the background.
     /// </summary>
@@ -86,7 +112,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
             throw;
         }
 
-        _agentRuns[run.Id] = run;
+        Track(run);
         var conversation = new RunConversation([new(ChatRole.System, prompt.Text), new(ChatRole.User, request.Task)]);
         _ = context.Run(() => RunLoopAsync(run, agent, binding, conversation, maxTurns));
         return run;
@@ -599,7 +625,7 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
     /// <summary>Registers a run whose session is open and runs its loop (or, when its conversation already has the answer, ends it).</summary>
     private void Continue(AgentRun run, AgentDefinition agent, ModelBinding binding, RunConversation conversation, int maxTurns)
     {
-        _agentRuns[run.Id] = run;
+        Track(run);
         run.SetTurn(conversation.Turn);
         _ = context.Run(conversation.Answer is { } answer
             ? () => FinishRunAsync(run, agent, (RunStatus.Finished, answer, null))

@@ -68,5 +68,5 @@ internal static partial class ApiEndpoints
     }
 
     private static IResult UnknownRun(string id) =>
-        Problems.NotFound("run", $"there is no run '{id}' on this server; GET /api/runs lists them (runs of earlier servers are in the event log)");
+        Problems.NotFound("run", $"there is no run '{id}' running or just ended on this server; GET /api/runs lists those, and GET /api/agents/NAME/runs every run of an agent, from the event log");
 }
