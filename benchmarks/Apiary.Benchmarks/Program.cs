@@ -43,6 +43,13 @@ if (args is ["run-load", ..])
     return await RunLoad.RunAsync();
 }
 
+// "throughput-load": issue 14 item 8: 5,000 echo proposals at concurrency 50 through 'apiary up' against the same in
+// process, and one exec as a whole curl process against curl of /healthz and bare bubblewrap.
+if (args is ["throughput-load", ..])
+{
+    return await ThroughputLoad.RunAsync(args);
+}
+
 // "soak": the server's memory over 10,000 proposals with large outputs (issue 14).
 if (args is ["soak", ..])
 {

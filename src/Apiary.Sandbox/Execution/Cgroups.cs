@@ -14,9 +14,13 @@ internal sealed class Cgroups : IDisposable
     /// <summary>How many idle groups are kept for reuse.</summary>
     private const int PoolSize = 128;
 
+    /// <summary>How long a returned group's last, killed processes are waited for before it is removed anyway.</summary>
+    private static readonly TimeSpan EmptyWait = TimeSpan.FromSeconds(10);
+
     private readonly IReadOnlyList<string> _v1Parents;
     private readonly string? _v2Parent;
     private readonly System.Collections.Concurrent.ConcurrentBag<CommandCgroup> _pool = [];
+    private volatile bool _disposed;
 
     private Cgroups(IReadOnlyList<string> v1Parents, string? v2Parent, IReadOnlyList<string> controllers, string? problem)
     {
@@ -165,10 +169,37 @@ internal sealed class Cgroups : IDisposable
         return new CommandCgroup(this, dirs);
     }
 
-    /// <summary>Takes back an emptied group for reuse, or removes it when the pool is full or it is not empty.</summary>
+    /// <summary>
+    /// Takes back a group for reuse once it is empty, or removes it when the pool is full. A group whose last processes
+    /// are still being torn down by the kernel (killed, running no code of their own) is taken back in the background
+    /// once they are gone, so the command that used it need not wait for that.
+    /// </summary>
     internal void Return(CommandCgroup group)
     {
-        if (_pool.Count < PoolSize && group.Processes().Count == 0)
+        var left = group.Processes();
+        if (left.Count > 0)
+        {
+            _ = Task.Run(async () =>
+            {
+                // They were killed and have left user space; the kernel usually finishes with them within milliseconds.
+                var patience = System.Diagnostics.Stopwatch.StartNew();
+                while (group.Processes() is { Count: > 0 } still && patience.Elapsed < EmptyWait)
+                {
+                    ProcessTree.Signal(still, Native.Libc.SIGKILL);
+                    await Task.Delay(2).ConfigureAwait(false);
+                }
+
+                Put(group);
+            });
+            return;
+        }
+
+        Put(group);
+    }
+
+    private void Put(CommandCgroup group)
+    {
+        if (!_disposed && _pool.Count < PoolSize && group.Processes().Count == 0)
         {
             _pool.Add(group);
         }
@@ -222,6 +253,7 @@ internal sealed class Cgroups : IDisposable
     /// <summary>Removes the idle groups.</summary>
     public void Dispose()
     {
+        _disposed = true;
         while (_pool.TryTake(out var group))
         {
             group.Remove();
@@ -231,6 +263,14 @@ internal sealed class Cgroups : IDisposable
     /// <summary>Writes the template's limits into the group.</summary>
     public void Limit(CommandCgroup group, SandboxTemplate template)
     {
+        var limits = (template.MemoryMb, template.Pids, template.Cpus);
+        if (group.Limits == limits)
+        {
+            return;
+        }
+
+        // Unknown until every write below succeeded.
+        group.Limits = null;
         foreach (var dir in group.Directories)
         {
             if (_v2Parent is not null)
@@ -254,6 +294,8 @@ internal sealed class Cgroups : IDisposable
                 }
             }
         }
+
+        group.Limits = limits;
     }
 
     private static string Bytes(int mb) => Number((long)mb * 1024 * 1024);
@@ -317,6 +359,13 @@ internal sealed class CommandCgroup(Cgroups owner, IReadOnlyList<string> directo
 {
     /// <summary>The group's folder in each hierarchy.</summary>
     public IReadOnlyList<string> Directories => directories;
+
+    /// <summary>
+    /// The limits last written into the group in full (memory in MiB, pids, CPUs), or null. Only this server writes a
+    /// group's limits and a pooled group keeps them, so a command with the same limits as the group's last one needs no
+    /// writes.
+    /// </summary>
+    internal (int MemoryMb, int Pids, double Cpus)? Limits { get; set; }
 
     /// <summary>Hands the group back once the command has ended: it is reused, or removed.</summary>
     public void Release() => owner.Return(this);

@@ -260,8 +260,12 @@ internal sealed class ExecRunner : IDisposable
 
     private void KillLeftovers(Process process)
     {
-        // A killed process lingers until the kernel has torn it down; wait (briefly) until none is left, so that when
-        // the command is reported complete, nothing of it runs.
+        // Kill whatever is left and wait (briefly) until none of it can run any more, so that when the command is
+        // reported complete, nothing of it runs. What usually remains is bubblewrap's init: the outer bubblewrap exits
+        // as soon as it has the command's exit code, while the init is still being torn down by the kernel (its mount
+        // and network namespaces), which takes a scheduler grace period or more. Such a process runs no code of its
+        // own any more, so it is not waited for here: its cgroup goes back to the pool only once it is gone
+        // (CommandCgroup.Release), and the orphan reaper collects it.
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < LeftoverWait)
         {
@@ -272,9 +276,14 @@ internal sealed class ExecRunner : IDisposable
                 return;
             }
 
-            // Killed, they are usually a few microseconds from gone: wait for exactly that, not a fixed sleep.
             ProcessTree.Signal(left, Libc.SIGKILL);
-            ProcessTree.WaitForExit(left, timeoutMs: 100);
+            if (left.All(ProcessTree.HasLeftUserSpace))
+            {
+                return;
+            }
+
+            // Killed, they are usually a few microseconds from exiting: wait for exactly that, not a fixed sleep.
+            ProcessTree.WaitForExit(left, timeoutMs: 1);
         }
     }
 

@@ -68,6 +68,58 @@ internal static class ProcessTree
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="pid"/> can no longer run any code of its own: it is gone, a zombie, or every one of its
+    /// threads is exiting (the kernel's <c>PF_EXITING</c>) with its memory already released. What is left of such a
+    /// process is the kernel tearing it down (its namespaces, its files), which can take a scheduler grace period or
+    /// more, but never returns to user space.
+    /// </summary>
+    public static bool HasLeftUserSpace(int pid)
+    {
+        const uint exiting = 0x4; // PF_EXITING in include/linux/sched.h
+        string[] tasks;
+        try
+        {
+            tasks = Directory.GetDirectories($"/proc/{pid}/task");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+
+        foreach (var task in tasks)
+        {
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(task, "stat"));
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            // After the name's closing ')': state (0), ..., flags (6), ..., vsize (20); the name itself may hold spaces.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (fields.Length < 21)
+            {
+                return false;
+            }
+
+            if (fields[0] is "Z" or "X" or "x")
+            {
+                continue;
+            }
+
+            if (!uint.TryParse(fields[6], NumberStyles.None, CultureInfo.InvariantCulture, out var flags) || (flags & exiting) == 0 || fields[20] != "0")
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static int? ParentOf(int pid)
     {
         try

@@ -185,6 +185,23 @@ public sealed class ProcessLifetimeTests(BubblewrapFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task PidsLimit_AlternatingTemplates_EachCommandGetsItsOwn()
+    {
+        // The command cgroups are pooled and keep the limits last written: each command must still get its own template's.
+        await using var small = await Open(SandboxTemplate.Default with { Pids = 16 });
+        await using var large = await Open(SandboxTemplate.Default with { Pids = 256 });
+        var spawn = new ExecCommand { RequestId = "", Command = "/bin/sh", Args = ["-c", "for i in $(seq 40); do sleep 30 & done; echo started"], TimeoutMs = 20_000 };
+        for (var round = 0; round < 3; round++)
+        {
+            var refused = await small.RunAsync(spawn with { RequestId = SessionExtensions.NextId() });
+            Assert.NotEqual(0, refused.ExitCode);
+            var allowed = await large.RunAsync(spawn with { RequestId = SessionExtensions.NextId() });
+            Assert.Equal(0, allowed.ExitCode);
+            Assert.Equal("started\n", allowed.Stdout);
+        }
+    }
+
+    [Fact]
     public async Task MemoryHog_KilledByLimit()
     {
         await using var session = await Open(SandboxTemplate.Default with { MemoryMb = 64 });
