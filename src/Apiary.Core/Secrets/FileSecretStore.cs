@@ -196,6 +196,13 @@ public sealed class FileSecretStore : ISecretStore
         // A new key would make every existing value unreadable for good; the operator has to decide.
         if (Names().FirstOrDefault() is { } orphan)
         {
+            // Every value is sealed after its key is published, so a value found now whose key is there now is another
+            // first writer's, which published its key between the look above and this one.
+            if (File.Exists(KeyFile))
+            {
+                return await ReadKeyAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             throw MissingKey(Path.Combine(SecretsDirectory, orphan + FileExtension));
         }
 
