@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Apiary.Testing;
 
 namespace Apiary.Cli.Tests;
 
@@ -15,7 +16,9 @@ public sealed class McpServerTests
     [Fact]
     public async Task Mcp_OfficialTypeScriptClient_ListsToolsAndGetsGovernedResults()
     {
-        await using var server = await RunningServer.StartAsync();
+        // A policy with a pattern that backtracks catastrophically on one argument, which the client sends.
+        await using var server = await RunningServer.StartAsync(home =>
+            File.WriteAllTextAsync(Path.Combine(home, "policies", "stall.yaml"), AttackPolicies.CatastrophicRegex, TestContext.Current.CancellationToken));
 
         // The secret-leak evaluator reads the home's secrets again when they change.
         await new Apiary.Secrets.FileSecretStore(new Apiary.Home.ApiaryHome(server.HomeRoot, Path.GetDirectoryName(server.HomeRoot)!))
@@ -68,6 +71,7 @@ public sealed class McpServerTests
         AssertRefused(calls, "gitExternalDiff", "rule: risky-env", "GIT_EXTERNAL_DIFF");
         AssertRefused(calls, "raisedTimeout", "rule: template-limits");
         AssertRefused(calls, "nulArg", "args[1] holds a NUL character (U+0000) at character 1");
+        AssertRefused(calls, "regexStall", "denied", "rule 'allow-echo-catastrophic'", "timed out");
         var (nulWriteError, nulWrite) = Call(calls, "nulWrite");
         Assert.False(nulWriteError, nulWrite);
         Assert.Equal("a\0b", Call(calls, "nulRead").Text);

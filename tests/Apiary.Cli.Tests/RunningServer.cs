@@ -26,7 +26,8 @@ internal sealed class RunningServer : IAsyncDisposable
 
     public ApiaryHome Home => new(HomeRoot, UserHome);
 
-    public static async Task<RunningServer> StartAsync()
+    /// <summary>Starts a server on a new sample home; <paramref name="prepare"/> may change the home's files first.</summary>
+    public static async Task<RunningServer> StartAsync(Func<string, Task>? prepare = null)
     {
         var root = new TempDirectory("apiary-cli-server");
         try
@@ -34,6 +35,11 @@ internal sealed class RunningServer : IAsyncDisposable
             var userHome = root.CreateDirectory("user");
             var home = root["home"];
             await new ApiaryHome(home, userHome).InitializeAsync(TestContext.Current.CancellationToken);
+            if (prepare is not null)
+            {
+                await prepare(home);
+            }
+
             var server = await ApiaryServer.StartAsync(
                 new ServerOptions { Home = home, Urls = "http://127.0.0.1:0", UserHome = userHome, LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance },
                 TestContext.Current.CancellationToken);

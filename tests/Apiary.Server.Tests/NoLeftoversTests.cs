@@ -18,6 +18,7 @@ public sealed class NoLeftoversTests
         using var root = new TempDirectory("apiary-leftovers");
         var home = new ApiaryHome(root["home"], root.Path);
         string session, runtimeFolder;
+        List<int> starters;
         int pid;
         await using (var first = await UpProcess.StartAsync(home, root.Path, Ct))
         {
@@ -27,15 +28,21 @@ public sealed class NoLeftoversTests
             using var ran = await first.Http.PostAsJsonAsync($"/api/sessions/{session}/proposals?wait=true", new ProposalRequest("exec", Command: "echo", Args: ["hi"]), ApiJsonContext.Default.ProposalRequest, Ct);
             Assert.Equal("completed", (await ran.Content.ReadFromJsonAsync(ApiJsonContext.Default.ProposalDto, Ct))!.Status);
 
-            // The server keeps sandbox starters waiting, each a process naming the server's runtime folder.
+            // The server keeps sandbox starters waiting, each a process naming the server's runtime folder (its FIFO there).
+            // One thread starts them one after another, each after its FIFO: two FIFOs there mean the first one's
+            // process has started.
             runtimeFolder = Assert.Single(Directory.GetDirectories(Path.GetTempPath(), $"apiary-sandbox-{pid.ToString(CultureInfo.InvariantCulture)}.*"));
-            await WaitUntilAsync(() => ProcessesNaming(runtimeFolder).Count > 0);
+            await WaitForFilesAsync(runtimeFolder, "start-*", 2);
+            starters = ProcessesNaming(runtimeFolder);
+            Assert.NotEmpty(starters);
 
             await first.KillAsync(Ct);
         }
 
-        // Its starters end with it, by themselves (before the fix, four stayed forever with parent pid 1).
-        await WaitUntilAsync(() => ProcessesNaming(runtimeFolder).Count == 0);
+        // Its starters end with it, by themselves (before the fix, four stayed forever with parent pid 1): woken by the
+        // kernel when the last one exits (the sandbox's own pidfd wait), 30 seconds at most.
+        await Task.Run(() => Apiary.Sandbox.Execution.ProcessTree.WaitForExit(starters, 30_000), Ct);
+
         Assert.Empty(ProcessesNaming(runtimeFolder));
 
         await using var second = await UpProcess.StartAsync(home, root.Path, Ct);
@@ -78,13 +85,21 @@ public sealed class NoLeftoversTests
                 .Where(d => Path.GetFileName(Path.GetDirectoryName(d)) == "apiary").ToList()
             : [];
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    /// <summary>Returns once <paramref name="folder"/> holds at least <paramref name="count"/> entries matching <paramref name="pattern"/>, told by the file system.</summary>
+    private static async Task WaitForFilesAsync(string folder, string pattern, int count)
     {
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        limit.CancelAfter(TimeSpan.FromSeconds(30));
-        while (!condition())
+        var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watcher = new FileSystemWatcher(folder, pattern) { EnableRaisingEvents = true };
+        void Check()
         {
-            await Task.Delay(50, limit.Token);
+            if (Directory.GetFileSystemEntries(folder, pattern).Length >= count)
+            {
+                enough.TrySetResult();
+            }
         }
+
+        watcher.Created += (_, _) => Check();
+        Check();
+        await enough.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
     }
 }

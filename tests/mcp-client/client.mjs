@@ -64,6 +64,8 @@ const report = {
     raisedTimeout: await call("exec", { command: "sleep", args: ["1"], timeout_seconds: 3600 }),
     // A NUL in an argument is refused, never removed; in a file's content it is data, kept byte for byte.
     nulArg: await call("exec", { command: "printf", args: ["%s", "a\u0000b"] }),
+    // A policy pattern that backtracks catastrophically on this argument (the test's policies/stall.yaml) denies, on a timeout.
+    regexStall: await call("exec", { command: "echo", args: ["a".repeat(42) + "!"] }),
     nulWrite: await call("write_file", { path: "src/nul.txt", content: "a\u0000b" }),
     nulRead: await call("read_file", { path: "src/nul.txt" }),
     // A secret's value in the clear (here base64-encoded), where the record and an approver would see it.

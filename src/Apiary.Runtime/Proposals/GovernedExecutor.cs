@@ -138,19 +138,16 @@ internal sealed class GovernedExecutor(RuntimeContext context)
     /// <summary>Holds <paramref name="run"/> while it lasts; once it ends, only among the few kept a moment for late readers.</summary>
     private void Track(ApiSession session, ProposalRun run)
     {
+        // Let go of before its end is announced, so that whoever waited for the end finds it done.
+        run.OnEnd = ended =>
+        {
+            // Kept for late readers first, so that no lookup in between finds nothing.
+            _finished.Add(ended);
+            _runs.TryRemove(ended.Id, out ProposalRun? _);
+            session.Detach(ended);
+        };
         _runs[run.Id] = run;
         session.Attach(run);
-        run.Terminal.ContinueWith(
-            _ =>
-            {
-                // Kept for late readers first, so that no lookup in between finds nothing.
-                _finished.Add(run);
-                _runs.TryRemove(run.Id, out ProposalRun? _);
-                session.Detach(run);
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
     }
 
     private async Task AwaitApprovalAsync(ProposalRun run, ApprovalTicket ticket, ProposalWork work, GovernOptions options)

@@ -23,6 +23,7 @@ internal sealed class ProposalRun
     private readonly StringBuilder _stderr = new();
     private long _keptChars;
     private bool _truncated;
+    private int _ended;
 
     public ProposalRun(Proposal proposal, ApiSession session)
     {
@@ -58,6 +59,12 @@ internal sealed class ProposalRun
         }
     }
 
+    /// <summary>
+    /// Called once, when it is denied or completed, before <see cref="Terminal"/> completes: whoever waits for its end
+    /// finds what the end changed (the executor lets go of it there) already done.
+    /// </summary>
+    public Action<ProposalRun>? OnEnd { get; set; }
+
     /// <summary>Completes when the proposal is denied or completed.</summary>
     public Task Terminal => _chunks.Closed;
 
@@ -74,7 +81,7 @@ internal sealed class ProposalRun
     public void Deny(DecisionDto decision)
     {
         Set("denied", decision);
-        _chunks.Close();
+        End();
     }
 
     public void AppendOutput(string stream, string text)
@@ -113,6 +120,16 @@ internal sealed class ProposalRun
             var stderr = _stderr.Length > 0 ? _stderr.ToString() : result.Stderr;
             Result = result with { Stdout = stdout, Stderr = stderr, Truncated = result.Truncated || _truncated || _stdout.Length >= ResultChars || _stderr.Length >= ResultChars };
             Status = "completed";
+        }
+
+        End();
+    }
+
+    private void End()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            OnEnd?.Invoke(this);
         }
 
         _chunks.Close();

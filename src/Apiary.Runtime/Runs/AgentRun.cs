@@ -44,6 +44,8 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
     /// <summary>Completes when the run has ended and its <c>end</c> step is added.</summary>
     public Task Ended => _steps.Closed;
 
+    private bool _endCalled;
+
     /// <summary>
     /// Whether the run is over: it has ended, or its end is decided and being recorded (its <c>run.ended</c> event is
     /// appended before <see cref="Ended"/> completes, so a page reloading on that event already sees the run over).
@@ -85,14 +87,28 @@ internal sealed class AgentRun(string id, string agent, ApiSession session, stri
 
     public void Add(RunProgressDto step) => _steps.Add(step);
 
+    /// <summary>
+    /// Called once, when the run ends, before <see cref="Ended"/> completes: whoever waits for its end finds what the
+    /// end changed (the run service lets go of older runs there) already done.
+    /// </summary>
+    public Action<AgentRun>? OnEnd { get; set; }
+
     /// <summary>Ends the run: its status, answer or error, and the final <c>end</c> step.</summary>
     public void End(string status, string? answer, string? error)
     {
         int turns;
+        bool first;
         lock (_gate)
         {
             (_status, _answer, _error) = (status, answer, error);
             turns = _turns;
+            first = !_endCalled;
+            _endCalled = true;
+        }
+
+        if (first)
+        {
+            OnEnd?.Invoke(this);
         }
 
         _steps.Close(new RunProgressDto("end", turns, Status: status, Answer: answer, Error: error), withLast: true);

@@ -49,19 +49,16 @@ internal sealed class RunService(RuntimeContext context, SessionHost sessions, G
     /// <summary>Holds <paramref name="run"/> while it lasts; once it ended, only among the <see cref="KeptEndedRuns"/> most recent.</summary>
     private void Track(AgentRun run)
     {
-        _agentRuns[run.Id] = run;
-        run.Ended.ContinueWith(
-            _ =>
+        // Older runs are let go of before this one's end is announced, so whoever waited for the end finds it done.
+        run.OnEnd = ended =>
+        {
+            _ended.Enqueue(ended.Id);
+            while (_ended.Count > KeptEndedRuns && _ended.TryDequeue(out var oldest))
             {
-                _ended.Enqueue(run.Id);
-                while (_ended.Count > KeptEndedRuns && _ended.TryDequeue(out var oldest))
-                {
-                    _agentRuns.TryRemove(oldest, out AgentRun? _);
-                }
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+                _agentRuns.TryRemove(oldest, out AgentRun? _);
+            }
+        };
+        _agentRuns[run.Id] = run;
     }
 
     /// <summary>

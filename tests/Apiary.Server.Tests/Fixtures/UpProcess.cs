@@ -12,6 +12,7 @@ internal sealed class UpProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Task<string> _error;
+    private ErrorLines _errorLines = new();
 
     private UpProcess(Process process, Task<string> error, string url, HttpClient http, Task<string> output)
     {
@@ -38,7 +39,8 @@ internal sealed class UpProcess : IAsyncDisposable
     {
         var start = StartInfo(home.Root, userHome, "--urls", "http://127.0.0.1:0");
         var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync(cancellationToken);
+        var errorLines = new ErrorLines();
+        var error = errorLines.ReadAsync(process.StandardError, cancellationToken);
         try
         {
             // The first line is printed once the server is up and run/server.json is written.
@@ -52,7 +54,7 @@ internal sealed class UpProcess : IAsyncDisposable
             var info = (await ServerInfo.ReadAsync(home, cancellationToken))!;
             var http = new HttpClient { BaseAddress = new Uri(info.Url) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(home.Root, ServerInfo.OperatorTokenPath), cancellationToken)).Trim());
-            return new UpProcess(process, error, info.Url, http, output);
+            return new UpProcess(process, error, info.Url, http, output) { _errorLines = errorLines };
         }
         catch
         {
@@ -101,6 +103,54 @@ internal sealed class UpProcess : IAsyncDisposable
 
     /// <summary>What it wrote on standard error, once it has exited.</summary>
     public Task<string> Error => _error;
+
+    /// <summary>Returns once the server has written a line containing <paramref name="text"/> on standard error (60 seconds at most).</summary>
+    public Task WaitForErrorLineAsync(string text, CancellationToken cancellationToken) =>
+        _errorLines.WaitForAsync(text).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+
+    /// <summary>Standard error, read line by line, so that a test can wait for a line the server writes while it runs.</summary>
+    private sealed class ErrorLines
+    {
+        private readonly Lock _gate = new();
+        private readonly System.Text.StringBuilder _text = new();
+        private readonly List<(string Text, TaskCompletionSource Seen)> _waiting = [];
+
+        public async Task<string> ReadAsync(StreamReader error, CancellationToken cancellationToken)
+        {
+            while (await error.ReadLineAsync(cancellationToken) is { } line)
+            {
+                lock (_gate)
+                {
+                    _text.AppendLine(line);
+                    foreach (var waiter in _waiting.Where(w => line.Contains(w.Text, StringComparison.Ordinal)).ToList())
+                    {
+                        waiter.Seen.TrySetResult();
+                        _waiting.Remove(waiter);
+                    }
+                }
+            }
+
+            lock (_gate)
+            {
+                return _text.ToString();
+            }
+        }
+
+        public Task WaitForAsync(string text)
+        {
+            lock (_gate)
+            {
+                if (_text.ToString().Contains(text, StringComparison.Ordinal))
+                {
+                    return Task.CompletedTask;
+                }
+
+                var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiting.Add((text, seen));
+                return seen.Task;
+            }
+        }
+    }
 
     public ValueTask DisposeAsync()
     {
