@@ -202,6 +202,52 @@ internal static class ServerLoad
         }
     }
 
+    /// <summary>Launches <c>apiary up</c> on <paramref name="home"/> and waits until it answers <c>/readyz</c>.</summary>
+    internal static async Task<(Process Up, string Url)> StartUpAsync(ApiaryHome home, string userHome)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { ApiaryDll(), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["HOME"] = userHome;
+        var up = Process.Start(start)!;
+        up.OutputDataReceived += (_, _) => { };
+        up.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { Length: > 0 })
+            {
+                Console.Error.WriteLine("  apiary up: " + e.Data);
+            }
+        };
+        up.BeginOutputReadLine();
+        up.BeginErrorReadLine();
+        ServerInfo? info = null;
+        while (info?.Pid != up.Id)
+        {
+            if (up.HasExited)
+            {
+                throw new InvalidOperationException($"apiary up exited with {up.ExitCode} before it was ready");
+            }
+
+            await Task.Delay(20);
+            try
+            {
+                info = File.Exists(ServerInfo.PathIn(home)) ? await ServerInfo.ReadAsync(home) : null;
+            }
+            catch (Exception ex) when (ex is IOException or JsonException or ApiaryException)
+            {
+                info = null;
+            }
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        await WaitReadyAsync(http, info.Url);
+        return (up, info.Url);
+    }
+
     internal static async Task WaitReadyAsync(HttpClient http, string url)
     {
         var readyz = new Uri(url.TrimEnd('/') + "/readyz");

@@ -32,34 +32,9 @@ internal static class SoakLoad
             var userHome = Directory.CreateDirectory(Path.Combine(root, "user")).FullName;
             var home = new ApiaryHome(Path.Combine(root, "home"), userHome);
             await home.InitializeAsync();
-            var start = new ProcessStartInfo("dotnet")
-            {
-                ArgumentList = { ServerLoad.ApiaryDll(), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" },
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            start.Environment["HOME"] = userHome;
-            up = Process.Start(start)!;
-            up.OutputDataReceived += (_, _) => { };
-            up.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is { Length: > 0 })
-                {
-                    Console.Error.WriteLine("  apiary up: " + e.Data);
-                }
-            };
-            up.BeginOutputReadLine();
-            up.BeginErrorReadLine();
-            ServerInfo? info = null;
-            while (info?.Pid != up.Id)
-            {
-                await Task.Delay(50);
-                info = File.Exists(ServerInfo.PathIn(home)) ? await ServerInfo.ReadAsync(home) : null;
-            }
-
-            using var http = new HttpClient { BaseAddress = new Uri(info.Url.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan };
-            await ServerLoad.WaitReadyAsync(http, info.Url);
+            var (started, url) = await ServerLoad.StartUpAsync(home, userHome);
+            up = started;
+            using var http = new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan };
             using var client = new ApiaryClient(http, (await File.ReadAllTextAsync(Path.Combine(home.Root, ServerInfo.OperatorTokenPath))).Trim());
 
             var samples = new List<(int Done, long Rss)> { (0, ServerLoad.Memory(up.Id).Rss) };

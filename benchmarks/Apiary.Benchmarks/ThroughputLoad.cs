@@ -57,7 +57,7 @@ internal static class ThroughputLoad
             var userHome = Directory.CreateDirectory(Path.Combine(root, "user")).FullName;
             var home = new ApiaryHome(Path.Combine(root, "home"), userHome);
             await home.InitializeAsync();
-            (up, var url) = await StartUpAsync(home, userHome);
+            (up, var url) = await ServerLoad.StartUpAsync(home, userHome);
             var token = (await File.ReadAllTextAsync(Path.Combine(home.Root, ServerInfo.OperatorTokenPath))).Trim();
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue })
             {
@@ -91,52 +91,6 @@ internal static class ThroughputLoad
     }
 
     private static void Report(bool met, FormattableString line) => Results.Add((string.Create(CultureInfo.InvariantCulture, $"{line}"), met));
-
-    /// <summary>Launches <c>apiary up</c> on <paramref name="home"/> and waits until it answers <c>/readyz</c>.</summary>
-    private static async Task<(Process Up, string Url)> StartUpAsync(ApiaryHome home, string userHome)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { ServerLoad.ApiaryDll(), "up", "--home", home.Root, "--urls", "http://127.0.0.1:0" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["HOME"] = userHome;
-        var up = Process.Start(start)!;
-        up.OutputDataReceived += (_, _) => { };
-        up.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is { Length: > 0 })
-            {
-                Console.Error.WriteLine("  apiary up: " + e.Data);
-            }
-        };
-        up.BeginOutputReadLine();
-        up.BeginErrorReadLine();
-        ServerInfo? info = null;
-        while (info?.Pid != up.Id)
-        {
-            if (up.HasExited)
-            {
-                throw new InvalidOperationException($"apiary up exited with {up.ExitCode} before it was ready");
-            }
-
-            await Task.Delay(20);
-            try
-            {
-                info = File.Exists(ServerInfo.PathIn(home)) ? await ServerInfo.ReadAsync(home) : null;
-            }
-            catch (Exception ex) when (ex is IOException or JsonException or ApiaryException)
-            {
-                info = null;
-            }
-        }
-
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        await ServerLoad.WaitReadyAsync(http, info.Url);
-        return (up, info.Url);
-    }
 
     // (a) Throughput: the API against the pipeline and sandbox in process, at the same concurrency.
 
