@@ -6,7 +6,7 @@ namespace Apiary.Server.Tests;
 /// <summary>
 /// Nothing a server starts outlives it, even when it is killed with SIGKILL: its waiting sandbox starters end with
 /// it, and the next server to start on the home removes what it left on the machine (its runtime folder, its commands'
-/// cgroups) and records the sessions it left open as orphaned.
+/// cgroups) and records the sessions it left open as orphaned, leaving alone what a live server on the machine has.
 /// </summary>
 public sealed class NoLeftoversTests
 {
@@ -45,9 +45,27 @@ public sealed class NoLeftoversTests
 
         Assert.Empty(ProcessesNaming(runtimeFolder));
 
+        // A live server on another home, whose starters the cleanup must leave alone.
+        await using var bystander = await UpProcess.StartAsync(new ApiaryHome(root["other"], root.Path), root.Path, Ct);
+        var bystanderFolder = Assert.Single(Directory.GetDirectories(Path.GetTempPath(), $"apiary-sandbox-{bystander.Pid.ToString(CultureInfo.InvariantCulture)}.*"));
+        await WaitForFilesAsync(bystanderFolder, "start-*", 2);
+        var bystanderStarters = ProcessesNaming(bystanderFolder);
+        Assert.NotEmpty(bystanderStarters);
+
         await using var second = await UpProcess.StartAsync(home, root.Path, Ct);
         Assert.False(Directory.Exists(runtimeFolder), $"{runtimeFolder} of the killed server is still there");
         Assert.Empty(CgroupsOf(pid));
+
+        // What a live server has is not a dead one's: its folder, its starters and its commands are untouched.
+        Assert.True(Directory.Exists(bystanderFolder));
+        Assert.All(bystanderStarters, p => Assert.Contains(p, ProcessesNaming(bystanderFolder)));
+        Assert.NotEmpty(CgroupsOf(bystander.Pid));
+        using (var opened = await bystander.Http.PostAsJsonAsync("/api/sessions", new OpenSessionRequest("coder"), ApiJsonContext.Default.OpenSessionRequest, Ct))
+        {
+            var id = (await opened.Content.ReadFromJsonAsync(ApiJsonContext.Default.OpenSessionResponse, Ct))!.Session.Id;
+            using var ran = await bystander.Http.PostAsJsonAsync($"/api/sessions/{id}/proposals?wait=true", new ProposalRequest("exec", Command: "echo", Args: ["alive"]), ApiJsonContext.Default.ProposalRequest, Ct);
+            Assert.Equal("completed", (await ran.Content.ReadFromJsonAsync(ApiJsonContext.Default.ProposalDto, Ct))!.Status);
+        }
 
         using var read = await second.Http.GetAsync($"/api/sessions/{session}", Ct);
         Assert.Equal("orphaned", (await read.Content.ReadFromJsonAsync(ApiJsonContext.Default.SessionDto, Ct))!.State);
